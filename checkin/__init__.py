@@ -1,0 +1,1 @@
+"""Ticket secrets, QR rendering, the admission decision and offline-sync reconciliation."""

@@ -1,0 +1,71 @@
+"""Raising alerts for the command centre (offline conflicts, zones near full,
+low stock, escalations), once per cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from realtime.outbox import publish
+from server.models import Alert
+from server.serialize import iso
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "event_id": alert.event_id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "message": alert.message,
+        "data": alert.data,
+        "created_at": iso(alert.created_at),
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
+    }
+
+
+async def raise_alert(
+    session: AsyncSession,
+    event_id: int,
+    kind: str,
+    message: str,
+    *,
+    severity: str = "warning",
+    data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> Alert | None:
+    """Add an alert (and its ``alerts`` message) to the caller's transaction.
+
+    With a ``dedupe_key``, nothing is raised while an unacknowledged alert
+    with that key exists; returns None then. Call ``Muster.changed(event_id,
+    "alerts")`` after the commit.
+    """
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity!r}")
+    if dedupe_key is not None:
+        existing = await session.scalar(
+            select(Alert.id).where(
+                Alert.event_id == event_id,
+                Alert.dedupe_key == dedupe_key,
+                Alert.acknowledged_at.is_(None),
+            )
+        )
+        if existing is not None:
+            return None
+    alert = Alert(
+        event_id=event_id,
+        kind=kind,
+        severity=severity,
+        message=message,
+        data=data or {},
+        dedupe_key=dedupe_key,
+    )
+    session.add(alert)
+    await session.flush()
+    publish(session, event_id, "alerts", {"action": "raised", "alert": alert_json(alert)})
+    return alert

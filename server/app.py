@@ -1,0 +1,72 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.auth import TokenVerifier
+from server.context import Muster
+from server.db import Database
+from server.errors import EXCEPTION_HANDLERS
+from server.http import json_response
+from server.keys import KeyStore
+from server.metrics import MetricsMiddleware, Registry
+from server.migrate import upgrade
+from server.openapi import build_openapi
+from server.responses import JSONResponse
+from server.routes import ops, tickets, venue
+from server.settings import Settings, load_settings
+
+log = logging.getLogger("muster")
+
+VERSION = "0.1.0"
+
+#: Long-lived parts started with the app and stopped with it (the realtime
+#: hub, the escalation clock…): each is called with the context and returns
+#: an async context manager that runs for the app's lifetime.
+Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
+PARTS: list[Part] = []
+
+
+def api_routes() -> list[BaseRoute]:
+    return [*venue.routes, *tickets.routes, *ops.routes]
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
+    settings = settings or load_settings()
+    db = Database(str(settings.database_url))
+    ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, settings.token_cache_seconds), keys=KeyStore(db))
+    routes = api_routes()
+
+    async def openapi(_request: Request) -> JSONResponse:
+        return json_response(build_openapi(routes, VERSION))
+
+    all_routes: list[BaseRoute] = [*routes, Route("/openapi.json", openapi, methods=["GET"])]
+    if settings.pwa_dir.is_dir():
+        all_routes.append(Mount("/", StaticFiles(directory=settings.pwa_dir, html=True), name="pwa"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade(str(settings.database_url))
+        async with contextlib.AsyncExitStack() as stack:
+            for part in PARTS:
+                await stack.enter_async_context(part(ctx))
+            yield
+        await db.dispose()
+
+    registry = Registry()
+    app = Starlette(routes=all_routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    app.state.muster = ctx
+    app.state.metrics = registry
+    app.add_middleware(MetricsMiddleware, registry=registry)
+    return app

@@ -1,0 +1,174 @@
+"""The ``muster`` command: serve, create tokens, import tickets."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from server.auth import ORGANISER, create_account
+from server.db import Database
+from server.migrate import upgrade
+from server.models import Account
+from server.settings import Settings, load_settings
+
+
+def _base_url(settings: Settings, host: str, port: int) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{shown}:{port}"
+
+
+async def bootstrap(settings: Settings) -> str | None:
+    """Migrate; on an empty database create the first organiser token and return it."""
+    url = str(settings.database_url)
+    await upgrade(url)
+    db = Database(url)
+    try:
+        async with db.writing() as session:
+            if session.bind.dialect.name == "postgresql":
+                from sqlalchemy import text
+
+                await session.execute(text("SELECT pg_advisory_xact_lock(7230771)"))
+            count = await session.scalar(select(func.count()).select_from(Account))
+        if count:
+            return None
+        _account, token = await create_account(db, ORGANISER, name="first organiser")
+        return token
+    finally:
+        await db.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = load_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    token = asyncio.run(bootstrap(settings))
+    base = _base_url(settings, host, port)
+    if token:
+        print("Muster: this is a new database. The organiser token (shown once):", flush=True)
+        print(f"  {token}", flush=True)
+        print(f"Organiser console: {base}/console/#token={token}", flush=True)
+    print(f"Muster on {base} (database: {settings.database_url!r})", flush=True)
+    app = create_app(settings, migrate=False)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws_per_message_deflate=False)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def run() -> str:
+        await upgrade(str(settings.database_url))
+        db = Database(str(settings.database_url))
+        try:
+            _account, token = await create_account(
+                db, args.role, event_id=args.event, gate_id=args.gate, name=args.name or ""
+            )
+            return token
+        finally:
+            await db.dispose()
+
+    from server.errors import MusterError
+
+    try:
+        token = asyncio.run(run())
+    except MusterError as exc:
+        print(f"muster: {exc.message}", file=sys.stderr)
+        return 2
+    scope = f"event {args.event}" if args.event else "every event"
+    print(f"Created a {args.role} token for {scope}:")
+    print(token)
+    return 0
+
+
+def _progress_bar(stage: str, done: int, total: int) -> None:
+    labels = {"check": "checking", "sign": "signing", "write": "writing"}
+    if total:
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"\r{labels[stage]:9} [{bar}] {done}/{total}"
+    else:
+        line = f"\r{labels[stage]:9} {done} rows"
+    print(line, end="", file=sys.stderr, flush=True)
+
+
+def cmd_import_tickets(args: argparse.Namespace) -> int:
+    from server.context import Muster
+    from server.errors import MusterError
+    from server.issuance import parse_csv
+    from server.keys import KeyStore
+    from server.auth import TokenVerifier
+    from server.issuance import issue_tickets
+    from server.routes.tickets import _decode_csv
+
+    settings = load_settings()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"muster: no file {path}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        await upgrade(str(settings.database_url))
+        db = Database(str(settings.database_url))
+        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=KeyStore(db))
+        try:
+            text = _decode_csv(path.read_bytes())
+            issued = await issue_tickets(ctx, args.event, parse_csv(text, settings.csv_max_rows), _progress_bar)
+            return len(issued)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except MusterError as exc:
+        print(f"\nmuster: {exc.message}", file=sys.stderr)
+        details = exc.details or {}
+        for error in (details.get("errors", []) if isinstance(details, dict) else [])[:50]:
+            print(f"  line {error['line']}: {error['field']}: {error['message']}", file=sys.stderr)
+        return 1
+    print(f"\nImported {count} tickets into event {args.event}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="muster", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (upgrades the schema first)")
+    serve.add_argument("--host", default=None, help="address to bind (MUSTER_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port to bind (MUSTER_PORT)")
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token; it is the last line printed")
+    create.add_argument("--role", required=True, choices=["organiser", "command", "door", "staff"])
+    create.add_argument("--event", type=int, default=None, help="bind the token to one event")
+    create.add_argument("--gate", type=int, default=None, help="the gate of a door token")
+    create.add_argument("--name", default=None, help="who or what holds it")
+    create.set_defaults(run=cmd_token_create)
+
+    imp = commands.add_parser("import-tickets", help="issue tickets from a CSV file")
+    imp.add_argument("file", help="CSV with a holder_name column (holder_email, ticket_type optional)")
+    imp.add_argument("--event", type=int, required=True)
+    imp.set_defaults(run=cmd_import_tickets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

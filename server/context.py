@@ -1,0 +1,44 @@
+"""What every request handler reaches through ``request.app.state.muster``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import HTTPConnection
+
+from server.auth import TokenVerifier
+from server.db import Database
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.keys import KeyStore
+
+
+@dataclass
+class Muster:
+    settings: Settings
+    db: Database
+    tokens: TokenVerifier
+    keys: KeyStore
+    #: Long-lived parts added by other packages (the realtime hub, background
+    #: tasks), by name.
+    parts: dict[str, Any] = field(default_factory=dict)
+    #: Called with (event_id, topics) after a transaction that changed those
+    #: topics has committed; the realtime hub listens here.
+    listeners: list[Callable[[int, tuple[str, ...]], None]] = field(default_factory=list)
+
+    def changed(self, event_id: int, *topics: str) -> None:
+        """Say that committed data of ``topics`` of an event changed.
+
+        Cheap and synchronous (an in-memory mark): call it after every commit
+        that changes what a topic shows, however often.
+        """
+        for listener in self.listeners:
+            listener(event_id, topics)
+
+
+def muster(conn: HTTPConnection) -> Muster:
+    ctx: Muster = conn.app.state.muster
+    return ctx

@@ -1,0 +1,266 @@
+"""Issuing tickets: one, a JSON list, or a CSV import of up to 100,000 rows.
+
+An import is all or nothing: every row is checked first, and a single bad row
+fails the whole import with each bad row's line number and reason, writing
+nothing. Valid imports are signed and inserted in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkin.secrets import TicketClaims
+from server.context import Muster
+from server.errors import InvalidRequest, NotFound
+from server.models import Event, Ticket, TicketType
+
+#: Doors may open this long before the event starts…
+VALID_BEFORE_START = timedelta(hours=24)
+#: …and tickets still work this long after it ends, unless the ticket type
+#: sets its own window.
+VALID_AFTER_END = timedelta(hours=6)
+
+#: Most bad rows listed in one failed import (the count is always exact).
+MAX_REPORTED_ERRORS = 1000
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+HEADER_ALIASES = {
+    "holder_name": "holder_name",
+    "name": "holder_name",
+    "姓名": "holder_name",
+    "holder_email": "holder_email",
+    "email": "holder_email",
+    "邮箱": "holder_email",
+    "电子邮件": "holder_email",
+    "ticket_type": "ticket_type",
+    "type": "ticket_type",
+    "票种": "ticket_type",
+}
+
+
+def ticket_code(ticket_id: int) -> str:
+    """A short code for a ticket id (Crockford base32, at least 6 characters)."""
+    digits = []
+    value = ticket_id
+    while value:
+        value, rem = divmod(value, 32)
+        digits.append(_CROCKFORD[rem])
+    return "".join(reversed(digits)).rjust(6, "0")
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    holder_name: str
+    holder_email: str = ""
+    #: A ticket type id, a ticket type name, or None for the event's default.
+    ticket_type: int | str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+def check_request(request: TicketRequest) -> list[RowError]:
+    errors = []
+    name = request.holder_name.strip()
+    if not name:
+        errors.append(RowError(request.line, "holder_name", "the holder's name is empty"))
+    elif len(name) > 200:
+        errors.append(RowError(request.line, "holder_name", "the holder's name is over 200 characters"))
+    email = request.holder_email.strip()
+    if email and ("@" not in email or len(email) > 320 or " " in email):
+        errors.append(RowError(request.line, "holder_email", f"{email!r} is not an email address"))
+    return errors
+
+
+def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
+    """Rows of a ticket CSV as requests, or errors, with their line numbers.
+
+    The header names the columns: ``holder_name`` (or ``name``, ``姓名``),
+    ``holder_email`` (``email``, ``邮箱``), ``ticket_type`` (``type``, ``票种``).
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidRequest("The CSV file is empty.") from None
+    except csv.Error as exc:
+        raise InvalidRequest(f"Line 1: {exc}") from None
+    columns = [HEADER_ALIASES.get(h.strip().lstrip("\ufeff").lower()) for h in header]
+    if "holder_name" not in columns:
+        raise InvalidRequest(
+            "The CSV header has no holder_name (or name, 姓名) column.", {"header": header}
+        )
+    count = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RowError(reader.line_num, "", str(exc))
+            return
+        if not any(cell.strip() for cell in row):
+            continue
+        count += 1
+        if count > max_rows:
+            raise InvalidRequest(f"The CSV file has more than {max_rows} rows.")
+        if len(row) > len(columns):
+            yield RowError(reader.line_num, "", f"{len(row)} cells, the header has {len(columns)}")
+            continue
+        values = {col: cell.strip() for col, cell in zip(columns, row, strict=False) if col}
+        yield TicketRequest(
+            holder_name=values.get("holder_name", ""),
+            holder_email=values.get("holder_email", ""),
+            ticket_type=values.get("ticket_type") or None,
+            line=reader.line_num,
+        )
+
+
+def _resolve_type(
+    request: TicketRequest, by_id: dict[int, TicketType], by_name: dict[str, TicketType], default: TicketType
+) -> TicketType | RowError:
+    ref = request.ticket_type
+    if ref is None or ref == "":
+        return default
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        found = by_id.get(int(ref))
+    else:
+        found = by_name.get(ref.strip().casefold())
+    if found is None:
+        return RowError(request.line, "ticket_type", f"no ticket type {ref!r} in this event")
+    return found
+
+
+def validity(event: Event, ticket_type: TicketType) -> tuple[datetime, datetime]:
+    start = ticket_type.valid_from or event.starts_at - VALID_BEFORE_START
+    end = ticket_type.valid_until or event.ends_at + VALID_AFTER_END
+    return start, end
+
+
+async def _allocate_ids(session: AsyncSession, count: int) -> list[int]:
+    """Ticket ids for ``count`` new tickets: the ids are signed into the secrets,
+    so they must be known before the rows are inserted."""
+    if session.bind.dialect.name == "postgresql":
+        rows = await session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [r[0] for r in rows]
+    # SQLite: writes are serialised by Database.write_lock, so max(id) is stable.
+    top = await session.scalar(select(func.coalesce(func.max(Ticket.id), 0)))
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+async def issue_tickets(
+    ctx: Muster,
+    event_id: int,
+    requests: Iterable[TicketRequest | RowError],
+    progress: Progress = _no_progress,
+) -> list[dict[str, Any]]:
+    """Check every request, then issue all of them in one transaction, or none.
+
+    Raises InvalidRequest with every bad row (line, field, message) when any
+    row is bad.
+    """
+    async with ctx.db.reading() as session:
+        event = await session.get(Event, event_id)
+        if event is None:
+            raise NotFound(f"No event {event_id}.")
+        types = (await session.scalars(select(TicketType).where(TicketType.event_id == event_id))).all()
+    by_id = {t.id: t for t in types}
+    by_name = {t.name.casefold(): t for t in types}
+    default = next((t for t in types if t.is_default), types[0] if types else None)
+    if default is None:
+        raise InvalidRequest("This event has no ticket type.")
+
+    accepted: list[tuple[TicketRequest, TicketType]] = []
+    errors: list[RowError] = []
+    for item in requests:
+        if isinstance(item, RowError):
+            errors.append(item)
+            continue
+        problems = check_request(item)
+        resolved = _resolve_type(item, by_id, by_name, default)
+        if isinstance(resolved, RowError):
+            problems.append(resolved)
+        if problems:
+            errors.extend(problems)
+        else:
+            assert isinstance(resolved, TicketType)
+            accepted.append((item, resolved))
+        if (len(accepted) + len(errors)) % 5000 == 0:
+            progress("check", len(accepted), 0)
+    if errors:
+        raise InvalidRequest(
+            f"{len(errors)} bad row(s); nothing was imported.",
+            {"errors": [e.as_dict() for e in errors[:MAX_REPORTED_ERRORS]], "error_count": len(errors)},
+        )
+    if not accepted:
+        raise InvalidRequest("No tickets to issue.")
+
+    signer = await ctx.keys.signer(event_id)
+    windows = {t.id: validity(event, t) for t in types}
+    async with ctx.db.writing() as session:
+        ids = await _allocate_ids(session, len(accepted))
+        rows = []
+        for ticket_id, (req, ticket_type) in zip(ids, accepted, strict=True):
+            start, end = windows[ticket_type.id]
+            secret = signer.sign(
+                TicketClaims(event_id, ticket_id, ticket_type.id, 1, start, end, signer.kid)
+            )
+            rows.append(
+                {
+                    "id": ticket_id,
+                    "event_id": event_id,
+                    "type_id": ticket_type.id,
+                    "holder_name": req.holder_name.strip(),
+                    "holder_email": req.holder_email.strip(),
+                    "code": ticket_code(ticket_id),
+                    "secret": secret,
+                    "generation": 1,
+                    "status": "valid",
+                    "valid_from": start,
+                    "valid_until": end,
+                }
+            )
+            if len(rows) % 5000 == 0:
+                progress("sign", len(rows), len(accepted))
+        for start_at in range(0, len(rows), 5000):
+            await session.execute(insert(Ticket), rows[start_at : start_at + 5000])
+            progress("write", min(start_at + 5000, len(rows)), len(rows))
+    return [
+        {
+            "id": r["id"],
+            "secret": r["secret"],
+            "code": r["code"],
+            "holder_name": r["holder_name"],
+            "holder_email": r["holder_email"],
+            "ticket_type": r["type_id"],
+            "line": req.line,
+        }
+        for r, (req, _t) in zip(rows, accepted, strict=True)
+    ]

@@ -1,0 +1,52 @@
+"""Who may call the API: tokens for people and paired phones, and pairing codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, BigId, utcnow
+
+ROLES = ("organiser", "command", "door", "staff")
+
+
+class Account(Base):
+    """A bearer token: a person's (kind "token") or a paired phone's (kind "device").
+
+    Only the SHA-256 of the token is stored: tokens are 256-bit random values,
+    so a slow password hash would add nothing but latency on every request.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="token")
+    role: Mapped[str] = mapped_column(String(16))
+    #: None: every event (organisers only).
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    gate_id: Mapped[int | None] = mapped_column(BigInteger)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class PairingCode(Base):
+    """A short-lived, single-use code a phone trades for a device token."""
+
+    __tablename__ = "pairing_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    gate_id: Mapped[int | None] = mapped_column(BigInteger)
+    device_name: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    account_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,99 @@
+"""Events and their venue layout: zones, gates, ticket types, signing keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, BigId, utcnow
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: Free-form per-event options (incident categories, escalation timeouts…).
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """One Ed25519 key pair of an event. ``kid`` is what a ticket secret names."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kid: Mapped[int] = mapped_column(Integer)
+    private_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: A retired key no longer signs; tickets it signed still verify.
+    retired_at: Mapped[datetime | None]
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: None: no limit.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    #: Fraction of capacity at which a "near full" alert is raised.
+    soft_warning: Mapped[float] = mapped_column(Float, default=0.9)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ZoneShard(Base):
+    """A slice of a zone's headcount and capacity.
+
+    Admissions spread over the shards of a zone so that no single counter row
+    serialises every door; each shard holds ``cap`` places, the caps summing
+    to the zone's capacity, so the sum of ``inside`` can never exceed it.
+    """
+
+    __tablename__ = "zone_shards"
+
+    zone_id: Mapped[int] = mapped_column(
+        ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inside: Mapped[int] = mapped_column(Integer, default=0)
+    #: None: no limit.
+    cap: Mapped[int | None] = mapped_column(Integer)
+
+
+class Gate(Base):
+    __tablename__ = "gates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: None: the gate leads in from outside the venue.
+    from_zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    to_zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketType(Base):
+    __tablename__ = "ticket_types"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Zone ids this type may enter; None: every zone.
+    zone_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    reentry: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Validity window of tickets of this type; None: from the event's dates.
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,294 @@
+"""Issuing, finding, revoking tickets; their QR images and the attendee's page."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from sqlalchemy import or_, select
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from checkin.qr import render_png, render_svg
+from checkin.secrets import TicketClaims
+from server.auth import ORGANISER, SCANNERS, authenticate, authorize
+from server.context import muster
+from server.errors import InvalidRequest, NotFound, PayloadTooLarge
+from server.http import json_response, path_int, read_json, validate
+from server.issuance import TicketRequest, issue_tickets, parse_csv
+from server.models import Event, Revocation, Ticket, utcnow
+from server.responses import JSONResponse
+from server.serialize import ticket_json
+
+
+class TicketIn(BaseModel):
+    holder_name: Annotated[str, Field(max_length=200)]
+    holder_email: Annotated[str, Field(max_length=320)] = ""
+    ticket_type: int | str | None = None
+
+
+class TicketBatchIn(BaseModel):
+    tickets: Annotated[list[TicketIn], Field(min_length=1, max_length=100_000)]
+
+
+class RevokeIn(BaseModel):
+    reissue: bool = False
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The upload is over {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_csv(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        # Excel in Chinese locales saves CSV as GB18030 (GBK) by default.
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.")
+
+
+async def _csv_text(request: Request, limit: int) -> str:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_part_size=limit) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidRequest("The form has no 'file' field with the CSV file.")
+            raw = await upload.read(limit + 1)
+            if len(raw) > limit:
+                raise PayloadTooLarge(f"The upload is over {limit} bytes.")
+            return _decode_csv(raw)
+    return _decode_csv(await _read_limited(request, limit))
+
+
+async def create_tickets(request: Request) -> JSONResponse:
+    """Issue one ticket (JSON object), many (``{"tickets": [...]}``) or a CSV file."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    ctx = muster(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("text/csv", "multipart/form-data", "application/csv")):
+        text = await _csv_text(request, ctx.settings.upload_max_bytes)
+        issued = await issue_tickets(ctx, event_id, parse_csv(text, ctx.settings.csv_max_rows))
+        return json_response({"tickets": issued, "count": len(issued)}, status=201)
+    data = await read_json(request)
+    if isinstance(data, dict) and "tickets" in data:
+        batch = validate(TicketBatchIn, data)
+        requests = [
+            TicketRequest(t.holder_name, t.holder_email, t.ticket_type, line=i + 1)
+            for i, t in enumerate(batch.tickets)
+        ]
+        issued = await issue_tickets(ctx, event_id, requests)
+        return json_response({"tickets": issued, "count": len(issued)}, status=201)
+    one = validate(TicketIn, data)
+    [issued_one] = await issue_tickets(
+        ctx, event_id, [TicketRequest(one.holder_name, one.holder_email, one.ticket_type)]
+    )
+    issued_one.pop("line", None)
+    return json_response(issued_one, status=201)
+
+
+async def search_tickets(request: Request) -> JSONResponse:
+    """Find tickets by name, email, code or secret (``q``), newest first."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, SCANNERS)
+    q = request.query_params.get("q", "").strip()
+    try:
+        limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+        offset = max(int(request.query_params.get("offset", "0")), 0)
+    except ValueError:
+        raise InvalidRequest("limit and offset must be whole numbers.") from None
+    query = select(Ticket).where(Ticket.event_id == event_id)
+    if q:
+        like = f"%{q.replace('%', '').replace('_', '')}%"
+        query = query.where(
+            or_(
+                Ticket.holder_name.ilike(like),
+                Ticket.holder_email.ilike(like),
+                Ticket.code == q.upper(),
+                Ticket.secret == q.upper(),
+            )
+        )
+    query = query.order_by(Ticket.id.desc()).limit(limit).offset(offset)
+    async with muster(request).db.reading() as session:
+        if await session.get(Event, event_id) is None:
+            raise NotFound(f"No event {event_id}.")
+        tickets = (await session.scalars(query)).all()
+    return json_response({"tickets": [ticket_json(t) for t in tickets]})
+
+
+async def _ticket_for(request: Request, roles: frozenset[str] | set[str]) -> Ticket:
+    """The ticket in the path, once the caller has ``roles`` on its event.
+
+    The token is checked before the lookup, so an unauthenticated caller
+    learns nothing (not even whether the ticket exists).
+    """
+    ticket_id = path_int(request, "ticket_id")
+    await authenticate(request)
+    async with muster(request).db.reading() as session:
+        ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"No ticket {ticket_id}.")
+    await authorize(request, ticket.event_id, roles)
+    return ticket
+
+
+async def read_ticket(request: Request) -> JSONResponse:
+    ticket = await _ticket_for(request, SCANNERS)
+    return json_response(ticket_json(ticket))
+
+
+async def ticket_qr_png(request: Request) -> Response:
+    ticket = await _ticket_for(request, {ORGANISER})
+    scale = _scale(request)
+    return Response(render_png(ticket.secret, scale), media_type="image/png", headers=_NO_STORE)
+
+
+async def ticket_qr_svg(request: Request) -> Response:
+    ticket = await _ticket_for(request, {ORGANISER})
+    return Response(render_svg(ticket.secret, _scale(request)), media_type="image/svg+xml", headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+def _scale(request: Request) -> int:
+    try:
+        return min(max(int(request.query_params.get("scale", "8")), 1), 32)
+    except ValueError:
+        raise InvalidRequest("scale must be a whole number from 1 to 32.") from None
+
+
+async def revoke_ticket(request: Request) -> JSONResponse:
+    """Revoke a ticket; with ``reissue`` it gets a new secret and stays valid."""
+    ticket = await _ticket_for(request, {ORGANISER})
+    data: dict[str, Any] = await read_json(request) if await request.body() else {}
+    body = validate(RevokeIn, data)
+    ctx = muster(request)
+    signer = await ctx.keys.signer(ticket.event_id)
+    async with ctx.db.writing() as session:
+        locked = await session.get(Ticket, ticket.id, with_for_update=True)
+        assert locked is not None
+        if locked.status == "revoked" and not body.reissue:
+            raise InvalidRequest("This ticket is already revoked.", code="already_revoked")
+        session.add(
+            Revocation(
+                event_id=locked.event_id,
+                ticket_id=locked.id,
+                generation=locked.generation,
+                reason=body.reason,
+                revoked_at=utcnow(),
+            )
+        )
+        if body.reissue:
+            locked.generation += 1
+            locked.status = "valid"
+            locked.secret = signer.sign(
+                TicketClaims(
+                    locked.event_id,
+                    locked.id,
+                    locked.type_id,
+                    locked.generation,
+                    locked.valid_from,
+                    locked.valid_until,
+                    signer.kid,
+                )
+            )
+        else:
+            locked.status = "revoked"
+    return json_response(ticket_json(locked))
+
+
+PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{margin:0;font:16px/1.4 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;
+background:#f4f5f7;color:#111;display:flex;justify-content:center}}
+main{{max-width:420px;width:100%;padding:24px 16px;box-sizing:border-box;text-align:center}}
+.card{{background:#fff;border-radius:16px;padding:20px;box-shadow:0 2px 12px #0001}}
+h1{{font-size:20px;margin:0 0 4px}} .when{{color:#555;margin:0 0 16px}}
+.qr svg{{width:100%;height:auto;max-width:360px}}
+.name{{font-size:24px;font-weight:600;margin:12px 0 0}} .code{{font-family:monospace;color:#555;letter-spacing:2px}}
+.void{{color:#b00020;font-weight:600;font-size:20px}} .hint{{color:#555;font-size:14px;margin-top:16px}}
+</style></head>
+<body><main><div class="card">
+<h1>{event}</h1><p class="when">{when}</p>
+{body}
+</div><p class="hint">{hint}</p></main></body></html>"""
+
+TEXT = {
+    "zh": {
+        "title": "电子票",
+        "hint": "入场时请出示此二维码，调高屏幕亮度。",
+        "void": "此票已作废",
+    },
+    "en": {
+        "title": "Your ticket",
+        "hint": "Show this code at the door; turn your screen brightness up.",
+        "void": "This ticket is no longer valid",
+    },
+}
+
+
+def page_language(request: Request) -> str:
+    chosen = request.query_params.get("lang")
+    if chosen in TEXT:
+        return chosen
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh" if accept.startswith("zh") else "en"
+
+
+async def ticket_page(request: Request) -> HTMLResponse:
+    """The attendee's ticket: phone-sized, the QR large. The secret is the key."""
+    secret = request.path_params["secret"].strip().upper()
+    lang = page_language(request)
+    words = TEXT[lang]
+    async with muster(request).db.reading() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.secret == secret))
+        event = await session.get(Event, ticket.event_id) if ticket else None
+    if ticket is None or event is None:
+        raise NotFound("No such ticket.")
+    tz = ZoneInfo(event.timezone)
+    when = f"{event.starts_at.astimezone(tz):%Y-%m-%d %H:%M} – {event.ends_at.astimezone(tz):%H:%M}"
+    if ticket.status == "revoked":
+        body = f'<p class="void">{html.escape(words["void"])}</p>'
+    else:
+        body = (
+            f'<div class="qr">{render_svg(ticket.secret)}</div>'
+            f'<p class="name">{html.escape(ticket.holder_name)}</p>'
+            f'<p class="code">{html.escape(ticket.code)}</p>'
+        )
+    page = PAGE.format(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=html.escape(f"{words['title']} · {event.name}"),
+        event=html.escape(event.name),
+        when=html.escape(when),
+        body=body,
+        hint=html.escape(words["hint"]),
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
+
+
+routes = [
+    Route("/api/v1/events/{event_id}/tickets", create_tickets, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/tickets", search_tickets, methods=["GET"]),
+    Route("/api/v1/tickets/{ticket_id}", read_ticket, methods=["GET"]),
+    Route("/api/v1/tickets/{ticket_id}/qr.png", ticket_qr_png, methods=["GET"]),
+    Route("/api/v1/tickets/{ticket_id}/qr.svg", ticket_qr_svg, methods=["GET"]),
+    Route("/api/v1/tickets/{ticket_id}/revoke", revoke_ticket, methods=["POST"]),
+    Route("/t/{secret}", ticket_page, methods=["GET"]),
+]

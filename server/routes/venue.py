@@ -1,0 +1,371 @@
+"""Events and their venue layout: zones, gates and ticket types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.routing import Route
+
+from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
+from server.context import muster
+from server.errors import InvalidRequest, NotFound
+from server.http import json_response, parse_body, path_int
+from server.keys import create_event_key
+from server.models import Event, Gate, TicketType, Zone, ZoneShard
+from server.responses import JSONResponse
+from server.serialize import event_json, gate_json, ticket_type_json, zone_json
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+    return name
+
+
+class EventIn(BaseModel):
+    name: Name
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> EventIn:
+        if self.ends_at < self.starts_at:
+            raise ValueError("ends_at is before starts_at")
+        return self
+
+
+class EventPatch(BaseModel):
+    name: Name | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
+    options: dict[str, Any] | None = None
+
+
+class ZoneIn(BaseModel):
+    name: Name
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    soft_warning: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class ZonePatch(BaseModel):
+    name: Name | None = None
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    soft_warning: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class GateIn(BaseModel):
+    name: Name
+    from_zone: int | None = None
+    to_zone: int
+
+
+class GatePatch(BaseModel):
+    name: Name | None = None
+    from_zone: int | None = None
+    to_zone: int | None = None
+
+
+class TicketTypeIn(BaseModel):
+    name: Name
+    zones: list[int] | None = None
+    reentry: bool = True
+    is_default: bool = False
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class TicketTypePatch(BaseModel):
+    name: Name | None = None
+    zones: list[int] | None = None
+    reentry: bool | None = None
+    is_default: bool | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+DEFAULT_TICKET_TYPE = "Standard 标准票"
+
+
+async def get_event(session: AsyncSession, event_id: int) -> Event:
+    event = await session.get(Event, event_id)
+    if event is None:
+        raise NotFound(f"No event {event_id}.")
+    return event
+
+
+async def get_in_event(session: AsyncSession, model: Any, event_id: int, item_id: int) -> Any:
+    item = await session.get(model, item_id)
+    if item is None or item.event_id != event_id:
+        raise NotFound(f"No {model.__tablename__.rstrip('s').replace('_', ' ')} {item_id}.")
+    return item
+
+
+def slice_capacity(capacity: int | None, shards: int) -> list[int | None]:
+    """Split ``capacity`` into ``shards`` caps that sum to it exactly."""
+    if capacity is None:
+        return [None] * shards
+    base, extra = divmod(capacity, shards)
+    return [base + (1 if i < extra else 0) for i in range(shards)]
+
+
+async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int | None]) -> None:
+    wanted = {z for z in zone_ids if z is not None}
+    if not wanted:
+        return
+    found = set(
+        (await session.scalars(select(Zone.id).where(Zone.event_id == event_id, Zone.id.in_(wanted)))).all()
+    )
+    missing = sorted(wanted - found)
+    if missing:
+        raise InvalidRequest(f"No zone {missing[0]} in this event.", {"zones": missing})
+
+
+# --- events -----------------------------------------------------------------
+
+
+async def create_event(request: Request) -> JSONResponse:
+    await authorize(request, None, {ORGANISER})
+    body = await parse_body(request, EventIn)
+    async with muster(request).db.writing() as session:
+        event = Event(**body.model_dump())
+        session.add(event)
+        await session.flush()
+        await create_event_key(session, event.id)
+        session.add(TicketType(event_id=event.id, name=DEFAULT_TICKET_TYPE, is_default=True))
+    return json_response(event_json(event), status=201)
+
+
+async def list_events(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    check_rights(principal, principal.event_id, EVERYONE)
+    query = select(Event).order_by(Event.starts_at.desc(), Event.id.desc())
+    if principal.event_id is not None:
+        query = query.where(Event.id == principal.event_id)
+    async with muster(request).db.reading() as session:
+        events = (await session.scalars(query)).all()
+    return json_response({"events": [event_json(e) for e in events]})
+
+
+async def read_event(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, EVERYONE)
+    async with muster(request).db.reading() as session:
+        event = await get_event(session, event_id)
+    return json_response(event_json(event))
+
+
+async def update_event(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, EventPatch)
+    async with muster(request).db.writing() as session:
+        event = await get_event(session, event_id)
+        for key, value in body.model_dump(exclude_unset=True).items():
+            if value is not None:
+                setattr(event, key, value)
+        if event.ends_at < event.starts_at:
+            raise InvalidRequest("ends_at is before starts_at")
+    return json_response(event_json(event))
+
+
+# --- zones ------------------------------------------------------------------
+
+
+async def create_zone(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, ZoneIn)
+    ctx = muster(request)
+    async with ctx.db.writing() as session:
+        await get_event(session, event_id)
+        zone = Zone(
+            event_id=event_id,
+            name=body.name,
+            capacity=body.capacity,
+            soft_warning=body.soft_warning or ctx.settings.zone_soft_warning,
+        )
+        session.add(zone)
+        await session.flush()
+        caps = slice_capacity(body.capacity, ctx.settings.capacity_shards)
+        session.add_all(ZoneShard(zone_id=zone.id, shard=i, inside=0, cap=c) for i, c in enumerate(caps))
+    return json_response(zone_json(zone), status=201)
+
+
+async def list_zones(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, EVERYONE)
+    async with muster(request).db.reading() as session:
+        await get_event(session, event_id)
+        zones = (await session.scalars(select(Zone).where(Zone.event_id == event_id).order_by(Zone.id))).all()
+    return json_response({"zones": [zone_json(z) for z in zones]})
+
+
+async def update_zone(request: Request) -> JSONResponse:
+    event_id, zone_id = path_int(request, "event_id"), path_int(request, "zone_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, ZonePatch)
+    changes = body.model_dump(exclude_unset=True)
+    async with muster(request).db.writing() as session:
+        zone: Zone = await get_in_event(session, Zone, event_id, zone_id)
+        if changes.get("name"):
+            zone.name = changes["name"]
+        if changes.get("soft_warning"):
+            zone.soft_warning = changes["soft_warning"]
+        if "capacity" in changes:
+            zone.capacity = changes["capacity"]
+            await reslice_zone(session, zone)
+    return json_response(zone_json(zone))
+
+
+async def reslice_zone(session: AsyncSession, zone: Zone) -> None:
+    """Give the zone's shards new caps after a capacity change.
+
+    Rows are locked in shard order (the order admissions never hold two in),
+    and people already inside stay counted where they are: a shard over its
+    new cap simply admits no one until enough have left.
+    """
+    shards = (
+        await session.scalars(
+            select(ZoneShard).where(ZoneShard.zone_id == zone.id).order_by(ZoneShard.shard).with_for_update()
+        )
+    ).all()
+    for shard, cap in zip(shards, slice_capacity(zone.capacity, len(shards)), strict=True):
+        shard.cap = cap
+
+
+# --- gates ------------------------------------------------------------------
+
+
+async def create_gate(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, GateIn)
+    if body.from_zone is not None and body.from_zone == body.to_zone:
+        raise InvalidRequest("A gate must lead from one zone into another.")
+    async with muster(request).db.writing() as session:
+        await get_event(session, event_id)
+        await _check_zones(session, event_id, [body.from_zone, body.to_zone])
+        gate = Gate(event_id=event_id, name=body.name, from_zone_id=body.from_zone, to_zone_id=body.to_zone)
+        session.add(gate)
+    return json_response(gate_json(gate), status=201)
+
+
+async def list_gates(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, EVERYONE)
+    async with muster(request).db.reading() as session:
+        await get_event(session, event_id)
+        gates = (await session.scalars(select(Gate).where(Gate.event_id == event_id).order_by(Gate.id))).all()
+    return json_response({"gates": [gate_json(g) for g in gates]})
+
+
+async def update_gate(request: Request) -> JSONResponse:
+    event_id, gate_id = path_int(request, "event_id"), path_int(request, "gate_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, GatePatch)
+    changes = body.model_dump(exclude_unset=True)
+    async with muster(request).db.writing() as session:
+        gate: Gate = await get_in_event(session, Gate, event_id, gate_id)
+        await _check_zones(session, event_id, [changes.get("from_zone"), changes.get("to_zone")])
+        if changes.get("name"):
+            gate.name = changes["name"]
+        if "from_zone" in changes:
+            gate.from_zone_id = changes["from_zone"]
+        if changes.get("to_zone") is not None:
+            gate.to_zone_id = changes["to_zone"]
+        if gate.from_zone_id == gate.to_zone_id:
+            raise InvalidRequest("A gate must lead from one zone into another.")
+    return json_response(gate_json(gate))
+
+
+# --- ticket types -------------------------------------------------------------
+
+
+async def create_ticket_type(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, TicketTypeIn)
+    async with muster(request).db.writing() as session:
+        await get_event(session, event_id)
+        await _check_zones(session, event_id, list(body.zones or []))
+        if body.is_default:
+            await _clear_default(session, event_id)
+        ticket_type = TicketType(
+            event_id=event_id,
+            name=body.name,
+            zone_ids=body.zones,
+            reentry=body.reentry,
+            is_default=body.is_default,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+        )
+        session.add(ticket_type)
+    return json_response(ticket_type_json(ticket_type), status=201)
+
+
+async def _clear_default(session: AsyncSession, event_id: int) -> None:
+    for other in await session.scalars(
+        select(TicketType).where(TicketType.event_id == event_id, TicketType.is_default.is_(True))
+    ):
+        other.is_default = False
+
+
+async def list_ticket_types(request: Request) -> JSONResponse:
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, EVERYONE)
+    async with muster(request).db.reading() as session:
+        await get_event(session, event_id)
+        types = (
+            await session.scalars(select(TicketType).where(TicketType.event_id == event_id).order_by(TicketType.id))
+        ).all()
+    return json_response({"ticket_types": [ticket_type_json(t) for t in types]})
+
+
+async def update_ticket_type(request: Request) -> JSONResponse:
+    event_id, type_id = path_int(request, "event_id"), path_int(request, "type_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, TicketTypePatch)
+    changes = body.model_dump(exclude_unset=True)
+    async with muster(request).db.writing() as session:
+        ticket_type: TicketType = await get_in_event(session, TicketType, event_id, type_id)
+        if "zones" in changes:
+            await _check_zones(session, event_id, list(changes["zones"] or []))
+            ticket_type.zone_ids = changes["zones"]
+        if changes.get("is_default"):
+            await _clear_default(session, event_id)
+        for key in ("name", "reentry", "is_default"):
+            if changes.get(key) is not None:
+                setattr(ticket_type, key, changes[key])
+        for key in ("valid_from", "valid_until"):
+            if key in changes:
+                setattr(ticket_type, key, changes[key])
+    return json_response(ticket_type_json(ticket_type))
+
+
+routes = [
+    Route("/api/v1/events", create_event, methods=["POST"]),
+    Route("/api/v1/events", list_events, methods=["GET"]),
+    Route("/api/v1/events/{event_id}", read_event, methods=["GET"]),
+    Route("/api/v1/events/{event_id}", update_event, methods=["PATCH"]),
+    Route("/api/v1/events/{event_id}/zones", create_zone, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/zones", list_zones, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/zones/{zone_id}", update_zone, methods=["PATCH"]),
+    Route("/api/v1/events/{event_id}/gates", create_gate, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/gates", list_gates, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/gates/{gate_id}", update_gate, methods=["PATCH"]),
+    Route("/api/v1/events/{event_id}/ticket-types", create_ticket_type, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/ticket-types", list_ticket_types, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/ticket-types/{type_id}", update_ticket_type, methods=["PATCH"]),
+]

@@ -1,0 +1,77 @@
+"""Plain-dict views of the models, as the API returns them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from server.models import Event, Gate, Ticket, TicketType, Zone
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "starts_at": iso(event.starts_at),
+        "ends_at": iso(event.ends_at),
+        "timezone": event.timezone,
+        "options": event.options,
+        "created_at": iso(event.created_at),
+    }
+
+
+def zone_json(zone: Zone) -> dict[str, Any]:
+    return {
+        "id": zone.id,
+        "event_id": zone.event_id,
+        "name": zone.name,
+        "capacity": zone.capacity,
+        "soft_warning": zone.soft_warning,
+    }
+
+
+def gate_json(gate: Gate) -> dict[str, Any]:
+    return {
+        "id": gate.id,
+        "event_id": gate.event_id,
+        "name": gate.name,
+        "from_zone": gate.from_zone_id,
+        "to_zone": gate.to_zone_id,
+    }
+
+
+def ticket_type_json(ticket_type: TicketType) -> dict[str, Any]:
+    return {
+        "id": ticket_type.id,
+        "event_id": ticket_type.event_id,
+        "name": ticket_type.name,
+        "zones": ticket_type.zone_ids,
+        "reentry": ticket_type.reentry,
+        "is_default": ticket_type.is_default,
+        "valid_from": iso(ticket_type.valid_from),
+        "valid_until": iso(ticket_type.valid_until),
+    }
+
+
+def ticket_json(ticket: Ticket, *, with_secret: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": ticket.id,
+        "event_id": ticket.event_id,
+        "ticket_type": ticket.type_id,
+        "holder_name": ticket.holder_name,
+        "holder_email": ticket.holder_email,
+        "code": ticket.code,
+        "status": ticket.status,
+        "generation": ticket.generation,
+        "valid_from": iso(ticket.valid_from),
+        "valid_until": iso(ticket.valid_until),
+        "zone": ticket.zone_id,
+        "checked_in_at": iso(ticket.checked_in_at),
+    }
+    if with_secret:
+        out["secret"] = ticket.secret
+    return out

@@ -1,0 +1,170 @@
+"""Every setting Muster reads, from the environment, in one place.
+
+Each setting is listed in the README's configuration table with its default;
+``tests/server/test_settings.py`` fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: name -> (default shown in the README, one-line description). The README
+#: table is checked against these names.
+DOCUMENTED: dict[str, str] = {}
+
+
+def _doc(name: str, description: str) -> str:
+    DOCUMENTED[name] = description
+    return name
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: Secret
+    host: str
+    port: int
+    public_url: str
+    log_level: str
+    pwa_dir: Path
+    annul_window_seconds: int
+    zone_soft_warning: float
+    capacity_shards: int
+    csv_max_rows: int
+    upload_max_bytes: int
+    token_cache_seconds: float
+    pairing_code_ttl_seconds: int
+    ws_queue_size: int
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    state_updates_per_second: float
+    history_size: int
+    bus_poll_interval: float
+    bus_notify_interval: float
+    photo_max_bytes: int
+    photo_max_pixels: int
+    photo_max_side: int
+    escalation_check_interval: float
+
+    @property
+    def is_sqlite(self) -> bool:
+        return str(self.database_url).startswith("sqlite")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment)."""
+    config = Config(environ=dict(os.environ if environ is None else environ))
+    data_dir = Path(
+        config(_doc("MUSTER_DATA_DIR", "directory for the SQLite file"), default="./muster-data")
+    )
+    default_url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}"
+    return Settings(
+        data_dir=data_dir,
+        database_url=config(
+            _doc("MUSTER_DATABASE_URL", "database URL"), cast=Secret, default=default_url
+        ),
+        host=config(_doc("MUSTER_HOST", "address muster serve binds"), default="127.0.0.1"),
+        port=config(_doc("MUSTER_PORT", "port muster serve binds"), cast=int, default=8000),
+        public_url=config(
+            _doc("MUSTER_PUBLIC_URL", "base URL in printed links and pairing QR codes"),
+            default="",
+        ),
+        log_level=config(_doc("MUSTER_LOG_LEVEL", "log level"), default="info"),
+        pwa_dir=Path(
+            config(_doc("MUSTER_PWA_DIR", "static files of the pages"), default=str(REPO_ROOT / "pwa"))
+        ),
+        annul_window_seconds=config(
+            _doc("MUSTER_ANNUL_WINDOW_SECONDS", "how long a scan can be annulled"),
+            cast=int,
+            default=120,
+        ),
+        zone_soft_warning=config(
+            _doc("MUSTER_ZONE_SOFT_WARNING", "default soft warning level of a new zone"),
+            cast=float,
+            default=0.9,
+        ),
+        capacity_shards=config(
+            _doc("MUSTER_CAPACITY_SHARDS", "counter shards a zone's capacity is split into"),
+            cast=int,
+            default=8,
+        ),
+        csv_max_rows=config(
+            _doc("MUSTER_CSV_MAX_ROWS", "most rows in one ticket import"), cast=int, default=100_000
+        ),
+        upload_max_bytes=config(
+            _doc("MUSTER_UPLOAD_MAX_BYTES", "largest request body (CSV import)"),
+            cast=int,
+            default=64 * 1024 * 1024,
+        ),
+        token_cache_seconds=config(
+            _doc("MUSTER_TOKEN_CACHE_SECONDS", "how long a verified token is cached"),
+            cast=float,
+            default=5.0,
+        ),
+        pairing_code_ttl_seconds=config(
+            _doc("MUSTER_PAIRING_CODE_TTL_SECONDS", "lifetime of a phone pairing code"),
+            cast=int,
+            default=600,
+        ),
+        ws_queue_size=config(
+            _doc("MUSTER_WS_QUEUE_SIZE", "messages queued per socket before it is dropped"),
+            cast=int,
+            default=256,
+        ),
+        ws_ping_interval=config(
+            _doc("MUSTER_WS_PING_INTERVAL", "seconds between application pings"),
+            cast=float,
+            default=20.0,
+        ),
+        ws_ping_timeout=config(
+            _doc("MUSTER_WS_PING_TIMEOUT", "seconds to wait for a pong"), cast=float, default=20.0
+        ),
+        state_updates_per_second=config(
+            _doc("MUSTER_STATE_UPDATES_PER_SECOND", "most updates a second on a state topic"),
+            cast=float,
+            default=5.0,
+        ),
+        history_size=config(
+            _doc("MUSTER_HISTORY_SIZE", "messages kept per stream topic for replay"),
+            cast=int,
+            default=1000,
+        ),
+        bus_poll_interval=config(
+            _doc("MUSTER_BUS_POLL_INTERVAL", "seconds between bus reads without a wake-up"),
+            cast=float,
+            default=1.0,
+        ),
+        bus_notify_interval=config(
+            _doc("MUSTER_BUS_NOTIFY_INTERVAL", "least seconds between two NOTIFY wake-ups"),
+            cast=float,
+            default=0.05,
+        ),
+        photo_max_bytes=config(
+            _doc("MUSTER_PHOTO_MAX_BYTES", "largest incident photo upload"),
+            cast=int,
+            default=10 * 1024 * 1024,
+        ),
+        photo_max_pixels=config(
+            _doc("MUSTER_PHOTO_MAX_PIXELS", "largest decoded photo (decompression-bomb guard)"),
+            cast=int,
+            default=40_000_000,
+        ),
+        photo_max_side=config(
+            _doc("MUSTER_PHOTO_MAX_SIDE", "longest side of a stored photo"),
+            cast=int,
+            default=1600,
+        ),
+        escalation_check_interval=config(
+            _doc("MUSTER_ESCALATION_CHECK_INTERVAL", "seconds between incident escalation checks"),
+            cast=float,
+            default=5.0,
+        ),
+    )
