@@ -17,7 +17,7 @@ A secret is 88 bytes, base32-encoded (RFC 4648, upper case, no padding) into
 One key pair per event; the private key never leaves the server, phones hold
 every public key of the event (old ones too, so rotation breaks nothing).
 
-The same layout is parsed in the PWA: ``pwa/js/secret.js`` (keep in step).
+The same layout is parsed in the PWA: ``pwa/shared/secret.js`` (keep in step).
 """
 
 from __future__ import annotations
