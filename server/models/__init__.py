@@ -3,7 +3,9 @@
 from server.models.accounts import ROLES, Account, PairingCode
 from server.models.alerts import Alert, BusMessage
 from server.models.base import Base, utcnow
+from server.models.incidents import EmergencyPlan, Incident, IncidentLogEntry, IncidentPhoto
 from server.models.scans import Scan
+from server.models.stock import StockItem, StockMovement
 from server.models.tickets import Revocation, Ticket
 from server.models.venue import Event, Gate, SigningKey, TicketType, Zone, ZoneShard
 
@@ -13,12 +15,18 @@ __all__ = [
     "Alert",
     "Base",
     "BusMessage",
+    "EmergencyPlan",
     "Event",
     "Gate",
+    "Incident",
+    "IncidentLogEntry",
+    "IncidentPhoto",
     "PairingCode",
     "Revocation",
     "Scan",
     "SigningKey",
+    "StockItem",
+    "StockMovement",
     "Ticket",
     "TicketType",
     "Zone",
