@@ -48,7 +48,7 @@ class StockMovement(Base):
         # A phone that was offline resends its queue: the nonce makes the
         # resend harmless, whichever server process receives it.
         UniqueConstraint("event_id", "nonce", name="uq_stock_movements_event_nonce"),
-        Index("ix_stock_movements_event_id", "event_id", "id"),
+        Index("ix_stock_movements_event_ledger", "event_id", "id"),
         Index("ix_stock_movements_item", "item_id"),
         Index("ix_stock_movements_to_item", "to_item_id"),
     )
