@@ -53,6 +53,7 @@ class Settings:
     photo_max_pixels: int
     photo_max_side: int
     escalation_check_interval: float
+    incident_dedupe_window_seconds: int
 
     @property
     def is_sqlite(self) -> bool:
@@ -166,5 +167,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_ESCALATION_CHECK_INTERVAL", "seconds between incident escalation checks"),
             cast=float,
             default=5.0,
+        ),
+        incident_dedupe_window_seconds=config(
+            _doc(
+                "MUSTER_INCIDENT_DEDUPE_WINDOW_SECONDS",
+                "a report of the same equipment or place within this many seconds joins the open incident",
+            ),
+            cast=int,
+            default=1800,
         ),
     )
