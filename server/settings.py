@@ -171,7 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         incident_dedupe_window_seconds=config(
             _doc(
                 "MUSTER_INCIDENT_DEDUPE_WINDOW_SECONDS",
-                "a report of the same equipment or place within this many seconds joins the open incident",
+                "seconds a new report of the same equipment or place joins an open incident",
             ),
             cast=int,
             default=1800,
