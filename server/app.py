@@ -23,7 +23,7 @@ from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
-from server.routes import ops, tickets, venue
+from server.routes import devices, ops, tickets, venue
 from server.settings import Settings, load_settings
 
 log = logging.getLogger("muster")
@@ -38,7 +38,7 @@ PARTS: list[Part] = []
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*venue.routes, *tickets.routes, *ops.routes]
+    return [*venue.routes, *tickets.routes, *devices.routes, *ops.routes]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
