@@ -24,6 +24,7 @@ from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
 from server.routes import devices, ops, tickets, venue
+from server.routes import stock as stock_routes
 from server.settings import Settings, load_settings
 
 log = logging.getLogger("muster")
@@ -38,7 +39,7 @@ PARTS: list[Part] = []
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*venue.routes, *tickets.routes, *devices.routes, *ops.routes]
+    return [*venue.routes, *tickets.routes, *devices.routes, *stock_routes.routes, *ops.routes]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
