@@ -31,8 +31,12 @@ from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat
-from cryptography.hazmat.primitives.serialization import NoEncryption
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 VERSION = 1
 _CLAIMS = struct.Struct(">BIIIHIIB")
@@ -129,6 +133,10 @@ class KeyRing:
             raw = base64.b32decode(text + "=" * (-len(text) % 8))
         except (binascii.Error, ValueError):
             raise SecretError("invalid", "not a Muster ticket code (bad characters)") from None
+        if base64.b32encode(raw).decode("ascii").rstrip("=") != text:
+            # The last character carries a spare bit; only the canonical
+            # spelling is accepted, so one ticket has exactly one code.
+            raise SecretError("invalid", "not a Muster ticket code (non-canonical)")
         body, signature = raw[: _CLAIMS.size], raw[_CLAIMS.size :]
         version, event_id, ticket_id, type_id, generation, start, end, kid = _CLAIMS.unpack(body)
         if version != VERSION:

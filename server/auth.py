@@ -178,4 +178,3 @@ async def create_account(
     async with db.writing() as session:
         session.add(account)
     return account, token
-

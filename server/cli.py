@@ -7,10 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from server.auth import ORGANISER, create_account
-from server.db import Database
+from server.db import Database, dialect_name
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
@@ -30,9 +30,7 @@ async def bootstrap(settings: Settings) -> str | None:
     db = Database(url)
     try:
         async with db.writing() as session:
-            if session.bind.dialect.name == "postgresql":
-                from sqlalchemy import text
-
+            if dialect_name(session) == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(7230771)"))
             count = await session.scalar(select(func.count()).select_from(Account))
         if count:
@@ -59,7 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"Organiser console: {base}/console/#token={token}", flush=True)
     print(f"Muster on {base} (database: {settings.database_url!r})", flush=True)
     app = create_app(settings, migrate=False)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws_per_message_deflate=False)
+    uvicorn.run(
+        app, host=host, port=port, log_level=settings.log_level, ws_per_message_deflate=False
+    )
     return 0
 
 
@@ -103,13 +103,11 @@ def _progress_bar(stage: str, done: int, total: int) -> None:
 
 
 def cmd_import_tickets(args: argparse.Namespace) -> int:
+    from server.auth import TokenVerifier
     from server.context import Muster
     from server.errors import MusterError
-    from server.issuance import parse_csv
+    from server.issuance import decode_csv, issue_tickets, parse_csv
     from server.keys import KeyStore
-    from server.auth import TokenVerifier
-    from server.issuance import issue_tickets
-    from server.routes.tickets import _decode_csv
 
     settings = load_settings()
     path = Path(args.file)
@@ -117,13 +115,17 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
         print(f"muster: no file {path}", file=sys.stderr)
         return 2
 
+    raw = path.read_bytes()
+
     async def run() -> int:
         await upgrade(str(settings.database_url))
         db = Database(str(settings.database_url))
         ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=KeyStore(db))
         try:
-            text = _decode_csv(path.read_bytes())
-            issued = await issue_tickets(ctx, args.event, parse_csv(text, settings.csv_max_rows), _progress_bar)
+            text = decode_csv(raw)
+            issued = await issue_tickets(
+                ctx, args.event, parse_csv(text, settings.csv_max_rows), _progress_bar
+            )
             return len(issued)
         finally:
             await db.dispose()
@@ -159,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(run=cmd_token_create)
 
     imp = commands.add_parser("import-tickets", help="issue tickets from a CSV file")
-    imp.add_argument("file", help="CSV with a holder_name column (holder_email, ticket_type optional)")
+    imp.add_argument(
+        "file", help="CSV with a holder_name column (holder_email, ticket_type optional)"
+    )
     imp.add_argument("--event", type=int, required=True)
     imp.set_defaults(run=cmd_import_tickets)
     return parser

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.secrets import TicketClaims
 from server.context import Muster
+from server.db import dialect_name
 from server.errors import InvalidRequest, NotFound
-from server.models import Event, Ticket, TicketType
+from server.models import Event, Ticket, TicketType, utcnow
 
 #: Doors may open this long before the event starts…
 VALID_BEFORE_START = timedelta(hours=24)
@@ -82,11 +83,23 @@ def check_request(request: TicketRequest) -> list[RowError]:
     if not name:
         errors.append(RowError(request.line, "holder_name", "the holder's name is empty"))
     elif len(name) > 200:
-        errors.append(RowError(request.line, "holder_name", "the holder's name is over 200 characters"))
+        errors.append(
+            RowError(request.line, "holder_name", "the holder's name is over 200 characters")
+        )
     email = request.holder_email.strip()
     if email and ("@" not in email or len(email) > 320 or " " in email):
         errors.append(RowError(request.line, "holder_email", f"{email!r} is not an email address"))
     return errors
+
+
+def decode_csv(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        # Excel in Chinese locales saves CSV as GB18030 (GBK) by default.
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.")
 
 
 def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
@@ -134,7 +147,10 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
 
 
 def _resolve_type(
-    request: TicketRequest, by_id: dict[int, TicketType], by_name: dict[str, TicketType], default: TicketType
+    request: TicketRequest,
+    by_id: dict[int, TicketType],
+    by_name: dict[str, TicketType],
+    default: TicketType,
 ) -> TicketType | RowError:
     ref = request.ticket_type
     if ref is None or ref == "":
@@ -157,9 +173,11 @@ def validity(event: Event, ticket_type: TicketType) -> tuple[datetime, datetime]
 async def _allocate_ids(session: AsyncSession, count: int) -> list[int]:
     """Ticket ids for ``count`` new tickets: the ids are signed into the secrets,
     so they must be known before the rows are inserted."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         rows = await session.execute(
-            text("SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, :n)"),
+            text(
+                "SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, :n)"
+            ),
             {"n": count},
         )
         return [r[0] for r in rows]
@@ -169,6 +187,47 @@ async def _allocate_ids(session: AsyncSession, count: int) -> list[int]:
 
 
 Progress = Callable[[str, int, int], None]
+
+_COPY_COLUMNS = (
+    "id",
+    "event_id",
+    "type_id",
+    "holder_name",
+    "holder_email",
+    "code",
+    "secret",
+    "generation",
+    "status",
+    "valid_from",
+    "valid_until",
+    "created_at",
+)
+_CHUNK = 5000
+
+
+async def _insert_tickets(
+    session: AsyncSession, rows: list[dict[str, Any]], progress: Progress
+) -> None:
+    """Insert the new rows in the session's transaction.
+
+    On PostgreSQL through COPY: for 100,000 tickets it takes a fraction of a
+    second where multi-row INSERTs take several.
+    """
+    if dialect_name(session) == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        now = utcnow()
+        for start_at in range(0, len(rows), _CHUNK):
+            chunk = rows[start_at : start_at + _CHUNK]
+            records = [tuple(r.get(c, now) for c in _COPY_COLUMNS) for r in chunk]
+            await driver.copy_records_to_table("tickets", records=records, columns=_COPY_COLUMNS)
+            progress("write", start_at + len(chunk), len(rows))
+        return
+    for start_at in range(0, len(rows), _CHUNK):
+        await session.execute(insert(Ticket), rows[start_at : start_at + _CHUNK])
+        progress("write", min(start_at + _CHUNK, len(rows)), len(rows))
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -190,7 +249,9 @@ async def issue_tickets(
         event = await session.get(Event, event_id)
         if event is None:
             raise NotFound(f"No event {event_id}.")
-        types = (await session.scalars(select(TicketType).where(TicketType.event_id == event_id))).all()
+        types = (
+            await session.scalars(select(TicketType).where(TicketType.event_id == event_id))
+        ).all()
     by_id = {t.id: t for t in types}
     by_name = {t.name.casefold(): t for t in types}
     default = next((t for t in types if t.is_default), types[0] if types else None)
@@ -217,7 +278,10 @@ async def issue_tickets(
     if errors:
         raise InvalidRequest(
             f"{len(errors)} bad row(s); nothing was imported.",
-            {"errors": [e.as_dict() for e in errors[:MAX_REPORTED_ERRORS]], "error_count": len(errors)},
+            {
+                "errors": [e.as_dict() for e in errors[:MAX_REPORTED_ERRORS]],
+                "error_count": len(errors),
+            },
         )
     if not accepted:
         raise InvalidRequest("No tickets to issue.")
@@ -249,9 +313,7 @@ async def issue_tickets(
             )
             if len(rows) % 5000 == 0:
                 progress("sign", len(rows), len(accepted))
-        for start_at in range(0, len(rows), 5000):
-            await session.execute(insert(Ticket), rows[start_at : start_at + 5000])
-            progress("write", min(start_at + 5000, len(rows)), len(rows))
+        await _insert_tickets(session, rows, progress)
     return [
         {
             "id": r["id"],

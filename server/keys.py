@@ -39,7 +39,9 @@ class KeyStore:
         async with self.db.reading() as session:
             keys = (
                 await session.scalars(
-                    select(SigningKey).where(SigningKey.event_id == event_id).order_by(SigningKey.kid)
+                    select(SigningKey)
+                    .where(SigningKey.event_id == event_id)
+                    .order_by(SigningKey.kid)
                 )
             ).all()
         if not keys:

@@ -89,9 +89,14 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             self.registry.inc(
-                "muster_http_requests_total", method=scope["method"], route=route, status=str(status)
+                "muster_http_requests_total",
+                method=scope["method"],
+                route=route,
+                status=str(status),
             )
-            self.registry.observe("muster_http_request_seconds", route, time.perf_counter() - started)
+            self.registry.observe(
+                "muster_http_request_seconds", route, time.perf_counter() - started
+            )
 
 
 def _route_template(scope: Scope) -> str:

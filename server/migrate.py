@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from server.db import make_engine
 
@@ -40,13 +40,15 @@ async def upgrade(url: str, revision: str = "head") -> None:
             if connection.dialect.name == "postgresql":
                 # Several server processes start at once: one migrates, the
                 # others wait here and then find nothing left to do.
-                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
+                )
             await connection.run_sync(_upgrade_sync, url, revision)
     finally:
         await engine.dispose()
 
 
-def _upgrade_sync(connection: AsyncConnection, url: str, revision: str) -> None:
+def _upgrade_sync(connection: Connection, /, url: str, revision: str) -> None:
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

@@ -70,7 +70,9 @@ def build_openapi(routes: Iterable[BaseRoute], version: str) -> dict[str, Any]:
                     "200": {"description": "OK"},
                     "default": {
                         "description": "An error",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
                     },
                 },
             }
@@ -84,7 +86,9 @@ def build_openapi(routes: Iterable[BaseRoute], version: str) -> dict[str, Any]:
                 operation["requestBody"] = {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                        }
                     },
                 }
             paths.setdefault(route.path, {})[method.lower()] = operation

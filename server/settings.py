@@ -69,8 +69,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     default_url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}"
     return Settings(
         data_dir=data_dir,
-        database_url=config(
-            _doc("MUSTER_DATABASE_URL", "database URL"), cast=Secret, default=default_url
+        database_url=Secret(
+            config(_doc("MUSTER_DATABASE_URL", "database URL"), default=default_url)
         ),
         host=config(_doc("MUSTER_HOST", "address muster serve binds"), default="127.0.0.1"),
         port=config(_doc("MUSTER_PORT", "port muster serve binds"), cast=int, default=8000),
@@ -80,7 +80,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=config(_doc("MUSTER_LOG_LEVEL", "log level"), default="info"),
         pwa_dir=Path(
-            config(_doc("MUSTER_PWA_DIR", "static files of the pages"), default=str(REPO_ROOT / "pwa"))
+            config(
+                _doc("MUSTER_PWA_DIR", "static files of the pages"), default=str(REPO_ROOT / "pwa")
+            )
         ),
         annul_window_seconds=config(
             _doc("MUSTER_ANNUL_WINDOW_SECONDS", "how long a scan can be annulled"),

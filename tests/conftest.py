@@ -178,8 +178,12 @@ class Api:
         return await self.call("PATCH", path, expect, json=json, **kw)
 
 
-async def token_for(ctx: Muster, role: str, event_id: int | None = None, gate_id: int | None = None) -> str:
-    _account, token = await create_account(ctx.db, role, event_id=event_id, gate_id=gate_id, name=role)
+async def token_for(
+    ctx: Muster, role: str, event_id: int | None = None, gate_id: int | None = None
+) -> str:
+    _account, token = await create_account(
+        ctx.db, role, event_id=event_id, gate_id=gate_id, name=role
+    )
     return token
 
 

@@ -22,7 +22,9 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await muster(request).db.ping()
     except Exception as exc:
-        response = error_response(503, "database_unavailable", f"The database is unreachable: {exc}")
+        response = error_response(
+            503, "database_unavailable", f"The database is unreachable: {exc}"
+        )
         assert isinstance(response, JSONResponse)
         return response
     return json_response({"status": "ok", "database": "ok"})
@@ -30,7 +32,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> PlainTextResponse:
     """Prometheus metrics in the text exposition format."""
-    return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(
+        request.app.state.metrics.render(), media_type="text/plain; version=0.0.4"
+    )
 
 
 routes = [

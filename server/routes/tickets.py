@@ -18,7 +18,7 @@ from server.auth import ORGANISER, SCANNERS, authenticate, authorize
 from server.context import muster
 from server.errors import InvalidRequest, NotFound, PayloadTooLarge
 from server.http import json_response, path_int, read_json, validate
-from server.issuance import TicketRequest, issue_tickets, parse_csv
+from server.issuance import TicketRequest, decode_csv, issue_tickets, parse_csv
 from server.models import Event, Revocation, Ticket, utcnow
 from server.responses import JSONResponse
 from server.serialize import ticket_json
@@ -49,16 +49,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _decode_csv(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        # Excel in Chinese locales saves CSV as GB18030 (GBK) by default.
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.")
-
-
 async def _csv_text(request: Request, limit: int) -> str:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -69,8 +59,8 @@ async def _csv_text(request: Request, limit: int) -> str:
             raw = await upload.read(limit + 1)
             if len(raw) > limit:
                 raise PayloadTooLarge(f"The upload is over {limit} bytes.")
-            return _decode_csv(raw)
-    return _decode_csv(await _read_limited(request, limit))
+            return decode_csv(raw)
+    return decode_csv(await _read_limited(request, limit))
 
 
 async def create_tickets(request: Request) -> JSONResponse:
@@ -158,7 +148,9 @@ async def ticket_qr_png(request: Request) -> Response:
 
 async def ticket_qr_svg(request: Request) -> Response:
     ticket = await _ticket_for(request, {ORGANISER})
-    return Response(render_svg(ticket.secret, _scale(request)), media_type="image/svg+xml", headers=_NO_STORE)
+    return Response(
+        render_svg(ticket.secret, _scale(request)), media_type="image/svg+xml", headers=_NO_STORE
+    )
 
 
 _NO_STORE = {"Cache-Control": "private, no-store"}
@@ -280,7 +272,9 @@ async def ticket_page(request: Request) -> HTMLResponse:
         body=body,
         hint=html.escape(words["hint"]),
     )
-    return HTMLResponse(page, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(
+        page, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 routes = [

@@ -125,7 +125,11 @@ async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int 
     if not wanted:
         return
     found = set(
-        (await session.scalars(select(Zone.id).where(Zone.event_id == event_id, Zone.id.in_(wanted)))).all()
+        (
+            await session.scalars(
+                select(Zone.id).where(Zone.event_id == event_id, Zone.id.in_(wanted))
+            )
+        ).all()
     )
     missing = sorted(wanted - found)
     if missing:
@@ -199,7 +203,9 @@ async def create_zone(request: Request) -> JSONResponse:
         session.add(zone)
         await session.flush()
         caps = slice_capacity(body.capacity, ctx.settings.capacity_shards)
-        session.add_all(ZoneShard(zone_id=zone.id, shard=i, inside=0, cap=c) for i, c in enumerate(caps))
+        session.add_all(
+            ZoneShard(zone_id=zone.id, shard=i, inside=0, cap=c) for i, c in enumerate(caps)
+        )
     return json_response(zone_json(zone), status=201)
 
 
@@ -208,7 +214,9 @@ async def list_zones(request: Request) -> JSONResponse:
     await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
         await get_event(session, event_id)
-        zones = (await session.scalars(select(Zone).where(Zone.event_id == event_id).order_by(Zone.id))).all()
+        zones = (
+            await session.scalars(select(Zone).where(Zone.event_id == event_id).order_by(Zone.id))
+        ).all()
     return json_response({"zones": [zone_json(z) for z in zones]})
 
 
@@ -238,7 +246,10 @@ async def reslice_zone(session: AsyncSession, zone: Zone) -> None:
     """
     shards = (
         await session.scalars(
-            select(ZoneShard).where(ZoneShard.zone_id == zone.id).order_by(ZoneShard.shard).with_for_update()
+            select(ZoneShard)
+            .where(ZoneShard.zone_id == zone.id)
+            .order_by(ZoneShard.shard)
+            .with_for_update()
         )
     ).all()
     for shard, cap in zip(shards, slice_capacity(zone.capacity, len(shards)), strict=True):
@@ -257,7 +268,9 @@ async def create_gate(request: Request) -> JSONResponse:
     async with muster(request).db.writing() as session:
         await get_event(session, event_id)
         await _check_zones(session, event_id, [body.from_zone, body.to_zone])
-        gate = Gate(event_id=event_id, name=body.name, from_zone_id=body.from_zone, to_zone_id=body.to_zone)
+        gate = Gate(
+            event_id=event_id, name=body.name, from_zone_id=body.from_zone, to_zone_id=body.to_zone
+        )
         session.add(gate)
     return json_response(gate_json(gate), status=201)
 
@@ -267,7 +280,9 @@ async def list_gates(request: Request) -> JSONResponse:
     await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
         await get_event(session, event_id)
-        gates = (await session.scalars(select(Gate).where(Gate.event_id == event_id).order_by(Gate.id))).all()
+        gates = (
+            await session.scalars(select(Gate).where(Gate.event_id == event_id).order_by(Gate.id))
+        ).all()
     return json_response({"gates": [gate_json(g) for g in gates]})
 
 
@@ -328,7 +343,9 @@ async def list_ticket_types(request: Request) -> JSONResponse:
     async with muster(request).db.reading() as session:
         await get_event(session, event_id)
         types = (
-            await session.scalars(select(TicketType).where(TicketType.event_id == event_id).order_by(TicketType.id))
+            await session.scalars(
+                select(TicketType).where(TicketType.event_id == event_id).order_by(TicketType.id)
+            )
         ).all()
     return json_response({"ticket_types": [ticket_type_json(t) for t in types]})
 
@@ -367,5 +384,7 @@ routes = [
     Route("/api/v1/events/{event_id}/gates/{gate_id}", update_gate, methods=["PATCH"]),
     Route("/api/v1/events/{event_id}/ticket-types", create_ticket_type, methods=["POST"]),
     Route("/api/v1/events/{event_id}/ticket-types", list_ticket_types, methods=["GET"]),
-    Route("/api/v1/events/{event_id}/ticket-types/{type_id}", update_ticket_type, methods=["PATCH"]),
+    Route(
+        "/api/v1/events/{event_id}/ticket-types/{type_id}", update_ticket_type, methods=["PATCH"]
+    ),
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -145,7 +144,9 @@ def playwright_instance() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Any, chromium_path: str) -> Iterator[Any]:
-    launched = playwright_instance.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    launched = playwright_instance.chromium.launch(
+        executable_path=chromium_path, args=CHROMIUM_ARGS
+    )
     yield launched
     launched.close()
 

@@ -1,0 +1,110 @@
+"""The muster command: token create, import-tickets (sync tests: the CLI runs its own loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import func, select
+
+from server.cli import main
+from server.db import Database
+from server.migrate import upgrade
+from server.models import Account, Event, Ticket
+from server.routes.venue import DEFAULT_TICKET_TYPE
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSTER_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MUSTER_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def query(data_dir, statement):
+    async def run():
+        db = Database(f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}")
+        try:
+            async with db.reading() as session:
+                return await session.scalar(statement)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def make_event(data_dir) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from server.keys import create_event_key
+    from server.models import TicketType
+
+    async def run():
+        url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}"
+        await upgrade(url)
+        db = Database(url)
+        try:
+            async with db.writing() as session:
+                now = datetime.now(UTC)
+                event = Event(
+                    name="CLI",
+                    starts_at=now,
+                    ends_at=now + timedelta(hours=2),
+                    timezone="UTC",
+                    options={},
+                )
+                session.add(event)
+                await session.flush()
+                await create_event_key(session, event.id)
+                session.add(
+                    TicketType(event_id=event.id, name=DEFAULT_TICKET_TYPE, is_default=True)
+                )
+            return event.id
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def test_token_create_prints_the_token_last(data_dir, capsys):
+    assert main(["token", "create", "--role", "organiser", "--name", "ops"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token.startswith("mst_")
+    assert query(data_dir, select(func.count()).select_from(Account)) == 1
+
+
+def test_token_create_refuses_unbound_door(data_dir, capsys):
+    assert main(["token", "create", "--role", "door"]) == 2
+    assert "bound to an event" in capsys.readouterr().err
+
+
+def test_import_tickets(data_dir, capsys):
+    main(["token", "create", "--role", "organiser"])
+    event_id = make_event(data_dir)
+    csv_file = data_dir / "guests.csv"
+    csv_file.write_text(
+        "name,email\n" + "".join(f"Guest {i},g{i}@example.com\n" for i in range(12000))
+    )
+    assert main(["import-tickets", str(csv_file), "--event", str(event_id)]) == 0
+    captured = capsys.readouterr()
+    assert "Imported 12000 tickets" in captured.out
+    assert "writing" in captured.err and "12000/12000" in captured.err
+    assert query(data_dir, select(func.count()).select_from(Ticket)) == 12000
+
+
+def test_import_tickets_with_bad_rows_imports_nothing(data_dir, capsys):
+    event_id = make_event(data_dir)
+    csv_file = data_dir / "guests.csv"
+    csv_file.write_text("name,email\nGood,g@example.com\n,nobody@example.com\n")
+    assert main(["import-tickets", str(csv_file), "--event", str(event_id)]) == 1
+    assert "line 3: holder_name" in capsys.readouterr().err
+    assert query(data_dir, select(func.count()).select_from(Ticket)) == 0
+
+
+def test_help_runs_as_a_console_script():
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "import-tickets" in done.stdout
