@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from server.auth import ORGANISER, create_account
 from server.db import Database, dialect_name
@@ -21,6 +22,14 @@ def _base_url(settings: Settings, host: str, port: int) -> str:
         return settings.public_url.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return f"http://{shown}:{port}"
+
+
+def describe_database(url: str) -> str:
+    """The database's kind and place, without credentials, for the start-up line."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite {parsed.database}"
+    return f"PostgreSQL {parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
 
 
 async def bootstrap(settings: Settings) -> str | None:
@@ -55,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("Muster: this is a new database. The organiser token (shown once):", flush=True)
         print(f"  {token}", flush=True)
         print(f"Organiser console: {base}/console/#token={token}", flush=True)
-    print(f"Muster on {base} (database: {settings.database_url!r})", flush=True)
+    print(f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True)
     app = create_app(settings, migrate=False)
     uvicorn.run(
         app, host=host, port=port, log_level=settings.log_level, ws_per_message_deflate=False

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from server.models import Event, Gate, Ticket, TicketType, Zone
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    """ISO 8601 in UTC, whatever offset the value was given with."""
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def event_json(event: Event) -> dict[str, Any]:
