@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
+from server.escalation import escalation_clock
 from server.errors import EXCEPTION_HANDLERS
 from server.http import json_response
 from server.keys import KeyStore
@@ -23,7 +24,12 @@ from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
-from server.routes import devices, ops, tickets, venue
+from realtime import ws as realtime_ws
+from realtime.hub import run_hub
+from server.routes import alerts as alert_routes
+from server.routes import devices, ops, report, scans, tickets, venue
+from server.routes import incidents as incident_routes
+from server.routes import plans as plan_routes
 from server.routes import stock as stock_routes
 from server.settings import Settings, load_settings
 
@@ -35,17 +41,22 @@ VERSION = "0.1.0"
 #: hub, the escalation clock…): each is called with the context and returns
 #: an async context manager that runs for the app's lifetime.
 Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
-PARTS: list[Part] = []
+PARTS: list[Part] = [run_hub, escalation_clock]
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*venue.routes, *tickets.routes, *devices.routes, *stock_routes.routes, *ops.routes]
+    return [*venue.routes, *tickets.routes, *scans.routes, *devices.routes, *stock_routes.routes, *incident_routes.routes, *plan_routes.routes, *report.routes, *alert_routes.routes, *realtime_ws.routes, *ops.routes]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or load_settings()
     db = Database(str(settings.database_url))
-    ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, settings.token_cache_seconds), keys=KeyStore(db))
+    ctx = Muster(
+        settings=settings,
+        db=db,
+        tokens=TokenVerifier(db, settings.token_cache_seconds),
+        keys=KeyStore(db),
+    )
     routes = api_routes()
 
     async def openapi(_request: Request) -> JSONResponse:
@@ -53,7 +64,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
 
     all_routes: list[BaseRoute] = [*routes, Route("/openapi.json", openapi, methods=["GET"])]
     if settings.pwa_dir.is_dir():
-        all_routes.append(Mount("/", StaticFiles(directory=settings.pwa_dir, html=True), name="pwa"))
+        all_routes.append(
+            Mount("/", StaticFiles(directory=settings.pwa_dir, html=True), name="pwa")
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,286 @@
+"""The post-event review: a summary report and CSV exports of the logs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from server.auth import READERS, authorize
+from server.context import muster
+from server.db import Database
+from server.http import json_response, path_int
+from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
+from server.models.incidents import Incident
+from server.models.stock import StockItem, StockMovement
+from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
+from server.responses import JSONResponse
+from server.routes.venue import get_event
+from server.serialize import iso
+
+#: Rows fetched per round trip while streaming an export.
+EXPORT_BATCH = 5000
+
+
+async def event_report(request: Request) -> JSONResponse:
+    """The post-event review: attendance, doors, zones, incidents and stock."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, READERS)
+    async with muster(request).db.reading() as session:
+        event = await get_event(session, event_id)
+        zones = (await session.scalars(select(Zone).where(Zone.event_id == event_id))).all()
+        gates = (await session.scalars(select(Gate).where(Gate.event_id == event_id))).all()
+        types = (
+            await session.scalars(select(TicketType).where(TicketType.event_id == event_id))
+        ).all()
+        per_type = (
+            await session.execute(
+                select(
+                    Ticket.type_id,
+                    func.count(),
+                    func.count(Ticket.checked_in_at),
+                    func.count().filter(Ticket.status == "revoked"),
+                )
+                .where(Ticket.event_id == event_id)
+                .group_by(Ticket.type_id)
+            )
+        ).all()
+        scan_rows = [
+            ScanRow(
+                scanned_at=r.scanned_at,
+                status=r.status,
+                reason=r.reason,
+                direction=r.direction,
+                gate_id=r.gate_id,
+                from_zone_id=r.from_zone_id,
+                to_zone_id=r.to_zone_id,
+                offline=r.offline,
+                conflict=r.conflict_with is not None,
+                annulled=r.annulled_at is not None,
+            )
+            for r in await session.execute(
+                select(
+                    Scan.scanned_at,
+                    Scan.status,
+                    Scan.reason,
+                    Scan.direction,
+                    Scan.gate_id,
+                    Scan.from_zone_id,
+                    Scan.to_zone_id,
+                    Scan.offline,
+                    Scan.conflict_with,
+                    Scan.annulled_at,
+                ).where(Scan.event_id == event_id)
+            )
+        ]
+        incidents = [
+            IncidentRow(
+                category=i.category,
+                severity=i.severity,
+                status=i.status,
+                created_at=i.created_at,
+                acknowledged_at=i.acknowledged_at,
+                resolved_at=i.resolved_at,
+                escalated=i.escalation_level > 0,
+            )
+            for i in await session.scalars(select(Incident).where(Incident.event_id == event_id))
+        ]
+        stock = (
+            await session.execute(
+                select(
+                    StockItem,
+                    func.coalesce(
+                        select(func.sum(-StockMovement.delta))
+                        .where(StockMovement.item_id == StockItem.id, StockMovement.kind == "issue")
+                        .scalar_subquery(),
+                        0,
+                    ),
+                )
+                .where(StockItem.event_id == event_id)
+                .order_by(StockItem.name, StockItem.location)
+            )
+        ).all()
+    tz = ZoneInfo(event.timezone)
+    scans = summarise_scans(scan_rows, [z.id for z in zones], tz)
+    type_names = {t.id: t.name for t in types}
+    issued = sum(n for _t, n, _c, _r in per_type)
+    checked_in = sum(c for _t, _n, c, _r in per_type)
+    revoked = sum(int(r or 0) for _t, _n, _c, r in per_type)
+    gate_tallies: dict[int, dict[str, int]] = scans.pop("gates")  # type: ignore[assignment]
+    peaks: dict[int, dict[str, Any]] = scans.pop("peak_inside")  # type: ignore[assignment]
+    return json_response(
+        {
+            "event": {"id": event.id, "name": event.name, "timezone": event.timezone},
+            "tickets": {
+                "issued": issued,
+                "revoked": revoked,
+                "checked_in": checked_in,
+                "no_shows": issued - revoked - checked_in,
+                "by_type": [
+                    {"ticket_type": t, "name": type_names.get(t, ""), "issued": n, "checked_in": c}
+                    for t, n, c, _r in per_type
+                ],
+            },
+            "scans": scans,
+            "gates": [
+                {"id": g.id, "name": g.name, **gate_tallies.get(g.id, {"in": 0, "out": 0})}
+                for g in gates
+            ],
+            "zones": [
+                {
+                    "id": z.id,
+                    "name": z.name,
+                    "capacity": z.capacity,
+                    "peak_inside": peaks[z.id]["inside"],
+                    "peak_at": peaks[z.id]["at"],
+                }
+                for z in zones
+            ],
+            "incidents": summarise_incidents(incidents),
+            "stock": [
+                {
+                    "id": item.id,
+                    "name": item.name,
+                    "location": item.location,
+                    "unit": item.unit,
+                    "issued": int(issued_total),
+                    "on_hand": item.quantity,
+                }
+                for item, issued_total in stock
+            ],
+        }
+    )
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(["" if v is None else v for v in values])
+    return out.getvalue()
+
+
+async def _stream_rows(
+    db: Database,
+    query: Select[*tuple[Any, ...]],
+    id_column: Any,
+    header: Sequence[str],
+    row: Callable[[Any], Sequence[Any]],
+) -> AsyncIterator[str]:
+    """CSV text in batches by id (keyset pagination), a byte-order mark first
+    so that Excel opens the Chinese names as UTF-8."""
+    yield "\ufeff" + _csv_line(header)
+    last = 0
+    while True:
+        async with db.reading() as session:
+            batch = (
+                await session.execute(
+                    query.where(id_column > last).order_by(id_column).limit(EXPORT_BATCH)
+                )
+            ).all()
+        if not batch:
+            return
+        yield "".join(_csv_line(row(r)) for r in batch)
+        last = batch[-1][0]
+
+
+def _csv_response(body: AsyncIterator[str], name: str) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def export_checkins(request: Request) -> StreamingResponse:
+    """Every scan, accepted or refused, as CSV."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, READERS)
+    query = (
+        select(Scan.id, Scan, Ticket.holder_name, Ticket.code, Gate.name, Account.name)
+        .outerjoin(Ticket, Ticket.id == Scan.ticket_id)
+        .outerjoin(Gate, Gate.id == Scan.gate_id)
+        .outerjoin(Account, Account.id == Scan.device_id)
+        .where(Scan.event_id == event_id)
+    )
+    header = [
+        "scan_id", "scanned_at", "received_at", "ticket_id", "code", "holder_name", "gate",
+        "direction", "status", "reason", "device", "offline", "conflict_with", "annulled_at", "nonce",
+    ]  # fmt: skip
+
+    def row(r: Any) -> list[Any]:
+        _id, scan, holder, code, gate, device = r
+        return [
+            scan.id, iso(scan.scanned_at), iso(scan.received_at), scan.ticket_id, code, holder, gate,
+            scan.direction, scan.status, scan.reason, device, int(scan.offline), scan.conflict_with,
+            iso(scan.annulled_at), scan.nonce,
+        ]  # fmt: skip
+
+    return _csv_response(
+        _stream_rows(muster(request).db, query, Scan.id, header, row), f"checkins-{event_id}.csv"
+    )
+
+
+async def export_incidents(request: Request) -> StreamingResponse:
+    """Every incident with its timings, as CSV."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, READERS)
+    query = select(Incident.id, Incident).where(Incident.event_id == event_id)
+    header = [
+        "incident_id", "created_at", "category", "severity", "title", "status", "zone_id", "gate_id",
+        "location", "equipment_tag", "reporter", "assignee", "reports", "acknowledged_at",
+        "resolved_at", "escalation_level", "description",
+    ]  # fmt: skip
+
+    def row(r: Any) -> list[Any]:
+        i = r[1]
+        return [
+            i.id, iso(i.created_at), i.category, i.severity, i.title, i.status, i.zone_id, i.gate_id,
+            i.location_text, i.equipment_tag, i.reporter_name, i.assignee_name, i.reports,
+            iso(i.acknowledged_at), iso(i.resolved_at), i.escalation_level, i.description,
+        ]  # fmt: skip
+
+    return _csv_response(
+        _stream_rows(muster(request).db, query, Incident.id, header, row),
+        f"incidents-{event_id}.csv",
+    )
+
+
+async def export_stock(request: Request) -> StreamingResponse:
+    """The stock ledger (every movement), as CSV."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, READERS)
+    query = (
+        select(StockMovement.id, StockMovement, StockItem.name, StockItem.location, StockItem.unit)
+        .join(StockItem, StockItem.id == StockMovement.item_id)
+        .where(StockMovement.event_id == event_id)
+    )
+    header = [
+        "movement_id", "occurred_at", "recorded_at", "kind", "item", "location", "unit", "delta",
+        "quantity_after", "to_item_id", "to_quantity_after", "reason", "actor", "nonce",
+    ]  # fmt: skip
+
+    def row(r: Any) -> list[Any]:
+        _id, m, name, location, unit = r
+        return [
+            m.id, iso(m.occurred_at), iso(m.recorded_at), m.kind, name, location, unit, m.delta,
+            m.quantity_after, m.to_item_id, m.to_quantity_after, m.reason, m.actor_name, m.nonce,
+        ]  # fmt: skip
+
+    return _csv_response(
+        _stream_rows(muster(request).db, query, StockMovement.id, header, row),
+        f"stock-{event_id}.csv",
+    )
+
+
+routes = [
+    Route("/api/v1/events/{event_id}/report", event_report, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/exports/checkins.csv", export_checkins, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/exports/incidents.csv", export_incidents, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/exports/stock.csv", export_stock, methods=["GET"]),
+]
