@@ -1,0 +1,156 @@
+"""Merging an offline door's queue of scans into the server's state: pure.
+
+A door phone that lost the network kept scanning: it checked signatures
+itself, let people through on its own judgement, and queued every scan with
+its nonce and the time it was made. When it is back, the server replays the
+queue in scan-time order through the same decision as online scans
+(``checkin.rules.decide``), on the state the database holds now.
+
+Where the phone and the server disagree because someone else got there
+first — a ticket the phone admitted while another door had already admitted
+it (a copied code, or two offline doors) — the scan is stored as a
+*conflict*: refused with its reason, marked, pointing at the scan that
+admitted the ticket first, and raised to the command centre. Nothing is lost
+and nothing is silently merged: a conflict never moves the ticket or the
+count. Other refusals keep their reason.
+
+This module is a function of plain data; ``checkin/admission.py`` loads the
+inputs (under row locks) and writes the outcome in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from checkin.rules import ALREADY_INSIDE, Decision, GateMove, TicketState, decide
+
+
+@dataclass(frozen=True)
+class OfflineScan:
+    #: Position in the batch; ties in ``scanned_at`` keep the batch order.
+    index: int
+    #: The id the scan will have in the log (allocated before the replay, so
+    #: a later scan of the batch can point at an earlier one).
+    scan_id: int
+    ticket_id: int | None
+    #: The generation signed into the secret.
+    secret_generation: int
+    #: A reason when the secret itself was refused (``invalid``,
+    #: ``wrong_event``); the scan is then refused with it, touching nothing.
+    secret_error: str | None
+    move: GateMove
+    scanned_at: datetime
+    #: Whether the phone let the person through when it scanned.
+    local_ok: bool = True
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    state: TicketState
+    #: The ok scan that last moved the ticket (what a conflict points at).
+    last_scan_id: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scan: OfflineScan
+    decision: Decision
+    #: Where the holder was before this scan (None: outside).
+    zone_before: int | None
+    #: For a conflict: the scan that admitted the ticket first.
+    conflict_with: int | None = None
+
+    @property
+    def conflict(self) -> bool:
+        return self.conflict_with is not None
+
+
+@dataclass
+class Reconciliation:
+    #: One per scan, in replay (scan-time) order.
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: Final state of every ticket the batch moved.
+    tickets: dict[int, TicketRecord] = field(default_factory=dict)
+    #: Tickets admitted for the first time, with the scan time of that admission.
+    first_admitted: dict[int, datetime] = field(default_factory=dict)
+    #: Net change of each zone's inside count.
+    zone_delta: dict[int, int] = field(default_factory=dict)
+
+
+def reconcile_offline_scans(
+    scans: Iterable[OfflineScan],
+    tickets: Mapping[int, TicketRecord],
+    room: Mapping[int, int | None],
+    now: datetime,
+) -> Reconciliation:
+    """Replay ``scans`` in scan-time order on ``tickets``.
+
+    ``room`` is how many more people each zone can take now (None: no
+    limit; a zone missing from it has no limit). Validity windows are judged
+    at the scan time, but never later than ``now``: a phone whose clock runs
+    ahead cannot make an expired ticket valid, nor a valid one expired.
+    Tickets missing from ``tickets`` are refused as ``invalid``.
+    """
+    result = Reconciliation()
+    current = dict(tickets)
+    places = dict(room)
+    for scan in sorted(scans, key=lambda s: (s.scanned_at, s.index)):
+        ticket_id = scan.ticket_id
+        record = current.get(ticket_id) if ticket_id is not None else None
+        if scan.secret_error is not None or ticket_id is None or record is None:
+            reason = scan.secret_error or "invalid"
+            result.outcomes.append(Outcome(scan, Decision(False, reason, None), None))
+            continue
+        state = record.state
+        decision = decide(
+            state,
+            scan.secret_generation,
+            scan.move,
+            min(scan.scanned_at, now),
+            _has_room(places, scan.move.entering),
+        )
+        conflict_with = None
+        if (
+            not decision.ok
+            and decision.reason == ALREADY_INSIDE
+            and scan.local_ok
+            and record.last_scan_id is not None
+        ):
+            conflict_with = record.last_scan_id
+        result.outcomes.append(Outcome(scan, decision, state.zone_id, conflict_with))
+        if not decision.ok:
+            continue
+        _move(places, result.zone_delta, state.zone_id, decision.zone_after)
+        admitted = scan.move.direction == "in" and not state.checked_in
+        if admitted and ticket_id not in result.first_admitted:
+            result.first_admitted[ticket_id] = scan.scanned_at
+        moved = TicketRecord(
+            replace(state, zone_id=decision.zone_after, checked_in=state.checked_in or admitted),
+            scan.scan_id,
+        )
+        current[ticket_id] = moved
+        result.tickets[ticket_id] = moved
+    return result
+
+
+def _has_room(places: Mapping[int, int | None], zone: int | None) -> bool:
+    if zone is None:
+        return True
+    left = places.get(zone)
+    return left is None or left > 0
+
+
+def _move(
+    places: dict[int, int | None], delta: dict[int, int], left: int | None, entered: int | None
+) -> None:
+    if left == entered:
+        return
+    for zone, step in ((left, -1), (entered, +1)):
+        if zone is None:
+            continue
+        delta[zone] = delta.get(zone, 0) + step
+        free = places.get(zone)
+        if free is not None:
+            places[zone] = free - step

@@ -1,0 +1,266 @@
+"""Check-in over HTTP: scans, offline sync, annul, the offline bundle, the headcount.
+
+A refused scan is an answer, not an error: HTTP 200 with ``"status":
+"error"`` and a stable reason. 4xx is for malformed requests (422), missing
+rights (401/403: a door token bound to a gate may scan only there) and an
+unknown event (404). The work is in ``checkin.admission``.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import or_, select
+from starlette.requests import Request
+from starlette.routing import Route
+
+from checkin.admission import ScanRequest, admit, annul, load_venue, replay_offline
+from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
+from server.context import Muster, muster
+from server.errors import Forbidden, InvalidRequest
+from server.headcount import headcount_snapshot
+from server.http import json_response, parse_body, path_int
+from server.models import Event, Revocation, Scan, Ticket, utcnow
+from server.openapi import accepts
+from server.responses import JSONResponse
+from server.serialize import iso
+
+#: Most scans in one offline batch.
+SYNC_MAX_SCANS = 5000
+
+#: An incremental bundle re-sends changes stamped this long before its
+#: cursor, so a transaction that commits a little after its rows were
+#: stamped (a big offline batch takes a second or two) is never missed.
+CURSOR_OVERLAP = timedelta(seconds=60)
+
+Secret = Annotated[str, Field(min_length=1, max_length=512)]
+Nonce = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ScanIn(BaseModel):
+    secret: Secret
+    gate: int
+    direction: Literal["in", "out"]
+    #: Made by the client, unique per scan: a repeat answers as the first.
+    nonce: Nonce
+    #: When the phone scanned (logged); the server's clock judges validity.
+    scanned_at: AwareDatetime | None = None
+
+
+class OfflineScanIn(BaseModel):
+    secret: Secret
+    gate: int
+    direction: Literal["in", "out"]
+    nonce: Nonce
+    scanned_at: AwareDatetime
+    #: What the phone decided on its own when it scanned.
+    local_status: Literal["ok", "error"] = "ok"
+
+
+class SyncIn(BaseModel):
+    scans: Annotated[list[OfflineScanIn], Field(max_length=SYNC_MAX_SCANS)]
+
+
+def _check_gate(principal: Principal, gate_ids: set[int]) -> None:
+    if principal.gate_id is not None and gate_ids - {principal.gate_id}:
+        raise Forbidden(
+            f"This device scans at gate {principal.gate_id} only.",
+            {"gate": principal.gate_id},
+            code="wrong_gate",
+        )
+
+
+@accepts(ScanIn)
+async def scan(request: Request) -> JSONResponse:
+    """Scan a ticket at a gate, in or out; a refusal is a 200 answer with its reason."""
+    event_id = path_int(request, "event_id")
+    principal = await authorize(request, event_id, SCANNERS)
+    body = await parse_body(request, ScanIn)
+    _check_gate(principal, {body.gate})
+    answer = await admit(
+        muster(request),
+        event_id,
+        ScanRequest(
+            secret=body.secret,
+            gate_id=body.gate,
+            direction=body.direction,
+            nonce=body.nonce,
+            scanned_at=body.scanned_at or utcnow(),
+            device_id=principal.account_id,
+        ),
+    )
+    return json_response(answer)
+
+
+@accepts(SyncIn)
+async def sync_scans(request: Request) -> JSONResponse:
+    """Replay an offline queue (≤ 5,000 scans) in scan-time order; conflicts are marked."""
+    event_id = path_int(request, "event_id")
+    principal = await authorize(request, event_id, SCANNERS)
+    body = await parse_body(request, SyncIn)
+    _check_gate(principal, {s.gate for s in body.scans})
+    scans = [
+        ScanRequest(
+            secret=s.secret,
+            gate_id=s.gate,
+            direction=s.direction,
+            nonce=s.nonce,
+            scanned_at=s.scanned_at,
+            device_id=principal.account_id,
+            local_ok=s.local_status == "ok",
+        )
+        for s in body.scans
+    ]
+    return json_response(await replay_offline(muster(request), event_id, scans))
+
+
+async def annul_scan(request: Request) -> JSONResponse:
+    """Undo a recent scan: the same device, or a command/organiser token."""
+    event_id = path_int(request, "event_id")
+    principal = await authorize(request, event_id, SCANNERS)
+    nonce = request.path_params["nonce"]
+    answer = await annul(
+        muster(request),
+        event_id,
+        nonce,
+        principal.account_id,
+        may_annul_any=principal.role in (ORGANISER, COMMAND),
+    )
+    return json_response(answer)
+
+
+async def headcount(request: Request) -> JSONResponse:
+    """Inside per zone against capacity, per gate in/out, totals, arrivals per minute."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, EVERYONE)
+    return json_response(await headcount_snapshot(muster(request).db, event_id))
+
+
+# --- the offline bundle ---------------------------------------------------------
+
+
+def encode_cursor(at: datetime) -> str:
+    return f"t{int(at.timestamp() * 1000)}"
+
+
+def decode_cursor(cursor: str) -> datetime:
+    try:
+        if not cursor.startswith("t"):
+            raise ValueError(cursor)
+        return datetime.fromtimestamp(int(cursor[1:]) / 1000, utcnow().tzinfo)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidRequest(
+            f"{cursor!r} is not a cursor from an earlier bundle.", code="bad_cursor"
+        ) from None
+
+
+async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> dict[str, Any]:
+    """What a door phone needs to admit people with no network.
+
+    The full bundle (no ``since``) has every key, revocation and admitted
+    ticket; an incremental one only what changed since the cursor (with
+    ``CURSOR_OVERLAP`` of slack, so an item can come twice — each is the
+    ticket's current state, so applying it twice is harmless). Holds no
+    names or emails.
+    """
+    now = utcnow()
+    venue = await load_venue(ctx.db, event_id)
+    keys = await ctx.keys.public_keys(event_id)
+    window = timedelta(seconds=ctx.settings.annul_window_seconds)
+    async with ctx.db.reading() as session:
+        event = await session.get(Event, event_id)
+        assert event is not None  # load_venue raised NotFound otherwise
+        revoked = select(Revocation.ticket_id, Revocation.generation, Revocation.revoked_at).where(
+            Revocation.event_id == event_id
+        )
+        tickets = select(Ticket.id, Ticket.zone_id, Ticket.checked_in_at).where(
+            Ticket.event_id == event_id
+        )
+        if since is None:
+            tickets = tickets.where(
+                or_(Ticket.zone_id.is_not(None), Ticket.checked_in_at.is_not(None))
+            )
+        else:
+            start = since - CURSOR_OVERLAP
+            revoked = revoked.where(Revocation.revoked_at >= start)
+            # An annul happens within the annul window of the scan's
+            # receipt, so the (event, received_at) index bounds both.
+            touched = select(Scan.ticket_id).where(
+                Scan.event_id == event_id,
+                Scan.received_at >= start - window,
+                Scan.ticket_id.is_not(None),
+                or_(Scan.received_at >= start, Scan.annulled_at >= start),
+            )
+            tickets = tickets.where(Ticket.id.in_(touched))
+        revocations = (await session.execute(revoked.order_by(Revocation.id))).all()
+        admitted = (await session.execute(tickets.order_by(Ticket.id))).all()
+    return {
+        "event": {
+            "id": event.id,
+            "name": event.name,
+            "starts_at": iso(event.starts_at),
+            "ends_at": iso(event.ends_at),
+            "timezone": event.timezone,
+        },
+        "server_time": iso(now),
+        "cursor": encode_cursor(now),
+        "incremental": since is not None,
+        "keys": [
+            {
+                "kid": kid,
+                "alg": "Ed25519",
+                "public_key": base64.b64encode(raw).decode("ascii"),
+                "public_key_hex": raw.hex(),
+            }
+            for kid, raw in sorted(keys.items())
+        ],
+        "revocations": [
+            {"ticket": t, "generation": g, "revoked_at": iso(at)} for t, g, at in revocations
+        ],
+        "admitted": [
+            {"ticket": t, "zone": z, "checked_in": at is not None} for t, z, at in admitted
+        ],
+        "gates": [
+            {"id": g.id, "name": g.name, "from_zone": g.from_zone, "to_zone": g.to_zone}
+            for g in sorted(venue.gates.values(), key=lambda g: g.id)
+        ],
+        "zones": [
+            {
+                "id": z.id,
+                "name": z.name,
+                "capacity": z.capacity,
+                "soft_warning": z.soft_warning,
+            }
+            for z in sorted(venue.zones.values(), key=lambda z: z.id)
+        ],
+        "ticket_types": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "zones": None if t.zones is None else sorted(t.zones),
+                "reentry": t.reentry,
+            }
+            for t in sorted(venue.types.values(), key=lambda t: t.id)
+        ],
+    }
+
+
+async def read_offline_bundle(request: Request) -> JSONResponse:
+    """Keys, revocations, admitted set, gates, zones, ticket types; ``?since=CURSOR`` for changes."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, SCANNERS)
+    since = request.query_params.get("since")
+    cursor = decode_cursor(since) if since else None
+    return json_response(await offline_bundle(muster(request), event_id, cursor))
+
+
+routes = [
+    Route("/api/v1/events/{event_id}/scans", scan, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/scans/sync", sync_scans, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/scans/{nonce}/annul", annul_scan, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/offline-bundle", read_offline_bundle, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/headcount", headcount, methods=["GET"]),
+]
