@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import BusMessage
 
-STREAM_TOPICS = ("incidents", "alerts", "admissions")
+#: Topics carried by ``bus_messages``. Admissions and revocations are read
+#: straight from the ``scans`` and ``revocations`` tables instead.
+STREAM_TOPICS = ("incidents", "alerts")
 
 
 def publish(session: AsyncSession, event_id: int, topic: str, data: dict[str, Any]) -> BusMessage:

@@ -1,0 +1,387 @@
+"""The database as the bus between server processes.
+
+Every change the hub shows is in a table, written in the business
+transaction: stream messages in ``bus_messages`` (``realtime.outbox``),
+admissions in ``scans``, revocations in ``revocations``. Each process runs
+one ``TableReader`` per table that reads ``id > position`` and hands new
+rows to the hub, so every process delivers the same messages with the same
+offsets (the ids).
+
+Wake-ups only make this fast; they carry nothing that matters:
+
+- in this process, ``Muster.changed`` after a commit wakes the readers at once;
+- on PostgreSQL, ``PgSignal`` sends ``NOTIFY muster`` at most every
+  ``MUSTER_BUS_NOTIFY_INTERVAL`` (batched, never one per scan: NOTIFY takes
+  a global lock at commit) and LISTENs on a connection of its own; the
+  payload is a hint of which state topics changed (stock, gate health), so
+  they need not wait for the next poll;
+- every ``MUSTER_BUS_POLL_INTERVAL`` the readers read anyway, and the hub
+  recomputes every watched state topic, so a lost notification costs at
+  most that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from realtime.core import SequenceCursor
+from realtime.snapshots import admission_json, revocation_json
+from server.db import Database
+from server.models import BusMessage, Revocation, Scan, Ticket
+
+log = logging.getLogger("muster.realtime")
+
+CHANNEL = "muster"
+#: Rows read at most per query; a reader that gets a full batch reads again at once.
+BATCH = 2000
+#: While a reader holds at a gap, it re-reads this often.
+GAP_RETRY = 0.05
+
+
+@dataclass(frozen=True)
+class BusItem:
+    """One row read from a table: maybe a stream message, maybe state topics it changes."""
+
+    event_id: int
+    offset: int
+    topic: str | None
+    data: dict[str, Any] | None
+    dirty: tuple[str, ...] = ()
+
+
+class TableSource(Protocol):
+    """How to read one table as a bus."""
+
+    name: str
+    #: The stream topics whose messages come from this table.
+    topics: tuple[str, ...]
+
+    async def max_id(self, session: AsyncSession) -> int: ...
+
+    async def fetch(self, session: AsyncSession, after: int, limit: int) -> list[BusItem]:
+        """Rows with ``id > after``, ascending, at most ``limit``; one item per row."""
+        ...
+
+    async def recent(
+        self, session: AsyncSession, event_id: int, topic: str, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The newest ``limit`` messages of a topic with offsets ``<= upto``, ascending."""
+        ...
+
+
+class BusMessages:
+    """``bus_messages``: incidents and alerts, written by ``realtime.outbox.publish``."""
+
+    name: str = "bus_messages"
+    topics: tuple[str, ...] = ("incidents", "alerts")
+
+    async def max_id(self, session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.coalesce(func.max(BusMessage.id), 0))) or 0)
+
+    async def fetch(self, session: AsyncSession, after: int, limit: int) -> list[BusItem]:
+        rows = await session.execute(
+            select(BusMessage.id, BusMessage.event_id, BusMessage.topic, BusMessage.payload)
+            .where(BusMessage.id > after)
+            .order_by(BusMessage.id)
+            .limit(limit)
+        )
+        return [
+            BusItem(event_id, row_id, topic, payload) for row_id, event_id, topic, payload in rows
+        ]
+
+    async def recent(
+        self, session: AsyncSession, event_id: int, topic: str, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        rows = await session.execute(
+            select(BusMessage.id, BusMessage.payload)
+            .where(
+                BusMessage.event_id == event_id, BusMessage.topic == topic, BusMessage.id <= upto
+            )
+            .order_by(BusMessage.id.desc())
+            .limit(limit)
+        )
+        return [(row_id, payload) for row_id, payload in reversed(rows.all())]
+
+
+class Scans:
+    """``scans``: every accepted scan is an ``admissions`` message; any scan changes
+    the gates' picture, an accepted one the headcount."""
+
+    name: str = "scans"
+    topics: tuple[str, ...] = ("admissions",)
+
+    async def max_id(self, session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.coalesce(func.max(Scan.id), 0))) or 0)
+
+    def _query(self) -> Any:
+        return select(Scan, Ticket.generation).outerjoin(Ticket, Ticket.id == Scan.ticket_id)
+
+    async def fetch(self, session: AsyncSession, after: int, limit: int) -> list[BusItem]:
+        rows = await session.execute(
+            self._query().where(Scan.id > after).order_by(Scan.id).limit(limit)
+        )
+        items = []
+        for scan, generation in rows:
+            if scan.status == "ok":
+                data = admission_json(scan, generation)
+                items.append(
+                    BusItem(scan.event_id, scan.id, "admissions", data, ("headcount", "gates"))
+                )
+            else:
+                items.append(BusItem(scan.event_id, scan.id, None, None, ("gates",)))
+        return items
+
+    async def recent(
+        self, session: AsyncSession, event_id: int, topic: str, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        rows = await session.execute(
+            self._query()
+            .where(Scan.event_id == event_id, Scan.status == "ok", Scan.id <= upto)
+            .order_by(Scan.id.desc())
+            .limit(limit)
+        )
+        return [(scan.id, admission_json(scan, gen)) for scan, gen in reversed(rows.all())]
+
+
+class Revocations:
+    """``revocations``: the list door phones must refuse, live."""
+
+    name: str = "revocations"
+    topics: tuple[str, ...] = ("revocations",)
+
+    async def max_id(self, session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.coalesce(func.max(Revocation.id), 0))) or 0)
+
+    async def fetch(self, session: AsyncSession, after: int, limit: int) -> list[BusItem]:
+        rows = await session.scalars(
+            select(Revocation).where(Revocation.id > after).order_by(Revocation.id).limit(limit)
+        )
+        return [
+            BusItem(r.event_id, r.id, "revocations", revocation_json(r), ("headcount",))
+            for r in rows
+        ]
+
+    async def recent(
+        self, session: AsyncSession, event_id: int, topic: str, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        rows = await session.scalars(
+            select(Revocation)
+            .where(Revocation.event_id == event_id, Revocation.id <= upto)
+            .order_by(Revocation.id.desc())
+            .limit(limit)
+        )
+        return [(r.id, revocation_json(r)) for r in reversed(rows.all())]
+
+
+SOURCES: tuple[TableSource, ...] = (BusMessages(), Scans(), Revocations())
+
+_XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+_XMAX = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+
+
+class TableReader:
+    """Reads one table from where it left off: new rows go to ``touch`` at once
+    (the state topics they change) and to ``deliver`` in id order.
+
+    The position lives in a ``SequenceCursor``, which holds back at a gap of
+    ids until the gap fills or is proved empty (see there).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        source: TableSource,
+        deliver: Callable[[list[BusItem]], None],
+        touch: Callable[[list[BusItem]], None],
+        poll_interval: float,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.deliver = deliver
+        self.touch = touch
+        self._marked_upto = 0
+        self.poll_interval = poll_interval
+        self.cursor = SequenceCursor(position=0)
+        self.woken = asyncio.Event()
+        self.reads = 0
+
+    async def start(self) -> None:
+        """Begin at the table's current end: history before it is loaded on demand."""
+        async with self.db.reading() as session:
+            self.cursor.position = await self.source.max_id(session)
+        self._marked_upto = self.cursor.position
+
+    @property
+    def position(self) -> int:
+        return self.cursor.position
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    async def read(self) -> bool:
+        """Read once; True when there may be more to read right away."""
+        is_pg = not self.db.is_sqlite
+        xmin = xmax = None
+        async with self.db.reading() as session:
+            if is_pg:
+                xmin = int(await session.scalar(_XMIN) or 0)
+            items = await self.source.fetch(session, self.cursor.position, BATCH)
+            if is_pg:
+                xmax = int(await session.scalar(_XMAX) or 0)
+        self.reads += 1
+        # What the rows change is marked at once, even past a gap the
+        # stream must wait at: a state topic has no order to keep.
+        fresh = [item for item in items if item.offset > self._marked_upto and item.dirty]
+        if fresh:
+            self._marked_upto = max(item.offset for item in fresh)
+            self.touch(fresh)
+        by_id = {item.offset: item for item in items}
+        ready = self.cursor.advance(sorted(by_id), time.monotonic(), xmin, xmax)
+        if self.cursor.skipped:
+            for first, last in self.cursor.skipped:
+                log.info("%s: ids %d..%d never committed; moving on", self.source.name, first, last)
+            self.cursor.skipped.clear()
+        if ready:
+            self.deliver([by_id[i] for i in ready])
+        return len(items) >= BATCH and len(ready) == len(items)
+
+    async def run(self) -> None:
+        while True:
+            timeout = GAP_RETRY if self.cursor.holding else self.poll_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.woken.wait(), timeout)
+            self.woken.clear()
+            try:
+                while await self.read():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading %s failed; retrying", self.source.name)
+                await asyncio.sleep(self.poll_interval)
+
+
+# --- PostgreSQL wake-ups ----------------------------------------------------------
+
+
+def encode_hint(origin: str, marks: dict[int, set[str]]) -> str:
+    """The NOTIFY payload: who sent it and which topics of which events changed.
+
+    Only a hint: a lost or truncated one costs latency, never correctness.
+    """
+    body = ";".join(f"{event_id}:{','.join(sorted(topics))}" for event_id, topics in marks.items())
+    payload = f"{origin}|{body}"
+    # NOTIFY payloads must stay under 8000 bytes.
+    return payload if len(payload) < 7900 else f"{origin}|*"
+
+
+def decode_hint(payload: str) -> tuple[str, dict[int, set[str]] | None]:
+    """(origin, marks); marks None means "anything may have changed"."""
+    origin, _, body = payload.partition("|")
+    if body == "*":
+        return origin, None
+    marks: dict[int, set[str]] = {}
+    try:
+        for part in filter(None, body.split(";")):
+            event_id, _, topics = part.partition(":")
+            marks[int(event_id)] = set(filter(None, topics.split(",")))
+    except ValueError:
+        return origin, None
+    return origin, marks
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A plain libpq DSN for asyncpg from a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+class PgSignal:
+    """Batched NOTIFY out, LISTEN in, on one dedicated asyncpg connection.
+
+    ``mark`` is cheap and synchronous; the sender wakes, sends one NOTIFY for
+    everything marked since the last one, and sleeps the notify interval.
+    The connection is re-opened after a failure; meanwhile polling covers.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        origin: str,
+        notify_interval: float,
+        on_hint: Callable[[dict[int, set[str]] | None], None],
+    ) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.origin = origin
+        self.notify_interval = notify_interval
+        self.on_hint = on_hint
+        self._marks: dict[int, set[str]] = {}
+        self._pending = asyncio.Event()
+        self.sent = 0
+        self.connected = asyncio.Event()
+
+    def mark(self, event_id: int, topics: tuple[str, ...]) -> None:
+        self._marks.setdefault(event_id, set()).update(topics)
+        self._pending.set()
+
+    def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        origin, marks = decode_hint(payload)
+        if origin != self.origin:
+            self.on_hint(marks)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=10)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("realtime: cannot LISTEN (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                await conn.add_listener(CHANNEL, self._received)
+                self.connected.set()
+                # Whatever happened while not listening: look at everything.
+                self.on_hint(None)
+                await self._send_loop(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("realtime: LISTEN connection lost (%s); reconnecting", exc)
+            finally:
+                self.connected.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
+
+    async def _send_loop(self, conn: asyncpg.Connection) -> None:
+        while True:
+            await self._pending.wait()
+            self._pending.clear()
+            marks, self._marks = self._marks, {}
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, encode_hint(self.origin, marks))
+            self.sent += 1
+            await asyncio.sleep(self.notify_interval)
+            if conn.is_closed():
+                raise asyncpg.InterfaceError("connection closed")
+
+
+@contextlib.asynccontextmanager
+async def running(*coroutines: Any) -> AsyncIterator[list[asyncio.Task[Any]]]:
+    """Run background coroutines for the duration of the block, then cancel them."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

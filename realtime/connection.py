@@ -1,0 +1,166 @@
+"""One client's socket as the hub sees it: a bounded send queue and a writer.
+
+The hub never awaits a client. It appends already-encoded text to each
+subscriber's queue (``deliver``, O(1)); the connection's writer task sends
+from there at the client's pace. A client whose queue is full has fallen
+behind: it is closed with ``CLOSE_TOO_SLOW`` and resumes when it
+reconnects, while everyone else carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from server.auth import Principal
+
+log = logging.getLogger("muster.realtime")
+
+#: Close codes (documented in the README's Realtime section).
+CLOSE_TIMEOUT = 4000  # no hello in time, or no pong in time
+CLOSE_BAD_HELLO = 4400
+CLOSE_NO_TOKEN = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NO_EVENT = 4404
+CLOSE_TOO_SLOW = 4008
+CLOSE_GOING_AWAY = 1001
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    """A subscribed socket: what it watches, its queue, and how to close it."""
+
+    def __init__(
+        self,
+        send_text: SendText,
+        close: Close,
+        *,
+        queue_size: int,
+        principal: Principal,
+        event_id: int,
+        topics: tuple[str, ...],
+        connection_id: str,
+    ) -> None:
+        self._send_text = send_text
+        self._close = close
+        self.queue_size = queue_size
+        self.principal = principal
+        self.event_id = event_id
+        self.topics = topics
+        self.id = connection_id
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Event()
+        #: Topics still being primed (snapshot or replay being prepared):
+        #: live messages for them wait here with their offsets.
+        self._held: dict[str, list[tuple[int, str]]] = {}
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.last_heard = time.monotonic()
+        self.sent = 0
+        self.close_reason = ""
+        self._writer: asyncio.Task[None] | None = None
+        self._sending = False
+        self._aborted = False
+
+    # --- fed by the hub (synchronous, never blocks) -----------------------------
+
+    def deliver(self, topic: str, offset: int, text: str) -> None:
+        """A live message; drops the connection when its queue is full."""
+        if self.close_code is not None:
+            return
+        if self._held:
+            held = self._held.get(topic)
+            if held is not None:
+                held.append((offset, text))
+                if len(held) > self.queue_size:
+                    self.fail(CLOSE_TOO_SLOW, "fell behind")
+                return
+        if len(self._queue) >= self.queue_size:
+            self.fail(CLOSE_TOO_SLOW, "fell behind")
+            return
+        self._queue.append(text)
+        self._ready.set()
+
+    def push(self, text: str) -> None:
+        """A message that is part of catching up (snapshot, replay) or control:
+        not counted against the queue limit, which is for live traffic."""
+        if self.close_code is None:
+            self._queue.append(text)
+            self._ready.set()
+
+    def hold(self, topics: tuple[str, ...]) -> None:
+        for topic in topics:
+            self._held.setdefault(topic, [])
+
+    def release(self, topic: str, after: int, first: list[str]) -> None:
+        """Send ``first`` (the snapshot or replay), then the live messages held
+        meanwhile that are newer than ``after``."""
+        held = self._held.pop(topic, [])
+        for text in first:
+            self.push(text)
+        for offset, text in held:
+            if offset > after:
+                self.push(text)
+
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close without waiting: the queue is dropped and the socket closed.
+
+        A writer stuck sending to a client that stopped reading is cancelled:
+        its send would never finish.
+        """
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        self._queue.clear()
+        self._held.clear()
+        self._ready.set()
+        if self._sending and self._writer is not None:
+            self._aborted = True
+            self._writer.cancel()
+
+    # --- the writer task ------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        self._writer = asyncio.create_task(self.write())
+        return self._writer
+
+    async def write(self) -> None:
+        """Send queued text until the connection is failed or the socket breaks, then close."""
+        try:
+            while self.close_code is None:
+                while self._queue:
+                    text = self._queue.popleft()
+                    self._sending = True
+                    await self._send_text(text)
+                    self._sending = False
+                    self.sent += 1
+                if self.close_code is None:
+                    self._ready.clear()
+                    await self._ready.wait()
+        except asyncio.CancelledError:
+            if not self._aborted:
+                self.closed.set()
+                raise
+        except Exception as exc:  # the client went away mid-send
+            log.debug("socket %s: send failed: %s", self.id, exc)
+            if self.close_code is None:
+                self.close_code, self.close_reason = CLOSE_GOING_AWAY, "gone"
+            self.closed.set()
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._close(self.close_code or 1000, self.close_reason), 5)
+        self.closed.set()

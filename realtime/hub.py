@@ -1,0 +1,393 @@
+"""The hub of one server process: who watches what, and getting it to them.
+
+- Stream topics: the table readers (``realtime.bus``) hand over new rows;
+  each message is encoded once, kept in the topic's history and appended to
+  every subscriber's queue. Offsets are database ids and the epoch is the
+  database's (``bus_epoch``), so a client may resume on any process.
+- State topics: a change marks the topic of the event dirty; the state loop
+  recomputes the snapshot (through the topic's provider) at most
+  ``MUSTER_STATE_UPDATES_PER_SECOND`` times a second and sends it as an
+  update when it differs from the last one. Their offsets count this
+  process's updates and their epoch is this process's own: a client that
+  reconnects (here or elsewhere) always gets a fresh snapshot of a state
+  topic, which is the whole state, so nothing can be missed.
+- Every ``MUSTER_WS_PING_INTERVAL`` each socket gets a ping; one that has
+  said nothing for the interval plus ``MUSTER_WS_PING_TIMEOUT`` is closed.
+
+Start it as a part of the app (``realtime.hub.run_hub``); the websocket
+endpoint finds it in ``Muster.parts["hub"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from realtime import topics as topic_registry
+from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, running
+from realtime.connection import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, Connection
+from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
+from realtime.gates import DeviceTracker
+from realtime.topics import STATE_TOPICS
+from server.context import Muster
+from server.models import BusEpoch
+
+log = logging.getLogger("muster.realtime")
+
+Key = tuple[int, str]
+
+
+def _frame(kind: str, topic: str, epoch: str, offset: int, data_json: bytes) -> str:
+    """A message around already-encoded data (the data is encoded once per change)."""
+    head = encode({"type": kind, "topic": topic, "epoch": epoch, "offset": offset})
+    return f'{head[:-1]},"data":{data_json.decode()}}}'
+
+
+class Hub:
+    def __init__(self, ctx: Muster) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.process_epoch = uuid.uuid4().hex[:12]
+        self.bus_epoch = ""
+        self.subscribers: dict[Key, set[Connection]] = {}
+        self.connections: set[Connection] = set()
+        self.histories: dict[Key, StreamHistory] = {}
+        self._history_loads: dict[Key, asyncio.Future[StreamHistory]] = {}
+        self.states: dict[Key, StateTopic] = {}
+        self._state_woken = asyncio.Event()
+        self.readers = {
+            source.name: TableReader(
+                ctx.db, source, self.on_rows, self.on_touched, self.settings.bus_poll_interval
+            )
+            for source in SOURCES
+        }
+        self._reader_of = {topic: r for r in self.readers.values() for topic in r.source.topics}
+        self.signal: PgSignal | None = None
+        if not ctx.db.is_sqlite:
+            self.signal = PgSignal(
+                str(self.settings.database_url),
+                self.process_epoch,
+                self.settings.bus_notify_interval,
+                self.on_hint,
+            )
+        self.devices = DeviceTracker(ctx.db, lambda event_id: self.on_commit(event_id, ("gates",)))
+        self.deliveries = 0
+        self.updates = 0
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.ctx.db.reading() as session:
+            self.bus_epoch = (
+                await session.scalar(select(BusEpoch.epoch).where(BusEpoch.id == 1)) or ""
+            )
+        for reader in self.readers.values():
+            await reader.start()
+        self.ctx.listeners.append(self.on_commit)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.ctx.listeners.remove(self.on_commit)
+        for conn in list(self.connections):
+            conn.fail(CLOSE_GOING_AWAY, "server shutting down")
+
+    def background(self) -> list[Any]:
+        jobs: list[Any] = [r.run() for r in self.readers.values()]
+        jobs += [self._state_loop(), self._ping_loop(), self._poll_loop(), self.devices.run()]
+        if self.signal is not None:
+            jobs.append(self.signal.run())
+        return jobs
+
+    # --- changes coming in --------------------------------------------------------------
+
+    def on_commit(self, event_id: int, topics: tuple[str, ...]) -> None:
+        """``Muster.changed``: a transaction of this process committed."""
+        self.mark(event_id, topics)
+        for reader in self.readers.values():
+            reader.wake()
+        if self.signal is not None:
+            self.signal.mark(event_id, topics)
+
+    def on_hint(self, marks: dict[int, set[str]] | None) -> None:
+        """Another process committed something (a NOTIFY arrived)."""
+        for reader in self.readers.values():
+            reader.wake()
+        if marks is None:
+            self.mark_all()
+            return
+        for event_id, topics in marks.items():
+            self.mark(event_id, tuple(topics))
+
+    def mark(self, event_id: int, topics: tuple[str, ...] | list[str]) -> None:
+        woke = False
+        for topic in topics:
+            state = self.states.get((event_id, topic))
+            if state is not None:
+                state.dirty = True
+                woke = True
+        if woke:
+            self._state_woken.set()
+
+    def mark_all(self) -> None:
+        for state in self.states.values():
+            state.dirty = True
+        self._state_woken.set()
+
+    def on_touched(self, items: list[BusItem]) -> None:
+        """New rows from a table reader: the state topics they change."""
+        for item in items:
+            self.mark(item.event_id, item.dirty)
+
+    def on_rows(self, items: list[BusItem]) -> None:
+        """New rows from a table reader, in id order: stream messages."""
+        for item in items:
+            if item.topic is not None:
+                self.publish(item.event_id, item.topic, item.offset, item.data or {})
+
+    def publish(self, event_id: int, topic: str, offset: int, data: dict[str, Any]) -> None:
+        key = (event_id, topic)
+        history = self.histories.get(key)
+        if history is None:
+            return  # nobody has watched this topic of this event on this process
+        text = _frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
+        if history.append(offset, text):
+            self._fan_out(key, offset, text)
+
+    def _fan_out(self, key: Key, offset: int, text: str) -> None:
+        subscribers = self.subscribers.get(key)
+        if not subscribers:
+            return
+        for conn in subscribers:
+            conn.deliver(key[1], offset, text)
+        self.deliveries += len(subscribers)
+
+    # --- subscribing ----------------------------------------------------------------------
+
+    async def subscribe(self, conn: Connection, since: dict[str, Since]) -> None:
+        """Register ``conn`` and queue each topic's snapshot or replay.
+
+        Live messages that arrive while a snapshot is computed are held and
+        sent after it, minus those the snapshot already covers.
+        """
+        conn.hold(conn.topics)
+        self.connections.add(conn)
+        for topic in conn.topics:
+            self.subscribers.setdefault((conn.event_id, topic), set()).add(conn)
+        for topic in conn.topics:
+            if conn.close_code is not None:
+                return
+            if topic in STATE_TOPICS:
+                await self._prime_state(conn, topic)
+            else:
+                await self._prime_stream(conn, topic, since.get(topic))
+
+    def unsubscribe(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        for topic in conn.topics:
+            key = (conn.event_id, topic)
+            subscribers = self.subscribers.get(key)
+            if subscribers is None:
+                continue
+            subscribers.discard(conn)
+            if not subscribers:
+                del self.subscribers[key]
+                # Nobody left to keep current; the next subscriber recomputes.
+                self.states.pop(key, None)
+
+    async def _prime_state(self, conn: Connection, topic: str) -> None:
+        key = (conn.event_id, topic)
+        state = self.states.get(key)
+        if state is None:
+            state = StateTopic(Throttle(self.settings.state_updates_per_second))
+            self.states[key] = state
+        if state.snapshot_text is None:
+            await self._compute(key, state)
+        if state.snapshot_text is None:  # the provider failed
+            conn.release(topic, 0, [self._error(topic, "snapshot_failed", "The snapshot failed.")])
+            return
+        conn.release(topic, state.offset, [state.snapshot_text])
+
+    async def _prime_stream(self, conn: Connection, topic: str, since: Since | None) -> None:
+        key = (conn.event_id, topic)
+        history = await self._history(key)
+        plan = plan_resume(history, self.bus_epoch, since)
+        if isinstance(plan, Replay):
+            assert since is not None
+            resume = encode(
+                {
+                    "type": "resume",
+                    "topic": topic,
+                    "epoch": self.bus_epoch,
+                    "offset": since.offset,
+                    "count": len(plan.messages),
+                }
+            )
+            conn.release(topic, max(since.offset, history.last), [resume, *plan.messages])
+            return
+        offset = history.last
+        try:
+            data = await topic_registry.provider(topic)(self.ctx.db, conn.event_id)
+        except Exception as exc:
+            log.exception("snapshot of %s for event %d failed", topic, conn.event_id)
+            conn.release(topic, offset, [self._error(topic, "snapshot_failed", str(exc))])
+            return
+        snapshot = encode(
+            {
+                "type": "snapshot",
+                "topic": topic,
+                "epoch": self.bus_epoch,
+                "offset": offset,
+                "reason": plan.reason,
+                "data": data,
+            }
+        )
+        conn.release(topic, offset, [snapshot])
+
+    async def _history(self, key: Key) -> StreamHistory:
+        """The topic's history, loaded from its table on first use."""
+        found = self.histories.get(key)
+        if found is not None:
+            return found
+        loading = self._history_loads.get(key)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[StreamHistory] = asyncio.get_running_loop().create_future()
+        self._history_loads[key] = future
+        try:
+            history = await self._load_history(key)
+            future.set_result(history)
+            return history
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a waiter may or may not exist
+            raise
+        finally:
+            del self._history_loads[key]
+
+    async def _load_history(self, key: Key) -> StreamHistory:
+        event_id, topic = key
+        reader = self._reader_of[topic]
+        size = self.settings.history_size
+        # Live messages from here on go into ``live``; what the table holds up
+        # to the reader's position now is loaded below and goes before them.
+        upto = reader.position
+        live = StreamHistory(size, floor=upto)
+        self.histories[key] = live
+        try:
+            async with self.ctx.db.reading() as session:
+                rows = await reader.source.recent(session, event_id, topic, upto, size + 1)
+        except BaseException:
+            del self.histories[key]
+            raise
+        floor = 0
+        if len(rows) > size:
+            floor, rows = rows[0][0], rows[1:]
+        history = StreamHistory(size, floor=floor)
+        for offset, data in rows:
+            history.append(
+                offset, _frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
+            )
+        for offset, text in live.items():
+            history.append(offset, text)
+        self.histories[key] = history
+        return history
+
+    def _error(self, topic: str, code: str, message: str) -> str:
+        return encode({"type": "error", "topic": topic, "code": code, "message": message})
+
+    # --- state topics -------------------------------------------------------------------
+
+    async def _compute(self, key: Key, state: StateTopic) -> None:
+        """Recompute a state topic's snapshot and send it if it changed."""
+        event_id, topic = key
+        state.computing = True
+        state.dirty = False
+        state.throttle.sent(time.monotonic())
+        try:
+            data = await topic_registry.provider(topic)(self.ctx.db, event_id)
+        except Exception:
+            log.exception("snapshot of %s for event %d failed", topic, event_id)
+            return
+        finally:
+            state.computing = False
+            if state.dirty:
+                self._state_woken.set()
+        if self.states.get(key) is not state:
+            return  # everyone left meanwhile
+        data_json = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        # "at" (when it was computed) differs every time: leave it out of the
+        # comparison, or an unchanged picture would be sent at every poll.
+        same_as = data_json
+        if isinstance(data, dict) and "at" in data:
+            same_as = orjson.dumps({k: v for k, v in data.items() if k != "at"})
+        if not state.accept(same_as):
+            return
+        epoch = self.process_epoch
+        first = state.snapshot_text is None
+        state.snapshot_text = _frame("snapshot", topic, epoch, state.offset, data_json)
+        if not first:
+            self.updates += 1
+            self._fan_out(
+                key, state.offset, _frame("update", topic, epoch, state.offset, data_json)
+            )
+
+    async def _state_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            wait: float | None = None
+            for key, state in list(self.states.items()):
+                if not state.dirty or state.computing or state.snapshot_text is None:
+                    continue
+                delay = state.throttle.wait(now)
+                if delay <= 0:
+                    asyncio.create_task(self._compute(key, state))  # noqa: RUF006
+                else:
+                    wait = delay if wait is None else min(wait, delay)
+            self._state_woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_woken.wait(), wait)
+
+    async def _poll_loop(self) -> None:
+        """The safety net: every poll interval, recompute every watched state topic
+        (a change another process made and whose hint was lost shows up here;
+        gate health also ages by itself)."""
+        while True:
+            await asyncio.sleep(self.settings.bus_poll_interval)
+            self.mark_all()
+
+    # --- liveness --------------------------------------------------------------------------
+
+    async def _ping_loop(self) -> None:
+        interval = self.settings.ws_ping_interval
+        deadline = interval + self.settings.ws_ping_timeout
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            ping = encode({"type": "ping", "t": int(time.time() * 1000)})
+            for conn in list(self.connections):
+                if now - conn.last_heard > deadline:
+                    conn.fail(CLOSE_TIMEOUT, "no pong")
+                else:
+                    conn.push(ping)
+
+
+@contextlib.asynccontextmanager
+async def run_hub(ctx: Muster) -> AsyncIterator[Hub]:
+    """The app part: start the hub, run its loops, stop it with the app."""
+    hub = Hub(ctx)
+    await hub.start()
+    ctx.parts["hub"] = hub
+    try:
+        async with running(*hub.background()):
+            yield hub
+    finally:
+        hub.stop()
+        ctx.parts.pop("hub", None)

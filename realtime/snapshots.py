@@ -1,0 +1,85 @@
+"""Snapshots and messages of the stream topics the hub itself reads from tables.
+
+``admissions`` and ``revocations`` are read straight from the ``scans`` and
+``revocations`` logs (a bus row per scan would double the writes on the
+busiest path); ``alerts`` snapshots are the open alerts. Each message carries
+the whole item, so applying one already reflected in a snapshot is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from server.alerts import alert_json
+from server.db import Database
+from server.models import Alert, Revocation, Scan, Ticket
+from server.serialize import iso
+
+
+def admission_json(scan: Scan, generation: int | None) -> dict[str, Any]:
+    """An ``admissions`` message: one accepted scan, in or out."""
+    return {
+        "scan": scan.id,
+        "ticket": scan.ticket_id,
+        "generation": generation,
+        "gate": scan.gate_id,
+        "device": scan.device_id,
+        "direction": scan.direction,
+        # A scan row records the move it made: from_zone -> to_zone (None: outside).
+        "zone": scan.to_zone_id,
+        "scanned_at": iso(scan.scanned_at),
+        "received_at": iso(scan.received_at),
+        "offline": scan.offline,
+    }
+
+
+def revocation_json(revocation: Revocation) -> dict[str, Any]:
+    """A ``revocations`` message: a (ticket, generation) no door may admit any more."""
+    return {
+        "id": revocation.id,
+        "ticket": revocation.ticket_id,
+        "generation": revocation.generation,
+        "reason": revocation.reason,
+        "revoked_at": iso(revocation.revoked_at),
+    }
+
+
+async def alerts_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """The open (unacknowledged) alerts, newest first."""
+    async with db.reading() as session:
+        alerts = await session.scalars(
+            select(Alert)
+            .where(Alert.event_id == event_id, Alert.acknowledged_at.is_(None))
+            .order_by(Alert.id.desc())
+        )
+        return {"alerts": [alert_json(a) for a in alerts]}
+
+
+async def admissions_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """Every ticket admitted at least once: where its holder is now, and its generation.
+
+    What a door phone needs to refuse a second entry while offline.
+    """
+    async with db.reading() as session:
+        rows = await session.execute(
+            select(Ticket.id, Ticket.generation, Ticket.zone_id)
+            .where(Ticket.event_id == event_id, Ticket.checked_in_at.is_not(None))
+            .order_by(Ticket.id)
+        )
+        return {
+            "tickets": [
+                {"ticket": tid, "generation": generation, "zone": zone}
+                for tid, generation, zone in rows
+            ]
+        }
+
+
+async def revocations_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """The whole revocation list of the event."""
+    async with db.reading() as session:
+        revocations = await session.scalars(
+            select(Revocation).where(Revocation.event_id == event_id).order_by(Revocation.id)
+        )
+        return {"revocations": [revocation_json(r) for r in revocations]}
