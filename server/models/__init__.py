@@ -4,6 +4,7 @@ from server.models.accounts import ROLES, Account, PairingCode
 from server.models.alerts import Alert, BusMessage
 from server.models.base import Base, utcnow
 from server.models.incidents import EmergencyPlan, Incident, IncidentLogEntry, IncidentPhoto
+from server.models.realtime import BusEpoch, DeviceStatus
 from server.models.scans import Scan
 from server.models.stock import StockItem, StockMovement
 from server.models.tickets import Revocation, Ticket
@@ -14,7 +15,9 @@ __all__ = [
     "Account",
     "Alert",
     "Base",
+    "BusEpoch",
     "BusMessage",
+    "DeviceStatus",
     "EmergencyPlan",
     "Event",
     "Gate",
