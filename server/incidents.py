@@ -1,0 +1,907 @@
+"""Incidents: the lifecycle, deduplication and escalation rules, and the service.
+
+The rules at the top are pure functions of plain data: which transitions are
+legal, who may make them, whether a new report is a duplicate of an open
+incident, and when an incident is due to escalate. The service below wraps
+them: every change locks the incident row, appends to the incident log,
+publishes on the ``incidents`` stream topic in the same transaction, and
+returns what the caller should answer. Emergency plans (应急预案) of the
+incident's category travel with every answer and every stream message, so
+whoever reports or takes an incident has the runbook in hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from realtime.outbox import publish
+from server.auth import COMMAND, ORGANISER, STAFF, Principal
+from server.db import Database
+from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.models import (
+    Account,
+    EmergencyPlan,
+    Event,
+    Gate,
+    Incident,
+    IncidentLogEntry,
+    IncidentPhoto,
+    Zone,
+    utcnow,
+)
+from server.photos import StoredPhoto
+from server.serialize import iso
+
+# --- rules (pure) -----------------------------------------------------------
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+ACTIVE = (OPEN, ACKNOWLEDGED)
+SEVERITIES = ("P1", "P2", "P3", "P4")
+DEFAULT_CATEGORIES = (
+    "equipment_failure",
+    "power",
+    "network",
+    "medical",
+    "security",
+    "facility",
+    "crowd",
+    "other",
+)
+
+ACK, ASSIGN, RESOLVE, REOPEN, COMMENT = "ack", "assign", "resolve", "reopen", "comment"
+
+#: Stable refusal code of an action the incident's status does not allow.
+INVALID_TRANSITION = "invalid_transition"
+
+#: action -> {status before: status after}
+TRANSITIONS: dict[str, dict[str, str]] = {
+    ACK: {OPEN: ACKNOWLEDGED},
+    ASSIGN: {OPEN: OPEN, ACKNOWLEDGED: ACKNOWLEDGED},
+    RESOLVE: {OPEN: RESOLVED, ACKNOWLEDGED: RESOLVED},
+    REOPEN: {RESOLVED: OPEN},
+    COMMENT: {s: s for s in STATUSES},
+}
+
+#: The log's word for each action.
+LOGGED = {
+    ACK: "acknowledged",
+    ASSIGN: "assigned",
+    RESOLVE: "resolved",
+    REOPEN: "reopened",
+    COMMENT: "commented",
+}
+
+
+def next_status(status: str, action: str) -> str | None:
+    """The status after ``action``, or None when the action is illegal now."""
+    return TRANSITIONS[action].get(status)
+
+
+def may_act(
+    role: str,
+    action: str,
+    *,
+    actor_id: int | None,
+    assignee_id: int | None,
+    reporter_id: int | None,
+    new_assignee_id: int | None = None,
+) -> bool:
+    """Whether ``role`` may take ``action`` on an incident.
+
+    Organiser and command run every incident. Floor staff take incidents
+    (acknowledge, assign to themselves when nobody has it), resolve the ones
+    assigned to them, and reopen those or their own reports. Door phones
+    report (a dead card reader at the gate) and comment, nothing more: a
+    door volunteer must stay at the door.
+    """
+    if role in (ORGANISER, COMMAND):
+        return True
+    if action == COMMENT:
+        return True
+    if role != STAFF:
+        return False
+    mine = actor_id is not None and assignee_id == actor_id
+    if action == ACK:
+        return True
+    if action == ASSIGN:
+        return new_assignee_id == actor_id and (assignee_id is None or mine)
+    if action == RESOLVE:
+        return mine
+    if action == REOPEN:
+        return mine or (actor_id is not None and reporter_id == actor_id)
+    return False
+
+
+# Escalation --------------------------------------------------------------
+
+#: Seconds an incident may stay unacknowledged (level 1) or acknowledged but
+#: unresolved (level 2) before it escalates; None: never. Overridable per
+#: event: ``options["escalation"] = {"ack": {"P1": 60}, "resolve": {"P3": null}}``.
+DEFAULT_ACK_SECONDS: dict[str, float | None] = {"P1": 120, "P2": 300, "P3": 900, "P4": None}
+DEFAULT_RESOLVE_SECONDS: dict[str, float | None] = {
+    "P1": 900,
+    "P2": 1800,
+    "P3": 3600,
+    "P4": None,
+}
+
+
+@dataclass(frozen=True)
+class EscalationTimeouts:
+    ack: Mapping[str, float | None]
+    resolve: Mapping[str, float | None]
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> EscalationTimeouts:
+        """Defaults, overridden by the event's options; bad values are ignored
+        (a typo in an option must not stop escalation)."""
+        ack, resolve = dict(DEFAULT_ACK_SECONDS), dict(DEFAULT_RESOLVE_SECONDS)
+        raw = (options or {}).get("escalation")
+        if isinstance(raw, Mapping):
+            for target, key in ((ack, "ack"), (resolve, "resolve")):
+                given = raw.get(key)
+                if not isinstance(given, Mapping):
+                    continue
+                for severity, seconds in given.items():
+                    if severity not in SEVERITIES:
+                        continue
+                    if seconds is None:
+                        target[severity] = None
+                    elif isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                        if seconds >= 0:
+                            target[severity] = float(seconds)
+        return cls(ack, resolve)
+
+
+@dataclass(frozen=True)
+class IncidentClock:
+    """What the escalation decision needs to know of an incident."""
+
+    status: str
+    severity: str
+    status_since: datetime
+    escalation_level: int
+
+
+def escalation_due(clock: IncidentClock, now: datetime, timeouts: EscalationTimeouts) -> int | None:
+    """The escalation level an incident should now be raised to, or None.
+
+    Level 1: still open (not acknowledged) past the ack timeout of its
+    severity. Level 2: acknowledged but unresolved past the resolve timeout
+    (counted from the acknowledgement). Each level is raised once; a reopen
+    starts the clocks again from level 0.
+    """
+    if clock.status == OPEN and clock.escalation_level < 1:
+        limit = timeouts.ack.get(clock.severity)
+        if limit is not None and now >= clock.status_since + timedelta(seconds=limit):
+            return 1
+    if clock.status == ACKNOWLEDGED and clock.escalation_level < 2:
+        limit = timeouts.resolve.get(clock.severity)
+        if limit is not None and now >= clock.status_since + timedelta(seconds=limit):
+            return 2
+    return None
+
+
+# Deduplication -------------------------------------------------------------
+
+
+def normalise(words: str) -> str:
+    return re.sub(r"\s+", " ", words).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a report or an incident is, and what it is about."""
+
+    category: str
+    zone_id: int | None
+    gate_id: int | None
+    location_text: str
+    equipment_tag: str
+
+    def key(self) -> tuple[Any, ...] | None:
+        """A gate is a place of its own; otherwise the zone and the free text
+        together (so "Hall A, booth 12" and "Hall A" are different places)."""
+        if self.gate_id is not None:
+            return ("gate", self.gate_id)
+        text_key = normalise(self.location_text)
+        if self.zone_id is None and not text_key:
+            return None
+        return ("place", self.zone_id, text_key)
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    id: int
+    status: str
+    place: Place
+    last_reported_at: datetime
+
+
+def duplicate_of(
+    report: Place, candidates: Iterable[OpenIncident], now: datetime, window: timedelta
+) -> int | None:
+    """The open incident a new report belongs to, or None for a new incident.
+
+    Same equipment tag (any category: it is the same broken thing), or same
+    place and same category (two medical calls from the same gate are most
+    likely one patient), while the incident is unresolved and was last
+    reported within ``window``. The most recently reported match wins. A
+    reporter who knows better sends ``force_new``.
+    """
+    tag = normalise(report.equipment_tag)
+    place = report.key()
+    for candidate in sorted(candidates, key=lambda c: c.last_reported_at, reverse=True):
+        if candidate.status == RESOLVED or now - candidate.last_reported_at > window:
+            continue
+        if tag and tag == normalise(candidate.place.equipment_tag):
+            return candidate.id
+        if (
+            place is not None
+            and report.category == candidate.place.category
+            and place == candidate.place.key()
+        ):
+            return candidate.id
+    return None
+
+
+def event_categories(options: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The incident categories of an event: ``options["incident_categories"]``
+    (a list of keys) or the defaults."""
+    given = (options or {}).get("incident_categories")
+    if isinstance(given, list):
+        keys = tuple(c for c in given if isinstance(c, str) and 0 < len(c) <= 32)
+        if keys:
+            return keys
+    return DEFAULT_CATEGORIES
+
+
+# --- request bodies -----------------------------------------------------------
+
+Text = Annotated[str, Field(max_length=4000)]
+
+
+class ReportIn(BaseModel):
+    category: Annotated[str, Field(min_length=1, max_length=32)]
+    severity: Literal["P1", "P2", "P3", "P4"] = "P3"
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Text = ""
+    zone: int | None = None
+    gate: int | None = None
+    location: Annotated[str, Field(max_length=200)] = ""
+    equipment_tag: Annotated[str, Field(max_length=100)] = ""
+    nonce: Annotated[str, Field(min_length=1, max_length=64)]
+    #: Open a new incident even when an open one matches.
+    force_new: bool = False
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class AssignIn(BaseModel):
+    #: An account id, an account's name, "me", or a free-text name (someone
+    #: without a phone: "电工老李").
+    assignee: int | Annotated[str, Field(min_length=1, max_length=200)]
+    note: Text = ""
+
+
+class NoteIn(BaseModel):
+    note: Text = ""
+
+
+class CommentIn(BaseModel):
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    nonce: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+# --- views --------------------------------------------------------------------
+
+
+def plan_json(plan: EmergencyPlan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "event_id": plan.event_id,
+        "category": plan.category,
+        "title": {"zh": plan.title_zh, "en": plan.title_en},
+        "steps": {"zh": plan.steps_zh, "en": plan.steps_en},
+        "updated_at": iso(plan.updated_at),
+    }
+
+
+def photo_url(incident: Incident, photo_id: int) -> str:
+    return f"/api/v1/events/{incident.event_id}/incidents/{incident.id}/photos/{photo_id}"
+
+
+def incident_json(
+    incident: Incident, plan: EmergencyPlan | None, photo_ids: Sequence[int]
+) -> dict[str, Any]:
+    assignee = None
+    if incident.assignee_id is not None or incident.assignee_name:
+        assignee = {"id": incident.assignee_id, "name": incident.assignee_name}
+    return {
+        "id": incident.id,
+        "event_id": incident.event_id,
+        "category": incident.category,
+        "severity": incident.severity,
+        "title": incident.title,
+        "description": incident.description,
+        "location": {
+            "zone": incident.zone_id,
+            "gate": incident.gate_id,
+            "text": incident.location_text,
+        },
+        "equipment_tag": incident.equipment_tag,
+        "status": incident.status,
+        "status_since": iso(incident.status_since),
+        "escalation_level": incident.escalation_level,
+        "escalated_at": iso(incident.escalated_at),
+        "reporter": {"id": incident.reporter_id, "name": incident.reporter_name},
+        "assignee": assignee,
+        "reports": incident.reports,
+        "last_reported_at": iso(incident.last_reported_at),
+        "created_at": iso(incident.created_at),
+        "acknowledged_at": iso(incident.acknowledged_at),
+        "resolved_at": iso(incident.resolved_at),
+        "photos": [{"id": p, "url": photo_url(incident, p)} for p in photo_ids],
+        "plan": plan_json(plan) if plan is not None else None,
+    }
+
+
+def entry_json(entry: IncidentLogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "incident": entry.incident_id,
+        "action": entry.action,
+        "actor": {"id": entry.actor_id, "name": entry.actor_name},
+        "text": entry.text,
+        "data": entry.data,
+        "at": iso(entry.at),
+    }
+
+
+async def incident_views(
+    session: AsyncSession, event_id: int, incidents: Sequence[Incident]
+) -> list[dict[str, Any]]:
+    """JSON of several incidents, with their plans and photos in two queries."""
+    plans = await plans_by_category(session, event_id)
+    photos: dict[int, list[int]] = {i.id: [] for i in incidents}
+    if incidents:
+        rows = await session.execute(
+            select(IncidentPhoto.incident_id, IncidentPhoto.id)
+            .where(IncidentPhoto.incident_id.in_(list(photos)))
+            .order_by(IncidentPhoto.id)
+        )
+        for incident_id, photo_id in rows:
+            photos[incident_id].append(photo_id)
+    return [incident_json(i, plans.get(i.category), photos[i.id]) for i in incidents]
+
+
+async def incident_view(session: AsyncSession, incident: Incident) -> dict[str, Any]:
+    [view] = await incident_views(session, incident.event_id, [incident])
+    return view
+
+
+async def plans_by_category(session: AsyncSession, event_id: int) -> dict[str, EmergencyPlan]:
+    plans = await session.scalars(select(EmergencyPlan).where(EmergencyPlan.event_id == event_id))
+    return {p.category: p for p in plans}
+
+
+# --- service --------------------------------------------------------------------
+
+#: pg_advisory_xact_lock namespace ("incd") serialising the dedupe decision
+#: of one event's reports across processes.
+REPORT_LOCK_NAMESPACE = 0x696E6364
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    incident: dict[str, Any]
+    #: "created" or "linked" (attached to an open incident).
+    outcome: str
+    repeated: bool
+
+    def answer(self) -> dict[str, Any]:
+        return {
+            **self.incident,
+            "report": {"outcome": self.outcome, "repeated": self.repeated},
+        }
+
+
+async def get_event(session: AsyncSession, event_id: int) -> Event:
+    event = await session.get(Event, event_id)
+    if event is None:
+        raise NotFound(f"No event {event_id}.")
+    return event
+
+
+async def get_incident(
+    session: AsyncSession, event_id: int, incident_id: int, *, lock: bool = False
+) -> Incident:
+    incident = await session.get(
+        Incident, incident_id, with_for_update=lock, populate_existing=lock
+    )
+    if incident is None or incident.event_id != event_id:
+        raise NotFound(f"No incident {incident_id}.")
+    return incident
+
+
+async def _check_place(session: AsyncSession, event_id: int, body: ReportIn) -> None:
+    for model, item_id, name in ((Zone, body.zone, "zone"), (Gate, body.gate, "gate")):
+        if item_id is None:
+            continue
+        found = await session.get(model, item_id)
+        if found is None or found.event_id != event_id:
+            raise InvalidRequest(f"No {name} {item_id} in this event.", code=f"unknown_{name}")
+
+
+def _place(source: ReportIn | Incident) -> Place:
+    if isinstance(source, ReportIn):
+        return Place(
+            source.category, source.zone, source.gate, source.location, source.equipment_tag
+        )
+    return Place(
+        source.category,
+        source.zone_id,
+        source.gate_id,
+        source.location_text,
+        source.equipment_tag,
+    )
+
+
+async def _repeated_report(session: AsyncSession, event_id: int, nonce: str) -> ReportResult | None:
+    entry = await session.scalar(
+        select(IncidentLogEntry).where(
+            IncidentLogEntry.event_id == event_id, IncidentLogEntry.nonce == nonce
+        )
+    )
+    if entry is None:
+        return None
+    if entry.action not in ("reported", "linked_report"):
+        raise Conflict("This nonce was used for something else.", code="nonce_reused")
+    incident = await get_incident(session, event_id, entry.incident_id)
+    outcome = "created" if entry.action == "reported" else "linked"
+    return ReportResult(await incident_view(session, incident), outcome, True)
+
+
+async def report_incident(
+    db: Database,
+    event_id: int,
+    body: ReportIn,
+    actor: Principal,
+    photo: StoredPhoto | None = None,
+    *,
+    window: timedelta,
+    now: datetime | None = None,
+) -> ReportResult:
+    """Open an incident, or attach the report to the open one it duplicates.
+
+    Exactly once per nonce: a resent report answers what the first did.
+    """
+    try:
+        return await _report_once(db, event_id, body, actor, photo, window, now or utcnow())
+    except IntegrityError:
+        async with db.reading() as session:
+            found = await _repeated_report(session, event_id, body.nonce)
+        if found is None:
+            raise
+        return found
+
+
+async def _report_once(
+    db: Database,
+    event_id: int,
+    body: ReportIn,
+    actor: Principal,
+    photo: StoredPhoto | None,
+    window: timedelta,
+    now: datetime,
+) -> ReportResult:
+    async with db.writing() as session:
+        event = await get_event(session, event_id)
+        categories = event_categories(event.options)
+        if body.category not in categories:
+            raise InvalidRequest(
+                f"Unknown category {body.category!r}.",
+                {"categories": list(categories)},
+                code="unknown_category",
+            )
+        await _check_place(session, event_id, body)
+        if not db.is_sqlite:
+            # Two phones reporting the same projector at the same instant must
+            # not both open an incident: the dedupe decision of an event's
+            # reports is serialised (reports are human-paced; SQLite's writer
+            # lock does the same there).
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :event)"),
+                {"ns": REPORT_LOCK_NAMESPACE, "event": event_id},
+            )
+        repeated = await _repeated_report(session, event_id, body.nonce)
+        if repeated is not None:
+            return repeated
+        match = None
+        if not body.force_new:
+            rows = await session.scalars(
+                select(Incident).where(
+                    Incident.event_id == event_id,
+                    Incident.status.in_(ACTIVE),
+                    Incident.last_reported_at >= now - window,
+                )
+            )
+            candidates = [OpenIncident(i.id, i.status, _place(i), i.last_reported_at) for i in rows]
+            match = duplicate_of(_place(body), candidates, now, window)
+        if match is not None:
+            incident = await get_incident(session, event_id, match, lock=True)
+            entry = _link_report(incident, body, actor, now)
+            outcome = "linked"
+        else:
+            incident = _new_incident(event_id, body, actor, now)
+            session.add(incident)
+            await session.flush()
+            entry = IncidentLogEntry(
+                event_id=event_id,
+                incident_id=incident.id,
+                action="reported",
+                actor_id=actor.account_id,
+                actor_name=actor.name,
+                text=body.description,
+                data={"title": body.title, "severity": body.severity},
+                nonce=body.nonce,
+                at=now,
+            )
+            outcome = "created"
+        session.add(entry)
+        await session.flush()
+        if photo is not None:
+            session.add(
+                IncidentPhoto(
+                    event_id=event_id,
+                    incident_id=incident.id,
+                    log_id=entry.id,
+                    content_type=photo.content_type,
+                    width=photo.width,
+                    height=photo.height,
+                    data=photo.data,
+                    created_at=now,
+                )
+            )
+            await session.flush()
+        view = await incident_view(session, incident)
+        publish(session, event_id, "incidents", _message(entry, view))
+    return ReportResult(view, outcome, False)
+
+
+def _new_incident(event_id: int, body: ReportIn, actor: Principal, now: datetime) -> Incident:
+    return Incident(
+        event_id=event_id,
+        category=body.category,
+        severity=body.severity,
+        title=body.title,
+        description=body.description,
+        zone_id=body.zone,
+        gate_id=body.gate,
+        location_text=body.location,
+        equipment_tag=body.equipment_tag,
+        status=OPEN,
+        status_since=now,
+        escalation_level=0,
+        reporter_id=actor.account_id,
+        reporter_name=actor.name,
+        reports=1,
+        last_reported_at=now,
+        created_at=now,
+    )
+
+
+def _link_report(
+    incident: Incident, body: ReportIn, actor: Principal, now: datetime
+) -> IncidentLogEntry:
+    data: dict[str, Any] = {
+        "title": body.title,
+        "severity": body.severity,
+        "category": body.category,
+        "location": {"zone": body.zone, "gate": body.gate, "text": body.location},
+        "equipment_tag": body.equipment_tag,
+    }
+    if SEVERITIES.index(body.severity) < SEVERITIES.index(incident.severity):
+        # A later report says it is worse: the incident takes the more urgent
+        # severity (and its shorter escalation clock).
+        data["severity_raised_from"] = incident.severity
+        incident.severity = body.severity
+    incident.reports += 1
+    incident.last_reported_at = now
+    return IncidentLogEntry(
+        event_id=incident.event_id,
+        incident_id=incident.id,
+        action="linked_report",
+        actor_id=actor.account_id,
+        actor_name=actor.name,
+        text=body.description,
+        data=data,
+        nonce=body.nonce,
+        at=now,
+    )
+
+
+def _message(entry: IncidentLogEntry, view: dict[str, Any]) -> dict[str, Any]:
+    return {"action": entry.action, "incident": view, "entry": entry_json(entry)}
+
+
+async def _resolve_assignee(
+    session: AsyncSession, event_id: int, actor: Principal, wanted: int | str
+) -> tuple[int | None, str]:
+    if wanted == "me":
+        return actor.account_id, actor.name
+    if isinstance(wanted, int):
+        account = await session.get(Account, wanted)
+        if (
+            account is None
+            or account.revoked_at is not None
+            or account.event_id not in (None, event_id)
+            or account.role not in (ORGANISER, COMMAND, STAFF)
+        ):
+            raise InvalidRequest(
+                f"No staff account {wanted} for this event.", code="unknown_assignee"
+            )
+        return account.id, account.name
+    name = wanted.strip()
+    accounts = list(
+        await session.scalars(
+            select(Account).where(
+                Account.name == name,
+                Account.revoked_at.is_(None),
+                Account.role.in_((ORGANISER, COMMAND, STAFF)),
+                or_(Account.event_id == event_id, Account.event_id.is_(None)),
+            )
+        )
+    )
+    if len(accounts) > 1:
+        raise InvalidRequest(
+            f"Several accounts are called {name!r}; give the account id.",
+            {"accounts": [a.id for a in accounts]},
+            code="ambiguous_assignee",
+        )
+    if accounts:
+        return accounts[0].id, accounts[0].name
+    return None, name
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    incident: dict[str, Any]
+    entry: dict[str, Any]
+    repeated: bool = False
+
+
+async def act_on_incident(
+    db: Database,
+    event_id: int,
+    incident_id: int,
+    action: str,
+    actor: Principal,
+    *,
+    note: str = "",
+    assignee: int | str | None = None,
+    now: datetime | None = None,
+) -> ActionResult:
+    """Acknowledge, assign, resolve or reopen, under the incident's row lock."""
+    now = now or utcnow()
+    async with db.writing() as session:
+        incident = await get_incident(session, event_id, incident_id, lock=True)
+        new_assignee: tuple[int | None, str] | None = None
+        if action == ASSIGN:
+            assert assignee is not None
+            new_assignee = await _resolve_assignee(session, event_id, actor, assignee)
+        allowed = may_act(
+            actor.role,
+            action,
+            actor_id=actor.account_id,
+            assignee_id=incident.assignee_id,
+            reporter_id=incident.reporter_id,
+            new_assignee_id=new_assignee[0] if new_assignee else None,
+        )
+        if not allowed:
+            raise Forbidden(_refusal_message(actor.role, action))
+        after = next_status(incident.status, action)
+        if after is None:
+            raise Conflict(
+                f"An incident that is {incident.status} cannot be {LOGGED[action]}.",
+                {"status": incident.status, "action": action},
+                code=INVALID_TRANSITION,
+            )
+        data: dict[str, Any] = {"from": incident.status, "to": after}
+        if action == ACK:
+            incident.acknowledged_at = now
+            if incident.assignee_id is None and not incident.assignee_name:
+                # Taking an incident: whoever acknowledges it has it.
+                incident.assignee_id, incident.assignee_name = actor.account_id, actor.name
+                data["assignee"] = {"id": actor.account_id, "name": actor.name}
+        elif action == ASSIGN:
+            assert new_assignee is not None
+            data["previous"] = {"id": incident.assignee_id, "name": incident.assignee_name}
+            incident.assignee_id, incident.assignee_name = new_assignee
+            data["assignee"] = {"id": new_assignee[0], "name": new_assignee[1]}
+        elif action == RESOLVE:
+            incident.resolved_at = now
+        elif action == REOPEN:
+            incident.resolved_at = None
+            incident.acknowledged_at = None
+            incident.escalation_level = 0
+            incident.escalated_at = None
+        if after != incident.status:
+            incident.status = after
+            incident.status_since = now
+        entry = IncidentLogEntry(
+            event_id=event_id,
+            incident_id=incident.id,
+            action=LOGGED[action],
+            actor_id=actor.account_id,
+            actor_name=actor.name,
+            text=note,
+            data=data,
+            at=now,
+        )
+        session.add(entry)
+        await session.flush()
+        view = await incident_view(session, incident)
+        publish(session, event_id, "incidents", _message(entry, view))
+    return ActionResult(view, entry_json(entry))
+
+
+def _refusal_message(role: str, action: str) -> str:
+    if role == STAFF and action == RESOLVE:
+        return "Staff resolve incidents assigned to them; take it first."
+    if role == STAFF and action == ASSIGN:
+        return "Staff may only take an incident nobody has."
+    return f"The {role} role may not {action} incidents."
+
+
+async def comment_on_incident(
+    db: Database,
+    event_id: int,
+    incident_id: int,
+    actor: Principal,
+    body: CommentIn,
+    *,
+    now: datetime | None = None,
+) -> ActionResult:
+    """Add a comment; with a nonce, a resent comment is stored once."""
+    now = now or utcnow()
+    try:
+        async with db.writing() as session:
+            incident = await get_incident(session, event_id, incident_id, lock=True)
+            if body.nonce is not None:
+                found = await _comment_by_nonce(session, event_id, incident_id, body.nonce)
+                if found is not None:
+                    return ActionResult(await incident_view(session, incident), found, True)
+            entry = IncidentLogEntry(
+                event_id=event_id,
+                incident_id=incident.id,
+                action=LOGGED[COMMENT],
+                actor_id=actor.account_id,
+                actor_name=actor.name,
+                text=body.text,
+                data={},
+                nonce=body.nonce,
+                at=now,
+            )
+            session.add(entry)
+            await session.flush()
+            view = await incident_view(session, incident)
+            publish(session, event_id, "incidents", _message(entry, view))
+        return ActionResult(view, entry_json(entry))
+    except IntegrityError:
+        assert body.nonce is not None
+        async with db.reading() as session:
+            incident = await get_incident(session, event_id, incident_id)
+            found = await _comment_by_nonce(session, event_id, incident_id, body.nonce)
+            if found is None:
+                raise
+            return ActionResult(await incident_view(session, incident), found, True)
+
+
+async def _comment_by_nonce(
+    session: AsyncSession, event_id: int, incident_id: int, nonce: str
+) -> dict[str, Any] | None:
+    entry = await session.scalar(
+        select(IncidentLogEntry).where(
+            IncidentLogEntry.event_id == event_id, IncidentLogEntry.nonce == nonce
+        )
+    )
+    if entry is None:
+        return None
+    if entry.incident_id != incident_id or entry.action != LOGGED[COMMENT]:
+        raise Conflict("This nonce was used for something else.", code="nonce_reused")
+    return entry_json(entry)
+
+
+async def list_incidents(
+    db: Database,
+    event_id: int,
+    *,
+    statuses: Sequence[str] | None = None,
+    mine_for: int | None = None,
+    category: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Incidents newest first; ``mine_for`` keeps those assigned to or
+    reported by that account."""
+    query = select(Incident).where(Incident.event_id == event_id)
+    if statuses:
+        query = query.where(Incident.status.in_(list(statuses)))
+    if mine_for is not None:
+        query = query.where(or_(Incident.assignee_id == mine_for, Incident.reporter_id == mine_for))
+    if category:
+        query = query.where(Incident.category == category)
+    query = query.order_by(Incident.id.desc()).limit(limit)
+    async with db.reading() as session:
+        await get_event(session, event_id)
+        incidents = list(await session.scalars(query))
+        return await incident_views(session, event_id, incidents)
+
+
+async def read_incident(db: Database, event_id: int, incident_id: int) -> dict[str, Any]:
+    """One incident with its whole log, and its comments apart."""
+    async with db.reading() as session:
+        incident = await get_incident(session, event_id, incident_id)
+        view = await incident_view(session, incident)
+        entries = [
+            entry_json(e)
+            for e in await session.scalars(
+                select(IncidentLogEntry)
+                .where(IncidentLogEntry.incident_id == incident.id)
+                .order_by(IncidentLogEntry.id)
+            )
+        ]
+    view["log"] = entries
+    view["comments"] = [e for e in entries if e["action"] == LOGGED[COMMENT]]
+    return view
+
+
+async def read_photo(
+    db: Database, event_id: int, incident_id: int, photo_id: int | None
+) -> IncidentPhoto:
+    """A photo of an incident (``photo_id`` None: its first)."""
+    query = select(IncidentPhoto).where(
+        IncidentPhoto.event_id == event_id, IncidentPhoto.incident_id == incident_id
+    )
+    if photo_id is not None:
+        query = query.where(IncidentPhoto.id == photo_id)
+    async with db.reading() as session:
+        photo = await session.scalar(query.order_by(IncidentPhoto.id).limit(1))
+    if photo is None:
+        raise NotFound("No such photo.")
+    return photo
+
+
+def _severity_rank(view: dict[str, Any]) -> tuple[int, str]:
+    return SEVERITIES.index(view["severity"]), view["created_at"] or ""
+
+
+async def incidents_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """The unresolved incidents of an event, most urgent first, with their plans."""
+    async with db.reading() as session:
+        incidents = list(
+            await session.scalars(
+                select(Incident).where(Incident.event_id == event_id, Incident.status.in_(ACTIVE))
+            )
+        )
+        views = await incident_views(session, event_id, incidents)
+    views.sort(key=_severity_rank)
+    return {
+        "incidents": views,
+        "open": sum(1 for v in views if v["status"] == OPEN),
+        "acknowledged": sum(1 for v in views if v["status"] == ACKNOWLEDGED),
+        "escalated": sum(1 for v in views if v["escalation_level"] > 0),
+    }

@@ -1,0 +1,252 @@
+"""Reporting incidents (JSON, or a form with a photo) and running them.
+
+Everyone on the event may report and comment (door phones too: a dead card
+reader at the gate is an incident); organiser, command and floor staff take
+and resolve them, within the rules of ``server.incidents.may_act``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server import incidents
+from server.auth import EVERYONE, OPERATORS, authorize
+from server.context import muster
+from server.errors import InvalidRequest, PayloadTooLarge
+from server.http import json_response, parse_body, path_int, read_json, validate
+from server.openapi import accepts
+from server.photos import StoredPhoto, reencode_photo
+from server.responses import JSONResponse
+
+#: Room for the form fields beside the photo in a multipart report.
+FORM_FIELDS_BYTES = 64 * 1024
+FORM_FIELDS = frozenset(incidents.ReportIn.model_fields)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The upload is over {limit} bytes.", code="photo_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The upload is over {limit} bytes.", code="photo_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
+    yield body
+
+
+async def _report_form(request: Request) -> tuple[dict[str, Any], bytes | None]:
+    """The fields and the photo bytes of a multipart report, size-bounded."""
+    max_photo = muster(request).settings.photo_max_bytes
+    body = await _read_limited(request, max_photo + FORM_FIELDS_BYTES)
+    parser = MultiPartParser(
+        request.headers, _replay(body), max_files=1, max_fields=32, max_part_size=FORM_FIELDS_BYTES
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"The form could not be read: {exc.message}") from None
+    fields: dict[str, Any] = {}
+    raw_photo: bytes | None = None
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "photo":
+                    raise InvalidRequest(f"Unexpected file field {key!r}; send it as 'photo'.")
+                raw_photo = await value.read()
+            elif key in FORM_FIELDS and value != "":
+                fields[key] = value
+    finally:
+        await form.close()
+    return fields, raw_photo or None
+
+
+@accepts(incidents.ReportIn)
+async def report_incident(request: Request) -> JSONResponse:
+    """Report an incident (JSON, or multipart with a ``photo``); duplicates join the open one."""
+    event_id = path_int(request, "event_id")
+    principal = await authorize(request, event_id, EVERYONE)
+    ctx = muster(request)
+    photo: StoredPhoto | None = None
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        fields, raw_photo = await _report_form(request)
+        body = validate(incidents.ReportIn, fields)
+        if raw_photo is not None:
+            settings = ctx.settings
+            photo = await asyncio.to_thread(
+                reencode_photo,
+                raw_photo,
+                max_bytes=settings.photo_max_bytes,
+                max_pixels=settings.photo_max_pixels,
+                max_side=settings.photo_max_side,
+            )
+    else:
+        body = await parse_body(request, incidents.ReportIn)
+    result = await incidents.report_incident(
+        ctx.db,
+        event_id,
+        body,
+        principal,
+        photo,
+        window=timedelta(seconds=ctx.settings.incident_dedupe_window_seconds),
+    )
+    if not result.repeated:
+        ctx.changed(event_id, "incidents")
+    status = 201 if result.outcome == "created" and not result.repeated else 200
+    return json_response(result.answer(), status=status)
+
+
+def _statuses(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    wanted: list[str] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if part == "active":
+            wanted.extend(incidents.ACTIVE)
+        elif part in incidents.STATUSES:
+            wanted.append(part)
+        else:
+            raise InvalidRequest(
+                f"Unknown status {part!r}; one of active, {', '.join(incidents.STATUSES)}."
+            )
+    return wanted
+
+
+async def list_incidents(request: Request) -> JSONResponse:
+    """Incidents, newest first (``status``, ``mine``, ``category``, ``limit``)."""
+    event_id = path_int(request, "event_id")
+    principal = await authorize(request, event_id, EVERYONE)
+    params = request.query_params
+    mine = params.get("mine", "").lower() in ("1", "true", "yes")
+    try:
+        limit = min(max(int(params.get("limit", "200")), 1), 1000)
+    except ValueError:
+        raise InvalidRequest("limit must be a whole number.") from None
+    found = await incidents.list_incidents(
+        muster(request).db,
+        event_id,
+        statuses=_statuses(params.get("status")),
+        mine_for=principal.account_id if mine else None,
+        category=params.get("category") or None,
+        limit=limit,
+    )
+    return json_response({"incidents": found})
+
+
+async def read_incident(request: Request) -> JSONResponse:
+    """One incident with its log, comments, photos and emergency plan."""
+    event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
+    await authorize(request, event_id, EVERYONE)
+    return json_response(await incidents.read_incident(muster(request).db, event_id, incident_id))
+
+
+async def _optional_json(request: Request) -> Any:
+    return await read_json(request) if await request.body() else {}
+
+
+async def _act(request: Request, action: str) -> JSONResponse:
+    event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
+    principal = await authorize(request, event_id, OPERATORS)
+    assignee: int | str | None = None
+    if action == incidents.ASSIGN:
+        assign = validate(incidents.AssignIn, await _optional_json(request))
+        note, assignee = assign.note, assign.assignee
+    else:
+        note = validate(incidents.NoteIn, await _optional_json(request)).note
+    ctx = muster(request)
+    result = await incidents.act_on_incident(
+        ctx.db, event_id, incident_id, action, principal, note=note, assignee=assignee
+    )
+    ctx.changed(event_id, "incidents")
+    return json_response({**result.incident, "entry": result.entry})
+
+
+@accepts(incidents.NoteIn)
+async def acknowledge_incident(request: Request) -> JSONResponse:
+    """Acknowledge (take) an open incident; staff who take it unassigned get it."""
+    return await _act(request, incidents.ACK)
+
+
+@accepts(incidents.AssignIn)
+async def assign_incident(request: Request) -> JSONResponse:
+    """Assign to an account (id or name), "me", or a named person without an account."""
+    return await _act(request, incidents.ASSIGN)
+
+
+@accepts(incidents.NoteIn)
+async def resolve_incident(request: Request) -> JSONResponse:
+    """Resolve an incident, with an optional note."""
+    return await _act(request, incidents.RESOLVE)
+
+
+@accepts(incidents.NoteIn)
+async def reopen_incident(request: Request) -> JSONResponse:
+    """Reopen a resolved incident; its escalation clocks start again."""
+    return await _act(request, incidents.REOPEN)
+
+
+@accepts(incidents.CommentIn)
+async def comment_incident(request: Request) -> JSONResponse:
+    """Comment on an incident; a resent nonce is stored once."""
+    event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
+    principal = await authorize(request, event_id, EVERYONE)
+    body = await parse_body(request, incidents.CommentIn)
+    ctx = muster(request)
+    result = await incidents.comment_on_incident(ctx.db, event_id, incident_id, principal, body)
+    if not result.repeated:
+        ctx.changed(event_id, "incidents")
+    return json_response(
+        {**result.incident, "entry": result.entry}, status=200 if result.repeated else 201
+    )
+
+
+async def _photo_response(request: Request, photo_id: int | None) -> Response:
+    event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
+    await authorize(request, event_id, EVERYONE)
+    photo = await incidents.read_photo(muster(request).db, event_id, incident_id, photo_id)
+    return Response(
+        photo.data,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def incident_photo(request: Request) -> Response:
+    """The first photo of an incident (JPEG)."""
+    return await _photo_response(request, None)
+
+
+async def incident_photo_by_id(request: Request) -> Response:
+    """One photo of an incident (JPEG)."""
+    return await _photo_response(request, path_int(request, "photo_id"))
+
+
+BASE = "/api/v1/events/{event_id}/incidents"
+
+routes = [
+    Route(BASE, report_incident, methods=["POST"]),
+    Route(BASE, list_incidents, methods=["GET"]),
+    Route(BASE + "/{incident_id}", read_incident, methods=["GET"]),
+    Route(BASE + "/{incident_id}/ack", acknowledge_incident, methods=["POST"]),
+    Route(BASE + "/{incident_id}/assign", assign_incident, methods=["POST"]),
+    Route(BASE + "/{incident_id}/resolve", resolve_incident, methods=["POST"]),
+    Route(BASE + "/{incident_id}/reopen", reopen_incident, methods=["POST"]),
+    Route(BASE + "/{incident_id}/comments", comment_incident, methods=["POST"]),
+    Route(BASE + "/{incident_id}/photo", incident_photo, methods=["GET"]),
+    Route(BASE + "/{incident_id}/photos/{photo_id}", incident_photo_by_id, methods=["GET"]),
+]
