@@ -438,12 +438,14 @@ async def get_incident(
 
 
 async def _check_place(session: AsyncSession, event_id: int, body: ReportIn) -> None:
-    for model, item_id, name in ((Zone, body.zone, "zone"), (Gate, body.gate, "gate")):
-        if item_id is None:
-            continue
-        found = await session.get(model, item_id)
-        if found is None or found.event_id != event_id:
-            raise InvalidRequest(f"No {name} {item_id} in this event.", code=f"unknown_{name}")
+    if body.zone is not None:
+        zone = await session.get(Zone, body.zone)
+        if zone is None or zone.event_id != event_id:
+            raise InvalidRequest(f"No zone {body.zone} in this event.", code="unknown_zone")
+    if body.gate is not None:
+        gate = await session.get(Gate, body.gate)
+        if gate is None or gate.event_id != event_id:
+            raise InvalidRequest(f"No gate {body.gate} in this event.", code="unknown_gate")
 
 
 def _place(source: ReportIn | Incident) -> Place:

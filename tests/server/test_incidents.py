@@ -271,7 +271,7 @@ async def test_comments_with_nonce_are_stored_once(ctx, api_as, event):
 
 
 async def test_list_filters(ctx, client, organiser, event):
-    alice, alice_id = await person(ctx, client, "staff", event, "Alice 李")
+    alice, _ = await person(ctx, client, "staff", event, "Alice 李")
     bob, _ = await person(ctx, client, "staff", event, "Bob 王")
     a = await report(bob, event, equipment_tag="A")
     b = await report(bob, event, equipment_tag="B", category="power")
