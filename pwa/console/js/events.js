@@ -1,0 +1,145 @@
+// Events: the list, creating one, and its overview (edit the name, dates
+// and time zone; a set-up checklist; links to the command centre and the
+// post-event review).
+
+import { language, t } from "../../shared/i18n.js";
+import { clear, download, errorText, field, h, onSubmit, toast } from "./dom.js";
+import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "./time.js";
+
+export const DEFAULT_TIMEZONE = "Asia/Shanghai";
+
+export async function showEventList(view) {
+  const { events } = await view.api.get("/api/v1/events");
+  if (view.stale()) return;
+  const list = events.length
+    ? h("table", { class: "table", id: "event-list" },
+      h("thead", {}, h("tr", {}, ["event.name", "event.starts", "event.ends", "event.timezone"].map((k) => h("th", {}, t(k))), h("th"))),
+      h("tbody", {}, events.map((e) => h("tr", { dataset: { event: String(e.id) } },
+        h("td", {}, h("a", { href: `#event=${e.id}` }, e.name)),
+        h("td", {}, formatInZone(e.starts_at, e.timezone, language())),
+        h("td", {}, formatInZone(e.ends_at, e.timezone, language())),
+        h("td", { class: "muted" }, e.timezone),
+        h("td", { class: "actions" }, h("button", { type: "button", onclick: () => view.go({ event: e.id }) }, t("action.open")))))))
+    : h("p", { class: "empty muted" }, t("event.none"));
+  const form = eventForm(null, async (body) => {
+    const created = await view.api.post("/api/v1/events", body);
+    toast(t("event.created", { name: created.name }));
+    view.go({ event: created.id, tab: "venue" });
+  });
+  form.id = "event-create";
+  clear(view.main,
+    h("div", { class: "page-head" }, h("h1", {}, t("nav.events"))),
+    h("div", { class: "grid-2" },
+      h("section", { class: "card" }, h("h2", {}, t("event.list")), list),
+      h("section", { class: "card" }, h("h2", {}, t("event.create")), form)));
+}
+
+function tomorrowAt(hour) {
+  const d = new Date(Date.now() + 86400000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(hour)}:00`;
+}
+
+/** The create/edit form; `save` gets the API body. Times are read in the chosen zone. */
+export function eventForm(event, save) {
+  const tz = event ? event.timezone : DEFAULT_TIMEZONE;
+  const zoneInput = h("input", { name: "timezone", value: tz, list: "tz-list", required: true, autocomplete: "off" });
+  const form = h("form", { class: "form event-form" },
+    field("event.name", h("input", { name: "name", required: true, maxlength: 200, value: event ? event.name : "" })),
+    h("div", { class: "row" },
+      field("event.starts", h("input", { type: "datetime-local", name: "starts_at", required: true, value: event ? isoToLocal(event.starts_at, tz) : tomorrowAt(9) })),
+      field("event.ends", h("input", { type: "datetime-local", name: "ends_at", required: true, value: event ? isoToLocal(event.ends_at, tz) : tomorrowAt(18) }))),
+    field("event.timezone", zoneInput, t("event.timezone_hint")),
+    h("datalist", { id: "tz-list" }, COMMON_ZONES.map((z) => h("option", { value: z }))),
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, t(event ? "action.save" : "event.create"))));
+  onSubmit(form, async (data) => {
+    const zone = String(data.get("timezone")).trim();
+    if (!isValidZone(zone)) {
+      throw Object.assign(new Error(t("event.bad_timezone", { zone })), { code: "", details: [{ field: "timezone", message: t("event.bad_timezone", { zone }) }] });
+    }
+    await save({
+      name: String(data.get("name")).trim(),
+      starts_at: localToIso(String(data.get("starts_at")), zone),
+      ends_at: localToIso(String(data.get("ends_at")), zone),
+      timezone: zone,
+    });
+  });
+  return form;
+}
+
+async function count(api, path, key) {
+  try {
+    const data = await api.get(path);
+    return (data[key] || []).length;
+  } catch {
+    return null;
+  }
+}
+
+/** Does the post-event report exist on this server? (It lands after the console.) */
+async function reportAvailable(api, eventId) {
+  try {
+    await api.get(`/api/v1/events/${eventId}/report`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function showOverview(view) {
+  const { api, event } = view;
+  const base = `/api/v1/events/${event.id}`;
+  const [zones, gates, types, tickets, devices, hasReport] = await Promise.all([
+    count(api, `${base}/zones`, "zones"),
+    count(api, `${base}/gates`, "gates"),
+    count(api, `${base}/ticket-types`, "ticket_types"),
+    count(api, `${base}/tickets?limit=500`, "tickets"),
+    count(api, `${base}/devices`, "devices"),
+    reportAvailable(api, event.id),
+  ]);
+  if (view.stale()) return;
+  const form = eventForm(event, async (body) => {
+    await api.patch(base, body);
+    toast(t("saved"));
+    view.reload();
+  });
+  form.id = "event-edit";
+  const step = (done, key, tab, n) => h("li", { class: done ? "done" : "todo" },
+    h("span", { class: "tick", "aria-hidden": "true" }, done ? "✓" : "○"),
+    h("a", { href: `#event=${event.id}&tab=${tab}` }, t(key)),
+    n == null ? null : h("span", { class: "muted" }, ` · ${n >= 500 && key === "check.tickets" ? "500+" : n}`));
+  const checklist = h("ol", { class: "checklist", id: "checklist" },
+    step(zones > 0, "check.zones", "venue", zones),
+    step(gates > 0, "check.gates", "venue", gates),
+    step(types > 0, "check.types", "venue", types),
+    step(tickets > 0, "check.tickets", "tickets", tickets),
+    step(devices > 0, "check.phones", "phones", devices));
+  const links = h("ul", { class: "links" },
+    h("li", {}, h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", id: "link-command" }, t("link.command"))),
+    h("li", {}, h("a", { href: "/app/", target: "_blank", rel: "noopener" }, t("link.app"))),
+    hasReport ? reportLinks(api, event) : h("li", { class: "muted" }, t("link.report_later")));
+  clear(view.main,
+    h("div", { class: "page-head" }, h("h1", {}, event.name),
+      h("p", { class: "muted" }, `${formatInZone(event.starts_at, event.timezone, language())} – ${formatInZone(event.ends_at, event.timezone, language())} · ${event.timezone}`)),
+    h("div", { class: "grid-2" },
+      h("section", { class: "card" }, h("h2", {}, t("check.title")), checklist, h("h2", {}, t("link.title")), links),
+      h("section", { class: "card" }, h("h2", {}, t("event.edit")), form)));
+}
+
+function reportLinks(api, event) {
+  const fetchAndSave = (path, name) => async (e) => {
+    e.preventDefault();
+    try {
+      const data = await api.get(path, { timeoutMs: 120000 });
+      const blob = data instanceof Blob ? data : new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
+      download(blob, name);
+    } catch (err) {
+      toast(errorText(err), "bad");
+    }
+  };
+  const base = `/api/v1/events/${event.id}`;
+  return h("li", { id: "link-report" }, t("link.report"), ": ",
+    h("a", { href: "#", onclick: fetchAndSave(`${base}/report`, `report-${event.id}.json`) }, "report.json"), " · ",
+    ["checkins", "incidents", "stock"].map((name, i) => [i ? " · " : "",
+      h("a", { href: "#", onclick: fetchAndSave(`${base}/exports/${name}.csv`, `${name}-${event.id}.csv`) }, `${name}.csv`)]));
+}
