@@ -1,0 +1,79 @@
+"""The offline merge, as pure data: order, conflicts, capacity, first admissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from checkin.reconcile import OfflineScan, TicketRecord, reconcile_offline_scans
+from checkin.rules import GateMove, TicketState
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+HALL = 1
+IN, OUT = GateMove(None, HALL, "in"), GateMove(None, HALL, "out")
+
+
+def state(zone: int | None = None, checked_in: bool = False) -> TicketState:
+    return TicketState("valid", 1, None, True, None, None, zone, checked_in)
+
+
+def offline(
+    i: int, ticket: int | None, move: GateMove, minutes: float, local_ok: bool = True
+) -> OfflineScan:
+    return OfflineScan(
+        i, 100 + i, ticket, 1, None, move, NOW - timedelta(minutes=minutes), local_ok
+    )
+
+
+def test_replays_in_scan_time_order() -> None:
+    scans = [offline(0, 7, OUT, 5), offline(1, 7, IN, 9), offline(2, 7, IN, 1)]
+    result = reconcile_offline_scans(scans, {7: TicketRecord(state(), None)}, {HALL: None}, NOW)
+    assert [o.scan.index for o in result.outcomes] == [1, 0, 2]
+    assert all(o.decision.ok for o in result.outcomes)
+    assert result.tickets[7].state.zone_id == HALL and result.tickets[7].last_scan_id == 102
+    assert result.first_admitted == {7: NOW - timedelta(minutes=9)}
+    assert result.zone_delta == {HALL: 1}
+
+
+def test_conflict_points_at_first_admission() -> None:
+    tickets = {7: TicketRecord(state(HALL, True), 55)}
+    result = reconcile_offline_scans(
+        [offline(0, 7, IN, 3), offline(1, 7, IN, 2, local_ok=False)], tickets, {}, NOW
+    )
+    first, second = result.outcomes
+    assert (first.decision.reason, first.conflict_with, first.conflict) == (
+        "already_inside",
+        55,
+        True,
+    )
+    assert (second.decision.reason, second.conflict) == ("already_inside", False)
+    assert result.tickets == {} and result.zone_delta == {}
+
+
+def test_conflict_within_the_batch() -> None:
+    result = reconcile_offline_scans(
+        [offline(0, 7, IN, 3), offline(1, 7, IN, 2)], {7: TicketRecord(state(), None)}, {}, NOW
+    )
+    assert result.outcomes[1].conflict_with == 100
+
+
+def test_capacity_and_unknown_tickets() -> None:
+    tickets = {t: TicketRecord(state(), None) for t in (1, 2, 3)}
+    scans = [
+        offline(0, 1, IN, 5),
+        offline(1, 2, IN, 4),
+        offline(2, 1, OUT, 3),
+        offline(3, 3, IN, 2),
+        offline(4, 9, IN, 1),
+    ]
+    scans.append(OfflineScan(5, 200, None, 0, "wrong_event", IN, NOW, True))
+    result = reconcile_offline_scans(scans, tickets, {HALL: 1}, NOW)
+    reasons = [o.decision.reason for o in result.outcomes]
+    assert reasons == [None, "zone_full", None, None, "invalid", "wrong_event"]
+    assert result.zone_delta == {HALL: 1}
+
+
+def test_clock_ahead_cannot_pass_validity() -> None:
+    expiring = TicketState("valid", 1, None, True, None, NOW + timedelta(minutes=1), None, False)
+    ahead = OfflineScan(0, 1, 7, 1, None, IN, NOW + timedelta(hours=1), True)
+    result = reconcile_offline_scans([ahead], {7: TicketRecord(expiring, None)}, {}, NOW)
+    assert result.outcomes[0].decision.ok  # judged at NOW, not at the phone's future

@@ -1,0 +1,87 @@
+"""The admission decision, as pure data (mirrored by pwa/shared/rules.js)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from checkin.rules import REASONS, GateMove, TicketState, decide
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+HALL, VIP = 1, 2
+OUTSIDE_TO_HALL = GateMove(None, HALL, "in")
+HALL_TO_VIP = GateMove(HALL, VIP, "in")
+
+FRESH = TicketState(
+    status="valid",
+    generation=1,
+    allowed_zones=None,
+    reentry=True,
+    valid_from=NOW - timedelta(hours=1),
+    valid_until=NOW + timedelta(hours=1),
+    zone_id=None,
+    checked_in=False,
+)
+
+
+def test_admits_into_the_gates_zone() -> None:
+    decision = decide(FRESH, 1, OUTSIDE_TO_HALL, NOW)
+    assert (decision.ok, decision.reason, decision.zone_after) == (True, None, HALL)
+
+
+def test_exit_moves_back() -> None:
+    inside = replace(FRESH, zone_id=HALL, checked_in=True)
+    assert decide(inside, 1, GateMove(None, HALL, "out"), NOW).zone_after is None
+    assert (
+        decide(replace(FRESH, zone_id=VIP), 1, GateMove(HALL, VIP, "out"), NOW).zone_after == HALL
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "generation", "move", "when", "room", "reason"),
+    [
+        (replace(FRESH, status="revoked"), 1, OUTSIDE_TO_HALL, NOW, True, "revoked"),
+        (FRESH, 2, OUTSIDE_TO_HALL, NOW, True, "revoked"),
+        (FRESH, 1, OUTSIDE_TO_HALL, NOW - timedelta(hours=2), True, "not_yet_valid"),
+        (FRESH, 1, OUTSIDE_TO_HALL, NOW + timedelta(hours=2), True, "expired"),
+        (replace(FRESH, zone_id=HALL), 1, OUTSIDE_TO_HALL, NOW, True, "already_inside"),
+        (replace(FRESH, zone_id=VIP), 1, HALL_TO_VIP, NOW, True, "already_inside"),
+        (
+            replace(FRESH, checked_in=True, reentry=False),
+            1,
+            OUTSIDE_TO_HALL,
+            NOW,
+            True,
+            "already_inside",
+        ),
+        (FRESH, 1, GateMove(None, HALL, "out"), NOW, True, "not_inside"),
+        (FRESH, 1, HALL_TO_VIP, NOW, True, "not_inside"),
+        (
+            replace(FRESH, allowed_zones=frozenset({VIP})),
+            1,
+            OUTSIDE_TO_HALL,
+            NOW,
+            True,
+            "wrong_zone",
+        ),
+        (FRESH, 1, OUTSIDE_TO_HALL, NOW, False, "zone_full"),
+    ],
+)
+def test_refusals(
+    state: TicketState, generation: int, move: GateMove, when: datetime, room: bool, reason: str
+) -> None:
+    decision = decide(state, generation, move, when, room)
+    assert (decision.ok, decision.reason, decision.zone_after) == (False, reason, state.zone_id)
+    assert reason in REASONS
+
+
+def test_reentry_allowed_when_type_says_so() -> None:
+    left = replace(FRESH, checked_in=True)
+    assert decide(left, 1, OUTSIDE_TO_HALL, NOW).ok
+
+
+def test_no_room_does_not_matter_when_leaving() -> None:
+    inside = replace(FRESH, zone_id=HALL, checked_in=True)
+    assert decide(inside, 1, GateMove(None, HALL, "out"), NOW, zone_has_room=False).ok
