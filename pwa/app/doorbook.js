@@ -1,0 +1,199 @@
+// What a door phone knows to decide on its own when the network is gone:
+// the event's public keys, the revocation list, the venue layout, and the
+// "seen" set (where each admitted ticket's holder is), kept seconds old
+// while online by the `admissions` and `revocations` topics.
+//
+// Offline decisions run pwa/shared/rules.js (the copy of checkin/rules.py)
+// on this knowledge. Zone capacity cannot be known offline: the phone
+// assumes there is room, and the server settles it at sync.
+
+import { decide } from "/shared/rules.js";
+import { SecretError, parseSecret, verifySecret } from "/shared/secret.js";
+import * as store from "./store.js";
+
+function byId(list) {
+  return new Map((list || []).map((item) => [String(item.id), item]));
+}
+
+/** Where a move through `gate` in `direction` leaves the holder (null: outside). */
+export function zoneAfter(gate, direction) {
+  return direction === "in" ? gate.to_zone : (gate.from_zone ?? null);
+}
+
+export class DoorBook {
+  constructor(eventId) {
+    this.eventId = Number(eventId);
+    this.keys = {};
+    this.revoked = new Set();
+    this.gates = new Map();
+    this.zones = new Map();
+    this.types = new Map();
+    this.seen = new Map();
+    this.cursor = null;
+    this.loadedAt = null;
+  }
+
+  get ready() {
+    return Object.keys(this.keys).length > 0 && this.gates.size > 0;
+  }
+
+  /** Load what was kept from the last session. */
+  async restore() {
+    const saved = await store.get("kv", "bundle");
+    if (saved) this.#applyLayout(saved);
+    this.cursor = (await store.get("kv", "cursor")) ?? null;
+    for (const record of await store.all("seen")) this.seen.set(String(record.ticket), record);
+  }
+
+  #applyLayout(bundle) {
+    this.keys = {};
+    for (const key of bundle.keys || []) this.keys[key.kid] = key.public_key;
+    this.revoked = new Set((bundle.revocations || []).map((r) => `${r.ticket}:${r.generation}`));
+    this.gates = byId(bundle.gates);
+    this.zones = byId(bundle.zones);
+    this.types = byId(bundle.ticket_types);
+    this.loadedAt = bundle.loaded_at || null;
+  }
+
+  /**
+   * Take an offline bundle from the server. A full one replaces what we
+   * had; an incremental one (asked with ?since=) adds to it. `pending` are
+   * queued scans the server has not seen yet: their effect is kept.
+   */
+  async applyBundle(bundle, pending = []) {
+    const previous = (await store.get("kv", "bundle")) || {};
+    const merged = bundle.incremental
+      ? {
+          ...previous,
+          ...bundle,
+          keys: mergeBy(previous.keys, bundle.keys, (k) => k.kid),
+          revocations: mergeBy(previous.revocations, bundle.revocations, (r) => `${r.ticket}:${r.generation}`),
+        }
+      : { ...bundle };
+    delete merged.admitted;
+    merged.loaded_at = new Date().toISOString();
+    this.#applyLayout(merged);
+    await store.put("kv", merged, "bundle");
+    if (bundle.admitted) {
+      const records = bundle.admitted.map((a) => ({
+        ticket: String(a.ticket),
+        zone: a.zone ?? null,
+        checkedIn: a.checked_in !== false,
+      }));
+      if (bundle.incremental) {
+        // An annulled first entry comes back as "never checked in".
+        const gone = records.filter((r) => !r.checkedIn && r.zone === null);
+        for (const r of gone) this.seen.delete(r.ticket);
+        for (const r of gone) await store.remove("seen", r.ticket);
+        await this.#remember(records.filter((r) => r.checkedIn || r.zone !== null));
+      } else {
+        await this.#replaceSeen(records, pending);
+      }
+    }
+    this.cursor = bundle.cursor ?? null;
+    await store.put("kv", this.cursor, "cursor");
+  }
+
+  async #replaceSeen(records, pending) {
+    this.seen = new Map(records.map((r) => [r.ticket, r]));
+    for (const scan of pending) this.#applyLocal(scan);
+    await store.clear("seen");
+    await store.putMany("seen", [...this.seen.values()]);
+  }
+
+  async #remember(records) {
+    for (const record of records) this.seen.set(record.ticket, record);
+    await store.putMany("seen", records);
+  }
+
+  #applyLocal(scan) {
+    if (!scan.local_ok || scan.ticket == null) return;
+    this.seen.set(String(scan.ticket), { ticket: String(scan.ticket), zone: scan.zone_after, checkedIn: true });
+  }
+
+  /** The `admissions` topic: a snapshot of every admitted ticket, or one admission. */
+  async admissionsSnapshot(data, pending = []) {
+    const records = (data.tickets || []).map((a) => ({
+      ticket: String(a.ticket),
+      zone: a.zone ?? null,
+      checkedIn: true,
+      generation: a.generation ?? null,
+    }));
+    await this.#replaceSeen(records, pending);
+  }
+
+  async admitted(message) {
+    if (message.ticket == null) return;
+    await this.#remember([
+      { ticket: String(message.ticket), zone: message.zone ?? null, checkedIn: true, generation: message.generation },
+    ]);
+  }
+
+  /** An annulled admission: the server says where the holder is now. */
+  async moved(ticketId, zone, checkedIn) {
+    const record = { ticket: String(ticketId), zone: zone ?? null, checkedIn };
+    if (!checkedIn) {
+      this.seen.delete(record.ticket);
+      await store.remove("seen", record.ticket);
+    } else {
+      await this.#remember([record]);
+    }
+  }
+
+  /** The `revocations` topic (snapshot or message). */
+  async revocations(data) {
+    const items = data.revocations || [data];
+    const bundle = (await store.get("kv", "bundle")) || {};
+    bundle.revocations = mergeBy(bundle.revocations, items, (r) => `${r.ticket}:${r.generation}`);
+    for (const r of items) this.revoked.add(`${r.ticket}:${r.generation}`);
+    await store.put("kv", bundle, "bundle");
+  }
+
+  /**
+   * Decide a scan here, with no network. Returns {ok, reason, ticketId,
+   * zoneAfter, claims}. A bad secret is a refusal ("invalid",
+   * "wrong_event"), exactly as the server would answer.
+   */
+  async decide(secret, gateId, direction, when) {
+    let claims;
+    try {
+      claims = await verifySecret(secret, this.eventId, this.keys);
+    } catch (error) {
+      if (error instanceof SecretError) return { ok: false, reason: error.reason, ticketId: null, claims: null };
+      throw error;
+    }
+    const gate = this.gates.get(String(gateId));
+    const type = this.types.get(String(claims.typeId));
+    const seen = this.seen.get(String(claims.ticketId));
+    const ticket = {
+      status: this.revoked.has(`${claims.ticketId}:${claims.generation}`) ? "revoked" : "valid",
+      generation: claims.generation,
+      allowedZones: type ? (type.zones ?? null) : null,
+      reentry: type ? type.reentry !== false : true,
+      validFrom: claims.validFrom,
+      validUntil: claims.validUntil,
+      zoneId: seen ? seen.zone : null,
+      checkedIn: Boolean(seen && seen.checkedIn),
+    };
+    const move = { fromZone: gate.from_zone ?? null, toZone: gate.to_zone, direction };
+    const decision = decide(ticket, claims.generation, move, when, true);
+    return { ...decision, ticketId: claims.ticketId, claims, zoneBefore: ticket.zoneId, wasCheckedIn: ticket.checkedIn };
+  }
+
+  /** The ticket id in a secret (unverified: only for finding our own records). */
+  ticketIdOf(secret) {
+    return parseSecret(secret).claims.ticketId;
+  }
+
+  /** Record this phone's own accepted scan (online or off) in the seen set. */
+  async record(ticketId, zone) {
+    if (ticketId == null) return;
+    await this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true }]);
+  }
+}
+
+function mergeBy(old, fresh, keyOf) {
+  const merged = new Map((old || []).map((item) => [keyOf(item), item]));
+  for (const item of fresh || []) merged.set(keyOf(item), item);
+  return [...merged.values()];
+}

@@ -1,0 +1,269 @@
+// Incident reports from the floor: category, severity, where, what, and a
+// photo from the camera. A report is first stored in IndexedDB (photo Blob
+// included) and then sent; with no network it waits there and goes on the
+// next flush. Its nonce makes a resend (a timeout, a reload mid-send) one
+// report on the server.
+
+import { ApiError } from "/shared/api.js";
+import { t, formatTime } from "/shared/i18n.js";
+import { isNetworkError } from "./connection.js";
+import { newNonce } from "./scanqueue.js";
+import * as store from "./store.js";
+
+const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
+const SEVERITIES = ["P1", "P2", "P3", "P4"];
+const RUN_ALL = new Set(["organiser", "command"]);
+
+const $ = (id) => document.getElementById(id);
+
+export class Incidents {
+  constructor(app) {
+    this.app = app;
+    this.severity = "P3";
+    this.flushing = null;
+    this.known = [];
+  }
+
+  get base() {
+    return `/api/v1/events/${this.app.device.event.id}/incidents`;
+  }
+
+  mount() {
+    this.renderForm();
+    $("incident-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    $("incident-photo").addEventListener("change", () => {
+      const file = $("incident-photo").files[0];
+      const preview = $("incident-preview");
+      if (preview.src) URL.revokeObjectURL(preview.src);
+      preview.classList.toggle("hidden", !file);
+      if (file) preview.src = URL.createObjectURL(file);
+    });
+    window.addEventListener("languagechange-muster", () => {
+      this.renderForm();
+      this.render();
+    });
+  }
+
+  categories() {
+    const given = this.app.device.event.options?.incident_categories;
+    return Array.isArray(given) && given.length ? given : DEFAULT_CATEGORIES;
+  }
+
+  renderForm() {
+    const category = $("incident-category");
+    const chosen = category.value;
+    category.replaceChildren(...this.categories().map((c) => new Option(label("category", c), c, false, c === chosen)));
+    const severity = $("incident-severity");
+    severity.replaceChildren(
+      ...SEVERITIES.map((s) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = t(`severity.${s}`);
+        button.dataset.severity = s;
+        button.classList.toggle("on", s === this.severity);
+        button.addEventListener("click", () => {
+          this.severity = s;
+          this.renderForm();
+        });
+        return button;
+      }),
+    );
+    const location = $("incident-location");
+    const where = location.value;
+    location.replaceChildren(new Option(t("incident.location.none"), ""));
+    for (const zone of this.app.layout.zones) location.add(new Option(zone.name, `zone:${zone.id}`, false, where === `zone:${zone.id}`));
+    for (const gate of this.app.layout.gates) location.add(new Option(gate.name, `gate:${gate.id}`, false, where === `gate:${gate.id}`));
+  }
+
+  async submit() {
+    const title = $("incident-title").value.trim() || label("category", $("incident-category").value);
+    const [kind, id] = ($("incident-location").value || ":").split(":");
+    const photo = $("incident-photo").files[0] || null;
+    const report = {
+      nonce: newNonce(),
+      created_at: new Date().toISOString(),
+      category: $("incident-category").value,
+      severity: this.severity,
+      title,
+      description: $("incident-description").value.trim(),
+      zone: kind === "zone" ? Number(id) : null,
+      gate: kind === "gate" ? Number(id) : null,
+      photo, // a Blob: IndexedDB keeps it as it is
+      photo_name: photo ? photo.name : "",
+      error: null,
+    };
+    await store.put("incidents", report);
+    $("incident-form").reset();
+    $("incident-preview").classList.add("hidden");
+    this.severity = "P3";
+    this.renderForm();
+    this.app.queueChanged();
+    this.say(t("incident.queued"));
+    await this.render();
+    if (this.app.connection.online) {
+      const sent = await this.flush().catch(() => 0);
+      if (sent) this.say(t("incident.sent"), "ok");
+    }
+  }
+
+  say(text, tone = "") {
+    const message = $("incident-message");
+    message.textContent = text;
+    message.className = `message ${tone}`;
+  }
+
+  pendingCount() {
+    return store.count("incidents");
+  }
+
+  /** Send every stored report; resolves to the number sent. Network errors propagate. */
+  flush() {
+    if (!this.flushing) {
+      this.flushing = this.#send().finally(() => {
+        this.flushing = null;
+      });
+    }
+    return this.flushing;
+  }
+
+  async #send() {
+    let sent = 0;
+    const queued = (await store.all("incidents")).sort((a, b) => a.created_at.localeCompare(b.created_at));
+    for (const report of queued) {
+      if (report.error) continue; // refused once: shown, kept, not resent blindly
+      try {
+        await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+      } catch (error) {
+        if (isNetworkError(error) || (error instanceof ApiError && error.status >= 500)) throw error;
+        if (error.status === 401) this.app.revoked();
+        report.error = error.message;
+        await store.put("incidents", report);
+        continue;
+      }
+      await store.remove("incidents", report.nonce);
+      sent += 1;
+    }
+    if (sent) {
+      this.app.queueChanged();
+      await this.refresh();
+    }
+    return sent;
+  }
+
+  /** Fetch my incidents from the server (reported by or assigned to this phone). */
+  async refresh() {
+    try {
+      const answer = await this.app.api.get(`${this.base}?mine=1&limit=50`, { timeoutMs: 8000 });
+      this.known = answer.incidents;
+      await store.put("kv", this.known, "my-incidents");
+    } catch (error) {
+      if (!isNetworkError(error)) this.say(t("incident.failed", { message: error.message }), "bad");
+      this.known = (await store.get("kv", "my-incidents")) || this.known;
+    }
+    await this.render();
+  }
+
+  /** The `incidents` topic said something changed: fetch again if it is one of mine. */
+  changed(data) {
+    const ids = new Set(this.known.map((i) => i.id));
+    const incident = data && (data.incident || data);
+    if (!incident || ids.has(incident.id) || incident.reporter?.id === this.app.device.id) this.refresh();
+  }
+
+  async render() {
+    const list = $("incident-list");
+    const pending = (await store.all("incidents")).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const rows = pending.map((report) => {
+      const li = row(report.title, [label("category", report.category), formatTime(report.created_at)], [
+        badge(report.severity, report.severity),
+        badge(report.error ? "critical" : "pending", report.error || t("incident.pending")),
+      ]);
+      li.dataset.pending = report.nonce;
+      return li;
+    });
+    for (const incident of this.known) rows.push(this.#incidentRow(incident));
+    if (!rows.length) rows.push(row(t("incident.none"), [], []));
+    list.replaceChildren(...rows);
+  }
+
+  #incidentRow(incident) {
+    const li = row(incident.title, [label("category", incident.category), formatTime(incident.created_at)], [
+      badge(incident.severity, incident.severity),
+      badge(incident.status, t(`status.${incident.status}`)),
+    ]);
+    li.dataset.incident = incident.id;
+    const role = this.app.device.role;
+    const me = this.app.device.id;
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    if (incident.status === "open" && (RUN_ALL.has(role) || role === "staff")) {
+      actions.append(this.#action("incident.take", incident, "ack"));
+    }
+    const assignedToMe = incident.assignee && incident.assignee.id === me;
+    if (incident.status !== "resolved" && (RUN_ALL.has(role) || (role === "staff" && assignedToMe))) {
+      actions.append(this.#action("incident.resolve", incident, "resolve"));
+    }
+    if (actions.children.length) li.append(actions);
+    return li;
+  }
+
+  #action(key, incident, verb) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = verb === "resolve" ? "primary" : "";
+    button.textContent = t(key);
+    button.dataset.action = verb;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await this.app.api.post(`${this.base}/${incident.id}/${verb}`, {}, { timeoutMs: 8000 });
+      } catch (error) {
+        const message = isNetworkError(error) ? t("status.offline") : error.message;
+        this.say(t("incident.failed", { message }), "bad");
+      }
+      await this.refresh();
+    });
+    return button;
+  }
+}
+
+function reportForm(report) {
+  const form = new FormData();
+  for (const key of ["nonce", "category", "severity", "title", "description", "zone", "gate"]) {
+    if (report[key] !== null && report[key] !== undefined && report[key] !== "") form.append(key, String(report[key]));
+  }
+  if (report.photo) form.append("photo", report.photo, report.photo_name || "photo.jpg");
+  return form;
+}
+
+function label(group, key) {
+  const text = t(`${group}.${key}`);
+  return text === `${group}.${key}` ? key : text;
+}
+
+function badge(kind, text) {
+  const span = document.createElement("span");
+  span.className = `badge ${kind}`;
+  span.textContent = text;
+  return span;
+}
+
+function row(title, details, badges) {
+  const li = document.createElement("li");
+  const what = document.createElement("div");
+  what.className = "what";
+  const strong = document.createElement("strong");
+  strong.textContent = title;
+  what.append(strong, ...badges);
+  if (details.length) {
+    const span = document.createElement("div");
+    span.className = "muted";
+    span.textContent = details.filter(Boolean).join(" · ");
+    what.append(span);
+  }
+  li.append(what);
+  return li;
+}
