@@ -1,0 +1,36 @@
+// The alerts feed: offline conflicts, zones near full, low stock, escalated
+// incidents — the unacknowledged ones on top, each with an acknowledge button.
+
+import { t } from "../shared/i18n.js";
+import { formatClock, h, translateKind } from "./dom.js";
+
+function alertRow(alert, acknowledge) {
+  const acked = Boolean(alert.acknowledgedAt);
+  return h(
+    "li",
+    { class: `alert sev-${alert.severity}${acked ? " acked" : ""}`, "data-alert": alert.id, "data-kind": alert.kind },
+    h(
+      "div",
+      { class: "alert-head" },
+      h("span", { class: "alert-kind" }, translateKind(alert.kind)),
+      h("span", { class: "alert-time muted" }, formatClock(alert.createdAt)),
+    ),
+    h("div", { class: "alert-message" }, alert.message),
+    acked
+      ? h("div", { class: "muted alert-acked" }, t("alerts.acknowledged"))
+      : h("button", { class: "ack", "data-action": "ack-alert", onclick: () => acknowledge(alert) }, t("alerts.ack")),
+  );
+}
+
+export function renderAlerts(el, feed, acknowledge) {
+  const unacked = feed.filter((a) => !a.acknowledgedAt).length;
+  el.replaceChildren(
+    h(
+      "div",
+      { class: "panel-head" },
+      h("h2", {}, t("alerts.title")),
+      unacked ? h("span", { class: "badge bad", "data-testid": "alerts-unacked" }, t("alerts.unacked", { n: unacked })) : null,
+    ),
+    feed.length ? h("ul", { class: "alerts" }, feed.map((a) => alertRow(a, acknowledge))) : h("p", { class: "muted empty" }, t("alerts.none")),
+  );
+}

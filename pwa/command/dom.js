@@ -1,0 +1,98 @@
+// Building DOM from data without innerHTML (every string from the server is
+// text, never markup), and the number and duration formats of the page.
+
+import { language, t } from "../shared/i18n.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function build(el, attrs, children) {
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") el.setAttribute("class", value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else if (name.startsWith("on") && typeof value === "function") el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** An HTML element: h("div", {class: "x", onclick: f}, "text", child). */
+export function h(tag, attrs, ...children) {
+  return build(document.createElement(tag), attrs, children);
+}
+
+/** An SVG element. */
+export function s(tag, attrs, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+export function formatNumber(n) {
+  if (n === null || n === undefined) return "–";
+  return new Intl.NumberFormat(language() === "zh" ? "zh-CN" : "en-GB").format(n);
+}
+
+export function formatPercent(fraction) {
+  return `${Math.round(fraction * 100)}%`;
+}
+
+/** A short duration: "45 s", "12 min", "1 h 05 min". */
+export function formatDuration(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return t("unit.s", { n: seconds });
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return t("unit.min", { n: minutes });
+  return t("unit.h", { h: Math.floor(minutes / 60), m: String(minutes % 60).padStart(2, "0") });
+}
+
+export function formatClock(date, withSeconds = false) {
+  if (!date) return "";
+  const options = { hour: "2-digit", minute: "2-digit", hour12: false };
+  if (withSeconds) options.second = "2-digit";
+  return date.toLocaleTimeString(language() === "zh" ? "zh-CN" : "en-GB", options);
+}
+
+/**
+ * An element whose text is a duration since ``date``, kept current by
+ * tickDurations() (the page calls it every second) instead of re-rendering.
+ */
+export function since(date, key = null, params = {}) {
+  const el = h("span", { class: "since" });
+  if (!date) return el;
+  el.dataset.since = String(date.getTime());
+  if (key) {
+    el.dataset.sinceKey = key;
+    el.dataset.sinceParams = JSON.stringify(params);
+  }
+  renderSince(el, Date.now());
+  return el;
+}
+
+function renderSince(el, now) {
+  const text = formatDuration(now - Number(el.dataset.since));
+  if (!el.dataset.sinceKey) {
+    el.textContent = text;
+    return;
+  }
+  el.textContent = t(el.dataset.sinceKey, { ...JSON.parse(el.dataset.sinceParams || "{}"), time: text, ago: text });
+}
+
+export function tickDurations(root = document) {
+  const now = Date.now();
+  for (const el of root.querySelectorAll("[data-since]")) renderSince(el, now);
+}
+
+export function translateCategory(category) {
+  const key = `category.${category}`;
+  const text = t(key);
+  return text === key ? category : text;
+}
+
+export function translateKind(kind) {
+  const key = `kind.${kind}`;
+  const text = t(key);
+  return text === key ? kind : text;
+}

@@ -1,0 +1,81 @@
+// The incidents board: open, acknowledged and recently resolved incidents in
+// three columns, the escalated and most severe first, with the actions the
+// command role takes from here (acknowledge, assign, resolve) and the
+// category's emergency plan one click away.
+
+import { t } from "../shared/i18n.js";
+import { formatDuration, h, since, translateCategory } from "./dom.js";
+
+function timing(incident) {
+  if (incident.status === "resolved" && incident.resolvedAt && incident.createdAt) {
+    return h("span", { class: "timing" }, t("incidents.resolved_after", { time: formatDuration(incident.resolvedAt - incident.createdAt) }));
+  }
+  if (incident.acknowledgedAt && incident.createdAt) {
+    return h("span", { class: "timing" }, t("incidents.ack_after", { time: formatDuration(incident.acknowledgedAt - incident.createdAt) }));
+  }
+  return since(incident.createdAt, "incidents.waiting");
+}
+
+function incidentCard(incident, actions) {
+  const live = incident.status !== "resolved";
+  const classes = ["incident", `sev-${incident.severity.toLowerCase()}`, `status-${incident.status}`];
+  if (incident.escalated && live) classes.push("escalated");
+  return h(
+    "li",
+    { class: classes.join(" "), "data-incident": incident.id },
+    h(
+      "div",
+      { class: "incident-head" },
+      h("span", { class: "severity" }, incident.severity),
+      h("span", { class: "incident-title" }, incident.title),
+      incident.escalated && live ? h("span", { class: "badge bad" }, t("incidents.escalated")) : null,
+      h("span", { class: "age" }, since(incident.createdAt)),
+    ),
+    h(
+      "div",
+      { class: "incident-meta" },
+      h("span", { class: "category" }, translateCategory(incident.category)),
+      incident.location ? h("span", { class: "location" }, incident.location) : null,
+      incident.equipment ? h("span", { class: "equipment" }, incident.equipment) : null,
+      incident.reports > 1 ? h("span", {}, t("incidents.reports", { n: incident.reports })) : null,
+    ),
+    h(
+      "div",
+      { class: "incident-meta" },
+      timing(incident),
+      h("span", { class: incident.assignee ? "assignee" : "assignee muted" }, incident.assignee ? t("incidents.assignee", { name: incident.assignee }) : t("incidents.unassigned")),
+    ),
+    h(
+      "div",
+      { class: "incident-actions" },
+      incident.status === "open" ? h("button", { class: "primary", "data-action": "ack", onclick: () => actions.ack(incident) }, t("incidents.ack")) : null,
+      live ? h("button", { "data-action": "assign", onclick: () => actions.assign(incident) }, t("incidents.assign")) : null,
+      live ? h("button", { "data-action": "resolve", onclick: () => actions.resolve(incident) }, t("incidents.resolve")) : null,
+      actions.hasPlan(incident) ? h("button", { class: "plan", "data-action": "plan", onclick: () => actions.plan(incident) }, t("incidents.plan")) : null,
+    ),
+  );
+}
+
+function column(status, incidents, actions) {
+  return h(
+    "section",
+    { class: `incident-column column-${status}`, "data-column": status },
+    h("h3", {}, t(`incidents.${status}`), h("span", { class: "count" }, String(incidents.length))),
+    incidents.length
+      ? h("ul", { class: "incident-list" }, incidents.map((incident) => incidentCard(incident, actions)))
+      : h("p", { class: "muted empty" }, t("incidents.none")),
+  );
+}
+
+export function renderIncidents(el, board, actions) {
+  el.replaceChildren(
+    h("h2", {}, t("incidents.title")),
+    h(
+      "div",
+      { class: "incident-board" },
+      column("open", board.open, actions),
+      column("acknowledged", board.acknowledged, actions),
+      column("resolved", board.resolved, actions),
+    ),
+  );
+}

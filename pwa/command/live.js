@@ -1,0 +1,193 @@
+// The command centre's websocket: one connection to /ws/events/{event},
+// resumed after every drop without reloading the page.
+//
+// Protocol (DESIGN.md, Realtime): the client opens with a hello carrying its
+// token, the topics it wants and, for each topic, the last (epoch, offset) it
+// applied. The server replays what was missed or, when it cannot, sends a
+// fresh snapshot. Stream topics (incidents, alerts) therefore lose nothing
+// across a reconnect as long as we remember where we were — which is why the
+// positions live here, outside any one socket. Browsers cannot set headers on
+// a websocket and a token in the URL ends up in logs, hence the hello.
+//
+// Close codes: 4401 bad token and 4403 no rights are final (retrying cannot
+// help); 4008 means we fell behind and should resume at once; anything else
+// (a network drop, a server restart) is retried with capped, jittered
+// backoff.
+
+export const CLOSE_BAD_TOKEN = 4401;
+export const CLOSE_NO_RIGHTS = 4403;
+export const CLOSE_FELL_BEHIND = 4008;
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+// The server pings every MUSTER_WS_PING_INTERVAL (20 s by default); a socket
+// that says nothing for much longer than that is dead even if the browser
+// has not noticed (a laptop lid, a Wi-Fi hand-over), so we drop it.
+const SILENCE_LIMIT_MS = 50000;
+
+/** The delay before reconnect attempt number ``attempt`` (0-based). */
+export function backoffDelay(attempt, random = Math.random) {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Whether a message at (epoch, offset) is new to a reader positioned at
+ * ``position``. A replay may overlap what we already applied; a different
+ * epoch means history was lost and whatever comes is authoritative.
+ */
+export function isNewMessage(position, epoch, offset) {
+  if (!position || position.epoch !== epoch) return true;
+  if (typeof offset !== "number" || typeof position.offset !== "number") return true;
+  return offset > position.offset;
+}
+
+export class LiveSocket {
+  /**
+   * @param {object} options
+   * @param {string} options.url websocket URL of the event
+   * @param {string} options.token bearer token sent in the hello
+   * @param {string[]} options.topics topics to subscribe to
+   * @param {(message: object) => void} options.onMessage called with each new snapshot or update
+   * @param {(state: object) => void} options.onState called when the connection state changes
+   */
+  constructor({ url, token, topics, onMessage, onState }) {
+    this.url = url;
+    this.token = token;
+    this.topics = topics;
+    this.onMessage = onMessage;
+    this.onState = onState;
+    /** topic → {epoch, offset} of the last message applied */
+    this.positions = {};
+    this.socket = null;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.silenceTimer = null;
+    this.stopped = true;
+    this.state = { name: "connecting" };
+    this.lastMessageAt = null;
+    this.onOnline = () => this.reconnectNow();
+  }
+
+  start() {
+    this.stopped = false;
+    window.addEventListener("online", this.onOnline);
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener("online", this.onOnline);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.silenceTimer);
+    if (this.socket) this.socket.close(1000, "bye");
+    this.socket = null;
+  }
+
+  /** Close the current socket as a network failure would (used by tests and the watchdog). */
+  drop() {
+    if (this.socket) this.socket.close(4000, "dropped by client");
+  }
+
+  /** Skip the rest of a backoff wait, e.g. when the browser says it is online again. */
+  reconnectNow() {
+    if (this.stopped || this.socket) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
+  hello() {
+    const since = {};
+    for (const topic of this.topics) {
+      if (this.positions[topic]) since[topic] = { ...this.positions[topic] };
+    }
+    return { type: "hello", token: this.token, topics: this.topics, since };
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.setState({ name: this.attempt ? "reconnecting_now" : "connecting" });
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (error) {
+      this.scheduleRetry();
+      return;
+    }
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify(this.hello()));
+      this.watchSilence();
+    });
+    socket.addEventListener("message", (event) => {
+      if (socket !== this.socket) return;
+      this.receive(socket, event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      clearTimeout(this.silenceTimer);
+      this.closed(event.code);
+    });
+  }
+
+  receive(socket, text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    this.lastMessageAt = new Date();
+    this.watchSilence();
+    if (message.type === "ping") {
+      const pong = { type: "pong" };
+      if ("id" in message) pong.id = message.id;
+      socket.send(JSON.stringify(pong));
+      return;
+    }
+    if (message.type !== "snapshot" && message.type !== "update") return;
+    const { topic, epoch, offset } = message;
+    if (message.type === "update" && !isNewMessage(this.positions[topic], epoch, offset)) return;
+    this.positions[topic] = { epoch, offset };
+    if (this.state.name !== "live") {
+      // The first data after a hello: the server accepted us.
+      this.attempt = 0;
+      this.setState({ name: "live" });
+    }
+    this.onMessage(message);
+  }
+
+  closed(code) {
+    if (this.stopped) return;
+    if (code === CLOSE_BAD_TOKEN || code === CLOSE_NO_RIGHTS) {
+      this.setState({ name: code === CLOSE_BAD_TOKEN ? "refused_token" : "refused_rights", since: this.lastMessageAt });
+      return;
+    }
+    if (code === CLOSE_FELL_BEHIND) {
+      // The server dropped us for being slow; resume at once from our positions.
+      this.attempt = 0;
+      this.connect();
+      return;
+    }
+    this.scheduleRetry();
+  }
+
+  scheduleRetry() {
+    const delay = backoffDelay(this.attempt);
+    this.attempt += 1;
+    const retryAt = Date.now() + delay;
+    this.setState({ name: navigator.onLine === false ? "offline" : "reconnecting", retryAt, since: this.lastMessageAt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  watchSilence() {
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => this.drop(), SILENCE_LIMIT_MS);
+  }
+
+  setState(state) {
+    this.state = state;
+    this.onState(state);
+  }
+}

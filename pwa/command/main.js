@@ -1,0 +1,401 @@
+// The command-centre page: sign in (a command or organiser token, from
+// #token=… or pasted once), pick the event (#event=E or from the list), then
+// keep the whole venue on one screen from the websocket (live.js). Actions
+// (acknowledge, assign, resolve, acknowledge an alert) go over REST; their
+// results come back on the socket like everyone else's.
+
+import { Api, ApiError, socketUrl } from "../shared/api.js";
+import { addStrings, applyTranslations, language, setLanguage, t } from "../shared/i18n.js";
+import { renderAlerts } from "./alerts.js";
+import { renderArrivals } from "./arrivals.js";
+import { formatClock, h, tickDurations } from "./dom.js";
+import { renderIncidents } from "./incidents.js";
+import { LiveSocket } from "./live.js";
+import {
+  alertFeed,
+  alertView,
+  applyStream,
+  gatesView,
+  headcountView,
+  incidentBoard,
+  incidentView,
+  stockView,
+} from "./model.js";
+import { showPlans } from "./plans.js";
+import { renderStock } from "./stock.js";
+import { STRINGS } from "./strings.js";
+import { renderGates, renderInside, renderZones } from "./venue.js";
+
+addStrings(STRINGS);
+
+const TOKEN_KEY = "muster.command.token";
+const EVENT_KEY = "muster.command.event";
+const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts"];
+
+const $ = (id) => document.getElementById(id);
+
+const page = {
+  api: null,
+  event: null,
+  socket: null,
+  connection: { name: "connecting" },
+  headcount: headcountView({}),
+  gatesData: null,
+  stock: [],
+  incidents: new Map(),
+  alerts: new Map(),
+  /** undefined: not loaded yet; null: could not be loaded. */
+  plans: undefined,
+  dirty: new Set(),
+  frame: null,
+};
+
+// --- rendering ----------------------------------------------------------------
+
+const PANELS = {
+  inside: () => renderInside($("panel-inside"), page.headcount),
+  zones: () => renderZones($("panel-zones"), page.headcount),
+  arrivals: () => renderArrivals($("panel-arrivals"), page.headcount.arrivals),
+  gates: () => renderGates($("panel-gates"), gatesView(page.headcount, page.gatesData)),
+  stock: () => renderStock($("panel-stock"), page.stock),
+  incidents: () => renderIncidents($("panel-incidents"), incidentBoard(incidentList()), incidentActions),
+  alerts: () => renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert),
+};
+
+/** Re-render ``panels`` at the next frame: a burst of messages costs one render. */
+function invalidate(...panels) {
+  for (const panel of panels) page.dirty.add(panel);
+  if (page.frame === null) page.frame = requestAnimationFrame(renderDirty);
+}
+
+function renderDirty() {
+  page.frame = null;
+  const dirty = [...page.dirty];
+  page.dirty.clear();
+  for (const panel of dirty) PANELS[panel]();
+}
+
+function renderAll() {
+  invalidate(...Object.keys(PANELS));
+}
+
+function incidentList() {
+  const names = {
+    zones: new Map(page.headcount.zones.map((z) => [String(z.id), z.name])),
+    gates: new Map(page.headcount.gates.map((g) => [String(g.id), g.name])),
+  };
+  return [...page.incidents.values()].map((raw) => incidentView(raw, names));
+}
+
+const CONNECTION_TEXT = {
+  connecting: () => t("conn.connecting"),
+  live: () => t("conn.live"),
+  reconnecting_now: () => t("conn.reconnecting_now"),
+  reconnecting: (state) => t("conn.reconnecting", { seconds: Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000)) }),
+  offline: () => t("conn.offline"),
+  refused_token: () => t("conn.refused_token"),
+  refused_rights: () => t("conn.refused_rights"),
+};
+
+function renderConnection() {
+  const state = page.connection;
+  const el = $("connection");
+  el.className = `connection state-${state.name}`;
+  el.dataset.state = state.name;
+  el.querySelector(".connection-text").textContent = CONNECTION_TEXT[state.name](state);
+  const stale = state.name !== "live" && state.since ? t("conn.stale", { time: formatClock(state.since, true) }) : "";
+  el.querySelector(".connection-stale").textContent = stale;
+  $("dashboard").classList.toggle("stale", state.name !== "live" && state.name !== "connecting");
+}
+
+function renderHeader() {
+  $("event-name").textContent = page.event ? page.event.name : "";
+  $("language-button").textContent = t("header.language");
+  for (const id of ["plans-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
+}
+
+function tick() {
+  $("clock").textContent = formatClock(new Date(), true);
+  if (!page.event) return;
+  tickDurations($("dashboard"));
+  if (page.connection.name === "reconnecting") renderConnection();
+  // The chart's time axis and the "resolved recently" column move with the clock.
+  if (new Date().getSeconds() === 0) invalidate("arrivals", "incidents");
+}
+
+function toast(message, kind = "error") {
+  const el = h("div", { class: `toast ${kind}`, role: "alert" }, message);
+  $("toasts").append(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+// --- the socket -----------------------------------------------------------------
+
+async function fetchStream(topic) {
+  // A stream snapshot without its list: read the list over REST instead.
+  try {
+    const data = await page.api.get(`/api/v1/events/${page.event.id}/${topic}`);
+    applyStream(topic === "incidents" ? page.incidents : page.alerts, { type: "snapshot", data }, topic.slice(0, -1));
+    invalidate(topic);
+  } catch (error) {
+    toast(t("action.failed", { message: error.message }));
+  }
+}
+
+function receive(message) {
+  switch (message.topic) {
+    case "headcount":
+      page.headcount = headcountView(message.data);
+      invalidate("inside", "zones", "arrivals", "gates", "incidents");
+      break;
+    case "gates":
+      page.gatesData = message.data;
+      invalidate("gates");
+      break;
+    case "stock":
+      page.stock = stockView(message.data);
+      invalidate("stock");
+      break;
+    case "incidents":
+    case "alerts": {
+      const items = message.topic === "incidents" ? page.incidents : page.alerts;
+      if (!applyStream(items, message, message.topic.slice(0, -1))) fetchStream(message.topic);
+      invalidate(message.topic);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function connectionChanged(state) {
+  page.connection = state;
+  renderConnection();
+  if (state.name === "refused_token") {
+    localStorage.removeItem(TOKEN_KEY);
+    toast(t("signin.bad_token"));
+  }
+}
+
+// --- actions --------------------------------------------------------------------
+
+function reportFailure(error) {
+  if (error instanceof ApiError && (error.status === 403 || error.status === 401)) toast(t("action.forbidden"));
+  else toast(t("action.failed", { message: error.message }));
+}
+
+/** Fold an action's answer in at once; the socket brings the same change a moment later. */
+function applyAnswer(items, answer, key) {
+  const item = answer && (answer[key] || answer);
+  if (item && item.id !== undefined) {
+    applyStream(items, { type: "update", data: { [key]: item } }, key);
+    invalidate(key + "s");
+  }
+}
+
+async function incidentAction(incident, action, body = {}) {
+  try {
+    const answer = await page.api.post(`/api/v1/events/${page.event.id}/incidents/${incident.id}/${action}`, body);
+    applyAnswer(page.incidents, answer, "incident");
+  } catch (error) {
+    reportFailure(error);
+  }
+}
+
+function askInDialog(dialog, incident, onConfirm) {
+  dialog.querySelector(".dialog-subject").textContent = `${incident.severity} · ${incident.title}`;
+  const form = dialog.querySelector("form");
+  form.reset();
+  dialog.onclose = () => {
+    if (dialog.returnValue === "ok") onConfirm(new FormData(form));
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+}
+
+const incidentActions = {
+  ack: (incident) => incidentAction(incident, "ack"),
+  assign: (incident) =>
+    askInDialog($("assign-dialog"), incident, (form) => {
+      const name = String(form.get("assignee") || "").trim();
+      if (name) incidentAction(incident, "assign", { assignee: name });
+    }),
+  resolve: (incident) =>
+    askInDialog($("resolve-dialog"), incident, (form) => {
+      const note = String(form.get("note") || "").trim();
+      incidentAction(incident, "resolve", note ? { note } : {});
+    }),
+  hasPlan: (incident) => Boolean(incident.plan) || (Array.isArray(page.plans) && page.plans.some((p) => p.category === incident.category)),
+  plan: (incident) => openPlans(incident.category, incident.plan),
+};
+
+async function acknowledgeAlert(alert) {
+  try {
+    const answer = await page.api.post(`/api/v1/events/${page.event.id}/alerts/${alert.id}/ack`, {});
+    applyAnswer(page.alerts, answer, "alert");
+  } catch (error) {
+    reportFailure(error);
+  }
+}
+
+async function loadPlans() {
+  try {
+    const answer = await page.api.get(`/api/v1/events/${page.event.id}/plans`);
+    page.plans = Array.isArray(answer) ? answer : answer.plans || [];
+  } catch {
+    page.plans = null;
+  }
+  invalidate("incidents");
+}
+
+async function openPlans(category = null, attached = null) {
+  if (page.plans === undefined || page.plans === null) await loadPlans();
+  let plans = page.plans;
+  if (attached && typeof attached === "object" && !(plans || []).some((p) => p.category === attached.category)) {
+    plans = [attached, ...(plans || [])];
+  }
+  showPlans($("plans-dialog"), plans, category);
+}
+
+// --- signing in ---------------------------------------------------------------------
+
+function readHash() {
+  return new URLSearchParams(location.hash.replace(/^#/, ""));
+}
+
+function showSignIn(error = "") {
+  stopDashboard();
+  $("dashboard").classList.add("hidden");
+  $("signin").classList.remove("hidden");
+  $("signin-form").classList.remove("hidden");
+  $("event-choice").classList.add("hidden");
+  $("signin-error").textContent = error;
+  $("signin-error").classList.toggle("hidden", !error);
+  $("token-input").value = "";
+  $("token-input").focus();
+}
+
+function showEventChoice(api, events) {
+  stopDashboard();
+  $("dashboard").classList.add("hidden");
+  $("signin").classList.remove("hidden");
+  $("signin-form").classList.add("hidden");
+  $("event-choice").classList.remove("hidden");
+  $("event-list").replaceChildren(
+    ...events.map((event) =>
+      h(
+        "li",
+        {},
+        h(
+          "button",
+          { type: "button", "data-event": event.id, onclick: () => openDashboard(api, event) },
+          h("strong", {}, event.name),
+          h("span", { class: "muted" }, ` ${new Date(event.starts_at).toLocaleDateString(language() === "zh" ? "zh-CN" : "en-GB")}`),
+        ),
+      ),
+    ),
+  );
+}
+
+async function signIn(token, wantedEvent) {
+  const api = new Api(token);
+  let events;
+  try {
+    ({ events } = await api.get("/api/v1/events"));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      localStorage.removeItem(TOKEN_KEY);
+      showSignIn(t("signin.bad_token"));
+    } else {
+      showSignIn(t("signin.failed", { message: error.message }));
+    }
+    return;
+  }
+  localStorage.setItem(TOKEN_KEY, token);
+  const wanted = events.find((e) => String(e.id) === String(wantedEvent));
+  if (wanted) openDashboard(api, wanted);
+  else if (events.length === 1) openDashboard(api, events[0]);
+  else if (!events.length) showSignIn(t("signin.no_events"));
+  else showEventChoice(api, events);
+}
+
+function stopDashboard() {
+  if (page.socket) page.socket.stop();
+  page.socket = null;
+  page.event = null;
+  renderHeader();
+}
+
+function openDashboard(api, event) {
+  stopDashboard();
+  Object.assign(page, {
+    api,
+    event,
+    headcount: headcountView({}),
+    gatesData: null,
+    stock: [],
+    incidents: new Map(),
+    alerts: new Map(),
+    plans: undefined,
+  });
+  localStorage.setItem(EVENT_KEY, String(event.id));
+  // Keep the event in the address (a bookmark for the big screen), never the token.
+  history.replaceState(null, "", `#event=${event.id}`);
+  document.title = `${event.name} · ${t("app.title")}`;
+  $("signin").classList.add("hidden");
+  $("dashboard").classList.remove("hidden");
+  renderHeader();
+  renderAll();
+  loadPlans();
+  page.socket = new LiveSocket({
+    url: socketUrl(event.id),
+    token: api.token,
+    topics: TOPICS,
+    onMessage: receive,
+    onState: connectionChanged,
+  });
+  // For tests and for whoever debugs the big screen from the console.
+  window.musterCommand = { socket: page.socket, page };
+  page.socket.start();
+}
+
+function boot() {
+  applyTranslations();
+  renderHeader();
+  tick();
+  setInterval(tick, 1000);
+  const hash = readHash();
+  const token = hash.get("token") || localStorage.getItem(TOKEN_KEY);
+  const wantedEvent = hash.get("event") || localStorage.getItem(EVENT_KEY);
+  if (hash.has("token")) history.replaceState(null, "", wantedEvent ? `#event=${wantedEvent}` : "#");
+  if (token) signIn(token, wantedEvent);
+  else showSignIn();
+
+  $("signin-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("token-input").value.trim();
+    if (value) signIn(value, readHash().get("event") || localStorage.getItem(EVENT_KEY));
+  });
+  $("language-button").addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
+  $("plans-button").addEventListener("click", () => openPlans());
+  $("switch-event").addEventListener("click", () => {
+    const api = page.api;
+    localStorage.removeItem(EVENT_KEY);
+    api.get("/api/v1/events").then(({ events }) => showEventChoice(api, events), reportFailure);
+  });
+  $("sign-out").addEventListener("click", () => {
+    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(EVENT_KEY);
+    history.replaceState(null, "", "#");
+    showSignIn();
+  });
+  window.addEventListener("languagechange-muster", () => {
+    renderHeader();
+    renderConnection();
+    renderAll();
+    if (page.event) document.title = `${page.event.name} · ${t("app.title")}`;
+  });
+  window.addEventListener("resize", () => invalidate("arrivals"));
+}
+
+boot();
