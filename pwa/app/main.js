@@ -160,6 +160,7 @@ class App {
 
     this.connection.addEventListener("change", () => this.showOnline());
     this.connection.addEventListener("flush", () => this.flush());
+    this.queue.addEventListener("change", () => this.queueChanged());
     this.showOnline();
     await this.queueChanged();
     this.requestPersistence();
