@@ -8,7 +8,8 @@ without being expanded. The stored photo is a fresh JPEG of the decoded
 pixels, turned upright and scaled down: EXIF (GPS position, camera serial),
 XMP and PNG text chunks are not copied, because nothing but pixels is.
 
-CPU-bound (~50 ms for a 12-megapixel photo); callers run it in a thread.
+CPU-bound (~160 ms for a 12-megapixel JPEG here, ``bench/stock_photos.py``);
+callers run it in a thread.
 """
 
 from __future__ import annotations
@@ -74,10 +75,12 @@ def reencode_photo(raw: bytes, *, max_bytes: int, max_pixels: int, max_side: int
 
 
 def _reencode(image: Image.Image, max_side: int) -> StoredPhoto:
-    if image.format == "JPEG":
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is far
-        # bigger than what we keep: several times faster, same result.
-        image.draft("RGB", (max_side, max_side))
+    width, height = image.size
+    scale = max_side / max(width, height)
+    if image.format == "JPEG" and scale < 1:
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still leaves
+        # at least the size we keep: several times faster, same result.
+        image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
     image.load()
     # Apply the EXIF orientation to the pixels, since the EXIF is dropped.
     upright = ImageOps.exif_transpose(image)
