@@ -104,8 +104,11 @@ export class Incidents {
     this.say(t("incident.queued"));
     await this.render();
     if (this.app.connection.online) {
-      const sent = await this.flush().catch(() => 0);
-      if (sent) this.say(t("incident.sent"), "ok");
+      try {
+        if (await this.flush()) this.say(t("incident.sent"), "ok");
+      } catch (error) {
+        if (isNetworkError(error)) this.app.connection.set(false);
+      }
     }
   }
 
