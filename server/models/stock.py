@@ -62,9 +62,7 @@ class StockMovement(Base):
     delta: Mapped[int] = mapped_column(Integer)
     quantity_after: Mapped[int] = mapped_column(Integer)
     #: Transfers only: the item that receives ``-delta``.
-    to_item_id: Mapped[int | None] = mapped_column(
-        ForeignKey("stock_items.id", ondelete="CASCADE")
-    )
+    to_item_id: Mapped[int | None] = mapped_column(ForeignKey("stock_items.id", ondelete="CASCADE"))
     to_quantity_after: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500), default="")
     nonce: Mapped[str] = mapped_column(String(64))
