@@ -13,6 +13,7 @@ import * as store from "./store.js";
 const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
 const SEVERITIES = ["P1", "P2", "P3", "P4"];
 const RUN_ALL = new Set(["organiser", "command"]);
+const PHOTO_REFUSALS = new Set(["unsupported_photo", "corrupt_photo", "photo_too_large", "photo_too_many_pixels"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -138,7 +139,7 @@ export class Incidents {
     for (const report of queued) {
       if (report.error) continue; // refused once: shown, kept, not resent blindly
       try {
-        await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+        await this.#post(report);
       } catch (error) {
         if (isNetworkError(error) || (error instanceof ApiError && error.status >= 500)) throw error;
         if (error.status === 401) this.app.revoked();
@@ -154,6 +155,19 @@ export class Incidents {
       await this.refresh();
     }
     return sent;
+  }
+
+  /** Send one report; a photo the server refuses (not a picture, too big) is dropped and the report sent without it. */
+  async #post(report) {
+    try {
+      await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+    } catch (error) {
+      if (!(report.photo && error instanceof ApiError && PHOTO_REFUSALS.has(error.code))) throw error;
+      report.photo = null;
+      report.description = `${report.description}\n(${error.message})`.trim();
+      await store.put("incidents", report);
+      await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+    }
   }
 
   /** Fetch my incidents from the server (reported by or assigned to this phone). */
