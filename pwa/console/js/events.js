@@ -3,7 +3,7 @@
 // post-event review).
 
 import { language, t } from "../../shared/i18n.js";
-import { clear, download, errorText, field, h, onSubmit, toast } from "./dom.js";
+import { clear, field, h, onSubmit, toast } from "./dom.js";
 import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "./time.js";
 
 export const DEFAULT_TIMEZONE = "Asia/Shanghai";
@@ -76,26 +76,15 @@ async function count(api, path, key) {
   }
 }
 
-/** Does the post-event report exist on this server? (It lands after the console.) */
-async function reportAvailable(api, eventId) {
-  try {
-    await api.get(`/api/v1/events/${eventId}/report`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function showOverview(view) {
   const { api, event } = view;
   const base = `/api/v1/events/${event.id}`;
-  const [zones, gates, types, tickets, devices, hasReport] = await Promise.all([
+  const [zones, gates, types, tickets, devices] = await Promise.all([
     count(api, `${base}/zones`, "zones"),
     count(api, `${base}/gates`, "gates"),
     count(api, `${base}/ticket-types`, "ticket_types"),
     count(api, `${base}/tickets?limit=500`, "tickets"),
     count(api, `${base}/devices`, "devices"),
-    reportAvailable(api, event.id),
   ]);
   if (view.stale()) return;
   const form = eventForm(event, async (body) => {
@@ -117,29 +106,11 @@ export async function showOverview(view) {
   const links = h("ul", { class: "links" },
     h("li", {}, h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", id: "link-command" }, t("link.command"))),
     h("li", {}, h("a", { href: "/app/", target: "_blank", rel: "noopener" }, t("link.app"))),
-    hasReport ? reportLinks(api, event) : h("li", { class: "muted" }, t("link.report_later")));
+    h("li", {}, h("a", { href: `#event=${event.id}&tab=review`, id: "link-review" }, t("link.report"))));
   clear(view.main,
     h("div", { class: "page-head" }, h("h1", {}, event.name),
       h("p", { class: "muted" }, `${formatInZone(event.starts_at, event.timezone, language())} – ${formatInZone(event.ends_at, event.timezone, language())} · ${event.timezone}`)),
     h("div", { class: "grid-2" },
       h("section", { class: "card" }, h("h2", {}, t("check.title")), checklist, h("h2", {}, t("link.title")), links),
       h("section", { class: "card" }, h("h2", {}, t("event.edit")), form)));
-}
-
-function reportLinks(api, event) {
-  const fetchAndSave = (path, name) => async (e) => {
-    e.preventDefault();
-    try {
-      const data = await api.get(path, { timeoutMs: 120000 });
-      const blob = data instanceof Blob ? data : new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
-      download(blob, name);
-    } catch (err) {
-      toast(errorText(err), "bad");
-    }
-  };
-  const base = `/api/v1/events/${event.id}`;
-  return h("li", { id: "link-report" }, t("link.report"), ": ",
-    h("a", { href: "#", onclick: fetchAndSave(`${base}/report`, `report-${event.id}.json`) }, "report.json"), " · ",
-    ["checkins", "incidents", "stock"].map((name, i) => [i ? " · " : "",
-      h("a", { href: "#", onclick: fetchAndSave(`${base}/exports/${name}.csv`, `${name}-${event.id}.csv`) }, `${name}.csv`)]));
 }

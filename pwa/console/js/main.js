@@ -8,6 +8,7 @@ import { clear, errorText, h, onSubmit } from "./dom.js";
 import { showEventList, showOverview } from "./events.js";
 import { showPhones } from "./phones.js";
 import { showPlans } from "./plans.js";
+import { showReview } from "./review.js";
 import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeTokenFromLink } from "./session.js";
 import { showStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
@@ -21,6 +22,7 @@ const TABS = [
   { id: "phones", show: showPhones },
   { id: "stock", show: showStock },
   { id: "plans", show: showPlans },
+  { id: "review", show: showReview },
 ];
 
 const main = document.getElementById("main");

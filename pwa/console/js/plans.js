@@ -7,6 +7,9 @@ import { language, t } from "../../shared/i18n.js";
 import { clear, errorText, h, onSubmit, toast } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
+/** The categories an event has until the organiser changes them. */
+export const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
+
 /**
  * The event's categories: options.incident_categories, a list of keys, or
  * the defaults (server/incidents.py event_categories — keep the two in step).
