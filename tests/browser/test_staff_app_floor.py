@@ -147,3 +147,23 @@ def test_stock_in_two_taps_online_and_offline(
     assert quantity(water) == 99
     context.close()
     assert errors == []
+
+
+def test_a_refused_photo_does_not_lose_the_report(
+    live_server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    venue = set_up_venue(live_server, "新品发布会 · bad photo", tickets=0)
+    context, page = open_paired_phone(browser, live_server, venue, "staff", locale="en-GB")
+    not_a_picture = tmp_path / "IMG_0001.jpg"
+    not_a_picture.write_bytes(b"this is not a JPEG at all" * 10)
+    page.fill("#incident-title", "Spilled drinks at the bar")
+    page.set_input_files("#incident-photo", str(not_a_picture))
+    page.click("#incident-form button[type=submit]")
+    page.wait_for_selector("#incident-list li[data-incident]", timeout=SYNC_TIMEOUT_MS)
+    with live_server.api() as api:
+        [incident] = api.get(f"{venue.base}/incidents").json()["incidents"]
+    assert incident["title"] == "Spilled drinks at the bar"
+    assert incident["photos"] == []
+    assert "not a JPEG, PNG or WebP" in incident["description"]
+    assert page.locator("#incident-list li[data-pending]").count() == 0
+    context.close()
