@@ -41,22 +41,22 @@ other processes' door answers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, or_, select, text, update
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from checkin.reconcile import OfflineScan, Reconciliation, TicketRecord, reconcile_offline_scans
 from checkin.rules import ZONE_FULL, Decision, GateMove, TicketState, decide
 from checkin.secrets import SecretError
+from checkin.store import MOVE_TICKET, TICKET_FIELDS, CoreStore, Store, TicketRow, hot_path, writing
 from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database
@@ -213,17 +213,21 @@ class ScanRequest:
     local_ok: bool = True
 
 
+#: A ticket's hot-path columns: from the store, or a Core row at sync.
+AnyTicket = TicketRow | Row[Any]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A verified secret's ticket (or the reason the secret was refused)."""
 
-    ticket: Row[Any] | None
+    ticket: AnyTicket | None
     generation: int
     reason: str | None
 
 
 def _ticket_json(
-    row: Row[Any] | None, venue: Venue, zone_after: int | None
+    row: AnyTicket | None, venue: Venue, zone_after: int | None
 ) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -249,7 +253,7 @@ def answer(
     scan: ScanRequest,
     venue: Venue,
     gate: GateInfo,
-    ticket: Row[Any] | None,
+    ticket: AnyTicket | None,
     decision: Decision,
     received_at: datetime,
     first_admitted_at: datetime | None = None,
@@ -282,55 +286,7 @@ _tickets = cast(Table, Ticket.__table__)
 _scans = cast(Table, Scan.__table__)
 _shards = cast(Table, ZoneShard.__table__)
 
-_TICKET_COLUMNS = (
-    _tickets.c.id,
-    _tickets.c.type_id,
-    _tickets.c.holder_name,
-    _tickets.c.code,
-    _tickets.c.status,
-    _tickets.c.generation,
-    _tickets.c.valid_from,
-    _tickets.c.valid_until,
-    _tickets.c.zone_id,
-    _tickets.c.checked_in_at,
-)
-
-_ENTER_SHARD = (
-    update(_shards)
-    .where(
-        _shards.c.zone_id == bindparam("zone"),
-        _shards.c.shard == bindparam("b_shard"),
-        or_(_shards.c.cap.is_(None), _shards.c.inside < _shards.c.cap),
-    )
-    .values(inside=_shards.c.inside + 1)
-    .returning(_shards.c.inside, _shards.c.cap)
-)
-
-_LEAVE_SHARD = (
-    update(_shards)
-    .where(
-        _shards.c.zone_id == bindparam("zone"),
-        _shards.c.shard == bindparam("b_shard"),
-        _shards.c.inside > 0,
-    )
-    .values(inside=_shards.c.inside - 1)
-    .returning(_shards.c.inside)
-)
-
-_FORCE_INTO_SHARD = (
-    update(_shards)
-    .where(_shards.c.zone_id == bindparam("zone"), _shards.c.shard == bindparam("b_shard"))
-    .values(inside=_shards.c.inside + 1)
-)
-
-_MOVE_TICKET = (
-    update(_tickets)
-    .where(_tickets.c.id == bindparam("ticket"))
-    .values(
-        zone_id=bindparam("zone_after"),
-        checked_in_at=func.coalesce(_tickets.c.checked_in_at, bindparam("first_in")),
-    )
-)
+_TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
 
 
 def _lock(query: Any) -> Any:
@@ -345,18 +301,6 @@ def _insert_scans(dialect: str) -> Any:
         .on_conflict_do_nothing(index_elements=["event_id", "nonce"])
         .returning(_scans.c.id)
     )
-
-
-@contextlib.asynccontextmanager
-async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
-    """A Core connection in a transaction, under the SQLite writer lock.
-
-    The hot path runs on Core rather than ORM sessions: it costs a fraction
-    of the Python time per statement.
-    """
-    lock = db.write_lock if db.is_sqlite else contextlib.nullcontext()
-    async with lock, db.engine.begin() as conn:
-        yield conn
 
 
 class _Repeated(Exception):
@@ -377,34 +321,30 @@ async def _stored_answer(db: Database, event_id: int, nonce: str) -> dict[str, A
 # --- shards -----------------------------------------------------------------------
 
 
-async def _enter(
-    conn: AsyncConnection, zone: ZoneInfo, start: int
-) -> tuple[int, int | None] | None:
+async def _enter(store: Store, zone: ZoneInfo, start: int) -> tuple[int, int | None] | None:
     """Take a place in ``zone``: (the shard's new inside, its cap), or None when full."""
     for step in range(zone.shards):
-        shard = (start + step) % zone.shards
-        row = (await conn.execute(_ENTER_SHARD, {"zone": zone.id, "b_shard": shard})).first()
-        if row is not None:
-            return int(row.inside), row.cap
+        taken = await store.enter_shard(zone.id, (start + step) % zone.shards)
+        if taken is not None:
+            return taken
     return None
 
 
-async def _leave(conn: AsyncConnection, zone: ZoneInfo, start: int) -> None:
+async def _leave(store: Store, zone: ZoneInfo, start: int) -> None:
     for step in range(zone.shards):
-        shard = (start + step) % zone.shards
-        if (await conn.execute(_LEAVE_SHARD, {"zone": zone.id, "b_shard": shard})).first():
+        if await store.leave_shard(zone.id, (start + step) % zone.shards):
             return
     log.warning("zone %s: a ticket left but its shards count nobody inside", zone.id)
 
 
-async def _force_into(conn: AsyncConnection, zone: ZoneInfo, start: int) -> None:
+async def _force_into(store: Store, zone: ZoneInfo, start: int) -> None:
     """Count one more person in ``zone`` whatever its caps (undoing a departure)."""
     if zone.shards:
-        await conn.execute(_FORCE_INTO_SHARD, {"zone": zone.id, "b_shard": start % zone.shards})
+        await store.force_into_shard(zone.id, start % zone.shards)
 
 
 async def move_between_zones(
-    conn: AsyncConnection, venue: Venue, left: int | None, entered: int | None, start: int
+    store: Store, venue: Venue, left: int | None, entered: int | None, start: int
 ) -> tuple[bool, tuple[int, int | None] | None]:
     """Move one person's count from ``left`` to ``entered`` (either may be None).
 
@@ -420,13 +360,13 @@ async def move_between_zones(
     for zone_id in steps:
         zone = venue.zones[zone_id]
         if zone_id == entered:
-            taken = await _enter(conn, zone, start)
+            taken = await _enter(store, zone, start)
             if taken is None:
                 if left_done and left is not None:
-                    await _force_into(conn, venue.zones[left], start)
+                    await _force_into(store, venue.zones[left], start)
                 return False, None
         else:
-            await _leave(conn, zone, start)
+            await _leave(store, zone, start)
             left_done = True
     return True, taken
 
@@ -434,68 +374,61 @@ async def move_between_zones(
 # --- alerts ----------------------------------------------------------------------
 
 
-async def _zone_alerts(
-    conn: AsyncConnection,
+@dataclass(frozen=True)
+class ZoneLevel:
+    zone: ZoneInfo
+    total: int
+    full: bool
+
+
+async def _zone_level(
+    store: Store,
     ctx: Muster,
-    venue: Venue,
-    zone_id: int,
+    zone: ZoneInfo | None,
     taken: tuple[int, int | None] | None,
     refused_full: bool,
-) -> bool:
-    """Raise "zone_near_full" / "zone_full" alerts once a zone crosses those levels.
+) -> ZoneLevel | None:
+    """Whether a zone just reached its "near full" or "full" level (alert it after commit).
 
     Cheap on the common path: the zone's total is summed only when the
     shard just used is itself past its slice of the warning level (when the
-    zone total crosses a level, at least one shard has crossed its slice).
-    Returns whether an alert was raised.
+    zone total crosses a level, at least one shard has crossed its slice),
+    and not again in this process for ``ZONE_ALERT_QUIET_SECONDS``.
     """
-    zone = venue.zones.get(zone_id)
     if zone is None or zone.capacity is None:
-        return False
+        return None
     quiet = venues(ctx).quiet_zones
     now = time.monotonic()
     kinds = ("zone_full",) if refused_full else ("zone_near_full", "zone_full")
-    if all(quiet.get((zone_id, kind), 0.0) > now for kind in kinds):
-        return False
+    if all(quiet.get((zone.id, kind), 0.0) > now for kind in kinds):
+        return None
     if not refused_full:
         cap = taken[1] if taken is not None else None
         if taken is None or cap is None or taken[0] < math.ceil(cap * zone.soft_warning):
-            return False
-    total = int(
-        await conn.scalar(
-            select(func.coalesce(func.sum(_shards.c.inside), 0)).where(_shards.c.zone_id == zone_id)
-        )
-        or 0
-    )
+            return None
+    total = await store.zone_total(zone.id)
     full = refused_full or total >= zone.capacity
     if not full and total < math.ceil(zone.capacity * zone.soft_warning):
-        return False
+        return None
     kind = "zone_full" if full else "zone_near_full"
-    if quiet.get((zone_id, kind), 0.0) > now:
-        return False
-    quiet[(zone_id, kind)] = now + ZONE_ALERT_QUIET_SECONDS
-    session = AsyncSession(bind=conn)
-    try:
-        raised = await raise_zone_alert(session, venue.event_id, zone, total, full)
-        await session.flush()
-    finally:
-        await session.close()
-    return raised
+    if quiet.get((zone.id, kind), 0.0) > now:
+        return None
+    quiet[(zone.id, kind)] = now + ZONE_ALERT_QUIET_SECONDS
+    return ZoneLevel(zone, total, full)
 
 
-async def raise_zone_alert(
-    session: AsyncSession, event_id: int, zone: ZoneInfo, total: int, full: bool
-) -> bool:
+async def raise_zone_alert(session: AsyncSession, event_id: int, level: ZoneLevel) -> bool:
     """Raise a zone's "zone_full" or "zone_near_full" alert (once while unacknowledged)."""
-    kind = "zone_full" if full else "zone_near_full"
-    state = "full" if full else "nearly full"
+    kind = "zone_full" if level.full else "zone_near_full"
+    state = "full" if level.full else "nearly full"
+    zone = level.zone
     alert = await raise_alert(
         session,
         event_id,
         kind,
-        f"{zone.name} is {state} ({total}/{zone.capacity}).",
-        severity="critical" if full else "warning",
-        data={"zone": zone.id, "inside": total, "capacity": zone.capacity},
+        f"{zone.name} is {state} ({level.total}/{zone.capacity}).",
+        severity="critical" if level.full else "warning",
+        data={"zone": zone.id, "inside": level.total, "capacity": zone.capacity},
         dedupe_key=f"{kind}:{zone.id}",
     )
     return alert is not None
@@ -504,15 +437,10 @@ async def raise_zone_alert(
 # --- one online scan ---------------------------------------------------------------
 
 
-async def _verify(
-    conn: AsyncConnection, ctx: Muster, event_id: int, secret: str, lock: bool
-) -> Verdict:
+async def _verify(store: Store, ctx: Muster, event_id: int, secret: str) -> Verdict:
     """Find the ticket a secret belongs to (locked), or why the secret is refused."""
     text = secret.strip().upper()
-    query = select(*_TICKET_COLUMNS).where(
-        _tickets.c.event_id == event_id, _tickets.c.secret == text
-    )
-    row = (await conn.execute(_lock(query) if lock else query)).first()
+    row = await store.ticket_by_secret(event_id, text, LOCK_TICKETS)
     if row is not None:
         return Verdict(row, row.generation, None)
     ring = await ctx.keys.ring(event_id)
@@ -520,10 +448,7 @@ async def _verify(
         claims = ring.verify(text)
     except SecretError as exc:
         return Verdict(None, 0, exc.reason)
-    query = select(*_TICKET_COLUMNS).where(
-        _tickets.c.event_id == event_id, _tickets.c.id == claims.ticket_id
-    )
-    row = (await conn.execute(_lock(query) if lock else query)).first()
+    row = await store.ticket_by_id(event_id, claims.ticket_id, LOCK_TICKETS)
     if row is None:
         return Verdict(None, 0, "invalid")
     return Verdict(row, claims.generation, None)
@@ -533,7 +458,7 @@ def _ticket_id(verdict: Verdict) -> int | None:
     return None if verdict.ticket is None else int(verdict.ticket.id)
 
 
-def ticket_state(row: Row[Any], venue: Venue) -> TicketState:
+def ticket_state(row: AnyTicket, venue: Venue) -> TicketState:
     ticket_type = venue.types.get(row.type_id)
     return TicketState(
         status=row.status,
@@ -590,15 +515,13 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
     Validity windows are judged at the server's clock, not the phone's.
     """
     received_at = utcnow()
-    cache = venues(ctx)
-    venue, gate = await cache.gate(event_id, scan.gate_id)
+    venue, gate = await venues(ctx).gate(event_id, scan.gate_id)
     move = GateMove(gate.from_zone, gate.to_zone, scan.direction)
-    alerted = False
+    level: ZoneLevel | None = None
     try:
-        async with writing(ctx.db) as conn:
-            verdict = await _verify(conn, ctx, event_id, scan.secret, lock=True)
+        async with hot_path(ctx.db) as store:
+            verdict = await _verify(store, ctx, event_id, scan.secret)
             row = verdict.ticket
-            zone_before = row.zone_id if row is not None else None
             if row is None:
                 decision = Decision(False, verdict.reason or "invalid", None)
             else:
@@ -606,27 +529,13 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
                 decision = decide(state, verdict.generation, move, received_at)
                 if decision.ok and decision.zone_after != state.zone_id:
                     moved, taken = await move_between_zones(
-                        conn, venue, state.zone_id, decision.zone_after, row.id
+                        store, venue, state.zone_id, decision.zone_after, row.id
                     )
                     if not moved:
                         decision = decide(state, verdict.generation, move, received_at, False)
                         assert decision.reason == ZONE_FULL
-                        alerted = await _zone_alerts(
-                            conn, ctx, venue, move.entering or 0, None, True
-                        )
-                    elif decision.zone_after is not None:
-                        alerted = await _zone_alerts(
-                            conn, ctx, venue, decision.zone_after, taken, False
-                        )
-                if decision.ok:
-                    await conn.execute(
-                        _MOVE_TICKET,
-                        {
-                            "ticket": row.id,
-                            "zone_after": decision.zone_after,
-                            "first_in": received_at if scan.direction == "in" else None,
-                        },
-                    )
+                    entered = venue.zones.get(move.entering or 0)
+                    level = await _zone_level(store, ctx, entered, taken, not moved)
             first_in = received_at if decision.ok and scan.direction == "in" else None
             response = answer(scan, venue, gate, row, decision, received_at, first_in)
             values = _scan_row(
@@ -634,15 +543,19 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
                 scan,
                 row.id if row is not None else None,
                 decision,
-                zone_before,
+                row.zone_id if row is not None else None,
                 received_at,
                 response,
             )
-            inserted = await conn.scalar(_insert_scans(conn.dialect.name).values(values))
-            if inserted is None:
+            ticket_move = (row.id, decision.zone_after, first_in) if row and decision.ok else None
+            if await store.log_scan(values, ticket_move) is None:
                 raise _Repeated
     except _Repeated:
         return await _stored_answer(ctx.db, event_id, scan.nonce)
+    alerted = False
+    if level is not None:
+        async with ctx.db.writing() as session:
+            alerted = await raise_zone_alert(session, event_id, level)
     ctx.changed(event_id, *TOPICS, *(("alerts",) if alerted else ()))
     return response
 
@@ -709,14 +622,15 @@ async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> 
             "The ticket has been scanned again since; annul the later scan first.",
             code="superseded",
         )
+    store = CoreStore(conn)
     moved, _taken = await move_between_zones(
-        conn, venue, scan.to_zone_id, scan.from_zone_id, ticket.id
+        store, venue, scan.to_zone_id, scan.from_zone_id, ticket.id
     )
     if not moved and scan.from_zone_id is not None:
         # The way back is "full" now; the holder was counted there before
         # this scan, so they are counted there again.
-        await move_between_zones(conn, venue, scan.to_zone_id, None, ticket.id)
-        await _force_into(conn, venue.zones[scan.from_zone_id], ticket.id)
+        await move_between_zones(store, venue, scan.to_zone_id, None, ticket.id)
+        await _force_into(store, venue.zones[scan.from_zone_id], ticket.id)
     # The first admission is whatever accepted entry from outside is left.
     first_in = await conn.scalar(
         select(func.min(_scans.c.received_at)).where(
@@ -1072,7 +986,7 @@ async def _write_tickets(conn: AsyncConnection, merged: Reconciliation) -> None:
     if not merged.tickets:
         return
     await conn.execute(
-        _MOVE_TICKET,
+        MOVE_TICKET,
         [
             {
                 "ticket": tid,
@@ -1126,7 +1040,8 @@ async def _batch_alerts(
             if total < math.ceil(zone.capacity * zone.soft_warning):
                 continue
             full = total >= zone.capacity
-            raised = await raise_zone_alert(session, venue.event_id, zone, total, full) or raised
+            level = ZoneLevel(zone, total, full)
+            raised = await raise_zone_alert(session, venue.event_id, level) or raised
         await session.flush()
     finally:
         await session.close()
