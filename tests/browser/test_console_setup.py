@@ -65,7 +65,12 @@ def open_console(browser: Any, live_server: LiveServer, locale: str) -> tuple[An
 
 def test_sign_in_by_pasting_a_token(live_server: LiveServer, browser: Any, artifacts: Path) -> None:
     context, page, errors = open_console(browser, live_server, "zh-CN")
-    page.goto(f"{live_server.base_url}/console/")
+    # The landing page links to the three pages, in the browser's language.
+    page.goto(f"{live_server.base_url}/")
+    assert page.inner_text("#to-console h2") == "组织者控制台"
+    hrefs = [page.get_attribute(f"#to-{name}", "href") for name in ("console", "command", "app")]
+    assert hrefs == ["/console/", "/command/", "/app/"]
+    page.click("#to-console")
     page.fill("#signin-form [name=token]", "mst_not-a-real-token")
     page.click("#signin-form button[type=submit]")
     page.wait_for_selector("#signin-form .form-error:not(.hidden)")
