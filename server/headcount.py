@@ -45,7 +45,7 @@ def _minute_bucket(dialect: str) -> ColumnElement[Any]:
     if dialect == "sqlite":
         # UTCDateTime stores naive UTC text on SQLite.
         seconds = cast(func.strftime("%s", Scan.scanned_at), Integer)
-        return seconds / 60
+        return seconds // 60  # "//": SQLAlchemy 2 renders "/" as true division
     return func.floor(func.extract("epoch", Scan.scanned_at) / 60)
 
 
