@@ -10,7 +10,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -100,12 +99,7 @@ class MetricsMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    if router is None:
-        return "unmatched"
-    for route in router.routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    # The router records the matched route in the scope (the same dict this
+    # middleware passed down), so no second matching pass is needed.
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched") if route is not None else "unmatched"
