@@ -4,7 +4,7 @@
 import { t } from "../shared/i18n.js";
 import { formatClock, h, translateKind } from "./dom.js";
 
-function alertRow(alert, acknowledge) {
+function alertRow(alert, acknowledge, mayAct) {
   const acked = Boolean(alert.acknowledgedAt);
   return h(
     "li",
@@ -18,11 +18,13 @@ function alertRow(alert, acknowledge) {
     h("div", { class: "alert-message" }, alert.message),
     acked
       ? h("div", { class: "muted alert-acked" }, t("alerts.acknowledged"))
-      : h("button", { class: "ack", "data-action": "ack-alert", onclick: () => acknowledge(alert) }, t("alerts.ack")),
+      : mayAct
+        ? h("button", { class: "ack", "data-action": "ack-alert", onclick: () => acknowledge(alert) }, t("alerts.ack"))
+        : null,
   );
 }
 
-export function renderAlerts(el, feed, acknowledge) {
+export function renderAlerts(el, feed, acknowledge, mayAct) {
   const unacked = feed.filter((a) => !a.acknowledgedAt).length;
   el.replaceChildren(
     h(
@@ -31,6 +33,6 @@ export function renderAlerts(el, feed, acknowledge) {
       h("h2", {}, t("alerts.title")),
       unacked ? h("span", { class: "badge bad", "data-testid": "alerts-unacked" }, t("alerts.unacked", { n: unacked })) : null,
     ),
-    feed.length ? h("ul", { class: "alerts" }, feed.map((a) => alertRow(a, acknowledge))) : h("p", { class: "muted empty" }, t("alerts.none")),
+    feed.length ? h("ul", { class: "alerts" }, feed.map((a) => alertRow(a, acknowledge, mayAct))) : h("p", { class: "muted empty" }, t("alerts.none")),
   );
 }

@@ -48,9 +48,9 @@ function incidentCard(incident, actions) {
     h(
       "div",
       { class: "incident-actions" },
-      incident.status === "open" ? h("button", { class: "primary", "data-action": "ack", onclick: () => actions.ack(incident) }, t("incidents.ack")) : null,
-      live ? h("button", { "data-action": "assign", onclick: () => actions.assign(incident) }, t("incidents.assign")) : null,
-      live ? h("button", { "data-action": "resolve", onclick: () => actions.resolve(incident) }, t("incidents.resolve")) : null,
+      incident.status === "open" && actions.allowed() ? h("button", { class: "primary", "data-action": "ack", onclick: () => actions.ack(incident) }, t("incidents.ack")) : null,
+      live && actions.allowed() ? h("button", { "data-action": "assign", onclick: () => actions.assign(incident) }, t("incidents.assign")) : null,
+      live && actions.allowed() ? h("button", { "data-action": "resolve", onclick: () => actions.resolve(incident) }, t("incidents.resolve")) : null,
       actions.hasPlan(incident) ? h("button", { class: "plan", "data-action": "plan", onclick: () => actions.plan(incident) }, t("incidents.plan")) : null,
     ),
   );

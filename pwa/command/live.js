@@ -9,14 +9,16 @@
 // positions live here, outside any one socket. Browsers cannot set headers on
 // a websocket and a token in the URL ends up in logs, hence the hello.
 //
-// Close codes: 4401 bad token and 4403 no rights are final (retrying cannot
-// help); 4008 means we fell behind and should resume at once; anything else
+// Close codes: 4401 bad token, 4403 no rights and 4404 no such event are
+// final (retrying cannot help); 4008 means we fell behind and should resume at once; anything else
 // (a network drop, a server restart) is retried with capped, jittered
 // backoff.
 
 export const CLOSE_BAD_TOKEN = 4401;
 export const CLOSE_NO_RIGHTS = 4403;
+export const CLOSE_NO_EVENT = 4404;
 export const CLOSE_FELL_BEHIND = 4008;
+const FINAL = { [CLOSE_BAD_TOKEN]: "refused_token", [CLOSE_NO_RIGHTS]: "refused_rights", [CLOSE_NO_EVENT]: "no_event" };
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
@@ -49,13 +51,15 @@ export class LiveSocket {
    * @param {string} options.token bearer token sent in the hello
    * @param {string[]} options.topics topics to subscribe to
    * @param {(message: object) => void} options.onMessage called with each new snapshot or update
+   * @param {(message: object) => void} options.onNotice called with the server's welcome and errors
    * @param {(state: object) => void} options.onState called when the connection state changes
    */
-  constructor({ url, token, topics, onMessage, onState }) {
+  constructor({ url, token, topics, onMessage, onNotice, onState }) {
     this.url = url;
     this.token = token;
     this.topics = topics;
     this.onMessage = onMessage;
+    this.onNotice = onNotice;
     this.onState = onState;
     /** topic → {epoch, offset} of the last message applied */
     this.positions = {};
@@ -140,28 +144,36 @@ export class LiveSocket {
     }
     this.lastMessageAt = new Date();
     this.watchSilence();
-    if (message.type === "ping") {
-      const pong = { type: "pong" };
-      if ("id" in message) pong.id = message.id;
-      socket.send(JSON.stringify(pong));
-      return;
+    switch (message.type) {
+      case "ping":
+        socket.send(JSON.stringify({ type: "pong", t: message.t }));
+        return;
+      case "welcome":
+        // The hello was accepted: from here on we are live.
+        this.attempt = 0;
+        this.setState({ name: "live" });
+        this.onNotice(message);
+        return;
+      case "error":
+        this.onNotice(message);
+        return;
+      case "snapshot":
+      case "update":
+        break;
+      default:
+        // "resume" announces a replay of ``count`` messages; they follow as updates.
+        return;
     }
-    if (message.type !== "snapshot" && message.type !== "update") return;
     const { topic, epoch, offset } = message;
     if (message.type === "update" && !isNewMessage(this.positions[topic], epoch, offset)) return;
     this.positions[topic] = { epoch, offset };
-    if (this.state.name !== "live") {
-      // The first data after a hello: the server accepted us.
-      this.attempt = 0;
-      this.setState({ name: "live" });
-    }
     this.onMessage(message);
   }
 
   closed(code) {
     if (this.stopped) return;
-    if (code === CLOSE_BAD_TOKEN || code === CLOSE_NO_RIGHTS) {
-      this.setState({ name: code === CLOSE_BAD_TOKEN ? "refused_token" : "refused_rights", since: this.lastMessageAt });
+    if (code in FINAL) {
+      this.setState({ name: FINAL[code], since: this.lastMessageAt });
       return;
     }
     if (code === CLOSE_FELL_BEHIND) {

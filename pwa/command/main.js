@@ -46,6 +46,8 @@ const page = {
   alerts: new Map(),
   /** undefined: not loaded yet; null: could not be loaded. */
   plans: undefined,
+  /** Whether the token may acknowledge, assign and resolve (told by the welcome). */
+  mayAct: false,
   dirty: new Set(),
   frame: null,
 };
@@ -59,7 +61,7 @@ const PANELS = {
   gates: () => renderGates($("panel-gates"), gatesView(page.headcount, page.gatesData)),
   stock: () => renderStock($("panel-stock"), page.stock),
   incidents: () => renderIncidents($("panel-incidents"), incidentBoard(incidentList()), incidentActions),
-  alerts: () => renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert),
+  alerts: () => renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert, page.mayAct),
 };
 
 /** Re-render ``panels`` at the next frame: a burst of messages costs one render. */
@@ -95,6 +97,7 @@ const CONNECTION_TEXT = {
   offline: () => t("conn.offline"),
   refused_token: () => t("conn.refused_token"),
   refused_rights: () => t("conn.refused_rights"),
+  no_event: () => t("conn.no_event"),
 };
 
 function renderConnection() {
@@ -131,14 +134,20 @@ function toast(message, kind = "error") {
 
 // --- the socket -----------------------------------------------------------------
 
-async function fetchStream(topic) {
-  // A stream snapshot without its list: read the list over REST instead.
+/**
+ * The incidents snapshot holds the unresolved ones; the board also shows
+ * those resolved recently, read over REST. An incident the socket already
+ * brought is newer than this answer and is kept.
+ */
+async function fetchResolved() {
   try {
-    const data = await page.api.get(`/api/v1/events/${page.event.id}/${topic}`);
-    applyStream(topic === "incidents" ? page.incidents : page.alerts, { type: "snapshot", data }, topic.slice(0, -1));
-    invalidate(topic);
+    const { incidents } = await page.api.get(`/api/v1/events/${page.event.id}/incidents?status=resolved&limit=20`);
+    for (const incident of incidents) {
+      if (!page.incidents.has(String(incident.id))) page.incidents.set(String(incident.id), incident);
+    }
+    invalidate("incidents");
   } catch (error) {
-    toast(t("action.failed", { message: error.message }));
+    reportFailure(error);
   }
 }
 
@@ -157,14 +166,26 @@ function receive(message) {
       invalidate("stock");
       break;
     case "incidents":
-    case "alerts": {
-      const items = message.topic === "incidents" ? page.incidents : page.alerts;
-      if (!applyStream(items, message, message.topic.slice(0, -1))) fetchStream(message.topic);
-      invalidate(message.topic);
+      applyStream(page.incidents, message, "incident");
+      if (message.type === "snapshot") fetchResolved();
+      invalidate("incidents");
       break;
-    }
+    case "alerts":
+      applyStream(page.alerts, message, "alert");
+      invalidate("alerts");
+      break;
     default:
       break;
+  }
+}
+
+function notice(message) {
+  if (message.type === "welcome") {
+    // Only these roles run incidents from here (server/incidents.py may_act).
+    page.mayAct = message.role === "organiser" || message.role === "command";
+    invalidate("incidents", "alerts");
+  } else if (message.type === "error") {
+    toast(t("topic.failed", { topic: message.topic || "", message: message.message || message.code }));
   }
 }
 
@@ -184,19 +205,12 @@ function reportFailure(error) {
   else toast(t("action.failed", { message: error.message }));
 }
 
-/** Fold an action's answer in at once; the socket brings the same change a moment later. */
-function applyAnswer(items, answer, key) {
-  const item = answer && (answer[key] || answer);
-  if (item && item.id !== undefined) {
-    applyStream(items, { type: "update", data: { [key]: item } }, key);
-    invalidate(key + "s");
-  }
-}
-
 async function incidentAction(incident, action, body = {}) {
   try {
     const answer = await page.api.post(`/api/v1/events/${page.event.id}/incidents/${incident.id}/${action}`, body);
-    applyAnswer(page.incidents, answer, "incident");
+    // Shown at once; the socket brings the same change a moment later.
+    applyStream(page.incidents, { type: "update", data: { incident: answer } }, "incident");
+    invalidate("incidents");
   } catch (error) {
     reportFailure(error);
   }
@@ -214,6 +228,7 @@ function askInDialog(dialog, incident, onConfirm) {
 }
 
 const incidentActions = {
+  allowed: () => page.mayAct,
   ack: (incident) => incidentAction(incident, "ack"),
   assign: (incident) =>
     askInDialog($("assign-dialog"), incident, (form) => {
@@ -232,7 +247,8 @@ const incidentActions = {
 async function acknowledgeAlert(alert) {
   try {
     const answer = await page.api.post(`/api/v1/events/${page.event.id}/alerts/${alert.id}/ack`, {});
-    applyAnswer(page.alerts, answer, "alert");
+    applyStream(page.alerts, { type: "update", data: { alert: answer } }, "alert");
+    invalidate("alerts");
   } catch (error) {
     reportFailure(error);
   }
@@ -241,7 +257,7 @@ async function acknowledgeAlert(alert) {
 async function loadPlans() {
   try {
     const answer = await page.api.get(`/api/v1/events/${page.event.id}/plans`);
-    page.plans = Array.isArray(answer) ? answer : answer.plans || [];
+    page.plans = answer.plans;
   } catch {
     page.plans = null;
   }
@@ -337,6 +353,7 @@ function openDashboard(api, event) {
     incidents: new Map(),
     alerts: new Map(),
     plans: undefined,
+    mayAct: false,
   });
   localStorage.setItem(EVENT_KEY, String(event.id));
   // Keep the event in the address (a bookmark for the big screen), never the token.
@@ -352,6 +369,7 @@ function openDashboard(api, event) {
     token: api.token,
     topics: TOPICS,
     onMessage: receive,
+    onNotice: notice,
     onState: connectionChanged,
   });
   // For tests and for whoever debugs the big screen from the console.

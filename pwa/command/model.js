@@ -22,7 +22,10 @@ function time(value) {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-/** "ok", "near" (at or past the soft warning level) or "full"; "none" without a capacity. */
+/**
+ * "ok", "near" (at or past the soft warning level) or "full"; "none" without
+ * a capacity. The same rule as zone_level() in server/headcount.py.
+ */
 export function zoneLevel(inside, capacity, softWarning = 0.9) {
   if (capacity === null || capacity === undefined) return "none";
   if (inside >= capacity) return "full";
@@ -30,32 +33,10 @@ export function zoneLevel(inside, capacity, softWarning = 0.9) {
   return "ok";
 }
 
-/**
- * Arrivals per minute as a list of {at, count}, oldest first. The headcount
- * answer may carry bare counts (the last one is the current minute) or
- * objects with a minute and a count.
- */
-export function arrivalsSeries(raw, now = new Date()) {
-  let list = raw;
-  if (list && !Array.isArray(list) && typeof list === "object") {
-    const start = time(list.start || list.from);
-    const counts = list.counts || list.per_minute || [];
-    return counts.map((count, i) => ({
-      at: start ? new Date(start.getTime() + i * 60000) : null,
-      count: number(count),
-    }));
-  }
-  if (!Array.isArray(list)) return [];
-  const minute = new Date(Math.floor(now.getTime() / 60000) * 60000);
-  return list.map((item, i) => {
-    if (typeof item === "number") {
-      return { at: new Date(minute.getTime() - (list.length - 1 - i) * 60000), count: item };
-    }
-    return {
-      at: time(item.minute ?? item.at ?? item.start ?? item.time),
-      count: number(item.count ?? item.arrivals ?? item.n ?? item.value),
-    };
-  });
+/** Arrivals per minute (``[{minute, count}]``, oldest first) as {at, count}. */
+export function arrivalsSeries(raw) {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((item) => ({ at: time(item.minute), count: number(item.count) }));
 }
 
 export function headcountView(data) {
@@ -74,44 +55,63 @@ export function headcountView(data) {
       return { id: z.id, name: z.name, inside, capacity, softWarning, level: zoneLevel(inside, capacity, softWarning) };
     }),
     gates: (d.gates || []).map((g) => ({ id: g.id, name: g.name, in: number(g.in), out: number(g.out) })),
-    arrivals: arrivalsSeries(d.arrivals_per_minute ?? d.arrivals ?? d.arrivals_last_hour),
+    arrivals: arrivalsSeries(d.arrivals_per_minute),
   };
 }
 
 function deviceView(d) {
-  const status = d.status || (d.online === true ? "online" : d.online === false ? "offline" : null);
   return {
-    id: d.id ?? d.device_id ?? d.account_id,
-    name: d.name || d.device_name || `#${d.id ?? d.device_id ?? "?"}`,
-    online: status === "online",
-    lastSeen: time(d.last_seen_at ?? d.last_seen),
-    backlog: maybeNumber(d.queue_length ?? d.offline_queue ?? d.backlog ?? d.queued),
-    scansPerMinute: maybeNumber(d.scans_per_minute ?? d.scans_a_minute ?? d.rate),
+    id: d.id,
+    name: d.name || `#${d.id}`,
+    gate: d.gate ?? null,
+    online: Boolean(d.online),
+    lastSeen: time(d.last_seen),
+    backlog: maybeNumber(d.queue),
+    scansPerMinute: maybeNumber(d.scans_per_minute),
   };
 }
 
-/** Gates from the headcount (counts) merged with the gates topic (devices). */
+/**
+ * Gates with their door devices, from the headcount (in/out counts) and the
+ * gates topic (realtime/gates.py: ``{"gates": [{…, "devices": [ids],
+ * "scans_per_minute"}], "devices": [{id, name, gate, online, last_seen,
+ * queue, scans_per_minute}]}``). Door devices bound to no gate are listed
+ * under a gate of their own (id null) so an offline one is still seen.
+ */
 export function gatesView(headcount, gatesData) {
   const byId = new Map();
-  for (const g of headcount ? headcount.gates : []) {
-    byId.set(String(g.id), { id: g.id, name: g.name, in: g.in, out: g.out, devices: [] });
+  const gateOf = (id, name) => {
+    const key = String(id);
+    if (!byId.has(key)) byId.set(key, { id, name, in: null, out: null, scansPerMinute: null, devices: [] });
+    const gate = byId.get(key);
+    if (name) gate.name = name;
+    return gate;
+  };
+  for (const g of headcount ? headcount.gates : []) Object.assign(gateOf(g.id, g.name), { in: g.in, out: g.out });
+  const data = gatesData || {};
+  for (const g of data.gates || []) {
+    const gate = gateOf(g.id, g.name);
+    if (g.in !== undefined) Object.assign(gate, { in: number(g.in), out: number(g.out) });
+    gate.scansPerMinute = maybeNumber(g.scans_per_minute);
   }
-  const listed = gatesData ? gatesData.gates || gatesData.items || [] : [];
-  for (const g of listed) {
-    const key = String(g.id ?? g.gate_id);
-    const gate = byId.get(key) || { id: g.id ?? g.gate_id, name: g.name, in: null, out: null, devices: [] };
-    gate.name = g.name || gate.name;
-    gate.devices = (g.devices || []).map(deviceView);
-    byId.set(key, gate);
+  for (const raw of data.devices || []) {
+    const device = deviceView(raw);
+    const gate = device.gate === null ? gateOf(null, null) : gateOf(device.gate, null);
+    gate.devices.push(device);
   }
-  const gates = [...byId.values()];
+  const gates = [...byId.values()].filter((g) => g.id !== null || g.devices.length);
   for (const gate of gates) gate.offline = gate.devices.some((d) => !d.online);
   // A gate with a door that went offline comes first: it is what needs a person.
-  gates.sort((a, b) => Number(b.offline) - Number(a.offline) || String(a.name).localeCompare(String(b.name)));
+  gates.sort(
+    (a, b) =>
+      Number(b.offline) - Number(a.offline) ||
+      Number(a.id === null) - Number(b.id === null) ||
+      String(a.name).localeCompare(String(b.name)),
+  );
   return gates;
 }
 
-/** "critical", "low" or "ok" — mirrors the server's low-stock check (server/stock.py). */
+/** "critical", "low" or "ok": the same rule as stock_level() in server/stock.py. */
 export function stockLevel(quantity, low, critical) {
   if (critical !== null && critical !== undefined && quantity <= critical) return "critical";
   if (low !== null && low !== undefined && quantity <= low) return "low";
@@ -119,13 +119,13 @@ export function stockLevel(quantity, low, critical) {
 }
 
 export function stockView(data) {
-  const items = (data && (data.items || data.stock)) || [];
+  const items = (data && data.items) || [];
   const rank = { critical: 0, low: 1, ok: 2 };
   return items
     .map((item) => {
-      const quantity = number(item.quantity ?? item.on_hand);
-      const low = maybeNumber(item.low_threshold ?? item.low);
-      const critical = maybeNumber(item.critical_threshold ?? item.critical);
+      const quantity = number(item.quantity);
+      const low = maybeNumber(item.low_threshold);
+      const critical = maybeNumber(item.critical_threshold);
       const level = item.level && item.level in rank ? item.level : stockLevel(quantity, low, critical);
       return { id: item.id, name: item.name, unit: item.unit || "", location: item.location || "", quantity, low, critical, level };
     })
@@ -138,20 +138,18 @@ export function stockView(data) {
     });
 }
 
+/**
+ * One incident as the board shows it (server/incidents.py incident_json):
+ * the place named from the zones and gates the headcount lists.
+ */
 export function incidentView(raw, names = {}) {
   const i = raw || {};
-  const zone = i.zone_id ?? i.zone;
-  const gate = i.gate_id ?? i.gate;
-  const location =
-    (typeof i.location === "string" && i.location) ||
-    i.location_text ||
-    i.zone_name ||
-    i.gate_name ||
-    (gate !== null && gate !== undefined && names.gates && names.gates.get(String(gate))) ||
-    (zone !== null && zone !== undefined && names.zones && names.zones.get(String(zone))) ||
-    (i.location && typeof i.location === "object" && (i.location.name || i.location.text)) ||
-    "";
-  const assignee = i.assignee_name ?? (i.assignee && typeof i.assignee === "object" ? i.assignee.name : i.assignee) ?? i.assigned_to ?? null;
+  const place = i.location && typeof i.location === "object" ? i.location : { text: i.location };
+  const zone = place.zone ?? i.zone_id;
+  const gate = place.gate ?? i.gate_id;
+  const named = (map, id) => (id !== null && id !== undefined && map ? map.get(String(id)) : null);
+  const location = [named(names.gates, gate), named(names.zones, zone), place.text].filter(Boolean).join(" · ");
+  const assignee = i.assignee && typeof i.assignee === "object" ? i.assignee.name : i.assignee;
   return {
     id: i.id,
     title: i.title || "",
@@ -160,13 +158,13 @@ export function incidentView(raw, names = {}) {
     severity: String(i.severity || "P4").toUpperCase(),
     status: i.status || "open",
     location,
-    equipment: i.equipment_tag || i.equipment || "",
-    createdAt: time(i.created_at ?? i.reported_at),
+    equipment: i.equipment_tag || "",
+    createdAt: time(i.created_at),
     acknowledgedAt: time(i.acknowledged_at),
     resolvedAt: time(i.resolved_at),
-    assignee: assignee === null || assignee === "" ? null : String(assignee),
-    escalated: Boolean(i.escalated || i.escalated_at || i.escalation_level),
-    reports: number(i.report_count ?? i.reports, 1),
+    assignee: assignee === null || assignee === undefined || assignee === "" ? null : String(assignee),
+    escalated: number(i.escalation_level) > 0 || Boolean(i.escalated_at),
+    reports: number(i.reports, 1),
     plan: i.plan || null,
   };
 }
@@ -224,22 +222,18 @@ export function alertFeed(alerts) {
 
 /**
  * Fold a stream-topic message (incidents or alerts) into ``items`` (a Map by
- * id). A snapshot carries the whole list and replaces it; an update carries
- * one item (``{"action", "incident"}`` or ``{"action", "alert"}``). Returns
- * false when a snapshot had no list, so the caller fetches it over REST.
+ * id). A snapshot carries the list (``{"incidents": […]}``, the unresolved
+ * ones; ``{"alerts": […]}``, the unacknowledged ones) and replaces it; an
+ * update carries one whole item (``{"action", "incident"}`` or ``{"action",
+ * "alert"}``), so applying one twice is harmless.
  */
 export function applyStream(items, message, key) {
   const data = message.data || {};
-  const plural = key + "s";
   if (message.type === "snapshot") {
-    if (!Array.isArray(data[plural]) && !Array.isArray(data.items)) return false;
     items.clear();
-    for (const item of data[plural] || data.items) items.set(String(item.id), item);
-    return true;
+    for (const item of data[key + "s"] || []) items.set(String(item.id), item);
+    return;
   }
-  const listed = Array.isArray(data[plural]) ? data[plural] : [data[key] || data.item || (data.id !== undefined ? data : null)];
-  for (const item of listed) {
-    if (item && item.id !== undefined) items.set(String(item.id), { ...(items.get(String(item.id)) || {}), ...item });
-  }
-  return true;
+  const item = data[key];
+  if (item && item.id !== undefined) items.set(String(item.id), item);
 }

@@ -6,17 +6,15 @@
 import { language, t } from "../shared/i18n.js";
 import { h, translateCategory } from "./dom.js";
 
-/** The title and Markdown of a plan in the page's language, falling back to the other. */
+/**
+ * The title and Markdown of a plan (server/incidents.py plan_json:
+ * ``{"category", "title": {"zh", "en"}, "steps": {"zh", "en"}}``) in the
+ * page's language, falling back to the other one.
+ */
 export function planText(plan, lang = language()) {
   const other = lang === "zh" ? "en" : "zh";
-  const pick = (...names) => {
-    for (const name of names) if (plan[name]) return plan[name];
-    return "";
-  };
-  const title = pick(`title_${lang}`, "title", `title_${other}`) || translateCategory(plan.category);
-  let body = pick(`steps_${lang}`, `body_${lang}`, `markdown_${lang}`, "steps", "body", "markdown", `steps_${other}`, `body_${other}`, `markdown_${other}`);
-  if (!body && plan.steps && typeof plan.steps === "object") body = plan.steps[lang] || plan.steps[other] || "";
-  return { title, markdown: String(body) };
+  const pick = (pair) => (pair && (pair[lang] || pair[other])) || "";
+  return { title: pick(plan.title) || translateCategory(plan.category), markdown: pick(plan.steps) };
 }
 
 function inline(text) {

@@ -41,6 +41,7 @@ class FakeHub:
         self.received: list[dict[str, Any]] = []
         self.snapshots: dict[str, tuple[str, int, dict[str, Any]]] = {}
         self.on_hello_close: int | None = None
+        self.role = "organiser"
 
     def route(self, ws: WebSocketRoute) -> None:
         self.sockets.append(ws)
@@ -55,14 +56,31 @@ class FakeHub:
         if self.on_hello_close is not None:
             ws.close(code=self.on_hello_close, reason="refused")
             return
+        ws.send(
+            json.dumps(
+                {
+                    "type": "welcome",
+                    "event": 1,
+                    "role": self.role,
+                    "topics": message["topics"],
+                    "ping_interval": 20,
+                }
+            )
+        )
         for topic in message["topics"]:
             if topic in self.snapshots:
                 epoch, offset, data = self.snapshots[topic]
                 self.send(ws, "snapshot", topic, epoch, offset, data)
 
     @staticmethod
-    def send(ws: WebSocketRoute, kind: str, topic: str, epoch: str, offset: int, data: dict[str, Any]) -> None:
-        ws.send(json.dumps({"type": kind, "topic": topic, "epoch": epoch, "offset": offset, "data": data}))
+    def send(
+        ws: WebSocketRoute, kind: str, topic: str, epoch: str, offset: int, data: dict[str, Any]
+    ) -> None:
+        ws.send(
+            json.dumps(
+                {"type": kind, "topic": topic, "epoch": epoch, "offset": offset, "data": data}
+            )
+        )
 
     @property
     def current(self) -> WebSocketRoute:
@@ -73,8 +91,14 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
     """Every kind of state the panels show: a near-full and a full zone, an
     offline door, low and critical stock, escalated and resolved incidents."""
     arrivals = [
-        {"minute": iso(now.replace(second=0, microsecond=0) - timedelta(minutes=59 - i)), "count": c}
-        for i, c in enumerate([3, 5, 8, 12, 20, 35, 60, 88, 120, 140, 160, 152, 130, 118, 96] + [80 - i for i in range(45)])
+        {
+            "minute": iso(now.replace(second=0, microsecond=0) - timedelta(minutes=59 - i)),
+            "count": c,
+        }
+        for i, c in enumerate(
+            [3, 5, 8, 12, 20, 35, 60, 88, 120, 140, 160, 152, 130, 118, 96]
+            + [80 - i for i in range(45)]
+        )
     ]
     headcount = {
         "inside": 3412,
@@ -82,10 +106,22 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
         "expected": 5000,
         "not_yet_arrived": 1350,
         "zones": [
-            {"id": 1, "name": "主会场 Main hall", "inside": 1840, "capacity": 2000, "soft_warning": 0.9},
+            {
+                "id": 1,
+                "name": "主会场 Main hall",
+                "inside": 1840,
+                "capacity": 2000,
+                "soft_warning": 0.9,
+            },
             {"id": 2, "name": "展区 B Expo B", "inside": 800, "capacity": 800, "soft_warning": 0.9},
             {"id": 3, "name": "VIP 休息室", "inside": 42, "capacity": 120, "soft_warning": 0.9},
-            {"id": 4, "name": "Outdoor plaza", "inside": 730, "capacity": None, "soft_warning": 0.9},
+            {
+                "id": 4,
+                "name": "Outdoor plaza",
+                "inside": 730,
+                "capacity": None,
+                "soft_warning": 0.9,
+            },
         ],
         "gates": [
             {"id": 11, "name": "北门 North", "in": 2210, "out": 180},
@@ -95,52 +131,225 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
         "arrivals_per_minute": arrivals,
     }
     seen = iso(now - timedelta(seconds=4))
+
+    def device(
+        id_: int, name: str, gate: int, online: bool, queue: int, rate: int, last_seen: str = seen
+    ) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "name": name,
+            "kind": "device",
+            "gate": gate,
+            "online": online,
+            "last_seen": last_seen,
+            "queue": queue,
+            "scans_per_minute": rate,
+        }
+
     gates = {
         "gates": [
             {
                 "id": 11,
                 "name": "北门 North",
-                "devices": [
-                    {"id": 101, "name": "North-1", "online": True, "last_seen_at": seen, "queue_length": 0, "scans_per_minute": 42},
-                    {"id": 102, "name": "North-2", "online": True, "last_seen_at": seen, "queue_length": 0, "scans_per_minute": 38},
-                ],
+                "in": 2210,
+                "out": 180,
+                "scans_per_minute": 80,
+                "devices": [101, 102],
+                "online": 2,
             },
             {
                 "id": 12,
                 "name": "南门 South",
-                "devices": [
-                    {"id": 103, "name": "South-1", "online": False, "last_seen_at": iso(now - timedelta(minutes=3)), "queue_length": 57, "scans_per_minute": 0},
-                    {"id": 104, "name": "South-2", "online": True, "last_seen_at": seen, "queue_length": 0, "scans_per_minute": 29},
-                ],
+                "in": 1420,
+                "out": 95,
+                "scans_per_minute": 29,
+                "devices": [103, 104],
+                "online": 1,
             },
-            {"id": 13, "name": "VIP 通道", "devices": [{"id": 105, "name": "VIP-1", "online": True, "last_seen_at": seen, "queue_length": 0, "scans_per_minute": 3}]},
-        ]
+            {
+                "id": 13,
+                "name": "VIP 通道",
+                "in": 61,
+                "out": 19,
+                "scans_per_minute": 3,
+                "devices": [105],
+                "online": 1,
+            },
+        ],
+        "devices": [
+            device(101, "North-1", 11, True, 0, 42),
+            device(102, "North-2", 11, True, 0, 38),
+            device(103, "South-1", 12, False, 57, 0, iso(now - timedelta(minutes=3))),
+            device(104, "South-2", 12, True, 0, 29),
+            device(105, "VIP-1", 13, True, 0, 3),
+        ],
     }
     stock = {
         "items": [
-            {"id": 1, "name": "矿泉水 Water", "unit": "瓶", "location": "仓库 A", "quantity": 1200, "low_threshold": 300, "critical_threshold": 100},
-            {"id": 2, "name": "胸牌 Badges", "unit": "个", "location": "签到台", "quantity": 80, "low_threshold": 200, "critical_threshold": 100},
-            {"id": 3, "name": "礼品袋 Gift bags", "unit": "个", "location": "北门", "quantity": 240, "low_threshold": 250, "critical_threshold": None},
-            {"id": 4, "name": "对讲机 Radios", "unit": "台", "location": "指挥中心", "quantity": 36, "low_threshold": 10, "critical_threshold": 5},
+            {
+                "id": 1,
+                "name": "矿泉水 Water",
+                "unit": "瓶",
+                "location": "仓库 A",
+                "quantity": 1200,
+                "low_threshold": 300,
+                "critical_threshold": 100,
+            },
+            {
+                "id": 2,
+                "name": "胸牌 Badges",
+                "unit": "个",
+                "location": "签到台",
+                "quantity": 80,
+                "low_threshold": 200,
+                "critical_threshold": 100,
+            },
+            {
+                "id": 3,
+                "name": "礼品袋 Gift bags",
+                "unit": "个",
+                "location": "北门",
+                "quantity": 240,
+                "low_threshold": 250,
+                "critical_threshold": None,
+            },
+            {
+                "id": 4,
+                "name": "对讲机 Radios",
+                "unit": "台",
+                "location": "指挥中心",
+                "quantity": 36,
+                "low_threshold": 10,
+                "critical_threshold": 5,
+            },
         ]
+    }
+
+    def incident(
+        id_: int,
+        title: str,
+        category: str,
+        severity: str,
+        status: str,
+        created: timedelta,
+        **more: Any,
+    ) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "title": title,
+            "category": category,
+            "severity": severity,
+            "status": status,
+            "location": {"zone": None, "gate": None, "text": ""},
+            "equipment_tag": None,
+            "escalation_level": 0,
+            "assignee": None,
+            "reports": 1,
+            "created_at": iso(now - created),
+            "acknowledged_at": None,
+            "resolved_at": None,
+            "plan": None,
+            **more,
+        }
+
+    plan = {
+        "id": 1,
+        "category": "medical",
+        "title": {"zh": "医疗急救", "en": "Medical emergency"},
+        "steps": {
+            "zh": "1. 呼叫医疗组\n2. **疏散**围观人群",
+            "en": "1. Call the medics\n2. **Clear** the crowd",
+        },
     }
     incidents = {
         "incidents": [
-            {"id": 1, "title": "投影仪无信号 Projector down", "category": "equipment", "severity": "P1", "status": "open", "location": "主会场 Main hall", "created_at": iso(now - timedelta(minutes=4)), "escalated": True, "assignee": None},
-            {"id": 2, "title": "观众晕倒 Guest fainted", "category": "medical", "severity": "P2", "status": "open", "zone_id": 2, "created_at": iso(now - timedelta(seconds=50)), "assignee": None},
-            {"id": 3, "title": "检票机断网 Reader offline", "category": "network", "severity": "P2", "status": "acknowledged", "gate_id": 12, "created_at": iso(now - timedelta(minutes=9)), "acknowledged_at": iso(now - timedelta(minutes=7)), "assignee": "李娜"},
-            {"id": 4, "title": "洗手间漏水 Leak in restroom", "category": "facility", "severity": "P4", "status": "resolved", "location": "B1", "created_at": iso(now - timedelta(minutes=40)), "acknowledged_at": iso(now - timedelta(minutes=38)), "resolved_at": iso(now - timedelta(minutes=10)), "assignee": "张强"},
+            incident(
+                1,
+                "投影仪无信号 Projector down",
+                "equipment_failure",
+                "P1",
+                "open",
+                timedelta(minutes=4),
+                location={"zone": 1, "gate": None, "text": "舞台左侧"},
+                escalation_level=1,
+                equipment_tag="PJ-07",
+            ),
+            incident(
+                2,
+                "观众晕倒 Guest fainted",
+                "medical",
+                "P2",
+                "open",
+                timedelta(seconds=50),
+                location={"zone": 2, "gate": None, "text": ""},
+                plan=plan,
+                reports=2,
+            ),
+            incident(
+                3,
+                "检票机断网 Reader offline",
+                "network",
+                "P2",
+                "acknowledged",
+                timedelta(minutes=9),
+                location={"zone": None, "gate": 12, "text": ""},
+                acknowledged_at=iso(now - timedelta(minutes=7)),
+                assignee={"id": None, "name": "李娜"},
+            ),
+            incident(
+                4,
+                "洗手间漏水 Leak in restroom",
+                "facility",
+                "P4",
+                "resolved",
+                timedelta(minutes=40),
+                location={"zone": None, "gate": None, "text": "B1"},
+                acknowledged_at=iso(now - timedelta(minutes=38)),
+                resolved_at=iso(now - timedelta(minutes=10)),
+                assignee={"id": 3, "name": "张强"},
+            ),
         ]
     }
     alerts = {
         "alerts": [
-            {"id": 1, "kind": "zone_full", "severity": "critical", "message": "展区 B Expo B is full (800/800)", "created_at": iso(now - timedelta(minutes=1))},
-            {"id": 2, "kind": "conflict", "severity": "warning", "message": "Ticket 1042 admitted at North-1 and South-1 while offline", "created_at": iso(now - timedelta(minutes=2))},
-            {"id": 3, "kind": "escalation", "severity": "critical", "message": "P1 投影仪无信号 not acknowledged in 2 min", "created_at": iso(now - timedelta(minutes=2))},
-            {"id": 4, "kind": "low_stock", "severity": "warning", "message": "胸牌 Badges at 80 (low at 200)", "created_at": iso(now - timedelta(minutes=6)), "acknowledged_at": iso(now - timedelta(minutes=5))},
+            {
+                "id": 1,
+                "kind": "zone_full",
+                "severity": "critical",
+                "message": "展区 B Expo B is full (800/800)",
+                "created_at": iso(now - timedelta(minutes=1)),
+            },
+            {
+                "id": 2,
+                "kind": "conflict",
+                "severity": "warning",
+                "message": "Ticket 1042 admitted at North-1 and South-1 while offline",
+                "created_at": iso(now - timedelta(minutes=2)),
+            },
+            {
+                "id": 3,
+                "kind": "escalation",
+                "severity": "critical",
+                "message": "P1 投影仪无信号 not acknowledged in 2 min",
+                "created_at": iso(now - timedelta(minutes=2)),
+            },
+            {
+                "id": 4,
+                "kind": "low_stock",
+                "severity": "warning",
+                "message": "胸牌 Badges at 80 (low at 200)",
+                "created_at": iso(now - timedelta(minutes=6)),
+                "acknowledged_at": iso(now - timedelta(minutes=5)),
+            },
         ]
     }
-    return {"headcount": headcount, "gates": gates, "stock": stock, "incidents": incidents, "alerts": alerts}
+    return {
+        "headcount": headcount,
+        "gates": gates,
+        "stock": stock,
+        "incidents": incidents,
+        "alerts": alerts,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +357,12 @@ def event_id(live_server: LiveServer) -> int:
     with live_server.api() as api:
         answer = api.post(
             "/api/v1/events",
-            json={"name": "新品发布会 2026", "starts_at": "2026-12-01T09:00:00+08:00", "ends_at": "2026-12-01T18:00:00+08:00", "timezone": "Asia/Shanghai"},
+            json={
+                "name": "新品发布会 2026",
+                "starts_at": "2026-12-01T09:00:00+08:00",
+                "ends_at": "2026-12-01T18:00:00+08:00",
+                "timezone": "Asia/Shanghai",
+            },
         )
         answer.raise_for_status()
         return int(answer.json()["id"])
@@ -163,13 +377,27 @@ def hub() -> FakeHub:
 
 
 @contextlib.contextmanager
-def open_page(browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub, *, lang: str = "zh", width: int = 1920, height: int = 1080) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN" if lang == "zh" else "en-GB")
+def open_page(
+    browser: Any,
+    live_server: LiveServer,
+    event_id: int,
+    hub: FakeHub,
+    *,
+    lang: str = "zh",
+    width: int = 1920,
+    height: int = 1080,
+) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="zh-CN" if lang == "zh" else "en-GB"
+    )
     try:
         page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.route_web_socket(re.compile(r"/ws/events/\d+$"), hub.route)
         page.goto(f"{live_server.base_url}/command/#token={live_server.token}&event={event_id}")
         yield page
+        assert not errors, errors
     finally:
         context.close()
 
@@ -180,7 +408,9 @@ def page(browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub) -> 
         yield opened
 
 
-def test_token_leaves_the_address_and_the_hello_carries_it(page: Page, hub: FakeHub, live_server: LiveServer, event_id: int) -> None:
+def test_token_leaves_the_address_and_the_hello_carries_it(
+    page: Page, hub: FakeHub, live_server: LiveServer, event_id: int
+) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
     assert hub.hellos[0]["token"] == live_server.token
     assert set(hub.hellos[0]["topics"]) == {"headcount", "gates", "stock", "incidents", "alerts"}
@@ -201,10 +431,17 @@ def test_panels_show_the_snapshot(page: Page) -> None:
     expect(page.locator("[data-device='103']")).to_contain_text("57")
     # Stock: critical, then low, then the rest.
     expect(page.locator(".stock-item")).to_have_count(4)
-    assert page.locator(".stock-item").evaluate_all("els => els.map(e => e.dataset.stock)") == ["2", "3", "4", "1"]
+    assert page.locator(".stock-item").evaluate_all("els => els.map(e => e.dataset.stock)") == [
+        "2",
+        "3",
+        "4",
+        "1",
+    ]
     # Incidents by status; the escalated P1 first and marked.
     expect(page.locator("[data-column='open'] .incident")).to_have_count(2)
-    expect(page.locator("[data-column='open'] .incident").first).to_have_class(re.compile("escalated"))
+    expect(page.locator("[data-column='open'] .incident").first).to_have_class(
+        re.compile("escalated")
+    )
     expect(page.locator("[data-incident='2']")).to_contain_text("展区 B Expo B")
     expect(page.locator("[data-incident='3']")).to_contain_text("南门 South")
     expect(page.locator("[data-incident='3']")).to_contain_text("李娜")
@@ -223,29 +460,105 @@ def test_updates_replace_state_and_extend_streams(page: Page, hub: FakeHub) -> N
     headcount = picture["headcount"] | {"inside": 3413}
     hub.send(hub.current, "update", "headcount", "e1", 6, headcount)
     expect(page.get_by_test_id("inside-total")).to_have_text("3,413", timeout=TIMEOUT_MS)
-    incident = {"id": 9, "title": "Fire alarm", "category": "security", "severity": "P1", "status": "open", "created_at": iso(datetime.now(UTC))}
-    hub.send(hub.current, "update", "incidents", "e1", 6, {"action": "reported", "incident": incident})
-    expect(page.locator("[data-incident='9']")).to_be_visible(timeout=TIMEOUT_MS)
-    hub.send(hub.current, "update", "incidents", "e1", 7, {"action": "acknowledged", "incident": incident | {"status": "acknowledged", "acknowledged_at": iso(datetime.now(UTC))}})
-    expect(page.locator("[data-column='acknowledged'] [data-incident='9']")).to_be_visible(timeout=TIMEOUT_MS)
+    incident = {
+        "id": 9,
+        "title": "Fire alarm",
+        "category": "security",
+        "severity": "P1",
+        "status": "open",
+        "location": {"zone": None, "gate": 11, "text": ""},
+        "created_at": iso(datetime.now(UTC)),
+    }
+    hub.send(
+        hub.current, "update", "incidents", "e1", 6, {"action": "reported", "incident": incident}
+    )
+    expect(page.locator("[data-incident='9']")).to_contain_text("北门 North", timeout=TIMEOUT_MS)
+    hub.send(
+        hub.current,
+        "update",
+        "incidents",
+        "e1",
+        7,
+        {
+            "action": "acknowledged",
+            "incident": incident
+            | {"status": "acknowledged", "acknowledged_at": iso(datetime.now(UTC))},
+        },
+    )
+    expect(page.locator("[data-column='acknowledged'] [data-incident='9']")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
 
 
 def test_reconnect_resumes_from_the_last_offsets(page: Page, hub: FakeHub) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
-    hub.send(hub.current, "update", "alerts", "e1", 8, {"action": "raised", "alert": {"id": 7, "kind": "conflict", "severity": "warning", "message": "first", "created_at": iso(datetime.now(UTC))}})
+    hub.send(
+        hub.current,
+        "update",
+        "alerts",
+        "e1",
+        8,
+        {
+            "action": "raised",
+            "alert": {
+                "id": 7,
+                "kind": "conflict",
+                "severity": "warning",
+                "message": "first",
+                "created_at": iso(datetime.now(UTC)),
+            },
+        },
+    )
     expect(page.locator("[data-alert='7']")).to_be_visible(timeout=TIMEOUT_MS)
     hub.snapshots.clear()  # a resume is answered by replay, not snapshots
     hub.current.close(code=1011, reason="server restart")
-    expect(page.locator("#connection")).not_to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
-    page.wait_for_function("window.musterCommand.socket.socket && window.musterCommand.socket.socket.readyState === 1", timeout=15000)
+    expect(page.locator("#connection")).not_to_have_attribute(
+        "data-state", "live", timeout=TIMEOUT_MS
+    )
+    page.wait_for_function(
+        "window.musterCommand.socket.socket && window.musterCommand.socket.socket.readyState === 1",
+        timeout=15000,
+    )
     deadline = time.monotonic() + 5
     while len(hub.hellos) < 2 and time.monotonic() < deadline:
         page.wait_for_timeout(50)
     assert hub.hellos[1]["since"]["alerts"] == {"epoch": "e1", "offset": 8}
     assert hub.hellos[1]["since"]["incidents"] == {"epoch": "e1", "offset": 5}
     # The replay overlaps what the page already has: the repeat is ignored.
-    hub.send(hub.current, "update", "alerts", "e1", 8, {"action": "raised", "alert": {"id": 7, "kind": "conflict", "severity": "warning", "message": "REPEATED", "created_at": iso(datetime.now(UTC))}})
-    hub.send(hub.current, "update", "alerts", "e1", 9, {"action": "raised", "alert": {"id": 8, "kind": "zone_near_full", "severity": "warning", "message": "missed", "created_at": iso(datetime.now(UTC))}})
+    hub.send(
+        hub.current,
+        "update",
+        "alerts",
+        "e1",
+        8,
+        {
+            "action": "raised",
+            "alert": {
+                "id": 7,
+                "kind": "conflict",
+                "severity": "warning",
+                "message": "REPEATED",
+                "created_at": iso(datetime.now(UTC)),
+            },
+        },
+    )
+    hub.send(
+        hub.current,
+        "update",
+        "alerts",
+        "e1",
+        9,
+        {
+            "action": "raised",
+            "alert": {
+                "id": 8,
+                "kind": "zone_near_full",
+                "severity": "warning",
+                "message": "missed",
+                "created_at": iso(datetime.now(UTC)),
+            },
+        },
+    )
     expect(page.locator("[data-alert='8']")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("[data-alert='7']")).to_contain_text("first")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
@@ -263,21 +576,47 @@ def test_fell_behind_reconnects_at_once(page: Page, hub: FakeHub) -> None:
 
 def test_ping_is_answered(page: Page, hub: FakeHub) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
-    hub.current.send(json.dumps({"type": "ping", "id": 17}))
+    hub.current.send(json.dumps({"type": "ping", "t": 17}))
     deadline = time.monotonic() + 3
     while not any(m.get("type") == "pong" for m in hub.received) and time.monotonic() < deadline:
         page.wait_for_timeout(20)
-    assert {"type": "pong", "id": 17} in hub.received
+    assert {"type": "pong", "t": 17} in hub.received
 
 
-def test_refused_token_asks_to_sign_in_again(browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub) -> None:
+def test_refused_token_asks_to_sign_in_again(
+    browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub
+) -> None:
     hub.on_hello_close = 4401
     with open_page(browser, live_server, event_id, hub, lang="en") as page:
-        expect(page.locator("#connection")).to_have_attribute("data-state", "refused_token", timeout=TIMEOUT_MS)
+        expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "refused_token", timeout=TIMEOUT_MS
+        )
         expect(page.locator("#connection")).to_contain_text("Token refused")
         page.wait_for_timeout(700)
         assert len(hub.hellos) == 1, "a refused token must not be retried"
         assert page.evaluate("localStorage.getItem('muster.command.token')") is None
+
+
+def test_the_plan_is_one_click_away(page: Page) -> None:
+    page.locator("[data-incident='2'] [data-action='plan']").click(timeout=TIMEOUT_MS)
+    dialog = page.locator("#plans-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("details[open]")).to_have_attribute("data-plan-category", "medical")
+    expect(dialog.locator("details[open] ol li")).to_have_count(2)
+    expect(dialog.locator("details[open] strong")).to_have_text("疏散")
+
+
+def test_staff_token_sees_no_actions(
+    browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub
+) -> None:
+    hub.role = "staff"
+    with open_page(browser, live_server, event_id, hub) as page:
+        expect(page.locator(".incident")).to_have_count(4, timeout=TIMEOUT_MS)
+        expect(
+            page.locator(
+                "[data-action='ack'], [data-action='assign'], [data-action='resolve'], [data-action='ack-alert']"
+            )
+        ).to_have_count(0)
 
 
 def test_language_switch(page: Page) -> None:
@@ -289,11 +628,23 @@ def test_language_switch(page: Page) -> None:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
-def test_screenshots(browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub, artifacts: Path, lang: str, size: tuple[int, int]) -> None:
-    with open_page(browser, live_server, event_id, hub, lang=lang, width=size[0], height=size[1]) as page:
+def test_screenshots(
+    browser: Any,
+    live_server: LiveServer,
+    event_id: int,
+    hub: FakeHub,
+    artifacts: Path,
+    lang: str,
+    size: tuple[int, int],
+) -> None:
+    with open_page(
+        browser, live_server, event_id, hub, lang=lang, width=size[0], height=size[1]
+    ) as page:
         expect(page.locator(".incident")).to_have_count(4, timeout=TIMEOUT_MS)
         expect(page.locator(".arrivals-chart rect.minute")).to_have_count(60)
         # Every panel fits the screen: nothing spills below the fold.
-        bottom = page.evaluate("Math.max(...[...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect().bottom))")
+        bottom = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect().bottom))"
+        )
         assert bottom <= size[1]
         page.screenshot(path=str(artifacts / f"command-centre-fake-{lang}-{size[0]}x{size[1]}.png"))
