@@ -12,9 +12,12 @@ nothing missed. It prints how long each change took to reach the page.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,12 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, start_server
+from tests.conftest import IN_CI, _pg_admin, sqlalchemy_pg_url
 
 #: How long a change may take to show. The realtime path itself takes tens
 #: of milliseconds (the figures are printed); the margin is for a shared,
@@ -42,9 +47,9 @@ def nonce() -> str:
 class Venue:
     """One event set up through the API, with the calls the test makes."""
 
-    def __init__(self, live_server: LiveServer) -> None:
-        self.api = live_server.api()
-        self.base_url = live_server.base_url
+    def __init__(self, server: LiveServer) -> None:
+        self.api = server.api()
+        self.base_url = server.base_url
         self.event = self.post(
             "/api/v1/events",
             {
@@ -147,8 +152,8 @@ class Venue:
 class DoorPhone:
     """A door device's socket, as the staff app holds it: online while open."""
 
-    def __init__(self, live_server: LiveServer, venue: Venue) -> None:
-        url = live_server.base_url.replace("http://", "ws://") + f"/ws/events/{venue.event}"
+    def __init__(self, server: LiveServer, venue: Venue) -> None:
+        url = server.base_url.replace("http://", "ws://") + f"/ws/events/{venue.event}"
         self.stack = contextlib.ExitStack()
         self.socket: ClientConnection = self.stack.enter_context(connect(url, open_timeout=10))
         self.socket.send(json.dumps({"type": "hello", "token": venue.door, "topics": ["gates"]}))
@@ -162,22 +167,60 @@ class DoorPhone:
         self.stack.close()
 
 
+def pg_admin(sql: str) -> None:
+    """Run an admin statement on PostgreSQL. In a thread of its own: Playwright's
+    sync API keeps an event loop running in this one, so asyncio.run would refuse."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _pg_admin(sql)).result()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """``muster serve`` on SQLite (the shared live server) and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    name = f"muster_cc_{uuid.uuid4().hex[:12]}"
+    try:
+        pg_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    started = None
+    try:
+        started = start_server(
+            tmp_path_factory.mktemp("live-pg"), {"MUSTER_DATABASE_URL": sqlalchemy_pg_url(name)}
+        )
+        yield started
+    finally:
+        if started is not None:
+            started.process.terminate()
+            try:
+                started.process.wait(10)
+            except subprocess.TimeoutExpired:
+                started.process.kill()
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def venue(live_server: LiveServer) -> Iterator[Venue]:
-    made = Venue(live_server)
+def venue(server: LiveServer) -> Iterator[Venue]:
+    made = Venue(server)
     yield made
     made.api.close()
 
 
 @pytest.fixture
-def door(live_server: LiveServer, venue: Venue) -> Iterator[DoorPhone]:
-    phone = DoorPhone(live_server, venue)
+def door(server: LiveServer, venue: Venue) -> Iterator[DoorPhone]:
+    phone = DoorPhone(server, venue)
     yield phone
     phone.close()
 
 
 @pytest.fixture
-def page(browser: Any, live_server: LiveServer, venue: Venue) -> Iterator[Page]:
+def page(browser: Any, venue: Venue) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     try:
         yield context.new_page()
@@ -210,15 +253,18 @@ def card(page: Page, incident: int) -> Locator:
 
 
 def test_command_centre_live(
-    page: Page, live_server: LiveServer, venue: Venue, door: DoorPhone, artifacts: Path
+    page: Page,
+    server: LiveServer,
+    venue: Venue,
+    door: DoorPhone,
+    artifacts: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    hellos: list[dict[str, Any]] = []
+    frames: list[tuple[str, dict[str, Any]]] = []
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "websocket", lambda ws: ws.on("framesent", lambda payload: _keep_hello(hellos, payload))
-    )
-    page.goto(f"{live_server.base_url}/command/#token={venue.command_token}&event={venue.event}")
+    page.on("websocket", lambda ws: _record_frames(ws, frames))
+    page.goto(f"{server.base_url}/command/#token={venue.command_token}&event={venue.event}")
     connection = page.locator("#connection")
     expect(connection).to_have_attribute("data-state", "live", timeout=10_000)
     expect(page.locator("#event-name")).to_have_text("新品发布会 2026")
@@ -319,21 +365,31 @@ def test_command_centre_live(
     expect(page.get_by_test_id("inside-total")).to_have_text("3", timeout=SHOWN_MS)
     # Three arrivals seconds apart, all in the chart (scan times may straddle a minute).
     expect(page.get_by_test_id("arrivals-total")).to_contain_text("一小时共 3")
-    resumed = hellos[-1]["since"]
-    assert len(hellos) >= 2 and {"incidents", "alerts"} <= resumed.keys(), hellos
+    # The page said where it was, and the hub replayed the gap (not a snapshot).
+    hellos = [i for i, (way, m) in enumerate(frames) if way == "sent" and m["type"] == "hello"]
+    assert len(hellos) >= 2, frames
+    since = frames[hellos[-1]][1]["since"]
+    assert {"incidents", "alerts"} <= since.keys(), since
+    answers = [m for way, m in frames[hellos[-1] :] if way == "received"]
+    assert {"type": "resume", "topic": "incidents"}.items() <= next(
+        m for m in answers if m.get("topic") == "incidents"
+    ).items(), answers
     # The resolved incident is still on the board after the fresh snapshot.
     expect(page.locator(f"[data-column='resolved'] [data-incident='{medical}']")).to_be_visible()
 
     page.wait_for_timeout(400)  # let the last bar transitions settle for the picture
-    page.screenshot(path=str(artifacts / "command-centre-1920x1080.png"))
+    backend = request.node.callspec.params["server"]
+    page.screenshot(path=str(artifacts / f"command-centre-1920x1080-{backend}.png"))
     watch.report()
     assert not errors, errors
 
 
-def _keep_hello(hellos: list[dict[str, Any]], payload: str | bytes) -> None:
-    try:
+def _record_frames(ws: Any, frames: list[tuple[str, dict[str, Any]]]) -> None:
+    def keep(way: str, payload: str | bytes) -> None:
         message = json.loads(payload)
-    except ValueError:
-        return
-    if isinstance(message, dict) and message.get("type") == "hello":
-        hellos.append(message)
+        if way == "received" and message.get("type") in ("snapshot", "update"):
+            message = {k: v for k, v in message.items() if k != "data"}
+        frames.append((way, message))
+
+    ws.on("framesent", lambda payload: keep("sent", payload))
+    ws.on("framereceived", lambda payload: keep("received", payload))
