@@ -29,6 +29,9 @@ CLOSE_NO_EVENT = 4404
 CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
 
+#: Seconds the writer waits to get a close frame out to a client that is not reading.
+CLOSE_WAIT = 10.0
+
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
@@ -67,6 +70,8 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._aborted = False
+        #: Called once the writer has finished (the socket is closed or broken).
+        self.on_finished: Callable[[], None] | None = None
 
     # --- fed by the hub (synchronous, never blocks) -----------------------------
 
@@ -153,14 +158,23 @@ class Connection:
                     await self._ready.wait()
         except asyncio.CancelledError:
             if not self._aborted:
-                self.closed.set()
+                self._finished()
                 raise
         except Exception as exc:  # the client went away mid-send
             log.debug("socket %s: send failed: %s", self.id, exc)
             if self.close_code is None:
                 self.close_code, self.close_reason = CLOSE_GOING_AWAY, "gone"
-            self.closed.set()
+            self._finished()
             return
+        # A client that stopped reading gets the close frame once it reads
+        # again; after CLOSE_WAIT the server gives up on saying goodbye.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._close(self.close_code or 1000, self.close_reason), 5)
+            await asyncio.wait_for(
+                self._close(self.close_code or 1000, self.close_reason), CLOSE_WAIT
+            )
+        self._finished()
+
+    def _finished(self) -> None:
         self.closed.set()
+        if self.on_finished is not None:
+            self.on_finished()

@@ -171,10 +171,29 @@ async def realtime_socket(websocket: WebSocket) -> None:
     is_door = principal.role == DOOR
     if is_door:
         hub.devices.connected(principal.account_id, event_id, principal.gate_id, conn.id)
+    # When the writer ends (the hub dropped a slow client, or a ping went
+    # unanswered), stop waiting for the client to speak: a stalled client
+    # never will, and this handler would hold its subscriptions for ever.
+    handler = asyncio.current_task()
+    listening = True
+    abandoned = False
+
+    def stop_listening() -> None:
+        nonlocal abandoned
+        if listening and handler is not None:
+            abandoned = True
+            handler.cancel()
+
+    conn.on_finished = stop_listening
     try:
         await hub.subscribe(conn, {t: Since(s.epoch, s.offset) for t, s in hello.since.items()})
         await _listen(websocket, conn, hub)
+    except asyncio.CancelledError:
+        if not abandoned or handler is None:
+            raise
+        handler.uncancel()
     finally:
+        listening = False
         hub.unsubscribe(conn)
         if is_door:
             hub.devices.disconnected(principal.account_id, conn.id)

@@ -1,0 +1,258 @@
+"""The websocket end to end, on a real uvicorn server, on SQLite and PostgreSQL:
+refused hellos get nothing, snapshots then updates, replay of a gap, resnapshot
+when the gap is gone, a stalled client dropped while the others receive, and
+gate health from door status."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from server.alerts import raise_alert
+from server.context import Muster
+from server.settings import Settings
+from tests.conftest import event_body
+from tests.realtime.conftest import WAIT, Client, Open, Served, make_venue, scan, serve
+
+
+async def refused(client: Client) -> int | None:
+    """The close code of a refused hello; fails if anything at all was sent first."""
+    try:
+        message = await asyncio.wait_for(client.ws.recv(), WAIT)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+    raise AssertionError(f"a refused client was sent {message!r}")
+
+
+async def raise_alerts(ctx: Muster, event_id: int, count: int, size: int = 0) -> None:
+    for i in range(count):
+        await asyncio.sleep(0.005)  # let the hub deliver as they come
+        async with ctx.db.writing() as session:
+            await raise_alert(
+                session, event_id, "test", f"alert {i}", data={"pad": "x" * size} if size else None
+            )
+        ctx.changed(event_id, "alerts")
+
+
+async def test_refused_hellos_get_nothing(served: Served, open_socket: Open) -> None:
+    venue = await make_venue(served, tickets=0)
+    other = await venue.organiser.post("/api/v1/events", event_body(), expect=201)
+    command_elsewhere = await served.token("command", other["id"])
+    door = await served.token("door", venue.event_id, venue.gate_id)
+    organiser = venue.organiser.token
+    eid = venue.event_id
+
+    assert await refused(await open_socket(eid, "mst_not-a-token", ["headcount"])) == 4401
+    assert await refused(await open_socket(eid, command_elsewhere, ["headcount"])) == 4403
+    assert await refused(await open_socket(eid, door, ["incidents"])) == 4403
+    assert await refused(await open_socket(eid, organiser, ["weather"])) == 4400
+    assert await refused(await open_socket(999_999, organiser, ["headcount"])) == 4404
+
+    ws = await connect(served.socket_url(eid))
+    await ws.send("not json")
+    assert await refused(Client(ws)) == 4400
+
+
+async def test_snapshot_then_updates_after_a_scan(served: Served, open_socket: Open) -> None:
+    venue = await make_venue(served)
+    door = served.api(await served.token("door", venue.event_id, venue.gate_id))
+    client = await open_socket(
+        venue.event_id, await served.token("command", venue.event_id), ["headcount", "admissions"]
+    )
+    welcome = await client.next()
+    assert welcome["type"] == "welcome" and welcome["topics"] == ["headcount", "admissions"]
+    headcount = await client.until(lambda m: m["topic"] == "headcount")
+    assert headcount["type"] == "snapshot" and headcount["data"]["inside"] == 0
+    admissions = await client.until(lambda m: m["topic"] == "admissions")
+    assert admissions["type"] == "snapshot" and admissions["reason"] == "new"
+    assert admissions["data"] == {"tickets": []}
+
+    answer = await scan(door, venue, venue.tickets[0])
+    assert answer["status"] == "ok"
+
+    admitted = await client.until(lambda m: m["topic"] == "admissions")
+    assert admitted["type"] == "update" and admitted["epoch"] == admissions["epoch"]
+    assert admitted["offset"] > admissions["offset"]
+    assert admitted["data"]["ticket"] == venue.tickets[0]["id"]
+    assert admitted["data"]["gate"] == venue.gate_id
+    assert admitted["data"]["direction"] == "in"
+    assert admitted["data"]["zone"] == venue.zone_id
+    assert admitted["data"]["generation"] == 1
+    update = await client.until(lambda m: m["topic"] == "headcount" and m["data"]["inside"] == 1)
+    assert update["type"] == "update" and update["offset"] > headcount["offset"]
+
+
+async def test_a_reconnect_with_a_stale_offset_gets_exactly_the_gap(
+    served: Served, open_socket: Open
+) -> None:
+    venue = await make_venue(served, tickets=0)
+    token = await served.token("command", venue.event_id)
+    first = await open_socket(venue.event_id, token, ["alerts"])
+    snapshot = await first.until(lambda m: m.get("topic") == "alerts")
+    assert snapshot["type"] == "snapshot" and snapshot["data"] == {"alerts": []}
+    await raise_alerts(served.ctx, venue.event_id, 1)
+    seen = await first.until(lambda m: m.get("topic") == "alerts")
+    await first.ws.close()
+
+    await raise_alerts(served.ctx, venue.event_id, 3)
+    since = {"alerts": {"epoch": seen["epoch"], "offset": seen["offset"]}}
+    again = await open_socket(venue.event_id, token, ["alerts"], since=since)
+    resume = await again.until(lambda m: m.get("topic") == "alerts")
+    assert resume["type"] == "resume" and resume["count"] == 3
+    missed = [await again.until(lambda m: m.get("topic") == "alerts") for _ in range(3)]
+    assert [m["data"]["alert"]["message"] for m in missed] == ["alert 0", "alert 1", "alert 2"]
+    offsets = [m["offset"] for m in missed]
+    assert offsets == sorted(offsets) and offsets[0] > seen["offset"]
+
+    # Offsets of another history: a snapshot, saying so.
+    stale = {"alerts": {"epoch": "not-this-one", "offset": seen["offset"]}}
+    other = await open_socket(venue.event_id, token, ["alerts"], since=stale)
+    fresh = await other.until(lambda m: m.get("topic") == "alerts")
+    assert fresh["type"] == "snapshot" and fresh["reason"] == "epoch_changed"
+    assert len(fresh["data"]["alerts"]) == 4
+
+
+async def test_a_gap_older_than_the_history_is_a_fresh_snapshot(
+    realtime_settings: Settings,
+) -> None:
+    async with serve(replace(realtime_settings, history_size=2)) as served:
+        venue = await make_venue(served, tickets=0)
+        token = await served.token("command", venue.event_id)
+        async with connect(served.socket_url(venue.event_id)) as ws:
+            client = Client(ws)
+            await client.send({"type": "hello", "token": token, "topics": ["alerts"]})
+            snapshot = await client.until(lambda m: m.get("topic") == "alerts")
+        await raise_alerts(served.ctx, venue.event_id, 4)
+        since = {"alerts": {"epoch": snapshot["epoch"], "offset": snapshot["offset"]}}
+        async with connect(served.socket_url(venue.event_id)) as ws:
+            client = Client(ws)
+            await client.send(
+                {"type": "hello", "token": token, "topics": ["alerts"], "since": since}
+            )
+            fresh = await client.until(lambda m: m.get("topic") == "alerts")
+        assert fresh["type"] == "snapshot" and fresh["reason"] == "history_lost"
+        assert len(fresh["data"]["alerts"]) == 4
+
+
+async def test_a_stalled_client_is_dropped_while_the_others_keep_receiving(
+    realtime_settings: Settings,
+) -> None:
+    count, size = 96, 128 * 1024
+    async with serve(replace(realtime_settings, ws_queue_size=16)) as served:
+        venue = await make_venue(served, tickets=0)
+        token = await served.token("command", venue.event_id)
+        hello = {"type": "hello", "token": token, "topics": ["alerts"]}
+        # The stalled client reads nothing: a small receive buffer and a
+        # one-message client queue make the server's sends back up once the
+        # kernel's buffers (megabytes on loopback) are full, hence big alerts.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(served.base_url.rsplit(":", 1)[1])))
+        stalled = await connect(served.socket_url(venue.event_id), sock=sock, max_queue=1)
+        fast = Client(await connect(served.socket_url(venue.event_id), max_size=2**22))
+        for ws in (stalled, fast.ws):
+            await ws.send(orjson.dumps(hello).decode())
+        await fast.until(lambda m: m.get("type") == "snapshot")
+
+        async def collect() -> list[dict[str, Any]]:
+            return [await fast.until(lambda m: m.get("topic") == "alerts") for _ in range(count)]
+
+        collecting = asyncio.create_task(collect())
+        await raise_alerts(served.ctx, venue.event_id, count, size)
+        got = await collecting
+        assert [m["data"]["alert"]["message"] for m in got] == [f"alert {i}" for i in range(count)]
+
+        hub = served.ctx.parts["hub"]
+        assert sorted(c.close_code or 0 for c in hub.connections) in ([0, 4008], [0])
+        # Once it reads again, the stalled client finds the server's goodbye.
+        assert await Client(stalled).close_code() == 4008
+        assert [c.close_code for c in hub.connections] == [None]
+        await fast.ws.close()
+
+
+async def test_rush_of_scans_is_coalesced(realtime_settings: Settings) -> None:
+    scans, rate = 24, 4.0
+    async with serve(replace(realtime_settings, state_updates_per_second=rate)) as served:
+        venue = await make_venue(served, tickets=scans)
+        door = served.api(await served.token("door", venue.event_id, venue.gate_id))
+        token = await served.token("command", venue.event_id)
+        async with connect(served.socket_url(venue.event_id)) as ws:
+            client = Client(ws)
+            await client.send({"type": "hello", "token": token, "topics": ["headcount"]})
+            await client.until(lambda m: m.get("type") == "snapshot")
+            started = time.monotonic()
+            await asyncio.gather(*(scan(door, venue, t) for t in venue.tickets))
+            updates: list[dict[str, Any]] = []
+            while not updates or updates[-1]["data"]["inside"] < scans:
+                updates.append(await client.until(lambda m: m.get("topic") == "headcount"))
+            elapsed = time.monotonic() - started
+        assert [u["type"] for u in updates] == ["update"] * len(updates)
+        # At most one update per 1/rate seconds (plus the first, sent at once).
+        assert len(updates) <= elapsed * rate + 2, (len(updates), elapsed)
+        assert len(updates) < scans
+        insides = [u["data"]["inside"] for u in updates]
+        assert insides == sorted(insides)
+
+
+async def test_door_status_shows_on_the_gates_topic(served: Served, open_socket: Open) -> None:
+    venue = await make_venue(served, tickets=0)
+    door_token = await served.token("door", venue.event_id, venue.gate_id)
+    screen = await open_socket(
+        venue.event_id, await served.token("command", venue.event_id), ["gates"]
+    )
+    first = await screen.until(lambda m: m.get("topic") == "gates")
+    [device] = first["data"]["devices"]
+    assert device["online"] is False and device["gate"] == venue.gate_id
+
+    door = await open_socket(venue.event_id, door_token, ["admissions", "gates"])
+    await door.until(lambda m: m.get("topic") == "gates")
+    await door.send({"type": "status", "queue": 7})
+    shown = await screen.until(
+        lambda m: m.get("topic") == "gates" and m["data"]["devices"][0]["queue"] == 7
+    )
+    device = shown["data"]["devices"][0]
+    assert device["online"] is True and device["last_seen"] is not None
+    [gate] = shown["data"]["gates"]
+    assert gate["id"] == venue.gate_id and gate["online"] == 1 and gate["devices"] == [device["id"]]
+
+    await door.send({"type": "status", "queue": -1})
+    error = await door.until(lambda m: m.get("type") == "error")
+    assert error["code"] == "bad_status"
+
+    await door.ws.close()
+    gone = await screen.until(
+        lambda m: m.get("topic") == "gates" and not m["data"]["devices"][0]["online"]
+    )
+    assert gone["data"]["gates"][0]["online"] == 0
+
+
+async def test_a_client_that_never_answers_pings_is_closed(realtime_settings: Settings) -> None:
+    quick = replace(realtime_settings, ws_ping_interval=0.2, ws_ping_timeout=0.3)
+    async with serve(quick) as served:
+        venue = await make_venue(served, tickets=0)
+        token = await served.token("staff", venue.event_id)
+        async with connect(served.socket_url(venue.event_id)) as ws:
+            await ws.send(
+                orjson.dumps({"type": "hello", "token": token, "topics": ["alerts"]}).decode()
+            )
+            assert await Client(ws).close_code() == 4000
+
+
+@pytest.mark.parametrize("topic", ["stock", "incidents"])
+async def test_snapshots_of_other_parts_topics(
+    served: Served, open_socket: Open, topic: str
+) -> None:
+    venue = await make_venue(served, tickets=0)
+    client = await open_socket(venue.event_id, await served.token("staff", venue.event_id), [topic])
+    message = await client.until(lambda m: m.get("topic") == topic)
+    assert message["type"] in ("snapshot", "error")
+    if message["type"] == "error":
+        assert message["code"] == "topic_unavailable"
