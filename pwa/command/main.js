@@ -103,7 +103,7 @@ const CONNECTION_TEXT = {
 function renderConnection() {
   const state = page.connection;
   const el = $("connection");
-  el.className = `connection state-${state.name}`;
+  el.className = `connection state-${state.name}${page.event ? "" : " hidden"}`;
   el.dataset.state = state.name;
   el.querySelector(".connection-text").textContent = CONNECTION_TEXT[state.name](state);
   const stale = state.name !== "live" && state.since ? t("conn.stale", { time: formatClock(state.since, true) }) : "";
@@ -115,6 +115,7 @@ function renderHeader() {
   $("event-name").textContent = page.event ? page.event.name : "";
   $("language-button").textContent = t("header.language");
   for (const id of ["plans-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
+  renderConnection();
 }
 
 function tick() {
@@ -354,6 +355,7 @@ function openDashboard(api, event) {
     alerts: new Map(),
     plans: undefined,
     mayAct: false,
+    connection: { name: "connecting" },
   });
   localStorage.setItem(EVENT_KEY, String(event.id));
   // Keep the event in the address (a bookmark for the big screen), never the token.

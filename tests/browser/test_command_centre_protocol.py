@@ -648,3 +648,45 @@ def test_screenshots(
         )
         assert bottom <= size[1]
         page.screenshot(path=str(artifacts / f"command-centre-fake-{lang}-{size[0]}x{size[1]}.png"))
+
+
+def test_sign_in_by_pasting_a_token_and_choosing_the_event(
+    browser: Any, live_server: LiveServer, event_id: int, hub: FakeHub, artifacts: Path
+) -> None:
+    with live_server.api() as api:
+        other = api.post(
+            "/api/v1/events",
+            json={
+                "name": "客户答谢日 Customer day",
+                "starts_at": "2026-12-05T09:00:00+08:00",
+                "ends_at": "2026-12-05T18:00:00+08:00",
+            },
+        ).json()["id"]
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
+    try:
+        page = context.new_page()
+        page.route_web_socket(re.compile(r"/ws/events/\d+$"), hub.route)
+        page.goto(f"{live_server.base_url}/command/")
+        expect(page.locator("#signin-form")).to_be_visible()
+        page.locator("#token-input").fill("mst_not-a-token")
+        page.locator("#signin-form button[type='submit']").click()
+        expect(page.locator("#signin-error")).to_have_text(
+            "That token was not accepted. Please paste it again."
+        )
+        page.locator("#token-input").fill(live_server.token)
+        page.locator("#signin-form button[type='submit']").click()
+        expect(page.locator(f"#event-list [data-event='{other}']")).to_be_visible()
+        page.screenshot(path=str(artifacts / "command-centre-choose-event-en.png"))
+        page.locator(f"#event-list [data-event='{event_id}']").click()
+        expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "live", timeout=TIMEOUT_MS
+        )
+        assert page.url.endswith(f"#event={event_id}")
+        # The token is kept: a reload goes straight back to the screen.
+        page.reload()
+        expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "live", timeout=TIMEOUT_MS
+        )
+        expect(page.locator("#event-name")).to_have_text("新品发布会 2026")
+    finally:
+        context.close()
