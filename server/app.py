@@ -27,7 +27,7 @@ from server.responses import JSONResponse
 from realtime import ws as realtime_ws
 from realtime.hub import run_hub
 from server.routes import alerts as alert_routes
-from server.routes import devices, ops, report, scans, tickets, venue
+from server.routes import devices, keys, ops, report, scans, tickets, venue
 from server.routes import incidents as incident_routes
 from server.routes import plans as plan_routes
 from server.routes import stock as stock_routes
@@ -45,7 +45,7 @@ PARTS: list[Part] = [run_hub, escalation_clock]
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*venue.routes, *tickets.routes, *scans.routes, *devices.routes, *stock_routes.routes, *incident_routes.routes, *plan_routes.routes, *report.routes, *alert_routes.routes, *realtime_ws.routes, *ops.routes]
+    return [*venue.routes, *keys.routes, *tickets.routes, *scans.routes, *devices.routes, *stock_routes.routes, *incident_routes.routes, *plan_routes.routes, *report.routes, *alert_routes.routes, *realtime_ws.routes, *ops.routes]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, BigId, utcnow
@@ -28,6 +37,7 @@ class SigningKey(Base):
     """One Ed25519 key pair of an event. ``kid`` is what a ticket secret names."""
 
     __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("event_id", "kid", name="uq_signing_keys_event_kid"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
@@ -35,6 +45,9 @@ class SigningKey(Base):
     private_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: A rotated-in key signs only from this time on, once every server
+    #: process has loaded it (None: at once — an event's first key).
+    activates_at: Mapped[datetime | None]
     #: A retired key no longer signs; tickets it signed still verify.
     retired_at: Mapped[datetime | None]
 
