@@ -45,7 +45,20 @@ PARTS: list[Part] = [run_hub, escalation_clock]
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*venue.routes, *keys.routes, *tickets.routes, *scans.routes, *devices.routes, *stock_routes.routes, *incident_routes.routes, *plan_routes.routes, *report.routes, *alert_routes.routes, *realtime_ws.routes, *ops.routes]
+    return [
+        *venue.routes,
+        *keys.routes,
+        *tickets.routes,
+        *scans.routes,
+        *devices.routes,
+        *stock_routes.routes,
+        *incident_routes.routes,
+        *plan_routes.routes,
+        *report.routes,
+        *alert_routes.routes,
+        *realtime_ws.routes,
+        *ops.routes,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
