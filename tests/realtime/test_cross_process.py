@@ -1,0 +1,225 @@
+"""Two real ``muster serve`` processes on one PostgreSQL database: a socket on
+process A sees what happens through process B, with the same offsets, and a
+client resumes on the other process exactly where it stopped.
+
+Polling is set to 30 seconds, far beyond the waits here, so delivery within
+them proves the NOTIFY wake-ups (and the gate-health hints) work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from server.auth import create_account
+from server.db import Database
+from tests.conftest import Api, TemplateDatabases, _pg_admin, event_body, sqlalchemy_pg_url
+from tests.realtime.conftest import Client, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Process:
+    base_url: str
+    process: subprocess.Popen[str]
+    token: str
+
+    def ws(self, event_id: int) -> str:
+        return self.base_url.replace("http://", "ws://") + f"/ws/events/{event_id}"
+
+
+def start(url: str, data_dir: Path) -> Process:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MUSTER_DATABASE_URL": url,
+        "MUSTER_DATA_DIR": str(data_dir),
+        "MUSTER_PORT": str(port),
+        "MUSTER_LOG_LEVEL": "warning",
+        "MUSTER_BUS_POLL_INTERVAL": "30",
+        "MUSTER_STATE_UPDATES_PER_SECOND": "20",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    token, deadline = "", time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = re.match(r"\s+(mst_\S+)", line)
+        if found:
+            token = found.group(1)
+        if line.startswith("Muster on "):
+            break
+    base = f"http://127.0.0.1:{port}"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("muster serve did not become ready")
+    threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
+    return Process(base, process, token)
+
+
+def stop(process: Process) -> None:
+    process.process.terminate()
+    try:
+        process.process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.process.kill()
+
+
+@pytest.fixture
+def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"muster_x_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.postgres()}"'))
+    try:
+        yield sqlalchemy_pg_url(name)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def two_processes(pg_url: str, tmp_path: Path) -> Iterator[tuple[Process, Process]]:
+    first = start(pg_url, tmp_path / "a")
+    try:
+        second = start(pg_url, tmp_path / "b")
+    except BaseException:
+        stop(first)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop(first)
+        stop(second)
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
+    yield database
+    await database.dispose()
+
+
+async def hello(
+    url: str, token: str, topics: list[str], since: dict[str, Any] | None = None
+) -> Client:
+    client = Client(await connect(url, compression=None))
+    await client.send({"type": "hello", "token": token, "topics": topics, "since": since or {}})
+    return client
+
+
+async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
+    two_processes: tuple[Process, Process], db: Database
+) -> None:
+    a, b = two_processes
+    assert a.token, "the first process prints the organiser token"
+    async with httpx.AsyncClient(timeout=10) as http:
+        organiser = Api(http, a.token)
+        event = await organiser.post(f"{a.base_url}/api/v1/events", event_body(), expect=201)
+        eid = event["id"]
+        zone = await organiser.post(
+            f"{a.base_url}/api/v1/events/{eid}/zones",
+            {"name": "Hall A", "capacity": 100},
+            expect=201,
+        )
+        gate = await organiser.post(
+            f"{a.base_url}/api/v1/events/{eid}/gates",
+            {"name": "North door", "from_zone": None, "to_zone": zone["id"]},
+            expect=201,
+        )
+        issued = await organiser.post(
+            f"{a.base_url}/api/v1/events/{eid}/tickets",
+            {"tickets": [{"holder_name": "王伟"}, {"holder_name": "李娜"}]},
+            expect=201,
+        )
+        _account, command = await create_account(db, "command", event_id=eid)
+        _account, door_token = await create_account(db, "door", event_id=eid, gate_id=gate["id"])
+        door = Api(http, door_token)
+
+        async def scan_through_b(ticket: dict[str, Any]) -> None:
+            answer = await door.post(
+                f"{b.base_url}/api/v1/events/{eid}/scans",
+                {
+                    "secret": ticket["secret"],
+                    "gate": gate["id"],
+                    "direction": "in",
+                    "nonce": uuid.uuid4().hex,
+                    "scanned_at": "2026-01-01T00:00:00+00:00",
+                },
+                expect=200,
+            )
+            assert answer["status"] in ("ok", "error")
+
+        topics = ["headcount", "admissions", "gates"]
+        on_a = await hello(a.ws(eid), command, topics)
+        on_b = await hello(b.ws(eid), command, topics)
+        for client in (on_a, on_b):
+            await client.until(lambda m: m.get("topic") == "gates")
+        snapshot_a = next(m for m in on_a.seen if m.get("topic") == "admissions")
+
+        await scan_through_b(issued["tickets"][0])
+        seen_a = await on_a.until(lambda m: m.get("topic") == "admissions")
+        seen_b = await on_b.until(lambda m: m.get("topic") == "admissions")
+        assert seen_a["data"]["ticket"] == issued["tickets"][0]["id"]
+        # The same message, the same offset and epoch, on both processes.
+        assert (seen_a["epoch"], seen_a["offset"]) == (seen_b["epoch"], seen_b["offset"])
+        assert seen_a["epoch"] == snapshot_a["epoch"] and seen_a["offset"] > snapshot_a["offset"]
+        await on_a.until(lambda m: m.get("topic") == "headcount" and m["data"]["inside"] == 1)
+
+        # Leave process A, miss a scan, come back on process B: exactly the gap.
+        await on_a.ws.close()
+        await scan_through_b(issued["tickets"][1])
+        await on_b.until(lambda m: m.get("topic") == "admissions")
+        since = {"admissions": {"epoch": seen_a["epoch"], "offset": seen_a["offset"]}}
+        resumed = await hello(b.ws(eid), command, ["admissions"], since)
+        resume = await resumed.until(lambda m: m.get("topic") == "admissions")
+        assert resume["type"] == "resume" and resume["count"] == 1
+        missed = await resumed.until(lambda m: m.get("topic") == "admissions")
+        assert missed["data"]["ticket"] == issued["tickets"][1]["id"]
+
+        # A door phone connected to A shows online on B's gate health.
+        phone = Client(await connect(a.ws(eid)))
+        await phone.ws.send(
+            orjson.dumps({"type": "hello", "token": door_token, "topics": ["admissions"]}).decode()
+        )
+        await phone.until(lambda m: m.get("topic") == "admissions")
+        await phone.send({"type": "status", "queue": 3})
+        shown = await on_b.until(
+            lambda m: (
+                m.get("topic") == "gates"
+                and any(d["online"] and d["queue"] == 3 for d in m["data"]["devices"])
+            )
+        )
+        assert shown["data"]["gates"][0]["online"] == 1
+        for client in (on_b, resumed, phone):
+            await client.ws.close()
