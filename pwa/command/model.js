@@ -22,17 +22,6 @@ function time(value) {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-/**
- * "ok", "near" (at or past the soft warning level) or "full"; "none" without
- * a capacity. The same rule as zone_level() in server/headcount.py.
- */
-export function zoneLevel(inside, capacity, softWarning = 0.9) {
-  if (capacity === null || capacity === undefined) return "none";
-  if (inside >= capacity) return "full";
-  if (inside >= Math.ceil(capacity * softWarning)) return "near";
-  return "ok";
-}
-
 /** Arrivals per minute (``[{minute, count}]``, oldest first) as {at, count}. */
 export function arrivalsSeries(raw) {
   if (!Array.isArray(raw)) return [];
@@ -50,9 +39,9 @@ export function headcountView(data) {
     notYetArrived: maybeNumber(d.not_yet_arrived) ?? (expected === null ? null : Math.max(0, expected - checkedIn)),
     zones: (d.zones || []).map((z) => {
       const capacity = maybeNumber(z.capacity);
-      const softWarning = number(z.soft_warning, 0.9);
-      const inside = number(z.inside);
-      return { id: z.id, name: z.name, inside, capacity, softWarning, level: zoneLevel(inside, capacity, softWarning) };
+      // The level is the server's decision (zone_level in server/headcount.py).
+      const level = capacity === null ? "none" : z.level === "near_full" ? "near" : z.level || "ok";
+      return { id: z.id, name: z.name, inside: number(z.inside), capacity, softWarning: number(z.soft_warning, 0.9), level };
     }),
     gates: (d.gates || []).map((g) => ({ id: g.id, name: g.name, in: number(g.in), out: number(g.out) })),
     arrivals: arrivalsSeries(d.arrivals_per_minute),
@@ -111,13 +100,6 @@ export function gatesView(headcount, gatesData) {
   return gates;
 }
 
-/** "critical", "low" or "ok": the same rule as stock_level() in server/stock.py. */
-export function stockLevel(quantity, low, critical) {
-  if (critical !== null && critical !== undefined && quantity <= critical) return "critical";
-  if (low !== null && low !== undefined && quantity <= low) return "low";
-  return "ok";
-}
-
 export function stockView(data) {
   const items = (data && data.items) || [];
   const rank = { critical: 0, low: 1, ok: 2 };
@@ -126,7 +108,8 @@ export function stockView(data) {
       const quantity = number(item.quantity);
       const low = maybeNumber(item.low_threshold);
       const critical = maybeNumber(item.critical_threshold);
-      const level = item.level && item.level in rank ? item.level : stockLevel(quantity, low, critical);
+      // The level is the server's decision (stock_level in server/stock.py).
+      const level = item.level in rank ? item.level : "ok";
       return { id: item.id, name: item.name, unit: item.unit || "", location: item.location || "", quantity, low, critical, level };
     })
     .sort((a, b) => {

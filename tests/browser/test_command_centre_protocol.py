@@ -112,15 +112,31 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "inside": 1840,
                 "capacity": 2000,
                 "soft_warning": 0.9,
+                "level": "near_full",
             },
-            {"id": 2, "name": "展区 B Expo B", "inside": 800, "capacity": 800, "soft_warning": 0.9},
-            {"id": 3, "name": "VIP 休息室", "inside": 42, "capacity": 120, "soft_warning": 0.9},
+            {
+                "id": 2,
+                "name": "展区 B Expo B",
+                "inside": 800,
+                "capacity": 800,
+                "soft_warning": 0.9,
+                "level": "full",
+            },
+            {
+                "id": 3,
+                "name": "VIP 休息室",
+                "inside": 42,
+                "capacity": 120,
+                "soft_warning": 0.9,
+                "level": "ok",
+            },
             {
                 "id": 4,
                 "name": "Outdoor plaza",
                 "inside": 730,
                 "capacity": None,
                 "soft_warning": 0.9,
+                "level": "ok",
             },
         ],
         "gates": [
@@ -194,6 +210,7 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "quantity": 1200,
                 "low_threshold": 300,
                 "critical_threshold": 100,
+                "level": "ok",
             },
             {
                 "id": 2,
@@ -203,6 +220,7 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "quantity": 80,
                 "low_threshold": 200,
                 "critical_threshold": 100,
+                "level": "critical",
             },
             {
                 "id": 3,
@@ -212,6 +230,7 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "quantity": 240,
                 "low_threshold": 250,
                 "critical_threshold": None,
+                "level": "low",
             },
             {
                 "id": 4,
@@ -221,6 +240,7 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "quantity": 36,
                 "low_threshold": 10,
                 "critical_threshold": 5,
+                "level": "ok",
             },
         ]
     }
