@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from realtime import topics as topic_registry
 from server.alerts import raise_alert
 from server.context import Muster
 from server.settings import Settings
@@ -253,6 +254,22 @@ async def test_snapshots_of_other_parts_topics(
     venue = await make_venue(served, tickets=0)
     client = await open_socket(venue.event_id, await served.token("staff", venue.event_id), [topic])
     message = await client.until(lambda m: m.get("topic") == topic)
-    assert message["type"] in ("snapshot", "error")
-    if message["type"] == "error":
-        assert message["code"] == "topic_unavailable"
+    assert message["type"] == "snapshot" and message.get("reason") in ("new", None)
+
+
+async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(topic_registry.PROVIDERS, "stock", "server.no_such_module:stock_snapshot")
+    monkeypatch.delitem(topic_registry._loaded, "stock", raising=False)
+    venue = await make_venue(served, tickets=0)
+    client = await open_socket(
+        venue.event_id, await served.token("staff", venue.event_id), ["stock", "alerts"]
+    )
+    welcome = await client.next()
+    assert welcome["topics"] == ["alerts"]
+    error = await client.next()
+    assert error["type"] == "error" and error["topic"] == "stock"
+    assert error["code"] == "topic_unavailable"
+    alerts = await client.until(lambda m: m.get("topic") == "alerts")
+    assert alerts["type"] == "snapshot"
