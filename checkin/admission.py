@@ -1,31 +1,29 @@
 """Admitting people at the doors: the database around ``checkin.rules.decide``.
 
-Three operations, each one transaction: ``admit`` (one online scan),
-``replay_offline`` (a batch from a door that was offline) and ``annul``
-(undo a recent scan).
+Two operations here: ``admit`` (one online scan) and ``annul`` (undo a
+recent scan); an offline door's batch is ``checkin.sync``. The venue data,
+the answer's shape and the scan-log row they all share live here too.
 
-Exactly once. The ticket row is locked (``SELECT … FOR UPDATE`` on
-PostgreSQL; on SQLite every write transaction of the process already holds
-``Database.write_lock``) before the decision is taken on its state, so two
-doors scanning one ticket at the same instant are serialised and the second
-sees the first's result. ``tests/checkin/test_admission_race.py`` turns
-``LOCK_TICKETS`` off and watches tickets get admitted twice.
+Read, decide, apply. ``admit`` reads the ticket with no lock, decides with
+the pure rule, and applies the outcome with one guarded statement that
+moves the ticket only if it still holds what the decision saw (see
+``checkin.store``); when another door moved it meanwhile, it reads and
+decides again. So two doors scanning one ticket at the same instant admit
+it once. ``tests/checkin/test_admission_race.py`` turns
+``GUARD_TICKET_STATE`` off and watches tickets get admitted twice.
 
-Idempotency. The scan log has a unique (event, nonce); the scan row is
-inserted last with ``ON CONFLICT DO NOTHING``. When nothing was inserted, a
-scan with that nonce already exists (a retry, or a twin request that won the
-race): the transaction is rolled back, undoing whatever this attempt
-changed, and the stored first answer is returned.
+Idempotency. The scan log has a unique (event, nonce): the read returns the
+answer stored for a nonce already logged, and the insert is ``ON CONFLICT
+DO NOTHING``, so a twin request that loses the race writes nothing (its
+ticket move is undone with it) and answers as the first.
 
 Capacity without a hot row. A zone's capacity is split over a few
-``zone_shards`` rows whose caps sum to it; an admission increments one
-shard with a conditional ``UPDATE … WHERE inside < cap``, starting at the
-shard the ticket id picks and falling back to the others in turn, so
-concurrent doors mostly touch different rows. ``zone_full`` is answered only
-when no shard has room, so the bound is exact: a zone's inside count never
-exceeds its capacity, and a place anywhere in the zone is found. Shard rows
-are locked one zone at a time in zone-id order (and the ticket first), so
-two scans cannot wait on each other in a cycle.
+``zone_shards`` rows whose caps sum to it; an admission takes a place in
+one shard with room (``inside < cap``, re-checked by the database), starting
+at the shard the ticket id picks, so concurrent doors mostly touch
+different rows. ``zone_full`` is answered only when no shard had room, and
+the ticket is never moved without its place: a zone's inside count never
+exceeds its capacity.
 
 Authenticity at the speed of an index. The server stored every secret it
 issued on the ticket row, so a secret found there (same event, current
@@ -41,22 +39,31 @@ other processes' door answers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from checkin.reconcile import OfflineScan, Reconciliation, TicketRecord, reconcile_offline_scans
 from checkin.rules import ZONE_FULL, Decision, GateMove, TicketState, decide
 from checkin.secrets import SecretError
-from checkin.store import MOVE_TICKET, TICKET_FIELDS, CoreStore, Store, TicketRow, hot_path, writing
+from checkin.store import (
+    APPLIED,
+    FULL,
+    TICKET_FIELDS,
+    CoreShards,
+    Move,
+    ShardWalk,
+    Store,
+    TicketRow,
+    hot_path,
+    writing,
+)
 from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database
@@ -66,8 +73,13 @@ from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
 
-#: The protection the race test removes: lock the ticket row before deciding.
-LOCK_TICKETS = True
+#: The protection the race test removes: move a ticket only if it still
+#: holds what the decision was taken on.
+GUARD_TICKET_STATE = True
+
+#: Reads and decisions one scan may take while other doors keep moving its
+#: ticket (or taking a zone's last places) under it.
+APPLY_ATTEMPTS = 20
 
 #: How long a process trusts its copy of an event's gates, zones and types.
 VENUE_CACHE_SECONDS = 2.0
@@ -79,6 +91,11 @@ ZONE_ALERT_QUIET_SECONDS = 30.0
 DIRECTIONS = ("in", "out")
 
 TOPICS = ("headcount", "gates", "admissions")
+
+_tickets = cast(Table, Ticket.__table__)
+_scans = cast(Table, Scan.__table__)
+
+TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
 
 
 # --- venue data ---------------------------------------------------------------
@@ -122,6 +139,7 @@ class Venue:
 
 
 async def load_venue(db: Database, event_id: int) -> Venue:
+    started = time.monotonic()
     async with db.reading() as session:
         if await session.get(Event, event_id) is None:
             raise NotFound(f"No event {event_id}.")
@@ -153,7 +171,7 @@ async def load_venue(db: Database, event_id: int) -> Venue:
             )
             for t in types
         },
-        loaded_at=time.monotonic(),
+        loaded_at=started,
     )
 
 
@@ -163,12 +181,24 @@ class VenueCache:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._venues: dict[int, Venue] = {}
+        self._loading: dict[int, asyncio.Lock] = {}
         #: (zone id, alert kind) -> monotonic time until which it is not checked.
         self.quiet_zones: dict[tuple[int, str], float] = {}
 
     async def get(self, event_id: int, *, fresh: bool = False) -> Venue:
+        asked = time.monotonic()
         venue = self._venues.get(event_id)
-        if fresh or venue is None or time.monotonic() - venue.loaded_at > VENUE_CACHE_SECONDS:
+        if not fresh and venue is not None and asked - venue.loaded_at <= VENUE_CACHE_SECONDS:
+            return venue
+        # One load at a time per event: when the copy expires in a rush, the
+        # 64 scans waiting on it take the one reload instead of making 64.
+        async with self._loading.setdefault(event_id, asyncio.Lock()):
+            venue = self._venues.get(event_id)
+            if venue is not None and (
+                venue.loaded_at >= asked
+                or (not fresh and time.monotonic() - venue.loaded_at <= VENUE_CACHE_SECONDS)
+            ):
+                return venue
             venue = await load_venue(self.db, event_id)
             self._venues[event_id] = venue
         return venue
@@ -280,97 +310,6 @@ def answer(
     }
 
 
-# --- SQL pieces -----------------------------------------------------------------
-
-_tickets = cast(Table, Ticket.__table__)
-_scans = cast(Table, Scan.__table__)
-_shards = cast(Table, ZoneShard.__table__)
-
-_TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
-
-
-def _lock(query: Any) -> Any:
-    return query.with_for_update() if LOCK_TICKETS else query
-
-
-def _insert_scans(dialect: str) -> Any:
-    """INSERT INTO scans … ON CONFLICT (event_id, nonce) DO NOTHING RETURNING id."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return (
-        module.insert(_scans)
-        .on_conflict_do_nothing(index_elements=["event_id", "nonce"])
-        .returning(_scans.c.id)
-    )
-
-
-class _Repeated(Exception):
-    """A scan with this nonce exists: roll back, answer with the stored one."""
-
-
-async def _stored_answer(db: Database, event_id: int, nonce: str) -> dict[str, Any]:
-    async with db.engine.connect() as conn:
-        response = await conn.scalar(
-            select(_scans.c.response).where(_scans.c.event_id == event_id, _scans.c.nonce == nonce)
-        )
-    if response is None:  # pragma: no cover - only if the row was deleted meanwhile
-        raise Conflict("The scan with this nonce disappeared; send it again.")
-    stored: dict[str, Any] = dict(response)
-    return stored
-
-
-# --- shards -----------------------------------------------------------------------
-
-
-async def _enter(store: Store, zone: ZoneInfo, start: int) -> tuple[int, int | None] | None:
-    """Take a place in ``zone``: (the shard's new inside, its cap), or None when full."""
-    for step in range(zone.shards):
-        taken = await store.enter_shard(zone.id, (start + step) % zone.shards)
-        if taken is not None:
-            return taken
-    return None
-
-
-async def _leave(store: Store, zone: ZoneInfo, start: int) -> None:
-    for step in range(zone.shards):
-        if await store.leave_shard(zone.id, (start + step) % zone.shards):
-            return
-    log.warning("zone %s: a ticket left but its shards count nobody inside", zone.id)
-
-
-async def _force_into(store: Store, zone: ZoneInfo, start: int) -> None:
-    """Count one more person in ``zone`` whatever its caps (undoing a departure)."""
-    if zone.shards:
-        await store.force_into_shard(zone.id, start % zone.shards)
-
-
-async def move_between_zones(
-    store: Store, venue: Venue, left: int | None, entered: int | None, start: int
-) -> tuple[bool, tuple[int, int | None] | None]:
-    """Move one person's count from ``left`` to ``entered`` (either may be None).
-
-    Shards are touched in zone-id order (deadlock freedom). Returns whether
-    it succeeded (False: ``entered`` is full; nothing changed) and the
-    entered shard's (inside, cap).
-    """
-    if left == entered:
-        return True, None
-    steps = sorted(z for z in (left, entered) if z is not None and z in venue.zones)
-    taken: tuple[int, int | None] | None = None
-    left_done = False
-    for zone_id in steps:
-        zone = venue.zones[zone_id]
-        if zone_id == entered:
-            taken = await _enter(store, zone, start)
-            if taken is None:
-                if left_done and left is not None:
-                    await _force_into(store, venue.zones[left], start)
-                return False, None
-        else:
-            await _leave(store, zone, start)
-            left_done = True
-    return True, taken
-
-
 # --- alerts ----------------------------------------------------------------------
 
 
@@ -437,24 +376,37 @@ async def raise_zone_alert(session: AsyncSession, event_id: int, level: ZoneLeve
 # --- one online scan ---------------------------------------------------------------
 
 
-async def _verify(store: Store, ctx: Muster, event_id: int, secret: str) -> Verdict:
-    """Find the ticket a secret belongs to (locked), or why the secret is refused."""
-    text = secret.strip().upper()
-    row = await store.ticket_by_secret(event_id, text, LOCK_TICKETS)
-    if row is not None:
-        return Verdict(row, row.generation, None)
+def shard_walk(venue: Venue, zone_id: int | None, ticket_id: int) -> ShardWalk | None:
+    """The counters of a zone, walked from the ticket's own shard (None: outside)."""
+    if zone_id is None:
+        return None
+    zone = venue.zones.get(zone_id)
+    if zone is None:
+        return None
+    # A zone without shard rows has no place to give: it answers zone_full.
+    return ShardWalk(zone_id, ticket_id, max(zone.shards, 1))
+
+
+async def _verify(
+    store: Store, ctx: Muster, event_id: int, secret: str, nonce: str
+) -> tuple[Verdict, dict[str, Any] | None]:
+    """The ticket a secret belongs to (or why it is refused), and the nonce's stored answer."""
+    seen = await store.read(event_id, nonce, secret=secret)
+    if seen.stored is not None or seen.ticket is not None:
+        row = seen.ticket
+        return Verdict(row, row.generation if row else 0, None), seen.stored
     ring = await ctx.keys.ring(event_id)
     try:
-        claims = ring.verify(text)
+        claims = ring.verify(secret)
     except SecretError as exc:
-        return Verdict(None, 0, exc.reason)
-    row = await store.ticket_by_id(event_id, claims.ticket_id, LOCK_TICKETS)
-    if row is None:
-        return Verdict(None, 0, "invalid")
-    return Verdict(row, claims.generation, None)
+        return Verdict(None, 0, exc.reason), None
+    seen = await store.read(event_id, nonce, ticket_id=claims.ticket_id)
+    if seen.ticket is None:
+        return Verdict(None, 0, "invalid"), seen.stored
+    return Verdict(seen.ticket, claims.generation, None), seen.stored
 
 
-def _ticket_id(verdict: Verdict) -> int | None:
+def ticket_id_of(verdict: Verdict) -> int | None:
     return None if verdict.ticket is None else int(verdict.ticket.id)
 
 
@@ -472,7 +424,7 @@ def ticket_state(row: AnyTicket, venue: Venue) -> TicketState:
     )
 
 
-def _scan_row(
+def scan_row(
     event_id: int,
     scan: ScanRequest,
     ticket_id: int | None,
@@ -485,6 +437,7 @@ def _scan_row(
     conflict_with: int | None = None,
     scan_id: int | None = None,
 ) -> dict[str, Any]:
+    """The scan log's row: from_zone_id is where the holder was, to_zone_id where they are."""
     row = {
         "event_id": event_id,
         "ticket_id": ticket_id,
@@ -517,41 +470,64 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
     received_at = utcnow()
     venue, gate = await venues(ctx).gate(event_id, scan.gate_id)
     move = GateMove(gate.from_zone, gate.to_zone, scan.direction)
+    secret = scan.secret.strip().upper()
     level: ZoneLevel | None = None
-    try:
-        async with hot_path(ctx.db) as store:
-            verdict = await _verify(store, ctx, event_id, scan.secret)
-            row = verdict.ticket
-            if row is None:
+    async with hot_path(ctx.db) as store:
+        for _attempt in range(APPLY_ATTEMPTS):
+            verdict, stored = await _verify(store, ctx, event_id, secret, scan.nonce)
+            if stored is not None:
+                return stored
+            row = cast(TicketRow | None, verdict.ticket)  # the store's rows, not Core's
+            state = None if row is None else ticket_state(row, venue)
+            if row is None or state is None:
                 decision = Decision(False, verdict.reason or "invalid", None)
             else:
-                state = ticket_state(row, venue)
                 decision = decide(state, verdict.generation, move, received_at)
-                if decision.ok and decision.zone_after != state.zone_id:
-                    moved, taken = await move_between_zones(
-                        store, venue, state.zone_id, decision.zone_after, row.id
-                    )
-                    if not moved:
-                        decision = decide(state, verdict.generation, move, received_at, False)
-                        assert decision.reason == ZONE_FULL
-                    entered = venue.zones.get(move.entering or 0)
-                    level = await _zone_level(store, ctx, entered, taken, not moved)
             first_in = received_at if decision.ok and scan.direction == "in" else None
             response = answer(scan, venue, gate, row, decision, received_at, first_in)
-            values = _scan_row(
+            values = scan_row(
                 event_id,
                 scan,
-                row.id if row is not None else None,
+                ticket_id_of(verdict),
                 decision,
                 row.zone_id if row is not None else None,
                 received_at,
                 response,
             )
-            ticket_move = (row.id, decision.zone_after, first_in) if row and decision.ok else None
-            if await store.log_scan(values, ticket_move) is None:
-                raise _Repeated
-    except _Repeated:
-        return await _stored_answer(ctx.db, event_id, scan.nonce)
+            if row is None or state is None or not decision.ok:
+                if await store.log(values) is None:
+                    continue  # a twin request logged the nonce: the next read answers
+                break
+            moving = decision.zone_after != row.zone_id
+            applied = await store.apply(
+                values,
+                Move(
+                    seen=row,
+                    zone_after=decision.zone_after,
+                    first_in=first_in,
+                    enter=shard_walk(venue, decision.zone_after, row.id) if moving else None,
+                    leave=shard_walk(venue, row.zone_id, row.id) if moving else None,
+                ),
+                GUARD_TICKET_STATE,
+            )
+            entered = venue.zones.get(move.entering or 0)
+            if applied.outcome == APPLIED:
+                level = await _zone_level(store, ctx, entered, applied.taken, False)
+                break
+            if applied.outcome == FULL:
+                decision = decide(state, verdict.generation, move, received_at, False)
+                assert decision.reason == ZONE_FULL
+                response = answer(scan, venue, gate, row, decision, received_at)
+                values = scan_row(
+                    event_id, scan, row.id, decision, row.zone_id, received_at, response
+                )
+                if await store.log(values) is None:
+                    continue
+                level = await _zone_level(store, ctx, entered, None, True)
+                break
+            # STALE (another door moved the ticket) or REPEATED: read again.
+        else:
+            raise Conflict("This ticket is being scanned at other doors; send the scan again.")
     alerted = False
     if level is not None:
         async with ctx.db.writing() as session:
@@ -612,7 +588,7 @@ async def annul(
 async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> None:
     ticket = (
         await conn.execute(
-            select(*_TICKET_COLUMNS).where(_tickets.c.id == scan.ticket_id).with_for_update()
+            select(*TICKET_COLUMNS).where(_tickets.c.id == scan.ticket_id).with_for_update()
         )
     ).first()
     if ticket is None:
@@ -622,15 +598,17 @@ async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> 
             "The ticket has been scanned again since; annul the later scan first.",
             code="superseded",
         )
-    store = CoreStore(conn)
-    moved, _taken = await move_between_zones(
-        store, venue, scan.to_zone_id, scan.from_zone_id, ticket.id
-    )
-    if not moved and scan.from_zone_id is not None:
-        # The way back is "full" now; the holder was counted there before
-        # this scan, so they are counted there again.
-        await move_between_zones(store, venue, scan.to_zone_id, None, ticket.id)
-        await _force_into(store, venue.zones[scan.from_zone_id], ticket.id)
+    shards = CoreShards(conn)
+    back = shard_walk(venue, scan.from_zone_id, ticket.id)
+    # Touch the two zones' counters in zone-id order, like the sync's locks.
+    for zone_id in sorted(z for z in (scan.to_zone_id, scan.from_zone_id) if z is not None):
+        if zone_id == scan.to_zone_id and (gone := shard_walk(venue, zone_id, ticket.id)):
+            if not await shards.leave(gone):
+                log.warning("zone %s: an annul left it, but its shards count nobody", zone_id)
+        elif back is not None and await shards.enter(back) is None:
+            # The way back is "full" now; the holder was counted there
+            # before this scan, so they are counted there again.
+            await shards.force_into(back)
     # The first admission is whatever accepted entry from outside is left.
     first_in = await conn.scalar(
         select(func.min(_scans.c.received_at)).where(
@@ -664,385 +642,3 @@ def _annul_answer(scan: Row[Any], annulled_at: datetime, annulled_by: int | None
             "zone": scan.from_zone_id if scan.status == "ok" else scan.to_zone_id,
         },
     }
-
-
-# --- an offline batch -----------------------------------------------------------------
-
-#: Rows per IN (…) list: well under both databases' bound-parameter limits.
-CHUNK = 1000
-
-
-def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class _Retry(Exception):
-    """A twin batch committed some of these nonces meanwhile: replay again."""
-
-
-async def _allocate_scan_ids(conn: AsyncConnection, count: int) -> list[int]:
-    """Ids for new scan rows, known before the insert so scans can point at each other."""
-    if count == 0:
-        return []
-    if conn.dialect.name == "postgresql":
-        rows = await conn.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('scans', 'id')) FROM generate_series(1, :n)"
-            ),
-            {"n": count},
-        )
-        return [int(r[0]) for r in rows]
-    # SQLite: this transaction holds the process's writer lock.
-    top = int(await conn.scalar(select(func.coalesce(func.max(_scans.c.id), 0))) or 0)
-    return list(range(top + 1, top + 1 + count))
-
-
-async def replay_offline(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> dict[str, Any]:
-    """Replay a door's offline queue in scan-time order; one answer per scan.
-
-    Idempotent by nonce (a nonce already logged answers as before; a nonce
-    repeated in the batch answers as its first occurrence). A second
-    admission of a ticket someone else admitted first is a conflict (see
-    ``checkin.reconcile``), raised as a "conflict" alert.
-    """
-    for _attempt in range(3):
-        try:
-            return await _replay_once(ctx, event_id, scans)
-        except _Retry:
-            continue
-    raise Conflict("The batch is being replayed by another request; send it again.")
-
-
-async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> dict[str, Any]:
-    received_at = utcnow()
-    cache = venues(ctx)
-    venue = await cache.get(event_id)
-    if any(s.gate_id not in venue.gates for s in scans):
-        venue = await cache.get(event_id, fresh=True)
-    unknown = sorted({s.gate_id for s in scans if s.gate_id not in venue.gates})
-    if unknown:
-        raise InvalidRequest(
-            f"No gate {unknown[0]} in this event.", {"gates": unknown}, code="unknown_gate"
-        )
-    firsts: dict[str, ScanRequest] = {}
-    for scan in scans:
-        firsts.setdefault(scan.nonce, scan)
-    unique = list(firsts.values())
-    alerted = False
-    async with writing(ctx.db) as conn:
-        stored = await _stored_answers(conn, event_id, list(firsts))
-        fresh = [s for s in unique if s.nonce not in stored]
-        verdicts, rows = await _verify_batch(conn, ctx, event_id, fresh)
-        last_scans = await _last_ok_scans(conn, event_id, sorted(rows))
-        zone_ids = sorted(
-            {
-                z
-                for s in fresh
-                for z in (venue.gates[s.gate_id].from_zone, venue.gates[s.gate_id].to_zone)
-                if z is not None
-            }
-        )
-        shards = await _locked_shards(conn, zone_ids)
-        ids = await _allocate_scan_ids(conn, len(fresh))
-        offline = [
-            OfflineScan(
-                index=i,
-                scan_id=ids[i],
-                ticket_id=_ticket_id(verdicts[i]),
-                secret_generation=verdicts[i].generation,
-                secret_error=verdicts[i].reason,
-                move=GateMove(
-                    venue.gates[s.gate_id].from_zone, venue.gates[s.gate_id].to_zone, s.direction
-                ),
-                scanned_at=s.scanned_at,
-                local_ok=s.local_ok,
-            )
-            for i, s in enumerate(fresh)
-        ]
-        records = {
-            tid: TicketRecord(ticket_state(row, venue), last_scans.get(tid))
-            for tid, row in rows.items()
-        }
-        merged = reconcile_offline_scans(offline, records, _room(shards), received_at)
-        answers: dict[str, dict[str, Any]] = {}
-        values = []
-        for outcome in merged.outcomes:
-            scan = fresh[outcome.scan.index]
-            row = rows.get(outcome.scan.ticket_id) if outcome.scan.ticket_id is not None else None
-            first_in = merged.first_admitted.get(row.id) if row is not None else None
-            response = answer(
-                scan, venue, venue.gates[scan.gate_id], row, outcome.decision, received_at, first_in
-            )
-            response.update(
-                offline=True, conflict=outcome.conflict, conflict_with=outcome.conflict_with
-            )
-            answers[scan.nonce] = response
-            values.append(
-                _scan_row(
-                    event_id,
-                    scan,
-                    row.id if row is not None else None,
-                    outcome.decision,
-                    outcome.zone_before,
-                    received_at,
-                    response,
-                    offline=True,
-                    conflict_with=outcome.conflict_with,
-                    scan_id=outcome.scan.scan_id,
-                )
-            )
-        if values:
-            inserted = await conn.execute(_insert_scans(conn.dialect.name), values)
-            if len(inserted.all()) != len(values):
-                raise _Retry
-        await _write_tickets(conn, merged)
-        await _write_shards(conn, shards, merged.zone_delta)
-        alerted = await _batch_alerts(conn, venue, merged, shards, fresh)
-    results = []
-    for scan in scans:
-        first = firsts[scan.nonce]
-        if first.nonce in stored:
-            results.append({**stored[first.nonce], "repeated": True})
-        else:
-            results.append(
-                answers[first.nonce]
-                if scan is first
-                else {**answers[first.nonce], "repeated": True}
-            )
-    counts = {
-        "ok": sum(1 for o in merged.outcomes if o.decision.ok),
-        "error": sum(1 for o in merged.outcomes if not o.decision.ok),
-        "conflict": sum(1 for o in merged.outcomes if o.conflict),
-        "repeated": len(scans) - len(merged.outcomes),
-    }
-    if merged.outcomes:
-        ctx.changed(event_id, *TOPICS, *(("alerts",) if alerted else ()))
-    return {"server_time": iso(utcnow()), "results": results, "counts": counts}
-
-
-async def _stored_answers(
-    conn: AsyncConnection, event_id: int, nonces: list[str]
-) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(nonces):
-        rows = await conn.execute(
-            select(_scans.c.nonce, _scans.c.response).where(
-                _scans.c.event_id == event_id, _scans.c.nonce.in_(chunk)
-            )
-        )
-        found.update((nonce, dict(response)) for nonce, response in rows)
-    return found
-
-
-async def _verify_batch(
-    conn: AsyncConnection, ctx: Muster, event_id: int, scans: list[ScanRequest]
-) -> tuple[list[Verdict], dict[int, Row[Any]]]:
-    """Each scan's verdict, and the batch's tickets locked in id order.
-
-    Secrets are matched against the stored ones first (no signature check
-    needed for those); the rest are verified, each distinct secret once.
-    """
-    texts = sorted({s.secret.strip().upper() for s in scans})
-    by_secret: dict[str, int] = {}
-    for chunk in _chunks(texts):
-        rows = await conn.execute(
-            select(_tickets.c.secret, _tickets.c.id).where(
-                _tickets.c.event_id == event_id, _tickets.c.secret.in_(chunk)
-            )
-        )
-        by_secret.update((secret, int(tid)) for secret, tid in rows)
-    claims: dict[str, tuple[int, int] | str] = {}
-    ring = None
-    for secret in texts:
-        if secret in by_secret:
-            continue
-        ring = ring or await ctx.keys.ring(event_id)
-        try:
-            found = ring.verify(secret)
-            claims[secret] = (found.ticket_id, found.generation)
-        except SecretError as exc:
-            claims[secret] = exc.reason
-    wanted = sorted(
-        set(by_secret.values()) | {c[0] for c in claims.values() if isinstance(c, tuple)}
-    )
-    rows_by_id: dict[int, Row[Any]] = {}
-    for chunk in _chunks(wanted):
-        query = (
-            select(*_TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
-            .where(_tickets.c.event_id == event_id, _tickets.c.id.in_(chunk))
-            .order_by(_tickets.c.id)
-        )
-        rows_by_id.update((row.id, row) for row in await conn.execute(_lock(query)))
-    verdicts = []
-    for scan in scans:
-        secret = scan.secret.strip().upper()
-        claim = claims.get(secret)
-        tid = by_secret.get(secret)
-        if tid is not None:
-            row = rows_by_id.get(tid)
-            if row is not None and row.current_secret != secret:
-                # Re-issued between the lookup and the lock: judge by signature.
-                ring = ring or await ctx.keys.ring(event_id)
-                claim = (tid, ring.verify(secret).generation)
-            else:
-                claim = (tid, row.generation) if row is not None else "invalid"
-        if isinstance(claim, tuple) and claim[0] in rows_by_id:
-            verdicts.append(Verdict(rows_by_id[claim[0]], claim[1], None))
-        else:
-            verdicts.append(Verdict(None, 0, claim if isinstance(claim, str) else "invalid"))
-    return verdicts, rows_by_id
-
-
-async def _last_ok_scans(
-    conn: AsyncConnection, event_id: int, ticket_ids: list[int]
-) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for chunk in _chunks(ticket_ids):
-        rows = await conn.execute(
-            select(_scans.c.ticket_id, func.max(_scans.c.id))
-            .where(
-                _scans.c.event_id == event_id,
-                _scans.c.ticket_id.in_(chunk),
-                _scans.c.status == "ok",
-                _scans.c.annulled_at.is_(None),
-            )
-            .group_by(_scans.c.ticket_id)
-        )
-        found.update((int(t), int(s)) for t, s in rows)
-    return found
-
-
-@dataclass
-class _Shard:
-    zone_id: int
-    shard: int
-    inside: int
-    cap: int | None
-    changed: bool = False
-
-
-async def _locked_shards(conn: AsyncConnection, zone_ids: list[int]) -> dict[int, list[_Shard]]:
-    """The shards of ``zone_ids``, locked in (zone, shard) order like every other writer."""
-    shards: dict[int, list[_Shard]] = {z: [] for z in zone_ids}
-    if zone_ids:
-        query = (
-            select(_shards.c.zone_id, _shards.c.shard, _shards.c.inside, _shards.c.cap)
-            .where(_shards.c.zone_id.in_(zone_ids))
-            .order_by(_shards.c.zone_id, _shards.c.shard)
-            .with_for_update()
-        )
-        for row in await conn.execute(query):
-            shards[row.zone_id].append(_Shard(row.zone_id, row.shard, row.inside, row.cap))
-    return shards
-
-
-def _room(shards: dict[int, list[_Shard]]) -> dict[int, int | None]:
-    room: dict[int, int | None] = {}
-    for zone_id, rows in shards.items():
-        if not rows or any(s.cap is None for s in rows):
-            room[zone_id] = None
-        else:
-            room[zone_id] = sum(max((s.cap or 0) - s.inside, 0) for s in rows)
-    return room
-
-
-def spread_delta(rows: list[_Shard], delta: int) -> None:
-    """Add ``delta`` people to a zone's shards: into shards with room, out of shards with people."""
-    while delta > 0:
-        target = next((s for s in rows if s.cap is None or s.inside < s.cap), rows[0])
-        target.inside += 1
-        target.changed = True
-        delta -= 1
-    while delta < 0:
-        source = next((s for s in rows if s.inside > 0), None)
-        if source is None:
-            log.warning("zone %s: more departures than people counted inside", rows[0].zone_id)
-            return
-        source.inside -= 1
-        source.changed = True
-        delta += 1
-
-
-async def _write_shards(
-    conn: AsyncConnection, shards: dict[int, list[_Shard]], delta: dict[int, int]
-) -> None:
-    changed: list[dict[str, int]] = []
-    for zone_id, step in delta.items():
-        rows = shards.get(zone_id)
-        if rows and step:
-            spread_delta(rows, step)
-            changed.extend({"z": s.zone_id, "s": s.shard, "n": s.inside} for s in rows if s.changed)
-    if changed:
-        await conn.execute(
-            update(_shards)
-            .where(_shards.c.zone_id == bindparam("z"), _shards.c.shard == bindparam("s"))
-            .values(inside=bindparam("n")),
-            changed,
-        )
-
-
-async def _write_tickets(conn: AsyncConnection, merged: Reconciliation) -> None:
-    if not merged.tickets:
-        return
-    await conn.execute(
-        MOVE_TICKET,
-        [
-            {
-                "ticket": tid,
-                "zone_after": record.state.zone_id,
-                "first_in": merged.first_admitted.get(tid),
-            }
-            for tid, record in merged.tickets.items()
-        ],
-    )
-
-
-async def _batch_alerts(
-    conn: AsyncConnection,
-    venue: Venue,
-    merged: Reconciliation,
-    shards: dict[int, list[_Shard]],
-    fresh: list[ScanRequest],
-) -> bool:
-    """A "conflict" alert per ticket admitted twice; zone alerts for zones the batch filled."""
-    session = AsyncSession(bind=conn)
-    raised = False
-    try:
-        for outcome in merged.outcomes:
-            if not outcome.conflict:
-                continue
-            scan = outcome.scan
-            request = fresh[scan.index]
-            alert = await raise_alert(
-                session,
-                venue.event_id,
-                "conflict",
-                f"Ticket {scan.ticket_id} was admitted twice: offline scan {scan.scan_id}"
-                f" conflicts with scan {outcome.conflict_with}.",
-                data={
-                    "ticket": scan.ticket_id,
-                    "scan": scan.scan_id,
-                    "nonce": request.nonce,
-                    "conflict_with": outcome.conflict_with,
-                    "gate": request.gate_id,
-                    "device": request.device_id,
-                    "scanned_at": iso(scan.scanned_at),
-                },
-                dedupe_key=f"conflict:{scan.ticket_id}",
-            )
-            raised = raised or alert is not None
-        for zone_id, step in merged.zone_delta.items():
-            zone = venue.zones.get(zone_id)
-            if step <= 0 or zone is None or zone.capacity is None:
-                continue
-            total = sum(s.inside for s in shards.get(zone_id, []))
-            if total < math.ceil(zone.capacity * zone.soft_warning):
-                continue
-            full = total >= zone.capacity
-            level = ZoneLevel(zone, total, full)
-            raised = await raise_zone_alert(session, venue.event_id, level) or raised
-        await session.flush()
-    finally:
-        await session.close()
-    return raised

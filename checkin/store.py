@@ -1,27 +1,54 @@
 """The statements of the scan hot path, on each database.
 
-``checkin.admission.admit`` runs a handful of statements per scan: lock the
-ticket, move a shard counter, move the ticket and log the scan. Building and
-compiling SQLAlchemy statements costs several times what the statements
-themselves cost the database, and the door rush is CPU-bound in Python, so
-on PostgreSQL these go straight to asyncpg (its per-connection prepared
-statement cache, and the ticket move folded into the scan-log insert as one
-statement). SQLite runs the same operations through SQLAlchemy Core.
+A scan is read, decided, applied (``checkin.admission.admit``):
 
-Both stores have the same methods and semantics; the check-in tests run on
-both databases.
+1. ``read``: the ticket a secret names, and the stored answer of the nonce
+   if it was seen before — one query, no lock.
+2. ``checkin.rules.decide`` on that row, in Python.
+3. ``log`` (a refusal: the scan-log insert alone) or ``apply`` (an
+   admission or exit: move the ticket, the zone counters and log the scan,
+   all or nothing).
+
+Exactly once rests on ``apply``'s condition, not on a row lock: the ticket
+is moved only if it still holds what the decision was taken on (zone,
+first admission, generation, status, type). When another door moved it
+meanwhile, nothing is written and the caller decides again on a fresh read.
+PostgreSQL re-checks the condition on the newest row version after waiting
+for a concurrent writer (READ COMMITTED), so of two doors racing on one
+ticket exactly one moves it. ``tests/checkin/test_admission_race.py``
+removes the condition (``guarded=False``) and watches tickets get in twice.
+
+On PostgreSQL each step is ONE statement in autocommit on a raw asyncpg
+connection (``Database.raw_pool``): no BEGIN/COMMIT round trips, no
+SQLAlchemy compilation (several times the cost of the statement itself on
+a CPU-bound door rush), asyncpg's prepared-statement cache. ``apply`` is a
+chain of data-modifying CTEs; as CTEs cannot undo each other, the final
+SELECT raises when the pieces disagree (the ticket moved but its zone
+counter or its log row did not follow), which rolls the whole statement
+back, and the caller reads and decides again.
+
+On SQLite every write already goes through the process's one writer lock;
+``apply`` runs the same guarded steps as Core statements in a transaction
+under it, and rolls back when one of them finds nothing to change.
+
+Capacity without a hot row: a zone's capacity is split over ``zone_shards``
+rows whose caps sum to it; entering takes a place in one shard with room
+(starting at the shard the ticket id picks, so concurrent doors mostly
+touch different rows) with a conditional ``inside < cap``, so a zone's
+count never exceeds its capacity.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import asyncpg
 import orjson
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,7 +93,7 @@ SCAN_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketRow:
     id: int
     type_id: int
@@ -80,103 +107,252 @@ class TicketRow:
     checked_in_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What ``read`` found: the ticket (None: no such secret or id) and the
+    answer stored for the nonce (None: a new nonce)."""
+
+    ticket: TicketRow | None
+    stored: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShardWalk:
+    """The shards of one zone, walked from ``start`` (the ticket's own shard)."""
+
+    zone_id: int
+    start: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An accepted scan's change: the ticket from ``seen.zone_id`` to ``zone_after``."""
+
+    seen: TicketRow
+    zone_after: int | None
+    #: The first admission's time, when this scan may be it.
+    first_in: datetime | None
+    #: The zone counters to take a place in and to give one back to.
+    enter: ShardWalk | None
+    leave: ShardWalk | None
+
+
+#: ``apply`` outcomes.
+APPLIED = "applied"
+#: The ticket no longer holds what the decision was taken on: read again.
+STALE = "stale"
+#: No shard of the zone entered has room.
+FULL = "full"
+#: The nonce was logged meanwhile (a twin request): answer with the stored one.
+REPEATED = "repeated"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: str
+    scan_id: int | None = None
+    #: The entered shard's (inside, cap) after the move.
+    taken: tuple[int, int | None] | None = None
+
+
 class Store(Protocol):
-    """One transaction's worth of hot-path statements."""
+    """The hot-path operations; the same semantics on both databases."""
 
-    async def ticket_by_secret(
-        self, event_id: int, secret: str, lock: bool
-    ) -> TicketRow | None: ...
+    async def read(
+        self, event_id: int, nonce: str, *, secret: str | None = None, ticket_id: int | None = None
+    ) -> Seen: ...
 
-    async def ticket_by_id(self, event_id: int, ticket_id: int, lock: bool) -> TicketRow | None: ...
+    async def log(self, values: dict[str, Any]) -> int | None:
+        """Log a refused scan: its id, or None when the nonce was already logged."""
 
-    async def enter_shard(self, zone_id: int, shard: int) -> tuple[int, int | None] | None:
-        """Take a place in one shard if it has room: (its new inside, its cap)."""
-
-    async def leave_shard(self, zone_id: int, shard: int) -> bool:
-        """Give back a place in one shard if it counts anyone."""
-
-    async def force_into_shard(self, zone_id: int, shard: int) -> None: ...
+    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
+        """Move the ticket and the zone counters and log the scan, all or nothing."""
 
     async def zone_total(self, zone_id: int) -> int: ...
 
-    async def log_scan(
-        self, values: dict[str, Any], move: tuple[int, int | None, datetime | None] | None
-    ) -> int | None:
-        """Insert the scan (and apply ``move`` = (ticket, zone after, first admission)
-        to the ticket); the new scan id, or None when the nonce was already logged."""
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 # --- PostgreSQL: asyncpg ------------------------------------------------------------
 
-_PG_TICKET = f"SELECT {', '.join(TICKET_FIELDS)} FROM tickets WHERE event_id = $1 AND {{key}} = $2"
-_PG_BY_SECRET = _PG_TICKET.format(key="secret")
-_PG_BY_ID = _PG_TICKET.format(key="id")
-_PG_ENTER = (
-    "UPDATE zone_shards SET inside = inside + 1 WHERE zone_id = $1 AND shard = $2"
-    " AND (cap IS NULL OR inside < cap) RETURNING inside, cap"
-)
-_PG_LEAVE = (
-    "UPDATE zone_shards SET inside = inside - 1 WHERE zone_id = $1 AND shard = $2"
-    " AND inside > 0 RETURNING inside"
-)
-_PG_FORCE = "UPDATE zone_shards SET inside = inside + 1 WHERE zone_id = $1 AND shard = $2"
-_PG_TOTAL = "SELECT coalesce(sum(inside), 0) FROM zone_shards WHERE zone_id = $1"
 _N = len(SCAN_FIELDS)
-# The ticket move rides along with the scan-log insert: one round trip. A
-# data-modifying CTE always runs; when the insert finds the nonce taken the
-# caller rolls the whole transaction back.
-_PG_LOG_SCAN = (
-    "WITH moved AS (UPDATE tickets SET zone_id = ${z}, checked_in_at = coalesce(checked_in_at, ${f})"
-    " WHERE id = ${t} AND ${m}::boolean RETURNING id)"
-    " INSERT INTO scans ({cols}) VALUES ({vals})"
-    " ON CONFLICT (event_id, nonce) DO NOTHING RETURNING id"
-).format(
-    z=_N + 1,
-    f=_N + 2,
-    t=_N + 3,
-    m=_N + 4,
-    cols=", ".join(SCAN_FIELDS),
-    vals=", ".join(f"${i + 1}" for i in range(_N)),
+_T = ", ".join(f"t.{name}" for name in TICKET_FIELDS)
+_PG_READ = (
+    f"SELECT (SELECT response FROM scans WHERE event_id = $1 AND nonce = $3) AS stored, {_T}"
+    " FROM (SELECT 1) AS one LEFT JOIN tickets t ON t.event_id = $1 AND t.{key} = $2"
 )
+_PG_READ_BY_SECRET = _PG_READ.format(key="secret")
+_PG_READ_BY_ID = _PG_READ.format(key="id")
+_PG_LOG = (
+    f"INSERT INTO scans ({', '.join(SCAN_FIELDS)})"
+    f" VALUES ({', '.join(f'${i + 1}' for i in range(_N))})"
+    " ON CONFLICT (event_id, nonce) DO NOTHING RETURNING id"
+)
+_PG_TOTAL = "SELECT coalesce(sum(inside), 0) FROM zone_shards WHERE zone_id = $1"
+
+# The parameters after the scan's own: the ticket and what was seen of it,
+# where it goes, and the two shard walks (zone, start, count).
+_P = {
+    name: f"${_N + i + 1}"
+    for i, name in enumerate(
+        (
+            "ticket",
+            "seen_zone",
+            "seen_checked_in",
+            "generation",
+            "type",
+            "zone_after",
+            "first_in",
+            "enter_zone",
+            "enter_start",
+            "enter_count",
+            "leave_zone",
+            "leave_start",
+            "leave_count",
+        )
+    )
+}
+
+#: THE exactly-once condition: the ticket still holds what was decided on.
+_PG_GUARD = (
+    " AND zone_id IS NOT DISTINCT FROM {seen_zone}::bigint"
+    " AND checked_in_at IS NOT DISTINCT FROM {seen_checked_in}::timestamptz"
+    " AND generation = {generation} AND type_id = {type} AND status = 'valid'"
+)
+
+
+def _pg_apply(guarded: bool) -> str:
+    p = _P
+    # Unguarded (the race test), the parameters still need a type.
+    guard = (
+        _PG_GUARD.format(**p)
+        if guarded
+        else " AND num_nulls({seen_zone}::bigint, {seen_checked_in}::timestamptz,"
+        " {generation}::integer, {type}::bigint) >= 0".format(**p)
+    )
+    return f"""
+WITH candidate AS (
+    -- a shard of the zone entered with room, the ticket's own shard first
+    SELECT shard FROM zone_shards
+    WHERE zone_id = {p["enter_zone"]} AND (cap IS NULL OR inside < cap)
+    ORDER BY (shard + {p["enter_count"]} - {p["enter_start"]}) % {p["enter_count"]}
+    LIMIT 1
+), moved AS (
+    UPDATE tickets
+    SET zone_id = {p["zone_after"]}, checked_in_at = coalesce(checked_in_at, {p["first_in"]})
+    WHERE id = {p["ticket"]}{guard}
+      AND ({p["enter_zone"]}::bigint IS NULL OR EXISTS (SELECT 1 FROM candidate))
+    RETURNING id
+), entered AS (
+    UPDATE zone_shards SET inside = inside + 1
+    WHERE zone_id = {p["enter_zone"]} AND shard = (SELECT shard FROM candidate)
+      AND (cap IS NULL OR inside < cap) AND EXISTS (SELECT 1 FROM moved)
+    RETURNING inside, cap
+), left_zone AS (
+    UPDATE zone_shards SET inside = inside - 1
+    WHERE zone_id = {p["leave_zone"]} AND inside > 0 AND EXISTS (SELECT 1 FROM moved)
+      AND shard = (
+        SELECT shard FROM zone_shards WHERE zone_id = {p["leave_zone"]} AND inside > 0
+        ORDER BY (shard + {p["leave_count"]} - {p["leave_start"]}) % {p["leave_count"]}
+        LIMIT 1)
+    RETURNING inside
+), logged AS (
+    INSERT INTO scans ({", ".join(SCAN_FIELDS)})
+    SELECT {", ".join(f"${i + 1}" for i in range(_N))} WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (event_id, nonce) DO NOTHING
+    RETURNING id
+)
+SELECT
+    (SELECT id FROM logged) AS scan_id,
+    EXISTS (SELECT 1 FROM candidate) AS had_room,
+    (SELECT inside FROM entered) AS inside,
+    (SELECT cap FROM entered) AS cap,
+    -- CTEs cannot undo each other: when the ticket moved but its counter
+    -- (a racing door took the shard's last place) or its log row (a twin
+    -- request logged the nonce) did not follow, fail the cast, which rolls
+    -- the whole statement back. Built from "moved" so that the planner
+    -- cannot fold it into a constant and raise it every time.
+    CASE WHEN EXISTS (SELECT 1 FROM moved) AND (
+        NOT EXISTS (SELECT 1 FROM logged)
+        OR ({p["enter_zone"]}::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entered)))
+    THEN CAST((SELECT '{_NOT_WHOLE} ' || id FROM moved) AS integer) END AS whole
+"""
+
+
+#: The text of the error that rolls a partial ``apply`` back.
+_NOT_WHOLE = "muster-scan-not-applied-whole"
+_PG_APPLY = {guarded: _pg_apply(guarded) for guarded in (True, False)}
+
+
+def _walk_args(walk: ShardWalk | None) -> tuple[int | None, int, int]:
+    return (None, 0, 1) if walk is None else (walk.zone_id, walk.start % walk.count, walk.count)
 
 
 class PgStore:
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
+    """One pooled asyncpg connection in autocommit: every call is one round trip."""
 
-    async def _ticket(self, sql: str, event_id: int, key: Any, lock: bool) -> TicketRow | None:
-        record = await self.raw.fetchrow(sql + (" FOR UPDATE" if lock else ""), event_id, key)
-        return None if record is None else TicketRow(**dict(record))
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
-    async def ticket_by_secret(self, event_id: int, secret: str, lock: bool) -> TicketRow | None:
-        return await self._ticket(_PG_BY_SECRET, event_id, secret, lock)
+    async def read(
+        self, event_id: int, nonce: str, *, secret: str | None = None, ticket_id: int | None = None
+    ) -> Seen:
+        sql, key = (
+            (_PG_READ_BY_SECRET, secret) if secret is not None else (_PG_READ_BY_ID, ticket_id)
+        )
+        record = await self.conn.fetchrow(sql, event_id, key, nonce)
+        assert record is not None  # the outer join always yields one row
+        stored = record["stored"]
+        ticket = None if record["id"] is None else TicketRow(*tuple(record)[1:])
+        return Seen(ticket, None if stored is None else orjson.loads(stored))
 
-    async def ticket_by_id(self, event_id: int, ticket_id: int, lock: bool) -> TicketRow | None:
-        return await self._ticket(_PG_BY_ID, event_id, ticket_id, lock)
+    @staticmethod
+    def _scan_args(values: Mapping[str, Any]) -> list[Any]:
+        args = [values[name] for name in SCAN_FIELDS]
+        args[-1] = _dumps(args[-1])  # a json column: asyncpg takes text
+        return args
 
-    async def enter_shard(self, zone_id: int, shard: int) -> tuple[int, int | None] | None:
-        record = await self.raw.fetchrow(_PG_ENTER, zone_id, shard)
-        return None if record is None else (int(record["inside"]), record["cap"])
+    async def log(self, values: dict[str, Any]) -> int | None:
+        scan_id = await self.conn.fetchval(_PG_LOG, *self._scan_args(values))
+        return None if scan_id is None else int(scan_id)
 
-    async def leave_shard(self, zone_id: int, shard: int) -> bool:
-        return await self.raw.fetchrow(_PG_LEAVE, zone_id, shard) is not None
-
-    async def force_into_shard(self, zone_id: int, shard: int) -> None:
-        await self.raw.execute(_PG_FORCE, zone_id, shard)
+    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
+        seen = move.seen
+        try:
+            record = await self.conn.fetchrow(
+                _PG_APPLY[guarded],
+                *self._scan_args(values),
+                seen.id,
+                seen.zone_id,
+                seen.checked_in_at,
+                seen.generation,
+                seen.type_id,
+                move.zone_after,
+                move.first_in,
+                *_walk_args(move.enter),
+                *_walk_args(move.leave),
+            )
+        except asyncpg.InvalidTextRepresentationError as exc:
+            if _NOT_WHOLE not in str(exc):
+                raise
+            return Applied(STALE)
+        except asyncpg.DeadlockDetectedError:
+            # Two people crossing between two zones in opposite directions
+            # at once can lock the same two shards in opposite orders.
+            return Applied(STALE)
+        assert record is not None
+        if record["scan_id"] is not None:
+            taken = None if record["inside"] is None else (int(record["inside"]), record["cap"])
+            return Applied(APPLIED, int(record["scan_id"]), taken)
+        if move.enter is not None and not record["had_room"]:
+            return Applied(FULL)
+        return Applied(STALE)
 
     async def zone_total(self, zone_id: int) -> int:
-        return int(await self.raw.fetchval(_PG_TOTAL, zone_id))
-
-    async def log_scan(
-        self, values: dict[str, Any], move: tuple[int, int | None, datetime | None] | None
-    ) -> int | None:
-        args = [values[name] for name in SCAN_FIELDS]
-        args[-1] = orjson.dumps(args[-1]).decode()  # a json column: asyncpg takes text
-        ticket, zone_after, first_in = move if move is not None else (0, None, None)
-        scan_id = await self.raw.fetchval(
-            _PG_LOG_SCAN, *args, zone_after, first_in, ticket, move is not None
-        )
-        return None if scan_id is None else int(scan_id)
+        return int(await self.conn.fetchval(_PG_TOTAL, zone_id))
 
 
 # --- SQLite (and anything else): SQLAlchemy Core ---------------------------------------
@@ -207,13 +383,27 @@ _CORE_FORCE = (
     .where(_shards.c.zone_id == bindparam("b_zone"), _shards.c.shard == bindparam("b_shard"))
     .values(inside=_shards.c.inside + 1)
 )
+#: Move a ticket (used at sync and by the SQLite hot path).
 MOVE_TICKET = (
     update(_tickets)
     .where(_tickets.c.id == bindparam("ticket"))
     .values(
         zone_id=bindparam("zone_after"),
-        checked_in_at=func.coalesce(_tickets.c.checked_in_at, bindparam("first_in")),
+        # Typed, so that SQLite stores it as the column's own text (the guard compares it).
+        checked_in_at=func.coalesce(
+            _tickets.c.checked_in_at, bindparam("first_in", type_=_tickets.c.checked_in_at.type)
+        ),
     )
+)
+#: The same move, only if the ticket still holds what the decision saw (see _PG_GUARD).
+_CORE_GUARDED_MOVE = MOVE_TICKET.where(
+    _tickets.c.zone_id.is_not_distinct_from(bindparam("seen_zone")),
+    _tickets.c.checked_in_at.is_not_distinct_from(bindparam("seen_checked_in")),
+    and_(
+        _tickets.c.generation == bindparam("seen_generation"),
+        _tickets.c.type_id == bindparam("seen_type"),
+        _tickets.c.status == "valid",
+    ),
 )
 _CORE_LOG_SCAN = (
     sqlite.insert(_scans)
@@ -222,48 +412,115 @@ _CORE_LOG_SCAN = (
 )
 
 
-class CoreStore:
+class CoreShards:
+    """Zone counter steps as Core statements in the caller's transaction."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def _ticket(self, condition: Any, event_id: int, lock: bool) -> TicketRow | None:
-        query = _CORE_TICKET.where(_tickets.c.event_id == event_id, condition)
-        row = (await self.conn.execute(query.with_for_update() if lock else query)).first()
-        return None if row is None else TicketRow(**row._mapping)
+    async def enter(self, walk: ShardWalk) -> tuple[int, int | None] | None:
+        """Take a place in a shard with room: (its new inside, its cap), or None when full."""
+        for step in range(walk.count):
+            shard = (walk.start + step) % walk.count
+            row = (
+                await self.conn.execute(_CORE_ENTER, {"b_zone": walk.zone_id, "b_shard": shard})
+            ).first()
+            if row is not None:
+                return int(row.inside), row.cap
+        return None
 
-    async def ticket_by_secret(self, event_id: int, secret: str, lock: bool) -> TicketRow | None:
-        return await self._ticket(_tickets.c.secret == secret, event_id, lock)
+    async def leave(self, walk: ShardWalk) -> bool:
+        for step in range(walk.count):
+            shard = (walk.start + step) % walk.count
+            result = await self.conn.execute(
+                _CORE_LEAVE, {"b_zone": walk.zone_id, "b_shard": shard}
+            )
+            if result.first() is not None:
+                return True
+        return False
 
-    async def ticket_by_id(self, event_id: int, ticket_id: int, lock: bool) -> TicketRow | None:
-        return await self._ticket(_tickets.c.id == ticket_id, event_id, lock)
+    async def force_into(self, walk: ShardWalk) -> None:
+        """Count one more person whatever the caps (undoing a departure)."""
+        if walk.count:
+            await self.conn.execute(
+                _CORE_FORCE, {"b_zone": walk.zone_id, "b_shard": walk.start % walk.count}
+            )
 
-    async def enter_shard(self, zone_id: int, shard: int) -> tuple[int, int | None] | None:
-        row = (await self.conn.execute(_CORE_ENTER, {"b_zone": zone_id, "b_shard": shard})).first()
-        return None if row is None else (int(row.inside), row.cap)
-
-    async def leave_shard(self, zone_id: int, shard: int) -> bool:
-        result = await self.conn.execute(_CORE_LEAVE, {"b_zone": zone_id, "b_shard": shard})
-        return result.first() is not None
-
-    async def force_into_shard(self, zone_id: int, shard: int) -> None:
-        await self.conn.execute(_CORE_FORCE, {"b_zone": zone_id, "b_shard": shard})
-
-    async def zone_total(self, zone_id: int) -> int:
+    async def total(self, zone_id: int) -> int:
         total = await self.conn.scalar(
             select(func.coalesce(func.sum(_shards.c.inside), 0)).where(_shards.c.zone_id == zone_id)
         )
         return int(total or 0)
 
-    async def log_scan(
-        self, values: dict[str, Any], move: tuple[int, int | None, datetime | None] | None
-    ) -> int | None:
-        if move is not None:
-            ticket, zone_after, first_in = move
-            await self.conn.execute(
-                MOVE_TICKET, {"ticket": ticket, "zone_after": zone_after, "first_in": first_in}
+
+class _Undo(Exception):
+    """Roll the SQLite transaction back and answer ``applied``."""
+
+    def __init__(self, applied: Applied) -> None:
+        self.applied = applied
+
+
+class CoreStore:
+    """The hot path through SQLAlchemy Core; writes under the SQLite writer lock."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def read(
+        self, event_id: int, nonce: str, *, secret: str | None = None, ticket_id: int | None = None
+    ) -> Seen:
+        key = _tickets.c.secret == secret if secret is not None else _tickets.c.id == ticket_id
+        async with self.db.engine.connect() as conn:
+            row = (
+                await conn.execute(_CORE_TICKET.where(_tickets.c.event_id == event_id, key))
+            ).first()
+            stored = await conn.scalar(
+                select(_scans.c.response).where(
+                    _scans.c.event_id == event_id, _scans.c.nonce == nonce
+                )
             )
-        scan_id = await self.conn.scalar(_CORE_LOG_SCAN.values(values))
+        ticket = None if row is None else TicketRow(**row._mapping)
+        return Seen(ticket, None if stored is None else dict(stored))
+
+    async def log(self, values: dict[str, Any]) -> int | None:
+        async with writing(self.db) as conn:
+            scan_id = await conn.scalar(_CORE_LOG_SCAN.values(values))
         return None if scan_id is None else int(scan_id)
+
+    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
+        seen = move.seen
+        try:
+            async with writing(self.db) as conn:
+                params = {
+                    "ticket": seen.id,
+                    "zone_after": move.zone_after,
+                    "first_in": move.first_in,
+                    "seen_zone": seen.zone_id,
+                    "seen_checked_in": seen.checked_in_at,
+                    "seen_generation": seen.generation,
+                    "seen_type": seen.type_id,
+                }
+                moved = await conn.execute(_CORE_GUARDED_MOVE if guarded else MOVE_TICKET, params)
+                if moved.rowcount != 1:
+                    raise _Undo(Applied(STALE))
+                shards = CoreShards(conn)
+                taken = None
+                if move.enter is not None:
+                    taken = await shards.enter(move.enter)
+                    if taken is None:
+                        raise _Undo(Applied(FULL))
+                if move.leave is not None:
+                    await shards.leave(move.leave)
+                scan_id = await conn.scalar(_CORE_LOG_SCAN.values(values))
+                if scan_id is None:
+                    raise _Undo(Applied(REPEATED))
+        except _Undo as undo:
+            return undo.applied
+        return Applied(APPLIED, int(scan_id), taken)
+
+    async def zone_total(self, zone_id: int) -> int:
+        async with self.db.engine.connect() as conn:
+            return await CoreShards(conn).total(zone_id)
 
 
 @contextlib.asynccontextmanager
@@ -276,14 +533,10 @@ async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
 
 @contextlib.asynccontextmanager
 async def hot_path(db: Database) -> AsyncIterator[Store]:
-    """A store in a transaction: committed on success, rolled back on any exception."""
+    """The store for one scan: a pooled asyncpg connection on PostgreSQL."""
     if db.is_sqlite:
-        async with writing(db) as conn:
-            yield CoreStore(conn)
+        yield CoreStore(db)
         return
-    async with db.engine.connect() as conn:
-        adapted = await conn.get_raw_connection()
-        raw = adapted.driver_connection
-        assert raw is not None
-        async with raw.transaction():
-            yield PgStore(raw)
+    pool = await db.raw_pool()
+    async with pool.acquire() as conn:
+        yield PgStore(conn)

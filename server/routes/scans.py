@@ -17,7 +17,8 @@ from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.routing import Route
 
-from checkin.admission import ScanRequest, admit, annul, load_venue, replay_offline
+from checkin.admission import ScanRequest, admit, annul, load_venue
+from checkin.sync import replay_offline
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
 from server.context import Muster, muster
 from server.errors import Forbidden, InvalidRequest

@@ -1,10 +1,12 @@
 """Exactly-once admission under concurrent doors, against the real PostgreSQL.
 
 Many tasks scan overlapping tickets from many gates at the same instant
-(pretix style). With the row lock each ticket is admitted once and the scan
-log agrees with the tickets and the zone counts; with the lock removed the
-same test admits tickets twice, so it can fail. A zone near full never
-takes more than its capacity.
+(pretix style). Each scan reads the ticket without a lock and applies its
+decision with one statement that moves the ticket only if it still holds
+what the decision saw: with that condition each ticket is admitted once and
+the scan log agrees with the tickets and the zone counts; with the
+condition removed the same test admits tickets twice, so it can fail. A
+zone near full never takes more than its capacity.
 """
 
 from __future__ import annotations
@@ -111,10 +113,10 @@ async def test_each_ticket_admitted_once(
     assert (logged, placed) == (TICKETS * SCANS_PER_TICKET, TICKETS)
 
 
-async def test_without_the_lock_tickets_get_in_twice(
+async def test_without_the_guard_tickets_get_in_twice(
     ctx: Muster, organiser: Api, event: Any, zone: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(admission, "LOCK_TICKETS", False)
+    monkeypatch.setattr(admission, "GUARD_TICKET_STATE", False)
     gates = await doors_into(organiser, event["id"], zone["id"])
     doubled = 0
     for _round in range(5):  # bounded: the race shows up in the first round in practice
@@ -124,7 +126,7 @@ async def test_without_the_lock_tickets_get_in_twice(
         doubled = sum(1 for n in counts.values() if n > 1)
         if doubled:
             break
-    assert doubled > 0, "removing the row lock should let some ticket in twice"
+    assert doubled > 0, "removing the guard should let some ticket in twice"
     assert await inside(ctx, zone["id"]) > sum(1 for _ in counts)  # the count is wrong too
 
 
