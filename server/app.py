@@ -13,19 +13,19 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from realtime import ws as realtime_ws
+from realtime.hub import run_hub
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
-from server.escalation import escalation_clock
 from server.errors import EXCEPTION_HANDLERS
+from server.escalation import escalation_clock
 from server.http import json_response
 from server.keys import KeyStore
 from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
-from realtime import ws as realtime_ws
-from realtime.hub import run_hub
 from server.routes import alerts as alert_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
 from server.routes import incidents as incident_routes

@@ -35,15 +35,14 @@ from realtime.outbox import publish
 from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database
-from server.incidents import (
+from server.incident_rules import (
     ACKNOWLEDGED,
     OPEN,
     EscalationTimeouts,
     IncidentClock,
-    entry_json,
     escalation_due,
-    incident_view,
 )
+from server.incidents import entry_json, incident_view
 from server.models import Event, Incident, IncidentLogEntry, utcnow
 
 log = logging.getLogger("muster.escalation")

@@ -2,7 +2,7 @@
 
 Everyone on the event may report and comment (door phones too: a dead card
 reader at the gate is an incident); organiser, command and floor staff take
-and resolve them, within the rules of ``server.incidents.may_act``.
+and resolve them, within the rules of ``server.incident_rules.may_act``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import incidents
+from server import incident_rules, incidents
 from server.auth import EVERYONE, OPERATORS, authorize
 from server.context import muster
 from server.errors import InvalidRequest, PayloadTooLarge
@@ -117,12 +117,12 @@ def _statuses(raw: str | None) -> list[str] | None:
     for part in raw.split(","):
         part = part.strip()
         if part == "active":
-            wanted.extend(incidents.ACTIVE)
-        elif part in incidents.STATUSES:
+            wanted.extend(incident_rules.ACTIVE)
+        elif part in incident_rules.STATUSES:
             wanted.append(part)
         else:
             raise InvalidRequest(
-                f"Unknown status {part!r}; one of active, {', '.join(incidents.STATUSES)}."
+                f"Unknown status {part!r}; one of active, {', '.join(incident_rules.STATUSES)}."
             )
     return wanted
 
@@ -163,7 +163,7 @@ async def _act(request: Request, action: str) -> JSONResponse:
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
     principal = await authorize(request, event_id, OPERATORS)
     assignee: int | str | None = None
-    if action == incidents.ASSIGN:
+    if action == incident_rules.ASSIGN:
         assign = validate(incidents.AssignIn, await _optional_json(request))
         note, assignee = assign.note, assign.assignee
     else:
@@ -179,25 +179,25 @@ async def _act(request: Request, action: str) -> JSONResponse:
 @accepts(incidents.NoteIn)
 async def acknowledge_incident(request: Request) -> JSONResponse:
     """Acknowledge (take) an open incident; staff who take it unassigned get it."""
-    return await _act(request, incidents.ACK)
+    return await _act(request, incident_rules.ACK)
 
 
 @accepts(incidents.AssignIn)
 async def assign_incident(request: Request) -> JSONResponse:
     """Assign to an account (id or name), "me", or a named person without an account."""
-    return await _act(request, incidents.ASSIGN)
+    return await _act(request, incident_rules.ASSIGN)
 
 
 @accepts(incidents.NoteIn)
 async def resolve_incident(request: Request) -> JSONResponse:
     """Resolve an incident, with an optional note."""
-    return await _act(request, incidents.RESOLVE)
+    return await _act(request, incident_rules.RESOLVE)
 
 
 @accepts(incidents.NoteIn)
 async def reopen_incident(request: Request) -> JSONResponse:
     """Reopen a resolved incident; its escalation clocks start again."""
-    return await _act(request, incidents.REOPEN)
+    return await _act(request, incident_rules.REOPEN)
 
 
 @accepts(incidents.CommentIn)

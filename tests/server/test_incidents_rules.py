@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.incidents import (
+from server.incident_rules import (
     ACK,
     ACKNOWLEDGED,
     ASSIGN,
