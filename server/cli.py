@@ -64,10 +64,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("Muster: this is a new database. The organiser token (shown once):", flush=True)
         print(f"  {token}", flush=True)
         print(f"Organiser console: {base}/console/#token={token}", flush=True)
-    print(f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True)
+    print(
+        f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True
+    )
     app = create_app(settings, migrate=False)
     uvicorn.run(
-        app, host=host, port=port, log_level=settings.log_level, ws_per_message_deflate=False
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        # The access log is an INFO line per request: on below that level,
+        # off (not merely filtered) above it, so a door rush pays nothing.
+        access_log=settings.log_level.lower() in ("debug", "trace", "info"),
+        ws_per_message_deflate=False,
     )
     return 0
 

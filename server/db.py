@@ -52,6 +52,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (a round trip per use: unlock
+    advisory locks, close cursors, UNLISTEN, RESET ALL). Users of the raw
+    pool run single statements in autocommit and leave none of those behind."""
+
+
 def dialect_name(session: AsyncSession) -> str:
     """ "postgresql" or "sqlite": the database behind a session."""
     return session.get_bind().dialect.name
@@ -84,6 +90,7 @@ class Database:
                         dsn.render_as_string(hide_password=False),
                         min_size=1,
                         max_size=RAW_POOL_SIZE,
+                        reset=_keep_session,
                     )
         return self._raw_pool
 
