@@ -62,6 +62,15 @@ def _pg_available() -> bool:
     return True
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: they are the slowest, and the rest give a
+    quick verdict first."""
+    for item in items:
+        if item.path.parent.name == "browser":
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.path.parent.name == "browser")
+
+
 class TemplateDatabases:
     """Migrated template databases, made once per test session."""
 

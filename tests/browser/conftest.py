@@ -37,7 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.browser
 
 
 def free_port() -> int:
@@ -134,8 +133,10 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[Any]:
+    # Module scope: Playwright's sync API runs an event loop in this thread
+    # while it is open, and asyncio.run() refuses to start inside it.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

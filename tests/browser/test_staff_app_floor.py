@@ -87,6 +87,12 @@ def test_incident_with_photo_reported_offline(
     assert errors == []
 
 
+def wait_until_sent(page: Any) -> None:
+    page.wait_for_function(
+        "document.querySelector('#queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
+    )
+
+
 def test_stock_in_two_taps_online_and_offline(
     live_server: LiveServer, browser: Any, artifacts: Path
 ) -> None:
@@ -122,12 +128,15 @@ def test_stock_in_two_taps_online_and_offline(
 
     page.click(f"{row} [data-kind=issue]")  # amount 1 is preselected: one tap
     page.wait_for_function(f"document.querySelector(\"{row} .level\").textContent.startsWith('99')")
+    # The level shows what is queued at once; the server has it once the queue drains.
+    wait_until_sent(page)
     assert quantity(water) == 99
     page.click("#stock-amounts [data-amount='10']")
     page.click(f"{row} [data-kind=receive]")
     page.wait_for_function(
         f"document.querySelector(\"{row} .level\").textContent.startsWith('109')"
     )
+    wait_until_sent(page)
     assert quantity(water) == 109
     shot(page, artifacts, "floor-04-stock")
 
@@ -141,9 +150,7 @@ def test_stock_in_two_taps_online_and_offline(
     assert quantity(water) == 109
 
     context.set_offline(False)
-    page.wait_for_function(
-        "document.querySelector('#queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
-    )
+    wait_until_sent(page)
     assert quantity(water) == 99
     context.close()
     assert errors == []
