@@ -9,6 +9,7 @@ import { t, formatTime } from "/shared/i18n.js";
 import { isNetworkError } from "./connection.js";
 import { newNonce } from "./scanqueue.js";
 import * as store from "./store.js";
+import { oneAtATime } from "./once.js";
 
 const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
 const SEVERITIES = ["P1", "P2", "P3", "P4"];
@@ -21,7 +22,8 @@ export class Incidents {
   constructor(app) {
     this.app = app;
     this.severity = "P3";
-    this.flushing = null;
+    // Send every stored report; resolves to the number sent. Network errors propagate.
+    this.flush = oneAtATime(() => this.#send());
     this.known = [];
   }
 
@@ -123,15 +125,6 @@ export class Incidents {
     return store.count("incidents");
   }
 
-  /** Send every stored report; resolves to the number sent. Network errors propagate. */
-  flush() {
-    if (!this.flushing) {
-      this.flushing = this.#send().finally(() => {
-        this.flushing = null;
-      });
-    }
-    return this.flushing;
-  }
 
   async #send() {
     let sent = 0;

@@ -16,6 +16,7 @@ import { Scanner } from "./scanner.js";
 import { Stock } from "./stock.js";
 import * as store from "./store.js";
 import { STRINGS } from "./strings.js";
+import { oneAtATime } from "./once.js";
 
 const BUNDLE_EVERY_MS = 30000;
 const $ = (id) => document.getElementById(id);
@@ -127,7 +128,8 @@ class App {
     this.incidents = new Incidents(this);
     this.stock = this.moves ? new Stock(this) : null;
     this.live = null;
-    this.flushing = null;
+    // Send every queue, then refresh what the phone knows. One flush at a time.
+    this.flush = oneAtATime(({ force = false } = {}) => this.#flushOnce(force));
     this.bundleAt = 0;
   }
 
@@ -207,16 +209,6 @@ class App {
     pill.dataset.scans = String(scans);
     pill.textContent = t("status.queue", { n: scans + others });
     this.live?.reportQueue(scans);
-  }
-
-  /** Send every queue, then refresh what the phone knows. One flush at a time. */
-  flush({ force = false } = {}) {
-    if (!this.flushing) {
-      this.flushing = this.#flushOnce(force).finally(() => {
-        this.flushing = null;
-      });
-    }
-    return this.flushing;
   }
 
   async #flushOnce(force) {

@@ -9,6 +9,7 @@
 
 import { ApiError } from "/shared/api.js";
 import * as store from "./store.js";
+import { oneAtATime } from "./once.js";
 
 const BATCH = 500;
 
@@ -17,7 +18,8 @@ export class ScanQueue extends EventTarget {
     super();
     this.api = api;
     this.eventId = eventId;
-    this.flushing = null;
+    // Send everything queued; resolves to the number sent. Network errors propagate.
+    this.flush = oneAtATime(() => this.#send());
   }
 
   length() {
@@ -51,15 +53,6 @@ export class ScanQueue extends EventTarget {
     this.dispatchEvent(new Event("change"));
   }
 
-  /** Send everything queued; resolves to the number sent. Network errors propagate. */
-  flush() {
-    if (!this.flushing) {
-      this.flushing = this.#send().finally(() => {
-        this.flushing = null;
-      });
-    }
-    return this.flushing;
-  }
 
   async #send() {
     let sent = 0;

@@ -9,6 +9,7 @@ import { t } from "/shared/i18n.js";
 import { isNetworkError } from "./connection.js";
 import { newNonce } from "./scanqueue.js";
 import * as store from "./store.js";
+import { oneAtATime } from "./once.js";
 
 const AMOUNTS = [1, 5, 10, 50];
 const $ = (id) => document.getElementById(id);
@@ -18,7 +19,8 @@ export class Stock {
     this.app = app;
     this.amount = 1;
     this.items = [];
-    this.flushing = null;
+    // Send everything queued; one flush at a time.
+    this.flush = oneAtATime(() => this.#send());
     this.fromCache = false;
   }
 
@@ -163,14 +165,6 @@ export class Stock {
     return store.count("movements");
   }
 
-  flush() {
-    if (!this.flushing) {
-      this.flushing = this.#send().finally(() => {
-        this.flushing = null;
-      });
-    }
-    return this.flushing;
-  }
 
   async #send() {
     let sent = 0;

@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v1";
+const VERSION = "muster-app-v2";
 
 const APP_FILES = [
   "/app/",
@@ -25,6 +25,7 @@ const APP_FILES = [
   "/app/feedback.js",
   "/app/incidents.js",
   "/app/live.js",
+  "/app/once.js",
   "/app/scanner.js",
   "/app/scanqueue.js",
   "/app/stock.js",

@@ -104,6 +104,7 @@ def test_issue_search_qr_link_revoke_and_reissue(
     page.fill("#issue-one [name=holder_name]", "Zhou Min")
     page.fill("#issue-one [name=holder_email]", "zhou.min@example.com")
     page.click("#issue-one button[type=submit]")
+    page.wait_for_selector("text=Ticket issued to Zhou Min")  # the toast: the server has answered
     [ticket] = [t for t in tickets_of(live_server, event_id, "Zhou Min")]
     page.fill("#ticket-search", "zhou.min")
     row = page.locator(f"#ticket-list tr[data-ticket='{ticket['id']}']")
