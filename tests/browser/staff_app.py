@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 PHONE = {"width": 390, "height": 844}
 #: Offline answers wait for the phone's next probe (every 10 s) or an event.

@@ -31,8 +31,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
-from tests.browser.conftest import LiveServer, start_server
 from tests.conftest import IN_CI, _pg_admin, sqlalchemy_pg_url
+from tests.servers import LiveServer, start_server
 
 #: How long a change may take to show. The realtime path itself takes tens
 #: of milliseconds (the figures are printed); the margin is for a shared,

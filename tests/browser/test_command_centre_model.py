@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 
 @pytest.fixture(scope="module")

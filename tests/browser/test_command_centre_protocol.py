@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 TIMEOUT_MS = 3000
 

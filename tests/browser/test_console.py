@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import LiveServer
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
 from tests.browser.staff_app import (
     PHONE,
     answer,
@@ -21,6 +20,7 @@ from tests.browser.staff_app import (
     shot,
     wedge,
 )
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from checkin.qr import qr_matrix
-from tests.browser.conftest import CHROMIUM_ARGS, LiveServer
+from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.staff_app import PHONE, answer, headcount_inside, pairing_url, set_up_venue, shot
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

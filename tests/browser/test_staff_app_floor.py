@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import LiveServer
 from tests.browser.staff_app import SYNC_TIMEOUT_MS, open_paired_phone, set_up_venue, shot
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

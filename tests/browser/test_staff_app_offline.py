@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
 from tests.browser.staff_app import (
     SYNC_TIMEOUT_MS,
     answer,
@@ -24,6 +23,7 @@ from tests.browser.staff_app import (
     shot,
     wedge,
 )
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

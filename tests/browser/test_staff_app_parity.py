@@ -15,8 +15,8 @@ import pytest
 
 from checkin.rules import GateMove, TicketState, decide
 from checkin.secrets import KeyRing, SecretError, Signer, TicketClaims, generate_key
-from tests.browser.conftest import LiveServer
 from tests.browser.staff_app import open_paired_phone, set_up_venue, wedge
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -23,15 +22,10 @@ from server.app import create_app
 from server.context import Muster
 from server.settings import Settings
 from tests.conftest import Api, event_body, token_for
+from tests.servers import free_port
 
 #: How long a test waits for a message it expects (generous: 2 shared cores).
 WAIT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

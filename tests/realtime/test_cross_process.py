@@ -9,15 +9,8 @@ them proves the NOTIFY wake-ups (and the gate-health hints) work.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
-import sys
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,71 +22,11 @@ from websockets.asyncio.client import connect
 from server.auth import create_account
 from server.db import Database
 from tests.conftest import Api, TemplateDatabases, _pg_admin, event_body, sqlalchemy_pg_url
-from tests.realtime.conftest import Client, free_port
+from tests.realtime.conftest import Client
+from tests.servers import LiveServer, start_server
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Process:
-    base_url: str
-    process: subprocess.Popen[str]
-    token: str
-
-    def ws(self, event_id: int) -> str:
-        return self.base_url.replace("http://", "ws://") + f"/ws/events/{event_id}"
-
-
-def start(url: str, data_dir: Path) -> Process:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MUSTER_DATABASE_URL": url,
-        "MUSTER_DATA_DIR": str(data_dir),
-        "MUSTER_PORT": str(port),
-        "MUSTER_LOG_LEVEL": "warning",
-        "MUSTER_BUS_POLL_INTERVAL": "30",
-        "MUSTER_STATE_UPDATES_PER_SECOND": "20",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    token, deadline = "", time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        found = re.match(r"\s+(mst_\S+)", line)
-        if found:
-            token = found.group(1)
-        if line.startswith("Muster on "):
-            break
-    base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("muster serve did not become ready")
-    threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
-    return Process(base, process, token)
-
-
-def stop(process: Process) -> None:
-    process.process.terminate()
-    try:
-        process.process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.process.kill()
+#: Polling far beyond the waits here: delivery within them proves NOTIFY.
+NOTIFY_ONLY = {"MUSTER_BUS_POLL_INTERVAL": "30", "MUSTER_STATE_UPDATES_PER_SECOND": "20"}
 
 
 @pytest.fixture
@@ -109,18 +42,18 @@ def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
 
 
 @pytest.fixture
-def two_processes(pg_url: str, tmp_path: Path) -> Iterator[tuple[Process, Process]]:
-    first = start(pg_url, tmp_path / "a")
+def two_processes(pg_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
+    first = start_server(tmp_path / "a", {"MUSTER_DATABASE_URL": pg_url, **NOTIFY_ONLY})
     try:
-        second = start(pg_url, tmp_path / "b")
+        second = start_server(tmp_path / "b", {"MUSTER_DATABASE_URL": pg_url, **NOTIFY_ONLY})
     except BaseException:
-        stop(first)
+        first.stop()
         raise
     try:
         yield first, second
     finally:
-        stop(first)
-        stop(second)
+        first.stop()
+        second.stop()
 
 
 @pytest.fixture
@@ -139,7 +72,7 @@ async def hello(
 
 
 async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
-    two_processes: tuple[Process, Process], db: Database
+    two_processes: tuple[LiveServer, LiveServer], db: Database
 ) -> None:
     a, b = two_processes
     assert a.token, "the first process prints the organiser token"
@@ -181,8 +114,8 @@ async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
             assert answer["status"] in ("ok", "error")
 
         topics = ["headcount", "admissions", "gates"]
-        on_a = await hello(a.ws(eid), command, topics)
-        on_b = await hello(b.ws(eid), command, topics)
+        on_a = await hello(a.ws_url(eid), command, topics)
+        on_b = await hello(b.ws_url(eid), command, topics)
         for client in (on_a, on_b):
             await client.until(lambda m: m.get("topic") == "gates")
         snapshot_a = next(m for m in on_a.seen if m.get("topic") == "admissions")
@@ -201,14 +134,14 @@ async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
         await scan_through_b(issued["tickets"][1])
         await on_b.until(lambda m: m.get("topic") == "admissions")
         since = {"admissions": {"epoch": seen_a["epoch"], "offset": seen_a["offset"]}}
-        resumed = await hello(b.ws(eid), command, ["admissions"], since)
+        resumed = await hello(b.ws_url(eid), command, ["admissions"], since)
         resume = await resumed.until(lambda m: m.get("topic") == "admissions")
         assert resume["type"] == "resume" and resume["count"] == 1
         missed = await resumed.until(lambda m: m.get("topic") == "admissions")
         assert missed["data"]["ticket"] == issued["tickets"][1]["id"]
 
         # A door phone connected to A shows online on B's gate health.
-        phone = Client(await connect(a.ws(eid)))
+        phone = Client(await connect(a.ws_url(eid)))
         await phone.ws.send(
             orjson.dumps({"type": "hello", "token": door_token, "topics": ["admissions"]}).decode()
         )

@@ -1,0 +1,101 @@
+"""Real ``muster serve`` processes for tests: on a free loopback port, with
+the organiser token it prints on a new database."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    token: str
+    process: subprocess.Popen[str]
+    data_dir: Path
+
+    def ws_url(self, event_id: int) -> str:
+        return self.base_url.replace("http://", "ws://") + f"/ws/events/{event_id}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=30,
+        )
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServer:
+    """Run ``muster serve`` on a free port and read the organiser token it prints."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "MUSTER_DATA_DIR": str(data_dir),
+        "MUSTER_PORT": str(port),
+        "MUSTER_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    if not env or "MUSTER_DATABASE_URL" not in env:
+        full_env.pop("MUSTER_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    token = ""
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = re.match(r"\s+(mst_\S+)", line)
+        if found:
+            token = found.group(1)
+        if line.startswith("Muster on "):
+            break
+    base_url = f"http://127.0.0.1:{port}"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("muster serve did not become ready")
+    # Keep draining output so the pipe never fills and blocks the server.
+    threading.Thread(target=_drain, args=(process,), daemon=True).start()
+    return LiveServer(base_url, token, process, data_dir)
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    for _line in process.stdout or []:
+        pass
