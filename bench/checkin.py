@@ -33,10 +33,10 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -50,14 +50,10 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SYNC_BATCH = 5000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the bare endpoint ----------------------------------------------------------------
@@ -341,11 +337,6 @@ def scan_bodies(secrets: list[str], gate: int) -> Iterator[bytes]:
         )
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 # --- the run --------------------------------------------------------------------------
 
 
@@ -448,70 +439,67 @@ async def scan_outcomes(dsn: str, event_id: int) -> dict[str, int]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    name = f"muster_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.pg)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = args.pg.rsplit("/", 1)[0] + f"/{name}"
-    sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    processes: list[subprocess.Popen[str]] = []
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / name
-    tmp.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = await asyncpg.connect(dsn)
-        await conn.execute(
-            "CREATE TABLE bench_scans (id bigserial PRIMARY KEY, nonce text UNIQUE NOT NULL,"
-            " gate bigint, direction text, scanned_at timestamptz)"
-        )
-        await conn.close()
-        port = free_port()
-        muster, token = start_muster(sa_url, port, tmp)
-        processes.append(muster)
-        if not token:
-            raise RuntimeError("muster serve printed no organiser token on a new database")
-        api = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=120,
-        )
-        budget = args.tickets
-        event_id, gate, secrets = setup_event(api, budget + args.sync)
-        online, queued = secrets[:budget], secrets[budget:]
-        stop(muster)
-        processes.remove(muster)
+    async with scratch_database(args.pg) as dsn:
+        sa_url = sqlalchemy_url(dsn)
+        processes: list[subprocess.Popen[str]] = []
+        tmp = Path(tempfile.mkdtemp(prefix="muster-bench-"))
+        try:
+            conn = await asyncpg.connect(dsn)
+            await conn.execute(
+                "CREATE TABLE bench_scans (id bigserial PRIMARY KEY, nonce text UNIQUE NOT NULL,"
+                " gate bigint, direction text, scanned_at timestamptz)"
+            )
+            await conn.close()
+            port = free_port()
+            muster, token = start_muster(sa_url, port, tmp)
+            processes.append(muster)
+            if not token:
+                raise RuntimeError("muster serve printed no organiser token on a new database")
+            api = httpx.Client(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=120,
+            )
+            budget = args.tickets
+            event_id, gate, secrets = setup_event(api, budget + args.sync)
+            online, queued = secrets[:budget], secrets[budget:]
+            stop(muster)
+            processes.remove(muster)
 
-        client = "wrk (1 thread)" if args.client == "wrk" else "python asyncio"
-        print(
-            f"check-in benchmark: {args.doors} doors ({client}), {args.seconds:g} s each after"
-            " a 1 s warm-up, PostgreSQL; each server one uvicorn process (uvloop, httptools,"
-            " access log off)"
-        )
-        bare_port = free_port()
-        bare = start_bare(dsn, bare_port)
-        processes.append(bare)
-        bare_run = await measure(args, bare_port, "/scan", token, online, gate)
-        report("bare", bare_run, f"{bare_run.failed} failed")
-        stop(bare)
-        processes.remove(bare)
+            client = "wrk (1 thread)" if args.client == "wrk" else "python asyncio"
+            print(
+                f"check-in benchmark: {args.doors} doors ({client}), {args.seconds:g} s each after"
+                " a 1 s warm-up, PostgreSQL; each server one uvicorn process (uvloop, httptools,"
+                " access log off)"
+            )
+            bare_port = free_port()
+            bare = start_bare(dsn, bare_port)
+            processes.append(bare)
+            bare_run = await measure(args, bare_port, "/scan", token, online, gate)
+            report("bare", bare_run, f"{bare_run.failed} failed")
+            stop(bare)
+            processes.remove(bare)
 
-        muster, _none = start_muster(sa_url, port, tmp)
-        processes.append(muster)
-        muster_run = await measure(
-            args, port, f"/api/v1/events/{event_id}/scans", token, online, gate
-        )
-        outcomes = await scan_outcomes(dsn, event_id)
-        report("muster", muster_run, f"{muster_run.failed} failed; scan log {outcomes}")
-        print(f"  ratio    {muster_run.rate / bare_run.rate:8.2f}   (goal ≥ 0.8; p99 goal ≤ 50 ms)")
-        elapsed, counts = time_sync(api, event_id, gate, queued)
-        print(
-            f"  sync     {len(queued)} queued scans in {elapsed:.2f} s"
-            f" ({len(queued) / elapsed:.0f} scans/s; goal ≤ 2 s)   counts {counts}"
-        )
-        api.close()  # noqa: ASYNC212 - nothing else runs on the loop meanwhile
-    finally:
-        for process in processes:
-            stop(process)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            muster, _none = start_muster(sa_url, port, tmp)
+            processes.append(muster)
+            muster_run = await measure(
+                args, port, f"/api/v1/events/{event_id}/scans", token, online, gate
+            )
+            outcomes = await scan_outcomes(dsn, event_id)
+            report("muster", muster_run, f"{muster_run.failed} failed; scan log {outcomes}")
+            print(
+                f"  ratio    {muster_run.rate / bare_run.rate:8.2f}   (goal ≥ 0.8; p99 goal ≤ 50 ms)"
+            )
+            elapsed, counts = time_sync(api, event_id, gate, queued)
+            print(
+                f"  sync     {len(queued)} queued scans in {elapsed:.2f} s"
+                f" ({len(queued) / elapsed:.0f} scans/s; goal ≤ 2 s)   counts {counts}"
+            )
+            api.close()  # noqa: ASYNC212 - nothing else runs on the loop meanwhile
+        finally:
+            for process in processes:
+                stop(process)
+            shutil.rmtree(tmp, ignore_errors=True)
     print(
         "reproduce: .venv/bin/python -m bench.checkin"
         f" --doors {args.doors} --seconds {args.seconds:g} --tickets {args.tickets}"

@@ -17,7 +17,6 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ import asyncpg
 import httpx
 from starlette.datastructures import Secret
 
+from bench.common import scratch_database, sqlalchemy_url
 from checkin.qr import render_png, render_svg
 from checkin.secrets import Signer, TicketClaims, generate_key
 from server.app import create_app
@@ -53,12 +53,8 @@ def time_qr(samples: int = 500) -> tuple[float, float, float]:
 
 
 async def time_import(pg: str, count: int) -> tuple[float, float]:
-    name = f"muster_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        sa_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    async with scratch_database(pg) as url:
+        sa_url = sqlalchemy_url(url)
         await upgrade(sa_url)
         settings = replace(load_settings({}), database_url=Secret(sa_url))
         app = create_app(settings, migrate=False)
@@ -106,9 +102,6 @@ async def time_import(pg: str, count: int) -> tuple[float, float]:
         finally:
             await conn.close()
         return muster_s, copy_s
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> int:

@@ -27,12 +27,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 from PIL import Image
 from sqlalchemy import func, select
 from starlette.datastructures import Secret
 
+from bench.common import scratch_database, sqlalchemy_url
 from server.app import create_app
 from server.auth import create_account
 from server.migrate import upgrade
@@ -148,18 +148,9 @@ async def main() -> None:
         f"$ {sys.executable} -m bench.stock_photos --phones {args.phones} --seconds {args.seconds}"
     )
     print(f"stock movements, {args.phones} concurrent phones, {args.seconds:g} s per shape")
-    name = f"muster_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.pg)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        pg_url = (
-            args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-        )
+    async with scratch_database(args.pg) as dsn:
         print("PostgreSQL:")
-        print("\n".join(await bench_stock(pg_url, args.phones, args.seconds)))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        print("\n".join(await bench_stock(sqlalchemy_url(dsn), args.phones, args.seconds)))
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite:")
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"

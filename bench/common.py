@@ -1,0 +1,45 @@
+"""Pieces every benchmark uses: a scratch PostgreSQL database, a free
+loopback port, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_dsn: str = DEFAULT_PG) -> AsyncIterator[str]:
+    """A new, empty database for the block (its asyncpg DSN); dropped after."""
+    name = f"muster_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The SQLAlchemy URL (asyncpg driver) of a plain PostgreSQL DSN."""
+    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by nearest rank; NaN for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
