@@ -1,5 +1,6 @@
 """Fan-out of the live headcount: N sockets on one or two ``muster serve``
-processes while the doors commit scans at 2,000 a second.
+processes while the doors commit scans at 2,000 a second, against a bare
+uvicorn broadcast server on the same sockets in the same run.
 
     .venv/bin/python -m bench.fanout                       # 1,000 and 5,000 sockets, 1 and 2 processes
     .venv/bin/python -m bench.fanout --sockets 1000 --processes 1 --seconds 5
@@ -7,27 +8,37 @@ processes while the doors commit scans at 2,000 a second.
 What it prints, per run: commit-to-socket latency of headcount updates
 (p50/p99: from the commit of a batch of scans to the first update on a
 socket that counts them), deliveries a second (messages received by all
-sockets), memory per idle socket (server RSS growth / sockets).
+sockets, over the time the doors scan), memory per idle socket (server RSS
+growth / sockets).
 
 How the load is made: the servers run on a fresh PostgreSQL database; the
-sockets live in two client processes (a few "probe" sockets per process
-parse every message and time it, the others just receive); scans are
-written straight to the database — the scan rows, the tickets' state and
-the zone counters, as the admission engine leaves them — in 20 commits a
-second, each followed by the batched ``NOTIFY`` a server process sends. So
-this measures the hub (readers, coalescing, fan-out), not the admission
-engine, whose own rate is ``bench.checkin``'s figure. Loopback only;
-every phase is bounded in time.
+scans are written straight to the database — the scan rows, the tickets'
+state and the zone counters, as the admission engine leaves them — in 20
+commits a second, each followed by the batched ``NOTIFY`` a server process
+sends. So this measures the hub (readers, coalescing, fan-out), not the
+admission engine, whose own rate is ``bench.checkin``'s figure.
+
+The sockets: one client process per server process, each socket a bare
+``asyncio.Protocol`` (uvloop) that does the websocket handshake and then
+only splits frames; a few evenly spread "probe" sockets parse the JSON of
+each update and stamp it. The clients share the 2 cores with the servers,
+so they are kept as cheap as a client can be.
+
+The baseline ("bare"): the same uvicorn, the same websocket implementation
+and options, the same clients and sockets, and a plain ASGI app that sends
+one pre-encoded message of the same size (the last headcount update Muster
+sent) to every socket, ``await send(...)`` per socket, 5 rounds a second
+(latency from the start of a round to the socket) and then as fast as it
+can ("bare max": what the transport can deliver here at all). Loopback
+only; every phase is bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +46,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +53,14 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("MUSTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-CLIENT_PROCESSES = 2
-PROBES_PER_PROCESS = 20
 COMMITS_PER_SECOND = 20
-
-
-def raise_fd_limit() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+#: Rounds a second of the bare baseline: Muster's default coalesced rate
+#: (or ``--updates-per-second``).
+BARE_RATE = 5.0
 
 
 def free_port() -> int:
@@ -80,22 +88,10 @@ class Server:
     token: str
 
 
-def start_server(database_url: str, data_dir: Path) -> Server:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MUSTER_DATABASE_URL": database_url,
-        "MUSTER_DATA_DIR": str(data_dir),
-        "MUSTER_PORT": str(port),
-        "MUSTER_LOG_LEVEL": "warning",
-    }
+def start_server(command: list[str], env: dict[str, str], port: int) -> Server:
+    """Start a server process, read the token it prints, wait until it answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert process.stdout is not None
     token, deadline = "", time.monotonic() + 60
@@ -106,7 +102,7 @@ def start_server(database_url: str, data_dir: Path) -> Server:
         found = re.match(r"\s+(mst_\S+)", line)
         if found:
             token = found.group(1)
-        if line.startswith("Muster on "):
+        if line.startswith(("Muster on ", "bare on ")):
             break
     url = f"http://127.0.0.1:{port}"
     while time.monotonic() < deadline:
@@ -117,12 +113,40 @@ def start_server(database_url: str, data_dir: Path) -> Server:
             time.sleep(0.1)
     else:
         process.kill()
-        raise RuntimeError("muster serve did not become ready")
+        raise RuntimeError(f"{command} did not become ready")
     # The server logs little at "warning"; drain its pipe so it never blocks.
     import threading
 
     threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
     return Server(url, process, token)
+
+
+def start_muster(database_url: str, data_dir: Path) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MUSTER_DATABASE_URL": database_url,
+        "MUSTER_DATA_DIR": str(data_dir),
+        "MUSTER_PORT": str(port),
+        "MUSTER_LOG_LEVEL": "warning",
+    }
+    return start_server([sys.executable, "-m", "server.cli", "serve"], env, port)
+
+
+def start_bare(message: Path, rate: float) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.fanout", "--bare-server", str(port)]
+    command += ["--bare-rate", str(rate), "--bare-message", str(message)]
+    return start_server(command, dict(os.environ), port)
+
+
+def stop(servers: list[Server]) -> None:
+    for server in servers:
+        server.process.terminate()
+        try:
+            server.process.wait(10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
 
 
 # --- the venue and the doors ----------------------------------------------------------
@@ -251,65 +275,6 @@ async def drive_scans(dsn: str, venue: Venue, rate: int, seconds: float) -> list
     return commits
 
 
-# --- the sockets (in client processes) --------------------------------------------------
-
-
-def client_main(pipe: Pipe, urls: list[str], token: str, sockets: int, probes: int) -> None:
-    raise_fd_limit()
-    asyncio.run(_clients(pipe, urls, token, sockets, probes))
-
-
-async def _clients(pipe: Pipe, urls: list[str], token: str, sockets: int, probes: int) -> None:
-    from websockets.asyncio.client import connect
-
-    hello = orjson.dumps({"type": "hello", "token": token, "topics": ["headcount"]}).decode()
-    received = 0
-    counting = False
-    samples: list[tuple[int, float, int]] = []
-    failures = 0
-
-    async def hold(index: int, ready: asyncio.Event) -> None:
-        nonlocal received, failures
-        probe = index < probes
-        try:
-            async with connect(
-                urls[index % len(urls)], compression=None, open_timeout=60, ping_interval=None
-            ) as ws:
-                await ws.send(hello)
-                await ws.recv()  # welcome
-                await ws.recv()  # snapshot
-                ready.set()
-                while True:
-                    raw = await ws.recv(decode=False)
-                    if raw.startswith(b'{"type":"ping"'):
-                        await ws.send('{"type":"pong"}')
-                        continue
-                    if counting:
-                        received += 1
-                        if probe:
-                            message = orjson.loads(raw)
-                            samples.append((index, time.time(), message["data"]["checked_in"]))
-        except Exception:
-            failures += 1
-            ready.set()
-
-    tasks = []
-    for start in range(0, sockets, 250):  # connect in bounded waves
-        events = [asyncio.Event() for _ in range(start, min(sockets, start + 250))]
-        tasks += [asyncio.create_task(hold(start + i, e)) for i, e in enumerate(events)]
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
-    pipe.send(("ready", failures))
-    loop = asyncio.get_running_loop()
-    assert await loop.run_in_executor(None, pipe.recv) == "go"
-    counting = True
-    assert await loop.run_in_executor(None, pipe.recv) == "stop"
-    counting = False
-    pipe.send(("done", received, samples, failures))
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 # --- one run ------------------------------------------------------------------------------
 
 
@@ -319,12 +284,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latencies(
-    commits: list[tuple[float, int]], samples: list[tuple[int, int, float, int]]
+    commits: list[tuple[float, int]], samples: list[tuple[int, int, float, int, float]]
 ) -> list[float]:
     """For each probe socket and each committed batch: the time from the
     commit to the first headcount update on that socket that counts it."""
     by_probe: dict[tuple[int, int], list[tuple[float, int]]] = {}
-    for process, index, at, checked_in in samples:
+    for process, index, at, checked_in, _stamp in samples:
         by_probe.setdefault((process, index), []).append((at, checked_in))
     found = []
     for updates in by_probe.values():
@@ -338,7 +303,65 @@ def latencies(
     return found
 
 
-async def run(sockets: int, processes: int, rate: int, seconds: float) -> dict[str, Any]:
+def profile(pids: list[int], seconds: float, into: Path | None, label: str) -> list[Any]:
+    """py-spy record on each server for the loaded phase (``--profile DIR``)."""
+    if into is None:
+        return []
+    into.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--nonblocking",
+                "--output",
+                str(into / f"{label}-{n}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n, pid in enumerate(pids)
+    ]
+
+
+def summary(
+    kind: str,
+    sockets: int,
+    processes: int,
+    lat: list[float],
+    received: int,
+    seconds: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "server": kind,
+        "sockets": sockets,
+        "processes": processes,
+        "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
+        "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan"),
+        "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
+        "deliveries_per_second": received / seconds,
+        **extra,
+    }
+
+
+async def run_muster(
+    sockets: int,
+    processes: int,
+    rate: int,
+    seconds: float,
+    profile_dir: Path | None = None,
+    dump: Path | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One Muster run; returns its figures and the last headcount (for the baseline)."""
     name = f"muster_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -346,77 +369,116 @@ async def run(sockets: int, processes: int, rate: int, seconds: float) -> dict[s
     dsn = PG.rsplit("/", 1)[0] + f"/{name}"
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     servers: list[Server] = []
-    clients: list[tuple[Any, Pipe]] = []
+    clients: Clients | None = None
     tmp = Path(f"/tmp/{name}")
     try:
         for i in range(processes):
-            servers.append(start_server(url, tmp / str(i)))
+            servers.append(start_muster(url, tmp / str(i)))
         venue = await make_venue(servers[0], dsn, int(rate * seconds) + rate)
         ws_urls = [
             s.url.replace("http://", "ws://") + f"/ws/events/{venue.event_id}" for s in servers
         ]
         before = [rss_kb(s.process.pid) for s in servers]
-        context = mp.get_context("spawn")
-        share = sockets // CLIENT_PROCESSES
-        for i in range(CLIENT_PROCESSES):
-            mine, theirs = context.Pipe()
-            count = share if i else sockets - share * (CLIENT_PROCESSES - 1)
-            proc = context.Process(
-                target=client_main,
-                args=(theirs, ws_urls, venue.command_token, count, PROBES_PER_PROCESS),
-            )
-            proc.start()
-            clients.append((proc, mine))
-        failures = 0
-        for _proc, pipe in clients:
-            if not pipe.poll(300):
-                raise RuntimeError("clients did not connect in time")
-            _tag, failed = pipe.recv()
-            failures += failed
+        clients = Clients(ws_urls, venue.command_token, sockets)
+        failures = clients.wait_ready()
         await asyncio.sleep(2)
         after = [rss_kb(s.process.pid) for s in servers]
-        for _proc, pipe in clients:
-            pipe.send("go")
+        clients.go()
+        spies = profile(
+            [s.process.pid for s in servers], seconds, profile_dir, f"muster-{sockets}-{processes}"
+        )
         started = time.monotonic()
         commits = await drive_scans(dsn, venue, rate, seconds)
         driven = time.monotonic() - started
         await asyncio.sleep(1.0)  # let the last updates arrive
-        counted_for = time.monotonic() - started
-        received, samples = 0, []
-        for number, (_proc, pipe) in enumerate(clients):
-            pipe.send("stop")
-            if not pipe.poll(60):
-                raise RuntimeError("clients did not report")
-            _tag, got, probe_samples, failed = pipe.recv()
-            received += got
-            samples += [(number, *sample) for sample in probe_samples]
-            failures += failed
-        lat = latencies(commits, samples)
-        return {
-            "sockets": sockets,
-            "processes": processes,
-            "scans_per_second": commits[-1][1] / driven if commits else 0,
-            "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
-            "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan"),
-            "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
-            "deliveries_per_second": received / counted_for,
-            "kb_per_socket": (sum(after) - sum(before)) / sockets,
-            "failed_sockets": failures,
-        }
+        received, samples, failed, closes = clients.stop()
+        if dump is not None:
+            data = orjson.dumps({"commits": commits, "samples": samples})
+            await asyncio.to_thread(dump.write_bytes, data)
+        for spy in spies:
+            spy.wait(30)
+        async with httpx.AsyncClient(base_url=servers[0].url) as http:
+            last = (
+                await http.get(
+                    f"/api/v1/events/{venue.event_id}/headcount",
+                    headers={"Authorization": f"Bearer {venue.command_token}"},
+                )
+            ).json()
+        figures = summary(
+            "muster",
+            sockets,
+            processes,
+            latencies(commits, samples),
+            received,
+            driven,  # what arrives in the second after is the updates of the last commits
+            scans_per_second=commits[-1][1] / driven if commits else 0,
+            kb_per_socket=(sum(after) - sum(before)) / sockets,
+            failed_sockets=failures + failed,
+            closes=closes,
+        )
+        return figures, last
     finally:
-        for proc, _pipe in clients:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-        for server in servers:
-            server.process.terminate()
-            try:
-                server.process.wait(10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+        if clients is not None:
+            clients.join()
+        stop(servers)
         admin = await asyncpg.connect(PG)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def run_bare(
+    sockets: int, processes: int, rate: float, seconds: float, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The baseline: ``processes`` bare broadcast servers, the same clients."""
+    message = Path(f"/tmp/muster_bench_bare_{uuid.uuid4().hex[:8]}.json")
+    await asyncio.to_thread(message.write_bytes, orjson.dumps(data))
+    servers: list[Server] = []
+    clients: Clients | None = None
+    try:
+        servers = [start_bare(message, rate) for _ in range(processes)]
+        ws_urls = [s.url.replace("http://", "ws://") + "/ws" for s in servers]
+        before = [rss_kb(s.process.pid) for s in servers]
+        clients = Clients(ws_urls, "bare", sockets)
+        failures = clients.wait_ready()
+        await asyncio.sleep(2)
+        after = [rss_kb(s.process.pid) for s in servers]
+        async with httpx.AsyncClient() as http:
+            for server in servers:
+                await http.get(f"{server.url}/go")
+        clients.go()
+        started = time.monotonic()
+        await asyncio.sleep(seconds)
+        received, samples, failed, closes = clients.stop()
+        counted_for = time.monotonic() - started
+        lat = [at - stamp for _p, _i, at, _n, stamp in samples]
+        return summary(
+            "bare max" if not rate else "bare",
+            sockets,
+            processes,
+            lat if rate else [],
+            received,
+            counted_for,
+            scans_per_second=0,
+            kb_per_socket=(sum(after) - sum(before)) / sockets,
+            failed_sockets=failures + failed,
+            closes=closes,
+        )
+    finally:
+        if clients is not None:
+            clients.join()
+        stop(servers)
+        await asyncio.to_thread(message.unlink, missing_ok=True)
+
+
+def show(r: dict[str, Any]) -> None:
+    scans = f"{r['scans_per_second']:7.0f}" if r["scans_per_second"] else "      -"
+    closes = ",".join(sorted({str(c) for c in r["closes"]})) or "-"
+    print(
+        f"{r['server']:9} {r['sockets']:7} {r['processes']:9} {scans} "
+        f"{r['p50_ms']:7.0f} {r['p99_ms']:7.0f} {r['deliveries_per_second']:13.0f} "
+        f"{r['kb_per_socket']:10.1f} {r['failed_sockets']:7} {closes}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -425,21 +487,57 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2", help="comma-separated server process counts")
     parser.add_argument("--rate", type=int, default=2000, help="scans committed a second")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long the doors scan")
+    parser.add_argument(
+        "--updates-per-second",
+        type=float,
+        default=None,
+        help="MUSTER_STATE_UPDATES_PER_SECOND for the servers (and the bare rounds a second)",
+    )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare baseline")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy raw profiles here")
+    parser.add_argument(
+        "--samples", type=Path, default=None, help="write commits and probe samples here"
+    )
+    parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-rate", type=float, default=BARE_RATE, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-message", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        raise_fd_limit()
+        bare_server_main(args.bare_server, args.bare_rate, args.bare_message)
+        return
     raise_fd_limit()
+    if args.samples:
+        args.samples.mkdir(parents=True, exist_ok=True)
+    rounds = BARE_RATE
+    if args.updates_per_second:
+        os.environ["MUSTER_STATE_UPDATES_PER_SECOND"] = str(args.updates_per_second)
+        rounds = args.updates_per_second
     command = " ".join([".venv/bin/python -m bench.fanout", *sys.argv[1:]])
     print(f"# {command}")
     print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
-    print("sockets processes scans/s  p50_ms  p99_ms  deliveries/s  KB/socket  failed")
+    print(
+        "server    sockets processes scans/s  p50_ms  p99_ms  deliveries/s  KB/socket"
+        "  failed closes"
+    )
     for sockets in (int(s) for s in args.sockets.split(",")):
         for processes in (int(p) for p in args.processes.split(",")):
-            r = asyncio.run(run(sockets, processes, args.rate, args.seconds))
-            print(
-                f"{r['sockets']:7} {r['processes']:9} {r['scans_per_second']:7.0f} "
-                f"{r['p50_ms']:7.0f} {r['p99_ms']:7.0f} {r['deliveries_per_second']:13.0f} "
-                f"{r['kb_per_socket']:10.1f} {r['failed_sockets']:7}",
-                flush=True,
+            figures, last = asyncio.run(
+                run_muster(
+                    sockets,
+                    processes,
+                    args.rate,
+                    args.seconds,
+                    args.profile,
+                    args.samples and args.samples / f"samples-{sockets}-{processes}.json",
+                )
             )
+            show(figures)
+            if args.no_bare:
+                continue
+            for bare_rate in (rounds, 0.0):
+                show(asyncio.run(run_bare(sockets, processes, bare_rate, args.seconds, last)))
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     print(f"# reproduce: {command}")
 
 

@@ -1,10 +1,12 @@
 """One client's socket as the hub sees it: a bounded send queue and a writer.
 
-The hub never awaits a client. It appends already-encoded text to each
-subscriber's queue (``deliver``, O(1)); the connection's writer task sends
-from there at the client's pace. A client whose queue is full has fallen
-behind: it is closed with ``CLOSE_TOO_SLOW`` and resumes when it
-reconnects, while everyone else carries on.
+The hub never awaits a client. ``deliver`` is synchronous and O(1): when
+nothing is queued and the socket can take it now (``write_now``, see
+``realtime.wire``), the already-encoded message goes straight onto the
+socket, with no task switch; otherwise it is appended to the connection's
+queue, and its writer task sends from there at the client's pace. A client
+whose queue is full has fallen behind: it is closed with ``CLOSE_TOO_SLOW``
+and resumes when it reconnects, while everyone else carries on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ CLOSE_WAIT = 10.0
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+#: Writes a message at once if the socket can take it without waiting; False if not.
+WriteNow = Callable[[str], bool]
 
 
 class Connection:
@@ -49,8 +53,10 @@ class Connection:
         event_id: int,
         topics: tuple[str, ...],
         connection_id: str,
+        write_now: WriteNow | None = None,
     ) -> None:
         self._send_text = send_text
+        self._write_now = write_now
         self._close = close
         self.queue_size = queue_size
         self.principal = principal
@@ -89,15 +95,27 @@ class Connection:
         if len(self._queue) >= self.queue_size:
             self.fail(CLOSE_TOO_SLOW, "fell behind")
             return
-        self._queue.append(text)
-        self._ready.set()
+        self._send(text)
 
     def push(self, text: str) -> None:
         """A message that is part of catching up (snapshot, replay) or control:
         not counted against the queue limit, which is for live traffic."""
         if self.close_code is None:
-            self._queue.append(text)
-            self._ready.set()
+            self._send(text)
+
+    def _send(self, text: str) -> None:
+        # Straight onto the socket only when nothing is waiting before it
+        # (order) and the writer is not mid-send; else through the writer.
+        if (
+            not self._queue
+            and not self._sending
+            and self._write_now is not None
+            and self._write_now(text)
+        ):
+            self.sent += 1
+            return
+        self._queue.append(text)
+        self._ready.set()
 
     def hold(self, topics: tuple[str, ...]) -> None:
         for topic in topics:

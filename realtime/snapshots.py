@@ -14,12 +14,13 @@ from sqlalchemy import select
 
 from server.alerts import alert_json
 from server.db import Database
-from server.models import Alert, Revocation, Scan, Ticket
+from server.models import Alert, Revocation, Ticket
 from server.serialize import iso
 
 
-def admission_json(scan: Scan, generation: int | None) -> dict[str, Any]:
-    """An ``admissions`` message: one accepted scan, in or out."""
+def admission_json(scan: Any, generation: int | None) -> dict[str, Any]:
+    """An ``admissions`` message: one accepted scan, in or out (``scan``: a
+    ``Scan``, or a row with its columns)."""
     return {
         "scan": scan.id,
         "ticket": scan.ticket_id,

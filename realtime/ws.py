@@ -32,6 +32,7 @@ from realtime.connection import (
 )
 from realtime.core import Since, encode
 from realtime.hub import Hub
+from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
 from server.context import muster
 from server.errors import Forbidden
@@ -144,6 +145,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
         event_id=event_id,
         topics=tuple(t for t in wanted if t not in missing),
         connection_id=uuid.uuid4().hex[:16],
+        write_now=direct_writer(websocket),
     )
     conn.push(
         encode(
