@@ -51,7 +51,13 @@ def _minute_bucket(dialect: str) -> ColumnElement[Any]:
 
 async def _arrivals(
     session: AsyncSession, dialect: str, event_id: int, now: datetime
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
+    """Arrivals from outside in each minute of the last hour, oldest first.
+
+    ``{"start": first minute, "counts": [n × 60]}``: a bare list of counts
+    keeps the headcount message small, and it goes to every screen and
+    phone several times a second.
+    """
     since = now - ARRIVALS_WINDOW
     bucket = _minute_bucket(dialect).label("minute")
     rows = await session.execute(
@@ -73,10 +79,10 @@ async def _arrivals(
     counts = {int(minute): int(count) for minute, count in rows}
     last = int(now.timestamp()) // 60
     first = last - int(ARRIVALS_WINDOW.total_seconds()) // 60 + 1
-    return [
-        {"minute": iso(datetime.fromtimestamp(m * 60, now.tzinfo)), "count": counts.get(m, 0)}
-        for m in range(first, last + 1)
-    ]
+    return {
+        "start": iso(datetime.fromtimestamp(first * 60, now.tzinfo)),
+        "counts": [counts.get(m, 0) for m in range(first, last + 1)],
+    }
 
 
 async def _zones(session: AsyncSession, event_id: int) -> list[dict[str, Any]]:
@@ -156,7 +162,7 @@ async def headcount_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     ``{"event_id", "at", "inside", "checked_in", "expected", "not_yet_arrived",
     "zones": [{"id", "name", "inside", "capacity", "soft_warning", "level"}],
     "gates": [{"id", "name", "from_zone", "to_zone", "in", "out", "refused",
-    "last_scan_at"}], "arrivals_per_minute": [{"minute", "count"}] × 60}``.
+    "last_scan_at"}], "arrivals_per_minute": {"start", "counts": [n × 60]}}``.
 
     ``expected`` counts valid tickets, ``checked_in`` those admitted at least
     once, ``not_yet_arrived`` the valid ones never admitted. Raises NotFound

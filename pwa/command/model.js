@@ -23,9 +23,11 @@ function time(value) {
 }
 
 /** Arrivals per minute (``[{minute, count}]``, oldest first) as {at, count}. */
+/** {"start", "counts": [n per minute]} (server/headcount.py) → [{at, count}]. */
 export function arrivalsSeries(raw) {
-  if (!Array.isArray(raw)) return [];
-  return raw.map((item) => ({ at: time(item.minute), count: number(item.count) }));
+  const start = time(raw?.start);
+  if (!start || !Array.isArray(raw.counts)) return [];
+  return raw.counts.map((count, i) => ({ at: new Date(start.getTime() + i * 60_000), count: number(count) }));
 }
 
 export function headcountView(data) {

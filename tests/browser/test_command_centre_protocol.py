@@ -90,16 +90,11 @@ class FakeHub:
 def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
     """Every kind of state the panels show: a near-full and a full zone, an
     offline door, low and critical stock, escalated and resolved incidents."""
-    arrivals = [
-        {
-            "minute": iso(now.replace(second=0, microsecond=0) - timedelta(minutes=59 - i)),
-            "count": c,
-        }
-        for i, c in enumerate(
-            [3, 5, 8, 12, 20, 35, 60, 88, 120, 140, 160, 152, 130, 118, 96]
-            + [80 - i for i in range(45)]
-        )
-    ]
+    arrivals = {
+        "start": iso(now.replace(second=0, microsecond=0) - timedelta(minutes=59)),
+        "counts": [3, 5, 8, 12, 20, 35, 60, 88, 120, 140, 160, 152, 130, 118, 96]
+        + [80 - i for i in range(45)],
+    }
     headcount = {
         "inside": 3412,
         "checked_in": 3650,
