@@ -39,9 +39,11 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
 from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,14 +64,6 @@ COMMITS_PER_SECOND = 20
 #: Rounds a second of the bare baseline: Muster's default coalesced rate
 #: (or ``--updates-per-second``).
 BARE_RATE = 5.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kb(pid: int) -> int:
@@ -278,11 +273,6 @@ async def drive_scans(dsn: str, venue: Venue, rate: int, seconds: float) -> list
 # --- one run ------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def latencies(
     commits: list[tuple[float, int]], samples: list[tuple[int, int, float, int, float]]
 ) -> list[float]:
@@ -362,68 +352,65 @@ async def run_muster(
     dump: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One Muster run; returns its figures and the last headcount (for the baseline)."""
-    name = f"muster_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = PG.rsplit("/", 1)[0] + f"/{name}"
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    servers: list[Server] = []
-    clients: Clients | None = None
-    tmp = Path(f"/tmp/{name}")
-    try:
-        for i in range(processes):
-            servers.append(start_muster(url, tmp / str(i)))
-        venue = await make_venue(servers[0], dsn, int(rate * seconds) + rate)
-        ws_urls = [
-            s.url.replace("http://", "ws://") + f"/ws/events/{venue.event_id}" for s in servers
-        ]
-        before = [rss_kb(s.process.pid) for s in servers]
-        clients = Clients(ws_urls, venue.command_token, sockets)
-        failures = clients.wait_ready()
-        await asyncio.sleep(2)
-        after = [rss_kb(s.process.pid) for s in servers]
-        clients.go()
-        spies = profile(
-            [s.process.pid for s in servers], seconds, profile_dir, f"muster-{sockets}-{processes}"
-        )
-        started = time.monotonic()
-        commits = await drive_scans(dsn, venue, rate, seconds)
-        driven = time.monotonic() - started
-        await asyncio.sleep(1.0)  # let the last updates arrive
-        received, samples, failed, closes = clients.stop()
-        if dump is not None:
-            data = orjson.dumps({"commits": commits, "samples": samples})
-            await asyncio.to_thread(dump.write_bytes, data)
-        for spy in spies:
-            spy.wait(30)
-        async with httpx.AsyncClient(base_url=servers[0].url) as http:
-            last = (
-                await http.get(
-                    f"/api/v1/events/{venue.event_id}/headcount",
-                    headers={"Authorization": f"Bearer {venue.command_token}"},
-                )
-            ).json()
-        figures = summary(
-            "muster",
-            sockets,
-            processes,
-            latencies(commits, samples),
-            received,
-            driven,  # what arrives in the second after is the updates of the last commits
-            scans_per_second=commits[-1][1] / driven if commits else 0,
-            kb_per_socket=(sum(after) - sum(before)) / sockets,
-            failed_sockets=failures + failed,
-            closes=closes,
-        )
-        return figures, last
-    finally:
-        if clients is not None:
-            clients.join()
-        stop(servers)
-        admin = await asyncpg.connect(PG)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(PG) as dsn:
+        url = sqlalchemy_url(dsn)
+        servers: list[Server] = []
+        clients: Clients | None = None
+        tmp = Path(tempfile.mkdtemp(prefix="muster-fanout-"))
+        try:
+            for i in range(processes):
+                servers.append(start_muster(url, tmp / str(i)))
+            venue = await make_venue(servers[0], dsn, int(rate * seconds) + rate)
+            ws_urls = [
+                s.url.replace("http://", "ws://") + f"/ws/events/{venue.event_id}" for s in servers
+            ]
+            before = [rss_kb(s.process.pid) for s in servers]
+            clients = Clients(ws_urls, venue.command_token, sockets)
+            failures = clients.wait_ready()
+            await asyncio.sleep(2)
+            after = [rss_kb(s.process.pid) for s in servers]
+            clients.go()
+            spies = profile(
+                [s.process.pid for s in servers],
+                seconds,
+                profile_dir,
+                f"muster-{sockets}-{processes}",
+            )
+            started = time.monotonic()
+            commits = await drive_scans(dsn, venue, rate, seconds)
+            driven = time.monotonic() - started
+            await asyncio.sleep(1.0)  # let the last updates arrive
+            received, samples, failed, closes = clients.stop()
+            if dump is not None:
+                data = orjson.dumps({"commits": commits, "samples": samples})
+                await asyncio.to_thread(dump.write_bytes, data)
+            for spy in spies:
+                spy.wait(30)
+            async with httpx.AsyncClient(base_url=servers[0].url) as http:
+                last = (
+                    await http.get(
+                        f"/api/v1/events/{venue.event_id}/headcount",
+                        headers={"Authorization": f"Bearer {venue.command_token}"},
+                    )
+                ).json()
+            figures = summary(
+                "muster",
+                sockets,
+                processes,
+                latencies(commits, samples),
+                received,
+                driven,  # what arrives in the second after is the updates of the last commits
+                scans_per_second=commits[-1][1] / driven if commits else 0,
+                kb_per_socket=(sum(after) - sum(before)) / sockets,
+                failed_sockets=failures + failed,
+                closes=closes,
+            )
+            return figures, last
+        finally:
+            if clients is not None:
+                clients.join()
+            stop(servers)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def run_bare(
