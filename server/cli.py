@@ -10,18 +10,18 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from server.auth import ORGANISER, create_account
+from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.db import Database, dialect_name
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
 
 
-def _base_url(settings: Settings, host: str, port: int) -> str:
+def _base_url(settings: Settings, host: str, port: int, tls: bool = False) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return f"http://{shown}:{port}"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def describe_database(url: str) -> str:
@@ -38,16 +38,24 @@ async def bootstrap(settings: Settings) -> str | None:
     await upgrade(url)
     db = Database(url)
     try:
-        async with db.writing() as session:
-            if dialect_name(session) == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(7230771)"))
-            count = await session.scalar(select(func.count()).select_from(Account))
-        if count:
-            return None
-        _account, token = await create_account(db, ORGANISER, name="first organiser")
-        return token
+        return await create_first_token(db)
     finally:
         await db.dispose()
+
+
+async def create_first_token(db: Database) -> str | None:
+    """An organiser token if the database has no account yet, else None."""
+    async with db.writing() as session:
+        if dialect_name(session) == "postgresql":
+            # Several processes start at once on an empty database: the lock,
+            # held until this transaction commits, lets one of them count zero
+            # and create the token.
+            await session.execute(text("SELECT pg_advisory_xact_lock(7230771)"))
+        if await session.scalar(select(func.count()).select_from(Account)):
+            return None
+        token = new_token()
+        session.add(Account(role=ORGANISER, name="first organiser", token_hash=hash_token(token)))
+    return token
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -59,7 +67,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     token = asyncio.run(bootstrap(settings))
-    base = _base_url(settings, host, port)
+    tls = bool(settings.tls_certfile)
+    if tls != bool(settings.tls_keyfile):
+        print(
+            "muster: set both MUSTER_TLS_CERTFILE and MUSTER_TLS_KEYFILE, or neither",
+            file=sys.stderr,
+        )
+        return 2
+    base = _base_url(settings, host, port, tls)
     if token:
         print("Muster: this is a new database. The organiser token (shown once):", flush=True)
         print(f"  {token}", flush=True)
@@ -77,6 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # off (not merely filtered) above it, so a door rush pays nothing.
         access_log=settings.log_level.lower() in ("debug", "trace", "info"),
         ws_per_message_deflate=False,
+        ssl_certfile=settings.tls_certfile or None,
+        ssl_keyfile=settings.tls_keyfile or None,
     )
     return 0
 

@@ -54,6 +54,8 @@ class Settings:
     photo_max_side: int
     escalation_check_interval: float
     incident_dedupe_window_seconds: int
+    tls_certfile: str
+    tls_keyfile: str
 
     @property
     def is_sqlite(self) -> bool:
@@ -177,5 +179,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
             cast=int,
             default=1800,
+        ),
+        tls_certfile=config(
+            _doc("MUSTER_TLS_CERTFILE", "PEM certificate: muster serve speaks HTTPS"), default=""
+        ),
+        tls_keyfile=config(
+            _doc("MUSTER_TLS_KEYFILE", "PEM private key of that certificate"), default=""
         ),
     )

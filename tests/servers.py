@@ -32,7 +32,7 @@ class LiveServer:
     data_dir: Path
 
     def ws_url(self, event_id: int) -> str:
-        return self.base_url.replace("http://", "ws://") + f"/ws/events/{event_id}"
+        return self.base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -81,10 +81,12 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
             token = found.group(1)
         if line.startswith("Muster on "):
             break
-    base_url = f"http://127.0.0.1:{port}"
+    scheme = "https" if full_env.get("MUSTER_TLS_CERTFILE") else "http"
+    base_url = f"{scheme}://127.0.0.1:{port}"
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+            # A test's own self-signed certificate: nothing to verify against.
+            if httpx.get(f"{base_url}/readyz", timeout=1, verify=False).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -108,3 +108,80 @@ def test_help_runs_as_a_console_script():
         [sys.executable, "-m", "server.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "import-tickets" in done.stdout
+
+
+def self_signed(directory) -> tuple[str, str]:
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_serve_speaks_https_with_a_certificate(tmp_path):
+    import ssl
+
+    from tests.servers import start_server
+
+    cert, key = self_signed(tmp_path)
+    server = start_server(tmp_path, {"MUSTER_TLS_CERTFILE": cert, "MUSTER_TLS_KEYFILE": key})
+    try:
+        assert server.base_url.startswith("https://")
+        import httpx
+
+        answer = httpx.get(
+            f"{server.base_url}/readyz", verify=ssl.create_default_context(cafile=cert)
+        )
+        assert answer.json()["database"] == "ok"
+    finally:
+        server.stop()
+
+
+def test_serve_refuses_half_a_tls_setting(data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("MUSTER_TLS_CERTFILE", str(data_dir / "cert.pem"))
+    assert main(["serve"]) == 2
+    assert "MUSTER_TLS_KEYFILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_processes_starting_together_create_one_first_token(database_url):
+    from server.cli import create_first_token
+
+    processes = [Database(database_url) for _ in range(6)]  # an engine each, as processes have
+    try:
+        tokens = await asyncio.gather(*(create_first_token(db) for db in processes))
+    finally:
+        for db in processes:
+            await db.dispose()
+    assert len([t for t in tokens if t]) == 1
