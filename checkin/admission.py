@@ -1,6 +1,8 @@
 """Admitting people at the doors: the database around ``checkin.rules.decide``.
 
-Two operations here: ``admit`` (one online scan) and ``annul`` (undo a
+Two operations here: ``admit`` (one online scan; on PostgreSQL it joins
+the door line, ``checkin.door_line``, which batches the scans arriving
+together and falls back to ``admit_one``) and ``annul`` (undo a
 recent scan); an offline door's batch is ``checkin.sync``. The venue data,
 the answer's shape and the scan-log row they all share live here too.
 
@@ -464,6 +466,21 @@ def scan_row(
 
 async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]:
     """Decide one online scan and apply it, exactly once per nonce.
+
+    On PostgreSQL the scan joins this process's door line
+    (``checkin.door_line``), which writes the scans arriving together in one
+    batch and hands any it cannot write whole to ``admit_one``; SQLite has
+    one writer anyway and takes ``admit_one`` straight.
+    """
+    if ctx.db.is_sqlite:
+        return await admit_one(ctx, event_id, scan)
+    from checkin.door_line import door_line  # it builds on this module
+
+    return await door_line(ctx, event_id).admit(scan)
+
+
+async def admit_one(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]:
+    """Decide one online scan on its own and apply it, exactly once per nonce.
 
     Validity windows are judged at the server's clock, not the phone's.
     """

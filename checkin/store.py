@@ -1,6 +1,7 @@
 """The statements of the scan hot path, on each database.
 
-A scan is read, decided, applied (``checkin.admission.admit``):
+A scan is read, decided, applied (``checkin.admission.admit_one``; the
+batched door line, ``checkin.door_line``, has its own array statements):
 
 1. ``read``: the ticket a secret names, and the stored answer of the nonce
    if it was seen before — one query, no lock.

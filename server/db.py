@@ -91,6 +91,14 @@ class Database:
                         min_size=1,
                         max_size=RAW_POOL_SIZE,
                         reset=_keep_session,
+                        # Plan each execution with its own values and the
+                        # tables' current size. The scan tables grow from
+                        # nothing during a rush, and a generic plan made when
+                        # they were tiny stays in a connection's statement
+                        # cache for good: the door line's nonce lookup was
+                        # once planned as a walk over the event's whole scan
+                        # log (~0.1 ms per scan, growing).
+                        server_settings={"plan_cache_mode": "force_custom_plan"},
                     )
         return self._raw_pool
 

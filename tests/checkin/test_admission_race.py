@@ -6,7 +6,10 @@ decision with one statement that moves the ticket only if it still holds
 what the decision saw: with that condition each ticket is admitted once and
 the scan log agrees with the tickets and the zone counts; with the
 condition removed the same test admits tickets twice, so it can fail. A
-zone near full never takes more than its capacity.
+zone near full never takes more than its capacity. Each door's scans go
+through a door line of its own (``checkin.door_line``), as if every door
+talked to another server process, so batches race batches and fall back to
+the single-scan path when their guard fails.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import func, select
 
 from checkin import admission
 from checkin.admission import ScanRequest, admit
+from checkin.door_line import DoorLine
 from server.context import Muster
 from server.models import Scan, Ticket, ZoneShard
 from tests.conftest import Api
@@ -56,9 +60,20 @@ async def issue_many(organiser: Api, event_id: int, count: int) -> list[dict[str
 
 
 async def rush(
-    ctx: Muster, event_id: int, gates: list[int], secrets: list[str], repeat: int
+    ctx: Muster,
+    event_id: int,
+    gates: list[int],
+    secrets: list[str],
+    repeat: int,
+    processes: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every secret scanned ``repeat`` times, from different doors, all at once."""
+    """Every secret scanned ``repeat`` times, from different doors, all at once.
+
+    With ``processes`` each door's scans go through a door line of its own,
+    as if every door talked to another server process: their batches race
+    each other on the database. Without, all go through this process's line
+    (one batch at a time) with ``admit``.
+    """
     requests = [
         ScanRequest(
             secret, gates[(i + k) % len(gates)], "in", uuid.uuid4().hex, datetime.now(UTC), None
@@ -66,7 +81,10 @@ async def rush(
         for k in range(repeat)
         for i, secret in enumerate(secrets)
     ]
-    return await asyncio.gather(*(admit(ctx, event_id, r) for r in requests))
+    if not processes:
+        return await asyncio.gather(*(admit(ctx, event_id, r) for r in requests))
+    lines = {gate: DoorLine(ctx, event_id) for gate in gates}
+    return await asyncio.gather(*(lines[r.gate_id].admit(r) for r in requests))
 
 
 async def admissions_per_ticket(ctx: Muster, event_id: int) -> Counter[int]:
@@ -89,12 +107,14 @@ async def inside(ctx: Muster, zone_id: int) -> int:
         )
 
 
+@pytest.mark.parametrize("processes", [True, False], ids=["eight_processes", "one_process"])
 async def test_each_ticket_admitted_once(
-    ctx: Muster, organiser: Api, event: Any, zone: Any
+    ctx: Muster, organiser: Api, event: Any, zone: Any, processes: bool
 ) -> None:
     gates = await doors_into(organiser, event["id"], zone["id"])
     tickets = await issue_many(organiser, event["id"], TICKETS)
-    answers = await rush(ctx, event["id"], gates, [t["secret"] for t in tickets], SCANS_PER_TICKET)
+    secrets = [t["secret"] for t in tickets]
+    answers = await rush(ctx, event["id"], gates, secrets, SCANS_PER_TICKET, processes)
     assert Counter(a["reason"] for a in answers) == {
         None: TICKETS,
         "already_inside": TICKETS * (SCANS_PER_TICKET - 1),

@@ -1,0 +1,123 @@
+"""The door line (PostgreSQL): scans arriving together are written as one batch.
+
+A batch decides a ticket's scans in arrival order, as if one after another;
+when another process moves one of its tickets between the batch's read and
+its write, the batch's statement rolls back whole and every scan of it is
+decided again on the single-scan path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from checkin import admission, door_line
+from checkin.admission import ScanRequest, venues
+from checkin.door_line import DoorLine
+from server.context import Muster
+from tests.checkin.test_admission_race import admissions_per_ticket, inside, issue_many
+from tests.conftest import Api
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+def request(secret: str, gate_id: int, direction: str = "in") -> ScanRequest:
+    return ScanRequest(secret, gate_id, direction, uuid.uuid4().hex, datetime.now(UTC), None)
+
+
+async def scan_count(ctx: Muster, event_id: int) -> int:
+    pool = await ctx.db.raw_pool()
+    return int(await pool.fetchval("SELECT count(*) FROM scans WHERE event_id = $1", event_id))
+
+
+async def test_one_batch_decides_a_tickets_scans_in_order(
+    ctx: Muster, organiser: Api, event: Any, zone: Any, gate: Any
+) -> None:
+    first, second = await issue_many(organiser, event["id"], 2)
+    await venues(ctx).get(event["id"])  # cached: the scans join the line at once
+    line = DoorLine(ctx, event["id"])
+    answers = await asyncio.gather(
+        line.admit(request(first["secret"], gate["id"])),
+        line.admit(request(second["secret"], gate["id"])),
+        line.admit(request(first["secret"], gate["id"])),
+        line.admit(request(second["secret"], gate["id"], "out")),
+    )
+    assert (line.batches, line.fallbacks) == (1, 0)
+    assert [(a["status"], a["reason"]) for a in answers] == [
+        ("ok", None),
+        ("ok", None),
+        ("error", "already_inside"),
+        ("ok", None),
+    ]
+    assert [a["ticket"]["zone"] for a in answers] == [zone["id"], zone["id"], zone["id"], None]
+    assert answers[3]["ticket"]["checked_in_at"] == answers[1]["ticket"]["checked_in_at"]
+    assert await inside(ctx, zone["id"]) == 1
+    assert await scan_count(ctx, event["id"]) == 4
+    pool = await ctx.db.raw_pool()
+    rows = await pool.fetch(
+        "SELECT id, zone_id, checked_in_at FROM tickets WHERE id = ANY($1::bigint[]) ORDER BY id",
+        [first["id"], second["id"]],
+    )
+    assert [(r["zone_id"], r["checked_in_at"] is not None) for r in rows] == [
+        (zone["id"], True),
+        (None, True),
+    ]
+
+
+async def test_a_ticket_moved_by_another_process_sends_the_batch_to_the_single_path(
+    ctx: Muster,
+    organiser: Api,
+    event: Any,
+    zone: Any,
+    gate: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raced, other = await issue_many(organiser, event["id"], 2)
+    meddled: list[dict[str, Any]] = []
+    apply_batch = door_line.apply_batch
+
+    async def another_process_first(
+        conn: asyncpg.Connection, plan: Any, venue: Any, guarded: bool
+    ) -> Any:
+        # Between the batch's read and its write another door admits the ticket.
+        if not meddled:
+            meddled.append(
+                await admission.admit_one(ctx, event["id"], request(raced["secret"], gate["id"]))
+            )
+        return await apply_batch(conn, plan, venue, guarded)
+
+    monkeypatch.setattr(door_line, "apply_batch", another_process_first)
+    await venues(ctx).get(event["id"])
+    line = DoorLine(ctx, event["id"])
+    answers = await asyncio.gather(
+        line.admit(request(raced["secret"], gate["id"])),
+        line.admit(request(other["secret"], gate["id"])),
+    )
+    assert (line.batches, line.fallbacks) == (0, 1)
+    assert meddled[0]["status"] == "ok"
+    assert [(a["status"], a["reason"]) for a in answers] == [
+        ("error", "already_inside"),
+        ("ok", None),
+    ]
+    assert await admissions_per_ticket(ctx, event["id"]) == {raced["id"]: 1, other["id"]: 1}
+    assert await inside(ctx, zone["id"]) == 2
+    assert await scan_count(ctx, event["id"]) == 3
+
+
+async def test_a_repeated_nonce_answers_as_the_first(
+    ctx: Muster, organiser: Api, event: Any, gate: Any
+) -> None:
+    (ticket,) = await issue_many(organiser, event["id"], 1)
+    await venues(ctx).get(event["id"])
+    line = DoorLine(ctx, event["id"])
+    scan = request(ticket["secret"], gate["id"])
+    twice = await asyncio.gather(line.admit(scan), line.admit(scan))
+    again = await line.admit(scan)
+    assert twice[0] == twice[1] == again
+    assert again["status"] == "ok"
+    assert await scan_count(ctx, event["id"]) == 1
