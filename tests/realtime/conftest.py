@@ -160,6 +160,16 @@ class Client:
             if check(message):
                 return message
 
+    async def since(
+        self, mark: int, check: Callable[[dict[str, Any]], bool], wait: float = WAIT
+    ) -> dict[str, Any]:
+        """A message matching ``check`` among those received after ``seen[mark]``,
+        waiting for it if need be: topics interleave in no set order."""
+        for message in self.seen[mark:]:
+            if check(message):
+                return message
+        return await self.until(check, wait)
+
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(orjson.dumps(message).decode())
 
