@@ -36,8 +36,9 @@ def admission_json(scan: Any, generation: int | None) -> dict[str, Any]:
     }
 
 
-def revocation_json(revocation: Revocation) -> dict[str, Any]:
-    """A ``revocations`` message: a (ticket, generation) no door may admit any more."""
+def revocation_json(revocation: Any) -> dict[str, Any]:
+    """A ``revocations`` message: a (ticket, generation) no door may admit any more
+    (``revocation``: a ``Revocation``, or a row with its columns)."""
     return {
         "id": revocation.id,
         "ticket": revocation.ticket_id,

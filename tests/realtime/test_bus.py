@@ -5,13 +5,15 @@ no transaction that could fill it is left."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from realtime.bus import BusItem, BusMessages, TableReader
+from realtime.bus import SOURCES, BusItem, BusMessages, TableReader
 from realtime.outbox import publish
 from server.context import Muster
+from server.models import Revocation, Scan
 
 
 def reader_for(ctx: Muster) -> tuple[TableReader, list[BusItem]]:
@@ -94,3 +96,33 @@ async def test_a_rolled_back_id_is_skipped_once_nothing_can_fill_it(
             break
     assert [item.data for item in delivered] == [{"n": "kept"}]
     assert not reader.cursor.holding
+
+
+def seen(items: list[BusItem]) -> list[tuple[Any, ...]]:
+    return [(i.event_id, i.offset, i.topic, i.message(), i.dirty) for i in items]
+
+
+async def test_the_raw_postgresql_reads_give_the_same_items(
+    ctx: Muster, event: dict[str, Any], zone: dict[str, Any], ticket: dict[str, Any]
+) -> None:
+    """``fetch_pg`` (raw asyncpg) and ``fetch`` (SQLAlchemy) read the same messages."""
+    if ctx.db.is_sqlite:
+        pytest.skip("the raw reads are PostgreSQL's")
+    eid = event["id"]
+    now = datetime.now(UTC)
+    async with ctx.db.writing() as session:
+        publish(session, eid, "alerts", {"n": 1, "text": "北门 blocked", "nested": [1.5, None]})
+        common = {"event_id": eid, "direction": "in", "scanned_at": now}
+        session.add(
+            Scan(**common, ticket_id=ticket["id"], nonce="a", status="ok", to_zone_id=zone["id"])
+        )
+        session.add(Scan(**common, ticket_id=None, nonce="b", status="error", reason="unknown"))
+        session.add(Revocation(event_id=eid, ticket_id=ticket["id"], generation=1, reason="lost"))
+    pool = await ctx.db.raw_pool()
+    for source in SOURCES:
+        async with ctx.db.reading() as session:
+            expected = await source.fetch(session, 0, 100)
+        async with pool.acquire() as conn:
+            got = await source.fetch_pg(conn, 0, 100)
+        assert expected, source.name
+        assert seen(got) == seen(expected), source.name
