@@ -12,6 +12,7 @@ Fixtures chain small pieces: ``app`` → ``client`` → ``organiser`` →
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -124,6 +125,13 @@ def database_url(
         return
     if not pg_available:
         pytest.skip("PostgreSQL is not reachable")
+    with postgres_clone(templates) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_clone(templates: TemplateDatabases) -> Iterator[str]:
+    """A PostgreSQL database cloned from the migrated template; dropped after."""
     name = f"muster_t_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.postgres()}"'))
     try:

@@ -8,7 +8,6 @@ them proves the NOTIFY wake-ups (and the gate-health hints) work.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from websockets.asyncio.client import connect
 
 from server.auth import create_account
 from server.db import Database
-from tests.conftest import Api, TemplateDatabases, _pg_admin, event_body, sqlalchemy_pg_url
+from tests.conftest import Api, TemplateDatabases, event_body, postgres_clone
 from tests.realtime.conftest import Client
 from tests.servers import LiveServer, start_server
 
@@ -33,12 +32,8 @@ NOTIFY_ONLY = {"MUSTER_BUS_POLL_INTERVAL": "30", "MUSTER_STATE_UPDATES_PER_SECON
 def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
     if not pg_available:
         pytest.skip("PostgreSQL is not reachable")
-    name = f"muster_x_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.postgres()}"'))
-    try:
-        yield sqlalchemy_pg_url(name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_clone(templates) as url:
+        yield url
 
 
 @pytest.fixture
