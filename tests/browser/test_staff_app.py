@@ -39,7 +39,7 @@ def test_pairing_by_link(live_server: LiveServer, browser: Any, artifacts: Path)
     assert device["role"] == "door"
     assert device["event"]["id"] == venue.event["id"]
     assert device["gate"]["id"] == venue.gate["id"]
-    assert page.is_visible("#view-scan")
+    page.wait_for_selector("#view-scan", state="visible")
     assert page.inner_text("#gate-name").endswith("北门 North")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     shot(page, artifacts, "01-paired-door")

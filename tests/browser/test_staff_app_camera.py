@@ -120,6 +120,7 @@ def test_pairing_qr_scanned_by_camera(
     shot(page, artifacts, "camera-03-pairing")
     page.click("#pair-camera")
     page.wait_for_function("window.musterApp && window.musterApp.device.role === 'staff'")
-    assert page.is_visible("#view-incidents")
+    # The staff view is shown once the device is stored: wait for it, not race it.
+    page.wait_for_selector("#view-incidents", state="visible")
     assert page.is_hidden("#tabs [data-view=scan]")
     context.close()

@@ -38,7 +38,7 @@ def test_incident_with_photo_reported_offline(
     context, page = open_paired_phone(browser, live_server, venue, "staff", locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    assert page.is_visible("#view-incidents")
+    page.wait_for_selector("#view-incidents", state="visible")
     page.wait_for_selector(
         f"#incident-location option[value='gate:{venue.gate['id']}']", state="attached"
     )
