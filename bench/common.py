@@ -7,8 +7,16 @@ import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
+import httpx
+
+from server.app import create_app
+from server.auth import create_account
+from server.context import Muster
+from server.settings import Settings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -43,3 +51,31 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) by nearest rank; NaN for no values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@contextlib.asynccontextmanager
+async def organiser_with_event(
+    settings: Settings, request_timeout: float = 600
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any], Muster]]:
+    """Muster in this process (httpx through ASGI, no sockets), a client signed
+    in as an organiser, and a new event starting now."""
+    app = create_app(settings, migrate=False)
+    async with app.router.lifespan_context(app):
+        ctx: Muster = app.state.muster
+        _account, token = await create_account(ctx.db, "organiser", name="bench")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=request_timeout,
+        ) as http:
+            now = datetime.now(UTC)
+            answer = await http.post(
+                "/api/v1/events",
+                json={
+                    "name": "bench",
+                    "starts_at": now.isoformat(),
+                    "ends_at": (now + timedelta(hours=8)).isoformat(),
+                },
+            )
+            yield http, answer.json(), ctx

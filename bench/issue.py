@@ -18,17 +18,13 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 from starlette.datastructures import Secret
 
-from bench.common import scratch_database, sqlalchemy_url
+from bench.common import organiser_with_event, scratch_database, sqlalchemy_url
 from checkin.qr import render_png, render_svg
 from checkin.secrets import Signer, TicketClaims, generate_key
-from server.app import create_app
-from server.auth import create_account
 from server.migrate import upgrade
 from server.settings import load_settings
 
@@ -57,39 +53,19 @@ async def time_import(pg: str, count: int) -> tuple[float, float]:
         sa_url = sqlalchemy_url(url)
         await upgrade(sa_url)
         settings = replace(load_settings({}), database_url=Secret(sa_url))
-        app = create_app(settings, migrate=False)
         csv_body = "holder_name,holder_email\n" + "".join(
             f"嘉宾 {i},guest{i}@example.com\n" for i in range(count)
         )
-        async with app.router.lifespan_context(app):
-            ctx = app.state.muster
-            _account, token = await create_account(ctx.db, "organiser")
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://bench", timeout=600
-            ) as http:
-                headers = {"Authorization": f"Bearer {token}"}
-                now = datetime.now(UTC)
-                event = (
-                    await http.post(
-                        "/api/v1/events",
-                        json={
-                            "name": "bench",
-                            "starts_at": now.isoformat(),
-                            "ends_at": (now + timedelta(hours=8)).isoformat(),
-                        },
-                        headers=headers,
-                    )
-                ).json()
-                started = time.perf_counter()
-                response = await http.post(
-                    f"/api/v1/events/{event['id']}/tickets",
-                    content=csv_body.encode(),
-                    headers={**headers, "Content-Type": "text/csv"},
-                )
-                muster_s = time.perf_counter() - started
-                assert response.status_code == 201, response.text[:500]
-                assert response.json()["count"] == count
+        async with organiser_with_event(settings) as (http, event, _ctx):
+            started = time.perf_counter()
+            response = await http.post(
+                f"/api/v1/events/{event['id']}/tickets",
+                content=csv_body.encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            muster_s = time.perf_counter() - started
+            assert response.status_code == 201, response.text[:500]
+            assert response.json()["count"] == count
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(

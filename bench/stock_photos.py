@@ -24,7 +24,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -32,9 +31,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from starlette.datastructures import Secret
 
-from bench.common import scratch_database, sqlalchemy_url
-from server.app import create_app
-from server.auth import create_account
+from bench.common import organiser_with_event, scratch_database, sqlalchemy_url
 from server.migrate import upgrade
 from server.models import StockItem, StockMovement
 from server.photos import reencode_photo
@@ -42,7 +39,7 @@ from server.settings import load_settings
 
 
 async def run_phones(
-    http: httpx.AsyncClient, path: str, headers: dict[str, str], items: list[int], seconds: float
+    http: httpx.AsyncClient, path: str, items: list[int], seconds: float
 ) -> tuple[int, list[float]]:
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -51,7 +48,7 @@ async def run_phones(
         while time.perf_counter() < deadline:
             body = {"kind": "issue", "item": item_id, "quantity": 1, "nonce": uuid.uuid4().hex}
             started = time.perf_counter()
-            response = await http.post(path, json=body, headers=headers)
+            response = await http.post(path, json=body)
             latencies.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 201, response.text
 
@@ -67,45 +64,26 @@ async def bench_stock(url: str, phones: int, seconds: float) -> list[str]:
         token_cache_seconds=60,
     )
     await upgrade(url)
-    app = create_app(settings, migrate=False)
     lines = []
-    async with app.router.lifespan_context(app):
-        ctx = app.state.muster
-        _account, token = await create_account(ctx.db, "organiser", name="bench")
-        headers = {"Authorization": f"Bearer {token}"}
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            now = datetime.now(UTC)
-            event = (
-                await http.post(
-                    "/api/v1/events",
-                    json={
-                        "name": "bench",
-                        "starts_at": now.isoformat(),
-                        "ends_at": (now + timedelta(hours=8)).isoformat(),
-                    },
-                    headers=headers,
-                )
-            ).json()
-            items_path = f"/api/v1/events/{event['id']}/stock/items"
-            path = f"/api/v1/events/{event['id']}/stock/movements"
-            made = []
-            for n in range(phones + 1):
-                answer = await http.post(
-                    items_path,
-                    json={"name": f"item {n}", "quantity": 10_000_000, "low_threshold": 10},
-                    headers=headers,
-                )
-                made.append(answer.json()["id"])
-            for shape, items in (("one item", [made[0]] * phones), ("own items", made[1:])):
-                started = time.perf_counter()
-                count, latencies = await run_phones(http, path, headers, items, seconds)
-                elapsed = time.perf_counter() - started
-                q = statistics.quantiles(latencies, n=100)
-                lines.append(
-                    f"  {shape:9}: {count / elapsed:7.0f} movements/s, "
-                    f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms ({count} movements)"
-                )
+    async with organiser_with_event(settings, request_timeout=30) as (http, event, ctx):
+        items_path = f"/api/v1/events/{event['id']}/stock/items"
+        path = f"/api/v1/events/{event['id']}/stock/movements"
+        made = []
+        for n in range(phones + 1):
+            answer = await http.post(
+                items_path,
+                json={"name": f"item {n}", "quantity": 10_000_000, "low_threshold": 10},
+            )
+            made.append(answer.json()["id"])
+        for shape, items in (("one item", [made[0]] * phones), ("own items", made[1:])):
+            started = time.perf_counter()
+            count, latencies = await run_phones(http, path, items, seconds)
+            elapsed = time.perf_counter() - started
+            q = statistics.quantiles(latencies, n=100)
+            lines.append(
+                f"  {shape:9}: {count / elapsed:7.0f} movements/s, "
+                f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms ({count} movements)"
+            )
         async with ctx.db.reading() as session:
             on_hand = await session.scalar(select(func.sum(StockItem.quantity)))
             ledger = await session.scalar(select(func.sum(StockMovement.delta)))

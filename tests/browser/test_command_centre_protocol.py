@@ -505,25 +505,21 @@ def test_updates_replace_state_and_extend_streams(page: Page, hub: FakeHub) -> N
     )
 
 
+def send_alert(hub: FakeHub, offset: int, alert_id: int, kind: str, message: str) -> None:
+    """An alert raised on the current socket, at ``offset`` of epoch "e1"."""
+    alert = {
+        "id": alert_id,
+        "kind": kind,
+        "severity": "warning",
+        "message": message,
+        "created_at": iso(datetime.now(UTC)),
+    }
+    hub.send(hub.current, "update", "alerts", "e1", offset, {"action": "raised", "alert": alert})
+
+
 def test_reconnect_resumes_from_the_last_offsets(page: Page, hub: FakeHub) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
-    hub.send(
-        hub.current,
-        "update",
-        "alerts",
-        "e1",
-        8,
-        {
-            "action": "raised",
-            "alert": {
-                "id": 7,
-                "kind": "conflict",
-                "severity": "warning",
-                "message": "first",
-                "created_at": iso(datetime.now(UTC)),
-            },
-        },
-    )
+    send_alert(hub, 8, 7, "conflict", "first")
     expect(page.locator("[data-alert='7']")).to_be_visible(timeout=TIMEOUT_MS)
     hub.snapshots.clear()  # a resume is answered by replay, not snapshots
     hub.current.close(code=1011, reason="server restart")
@@ -540,40 +536,8 @@ def test_reconnect_resumes_from_the_last_offsets(page: Page, hub: FakeHub) -> No
     assert hub.hellos[1]["since"]["alerts"] == {"epoch": "e1", "offset": 8}
     assert hub.hellos[1]["since"]["incidents"] == {"epoch": "e1", "offset": 5}
     # The replay overlaps what the page already has: the repeat is ignored.
-    hub.send(
-        hub.current,
-        "update",
-        "alerts",
-        "e1",
-        8,
-        {
-            "action": "raised",
-            "alert": {
-                "id": 7,
-                "kind": "conflict",
-                "severity": "warning",
-                "message": "REPEATED",
-                "created_at": iso(datetime.now(UTC)),
-            },
-        },
-    )
-    hub.send(
-        hub.current,
-        "update",
-        "alerts",
-        "e1",
-        9,
-        {
-            "action": "raised",
-            "alert": {
-                "id": 8,
-                "kind": "zone_near_full",
-                "severity": "warning",
-                "message": "missed",
-                "created_at": iso(datetime.now(UTC)),
-            },
-        },
-    )
+    send_alert(hub, 8, 7, "conflict", "REPEATED")
+    send_alert(hub, 9, 8, "zone_near_full", "missed")
     expect(page.locator("[data-alert='8']")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("[data-alert='7']")).to_contain_text("first")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
