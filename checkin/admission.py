@@ -70,7 +70,8 @@ from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from server.models import Event, Gate, Scan, Ticket, TicketType, Zone, ZoneShard, utcnow
+from server.lookup import get_event
+from server.models import Gate, Scan, Ticket, TicketType, Zone, ZoneShard, utcnow
 from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
@@ -143,8 +144,7 @@ class Venue:
 async def load_venue(db: Database, event_id: int) -> Venue:
     started = time.monotonic()
     async with db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         gates = (await session.scalars(select(Gate).where(Gate.event_id == event_id))).all()
         zones = (await session.scalars(select(Zone).where(Zone.event_id == event_id))).all()
         types = (

@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_c
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import Database
-from server.errors import NotFound
-from server.models import Event, Gate, Scan, Ticket, Zone, ZoneShard, utcnow
+from server.lookup import get_event
+from server.models import Gate, Scan, Ticket, Zone, ZoneShard, utcnow
 from server.serialize import iso
 
 #: How far back the arrivals-per-minute series reaches.
@@ -170,8 +170,7 @@ async def headcount_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     """
     now = utcnow()
     async with db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         valid = Ticket.status == "valid"
         totals = (
             await session.execute(

@@ -44,6 +44,7 @@ from server.incident_rules import (
     may_act,
     next_status,
 )
+from server.lookup import get_event
 from server.models import (
     Account,
     EmergencyPlan,
@@ -55,7 +56,6 @@ from server.models import (
     utcnow,
 )
 from server.photos import StoredPhoto
-from server.routes.venue import get_event
 from server.serialize import iso
 
 # --- request bodies -----------------------------------------------------------

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin.secrets import TicketClaims
 from server.context import Muster
 from server.db import dialect_name
-from server.errors import InvalidRequest, NotFound
+from server.errors import InvalidRequest
+from server.lookup import get_event
 from server.models import Event, Ticket, TicketType, utcnow
 
 #: Doors may open this long before the event starts…
@@ -246,9 +247,7 @@ async def issue_tickets(
     row is bad.
     """
     async with ctx.db.reading() as session:
-        event = await session.get(Event, event_id)
-        if event is None:
-            raise NotFound(f"No event {event_id}.")
+        event = await get_event(session, event_id)
         types = (
             await session.scalars(select(TicketType).where(TicketType.event_id == event_id))
         ).all()

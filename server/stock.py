@@ -25,7 +25,8 @@ from server.alerts import raise_alert
 from server.auth import Principal
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
-from server.models import Event, StockItem, StockMovement, utcnow
+from server.lookup import get_event
+from server.models import StockItem, StockMovement, utcnow
 from server.serialize import iso
 
 # --- rules (pure) -----------------------------------------------------------
@@ -199,13 +200,6 @@ class MovementResult:
     alerted: bool
 
 
-async def _event(session: AsyncSession, event_id: int) -> Event:
-    event = await session.get(Event, event_id)
-    if event is None:
-        raise NotFound(f"No event {event_id}.")
-    return event
-
-
 async def _item(
     session: AsyncSession, event_id: int, item_id: int, *, lock: bool = False
 ) -> StockItem:
@@ -232,7 +226,7 @@ async def create_item(
     Returns the item and whether it is at or below a threshold already.
     """
     async with db.writing() as session:
-        await _event(session, event_id)
+        await get_event(session, event_id)
         if await _name_taken(session, event_id, body.name, body.location):
             raise Conflict(
                 f"{body.name!r} at {body.location!r} exists already.", code="duplicate_item"
@@ -469,7 +463,7 @@ async def _record_once(
 
 async def list_items(db: Database, event_id: int) -> list[dict[str, Any]]:
     async with db.reading() as session:
-        await _event(session, event_id)
+        await get_event(session, event_id)
         items = await session.scalars(
             select(StockItem)
             .where(StockItem.event_id == event_id)
@@ -501,7 +495,7 @@ async def list_movements(
         query = query.where(StockMovement.id < before)
     query = query.order_by(StockMovement.id.desc()).limit(limit)
     async with db.reading() as session:
-        await _event(session, event_id)
+        await get_event(session, event_id)
         return [movement_json(m) for m in await session.scalars(query)]
 
 

@@ -18,7 +18,8 @@ from server.auth import EVERYONE, READERS, authorize
 from server.context import muster
 from server.errors import InvalidRequest, NotFound
 from server.http import json_response, path_int
-from server.models import Alert, Event, utcnow
+from server.lookup import get_event
+from server.models import Alert, utcnow
 from server.responses import JSONResponse
 
 #: Most alerts one list answer carries (newest first).
@@ -47,8 +48,7 @@ async def list_alerts(request: Request) -> JSONResponse:
     elif only_open is False:
         query = query.where(Alert.acknowledged_at.is_not(None))
     async with muster(request).db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         alerts = (await session.scalars(query.order_by(Alert.id.desc()).limit(LIST_LIMIT))).all()
     return json_response({"alerts": [alert_json(a) for a in alerts]})
 

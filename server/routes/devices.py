@@ -37,6 +37,7 @@ from server.auth import ORGANISER, READERS, authenticate, authorize, hash_token,
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
+from server.lookup import get_event
 from server.models import Account, Event, Gate, PairingCode, utcnow
 from server.openapi import accepts
 from server.responses import JSONResponse
@@ -114,8 +115,7 @@ async def create_pairing_code(request: Request) -> JSONResponse:
     ctx = muster(request)
     code = new_pairing_code()
     async with ctx.db.writing() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         gate = await _gate_of(session, event_id, body.gate)
         now = utcnow()
         pairing = PairingCode(
@@ -282,8 +282,7 @@ async def list_devices(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, READERS)
     async with muster(request).db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         accounts = (
             await session.scalars(
                 select(Account)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -13,9 +12,9 @@ from server.auth import ORGANISER, READERS, authorize
 from server.context import muster
 from server.http import json_response, path_int
 from server.keys import rotate_event_key
+from server.lookup import event_rows, get_event
 from server.models import SigningKey
 from server.responses import JSONResponse
-from server.routes.venue import get_event
 from server.serialize import iso
 
 
@@ -34,12 +33,7 @@ async def list_keys(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, READERS)
     async with muster(request).db.reading() as session:
-        await get_event(session, event_id)
-        keys = (
-            await session.scalars(
-                select(SigningKey).where(SigningKey.event_id == event_id).order_by(SigningKey.kid)
-            )
-        ).all()
+        keys = await event_rows(session, SigningKey, event_id, SigningKey.kid)
     return json_response({"keys": [key_json(k) for k in keys]})
 
 

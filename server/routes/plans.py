@@ -22,10 +22,10 @@ from server.errors import Conflict, InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
 from server.incident_rules import event_categories
 from server.incidents import plan_json
+from server.lookup import get_event
 from server.models import EmergencyPlan, utcnow
 from server.openapi import accepts
 from server.responses import JSONResponse
-from server.routes.venue import get_event
 
 Title = Annotated[str, Field(max_length=200)]
 Steps = Annotated[str, Field(max_length=20_000)]

@@ -17,12 +17,12 @@ from server.auth import READERS, authorize
 from server.context import muster
 from server.db import Database
 from server.http import json_response, path_int
+from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident
 from server.models.stock import StockItem, StockMovement
 from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
-from server.routes.venue import get_event
 from server.serialize import iso
 
 #: Rows fetched per round trip while streaming an export.

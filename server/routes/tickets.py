@@ -19,6 +19,7 @@ from server.context import muster
 from server.errors import InvalidRequest, NotFound, PayloadTooLarge
 from server.http import json_response, path_int, read_json, validate
 from server.issuance import TicketRequest, decode_csv, issue_tickets, parse_csv
+from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.responses import JSONResponse
 from server.serialize import ticket_json
@@ -113,8 +114,7 @@ async def search_tickets(request: Request) -> JSONResponse:
         )
     query = query.order_by(Ticket.id.desc()).limit(limit).offset(offset)
     async with muster(request).db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise NotFound(f"No event {event_id}.")
+        await get_event(session, event_id)
         tickets = (await session.scalars(query)).all()
     return json_response({"tickets": [ticket_json(t) for t in tickets]})
 

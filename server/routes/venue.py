@@ -13,9 +13,10 @@ from starlette.routing import Route
 
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
-from server.errors import InvalidRequest, NotFound
+from server.errors import InvalidRequest
 from server.http import json_response, parse_body, path_int
 from server.keys import create_event_key
+from server.lookup import event_rows, get_event, get_in_event
 from server.models import Event, Gate, TicketType, Zone, ZoneShard
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, ticket_type_json, zone_json
@@ -96,20 +97,6 @@ class TicketTypePatch(BaseModel):
 
 
 DEFAULT_TICKET_TYPE = "Standard 标准票"
-
-
-async def get_event(session: AsyncSession, event_id: int) -> Event:
-    event = await session.get(Event, event_id)
-    if event is None:
-        raise NotFound(f"No event {event_id}.")
-    return event
-
-
-async def get_in_event(session: AsyncSession, model: Any, event_id: int, item_id: int) -> Any:
-    item = await session.get(model, item_id)
-    if item is None or item.event_id != event_id:
-        raise NotFound(f"No {model.__tablename__.rstrip('s').replace('_', ' ')} {item_id}.")
-    return item
 
 
 def slice_capacity(capacity: int | None, shards: int) -> list[int | None]:
@@ -213,10 +200,7 @@ async def list_zones(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
-        await get_event(session, event_id)
-        zones = (
-            await session.scalars(select(Zone).where(Zone.event_id == event_id).order_by(Zone.id))
-        ).all()
+        zones = await event_rows(session, Zone, event_id, Zone.id)
     return json_response({"zones": [zone_json(z) for z in zones]})
 
 
@@ -279,10 +263,7 @@ async def list_gates(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
-        await get_event(session, event_id)
-        gates = (
-            await session.scalars(select(Gate).where(Gate.event_id == event_id).order_by(Gate.id))
-        ).all()
+        gates = await event_rows(session, Gate, event_id, Gate.id)
     return json_response({"gates": [gate_json(g) for g in gates]})
 
 
@@ -341,12 +322,7 @@ async def list_ticket_types(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
-        await get_event(session, event_id)
-        types = (
-            await session.scalars(
-                select(TicketType).where(TicketType.event_id == event_id).order_by(TicketType.id)
-            )
-        ).all()
+        types = await event_rows(session, TicketType, event_id, TicketType.id)
     return json_response({"ticket_types": [ticket_type_json(t) for t in types]})
 
 
