@@ -4,17 +4,17 @@ At the entry rush 64 doors post at once, and a scan's cost is mostly the
 two statements of ``checkin.admission.admit_one`` — on the server's CPU
 (asyncpg) and on the database's. The door line is a group commit: each
 process keeps, per event, the scans waiting for the database. The first
-scan goes at once (no timer); those that arrive while a batch is in flight
-form the next batch. A batch is:
+scan goes at once (no timer); those that arrive while batches are in flight
+(``LANES`` of them at most) form the next batch. A batch is:
 
 1. ONE read of all its tickets (by secret) and its nonces' stored answers;
 2. ``plan_batch``: every scan decided with ``checkin.rules.decide`` in
    arrival order, a ticket's later scans on the state its earlier ones
    left (in then in: ``already_inside``; in then out: both accepted), as
    if they had come one after another;
-3. ONE statement over arrays: the tickets moved (each only if it still
-   holds what the batch read — the same guard as ``admit_one``), the zone
-   counters and the scan-log rows.
+3. ONE statement over the batch's rows (sent as JSON): the tickets moved
+   (each only if it still holds what the batch read — the same guard as
+   ``admit_one``), the zone counters and the scan-log rows.
 
 That statement is all or nothing. When another process moved one of the
 tickets meanwhile, when a zone's counter shard has no room for the batch's
@@ -23,7 +23,8 @@ back whole and every scan of the batch takes the single-scan path
 (``admit_one``) on its own request's task, which decides on a fresh read,
 answers ``zone_full`` exactly, and returns a stored answer. So exactly-once,
 the capacity bound and nonce idempotency are the single path's, and the
-batch only saves work when nothing disagrees — the usual case.
+batch only saves work when nothing disagrees — the usual case. Two batches
+of one process in flight at once meet as batches of two processes do.
 
 A scan whose secret is not found on a ticket (forged, of another event or
 generation: its signature says why) also takes the single path, and so does
@@ -34,7 +35,6 @@ SQLite keeps the single path: it has one writer anyway.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +67,13 @@ log = logging.getLogger("muster.checkin")
 
 #: Most scans in one batch (the rest wait for the next).
 MAX_BATCH = 256
+
+#: Batches of one event in flight at once in a process. With one, the
+#: database idles while this process answers a batch and reads the next
+#: requests, and this process idles while the database writes; with two,
+#: each works while the other does. A second batch meets the first as a
+#: batch of another process would (guards, row locks, fallback).
+LANES = 2
 
 #: What a waiting scan is told when the batch could not take it.
 FALLBACK = "fallback"
@@ -142,9 +149,7 @@ def plan_batch(
         )
         if not decision.ok:
             continue
-        after = dataclasses.replace(
-            row, zone_id=decision.zone_after, checked_in_at=row.checked_in_at or first_in
-        )
+        after = row.moved(decision.zone_after, row.checked_in_at or first_in)
         now[row.id] = after
         plan.moves[row.id] = (plan.moves.get(row.id, (read, read))[0], after)
         if decision.zone_after != row.zone_id:
@@ -169,34 +174,38 @@ _READ = (
     " WHERE event_id = $1 AND secret = b.secret LIMIT 1) t ON true ORDER BY b.i"
 )
 
-_M = 7  # the move arrays
-_Z = 5  # the zone arrays
 _GUARD = (
     " AND t.zone_id IS NOT DISTINCT FROM m.seen_zone"
     " AND t.checked_in_at IS NOT DISTINCT FROM m.seen_checked_in"
     " AND t.generation = m.generation AND t.type_id = m.type_id AND t.status = 'valid'"
 )
 
+#: The moves and the scan-log rows go as two JSON documents, not as an
+#: array per column: asyncpg encodes arrays element by element (8–11 µs of
+#: this process's CPU a scan over the 17 log columns), orjson a batch at once
+#: (4–6 µs a scan, the statement's round trip included).
+_MOVE_COLUMNS = (
+    "id bigint, seen_zone bigint, seen_checked_in timestamptz, generation integer,"
+    " type_id bigint, zone_after bigint, first_in timestamptz"
+)
+_SCAN_COLUMNS = ", ".join(
+    f"{name} {'json' if name == 'response' else _SCAN_TYPES[name]}" for name in SCAN_FIELDS
+)
+
 
 def _apply_sql(guarded: bool) -> str:
-    scans = ", ".join(
-        f"${_M + _Z + i + 1}::{_SCAN_TYPES[name]}[]" for i, name in enumerate(SCAN_FIELDS)
-    )
     columns = ", ".join(SCAN_FIELDS)
-    values = ", ".join(f"{c}::json" if c == "response" else c for c in SCAN_FIELDS)
     return f"""
 WITH m AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::integer[],
-                         $5::bigint[], $6::bigint[], $7::timestamptz[])
-        AS m(id, seen_zone, seen_checked_in, generation, type_id, zone_after, first_in)
+    SELECT * FROM json_to_recordset($1::json) AS m({_MOVE_COLUMNS})
 ), moved AS (
     UPDATE tickets t
     SET zone_id = m.zone_after, checked_in_at = coalesce(t.checked_in_at, m.first_in)
     FROM m WHERE t.id = m.id{_GUARD if guarded else ""}
     RETURNING t.id
 ), z AS (
-    SELECT * FROM unnest($8::bigint[], $9::integer[], $10::integer[], $11::integer[],
-                         $12::integer[]) AS z(zone_id, enters, leaves, start, n)
+    SELECT * FROM unnest($3::bigint[], $4::integer[], $5::integer[], $6::integer[],
+                         $7::integer[]) AS z(zone_id, enters, leaves, start, n)
 ), pick AS (
     -- per zone, one shard with room for all the batch's entries, the walk's first
     SELECT DISTINCT ON (z.zone_id) z.zone_id, s.shard, z.enters, z.enters - z.leaves AS delta
@@ -212,16 +221,16 @@ WITH m AS (
     RETURNING s.zone_id, s.inside, s.cap
 ), logged AS (
     INSERT INTO scans ({columns})
-    SELECT {values} FROM unnest({scans}) AS b({columns})
+    SELECT {columns} FROM json_to_recordset($8::json) AS b({_SCAN_COLUMNS})
     ON CONFLICT (event_id, nonce) DO NOTHING
     RETURNING 1
 ), whole AS (
     -- all or nothing: when a ticket's guard, a zone's room or a nonce
     -- failed, fail the cast, which rolls the whole statement back (see
     -- checkin.store: built from "moved", so that it is not folded).
-    SELECT CASE WHEN (SELECT count(*) FROM moved) <> cardinality($1::bigint[])
-        OR (SELECT count(*) FROM counted) <> cardinality($8::bigint[])
-        OR (SELECT count(*) FROM logged) <> cardinality(${_M + _Z + 1}::bigint[])
+    SELECT CASE WHEN (SELECT count(*) FROM moved) <> $2::integer
+        OR (SELECT count(*) FROM counted) <> cardinality($3::bigint[])
+        OR (SELECT count(*) FROM logged) <> $9::integer
     THEN CAST((SELECT '{_NOT_WHOLE} ' || count(*) FROM moved) AS integer) END AS failed
 )
 SELECT whole.failed, counted.zone_id, counted.inside, counted.cap
@@ -233,25 +242,30 @@ _APPLY = {guarded: _apply_sql(guarded) for guarded in (True, False)}
 
 
 def _apply_args(plan: BatchPlan, venue: Venue) -> list[Any]:
-    moves = [plan.moves[tid] for tid in sorted(plan.moves)]  # lock order: ticket id
+    moves = [
+        {
+            "id": seen.id,
+            "seen_zone": seen.zone_id,
+            "seen_checked_in": seen.checked_in_at,
+            "generation": seen.generation,
+            "type_id": seen.type_id,
+            "zone_after": after.zone_id,
+            "first_in": after.checked_in_at,
+        }
+        for seen, after in (plan.moves[tid] for tid in sorted(plan.moves))  # lock order: id
+    ]
     zones = sorted(set(plan.enters) | set(plan.leaves))
     counts = [max(venue.zones[z].shards if z in venue.zones else 1, 1) for z in zones]
-    scans: list[list[Any]] = [[row[c] for row in plan.logged] for c in SCAN_FIELDS]
-    scans[-1] = [orjson.dumps(response).decode() for response in scans[-1]]
     return [
-        [seen.id for seen, _ in moves],
-        [seen.zone_id for seen, _ in moves],
-        [seen.checked_in_at for seen, _ in moves],
-        [seen.generation for seen, _ in moves],
-        [seen.type_id for seen, _ in moves],
-        [after.zone_id for _, after in moves],
-        [after.checked_in_at for _, after in moves],
+        orjson.dumps(moves).decode(),
+        len(moves),
         zones,
         [plan.enters.get(z, 0) for z in zones],
         [plan.leaves.get(z, 0) for z in zones],
         [plan.starts[z] % n for z, n in zip(zones, counts, strict=True)],
         counts,
-        *scans,
+        orjson.dumps(plan.logged).decode(),
+        len(plan.logged),
     ]
 
 
@@ -280,7 +294,8 @@ class DoorLine:
         self.ctx = ctx
         self.event_id = event_id
         self.waiting: list[Waiting] = []
-        self.draining: asyncio.Task[None] | None = None
+        #: The lanes writing batches now (at most LANES).
+        self.lanes: set[asyncio.Task[None]] = set()
         #: Batches written whole, and batches handed to the single path (for tests).
         self.batches = 0
         self.fallbacks = 0
@@ -293,66 +308,68 @@ class DoorLine:
             scan, scan.secret.strip().upper(), venue, gate, received_at, loop.create_future()
         )
         self.waiting.append(waiting)
-        if self.draining is None:
-            self.draining = loop.create_task(self._drain())
+        if len(self.lanes) < LANES:
+            lane = loop.create_task(self._drain())
+            self.lanes.add(lane)
+            lane.add_done_callback(self.lanes.discard)
         result = await waiting.answered
         if isinstance(result, str):  # FALLBACK
             return await admission.admit_one(self.ctx, self.event_id, scan)
         return result
 
     async def _drain(self) -> None:
-        try:
-            while self.waiting:
-                batch: list[Waiting] = []
-                later: list[Waiting] = []
-                nonces: set[str] = set()
-                for waiting in self.waiting:
-                    if len(batch) >= MAX_BATCH or waiting.scan.nonce in nonces:
-                        later.append(waiting)
-                    else:
-                        batch.append(waiting)
-                        nonces.add(waiting.scan.nonce)
-                self.waiting = later
-                try:
-                    await self._write(batch)
-                except Exception as exc:
-                    for waiting in batch:
-                        if not waiting.answered.done():
-                            waiting.answered.set_exception(exc)
-        finally:
-            self.draining = None
+        while self.waiting:
+            batch: list[Waiting] = []
+            later: list[Waiting] = []
+            nonces: set[str] = set()
+            for waiting in self.waiting:
+                if len(batch) >= MAX_BATCH or waiting.scan.nonce in nonces:
+                    later.append(waiting)
+                else:
+                    batch.append(waiting)
+                    nonces.add(waiting.scan.nonce)
+            self.waiting = later
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                for waiting in batch:
+                    if not waiting.answered.done():
+                        waiting.answered.set_exception(exc)
 
     async def _write(self, batch: list[Waiting]) -> None:
         ctx, event_id = self.ctx, self.event_id
-        pool = await ctx.db.raw_pool()
-        levels: list[ZoneLevel] = []
-        async with pool.acquire() as conn:
+        # The read is planned on each run (its nonce lookup would go wrong on
+        # a plan cached while the scan log was small); the write finds every
+        # row by a key and keeps its plan (see ``Database.raw_pool``).
+        async with (await ctx.db.raw_pool()).acquire() as conn:
             records = await conn.fetch(
                 _READ, event_id, [w.secret for w in batch], [w.scan.nonce for w in batch]
             )
-            plan = plan_batch(
-                event_id,
-                [(w.scan, w.venue, w.gate, w.received_at) for w in batch],
-                [None if r["id"] is None else TicketRow(*tuple(r)[1:]) for r in records],
-                [None if r["stored"] is None else orjson.loads(r["stored"]) for r in records],
-            )
-            venue = batch[-1].venue  # the newest copy: it has every zone the others had
-            taken: list[tuple[int, int, int | None]] | None = []
-            if plan.logged:
+        plan = plan_batch(
+            event_id,
+            [(w.scan, w.venue, w.gate, w.received_at) for w in batch],
+            [None if r["id"] is None else TicketRow(*tuple(r)[1:]) for r in records],
+            [None if r["stored"] is None else orjson.loads(r["stored"]) for r in records],
+        )
+        venue = batch[-1].venue  # the newest copy: it has every zone the others had
+        levels: list[ZoneLevel] = []
+        taken: list[tuple[int, int, int | None]] | None = []
+        if plan.logged:
+            async with (await ctx.db.raw_pool(cached_plans=True)).acquire() as conn:
                 taken = await apply_batch(conn, plan, venue, admission.GUARD_TICKET_STATE)
-            if taken is None:
-                self.fallbacks += 1
-                for i in plan.decided:
-                    plan.answers[i] = FALLBACK
-            else:
-                self.batches += 1
                 store = PgStore(conn)
-                for zone_id, inside, cap in taken:
+                for zone_id, inside, cap in taken or ():
                     level = await zone_level(
                         store, ctx, venue.zones.get(zone_id), (inside, cap), False
                     )
                     if level is not None:
                         levels.append(level)
+        if taken is None:
+            self.fallbacks += 1
+            for i in plan.decided:
+                plan.answers[i] = FALLBACK
+        else:
+            self.batches += 1
         alerted = False
         for level in levels:
             async with ctx.db.writing() as session:

@@ -107,6 +107,21 @@ class TicketRow:
     zone_id: int | None
     checked_in_at: datetime | None
 
+    def moved(self, zone_id: int | None, checked_in_at: datetime | None) -> TicketRow:
+        """The same ticket after a move (``dataclasses.replace`` costs ~3× as much)."""
+        return TicketRow(
+            self.id,
+            self.type_id,
+            self.holder_name,
+            self.code,
+            self.status,
+            self.generation,
+            self.valid_from,
+            self.valid_until,
+            zone_id,
+            checked_in_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Seen:

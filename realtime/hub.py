@@ -66,7 +66,12 @@ class Hub:
         self._state_woken = asyncio.Event()
         self.readers = {
             source.name: TableReader(
-                ctx.db, source, self.on_rows, self.on_touched, self.settings.bus_poll_interval
+                ctx.db,
+                source,
+                self.on_rows,
+                self.on_touched,
+                self.settings.bus_poll_interval,
+                self.settings.bus_notify_interval,
             )
             for source in SOURCES
         }
@@ -110,10 +115,17 @@ class Hub:
     # --- changes coming in --------------------------------------------------------------
 
     def on_commit(self, event_id: int, topics: tuple[str, ...]) -> None:
-        """``Muster.changed``: a transaction of this process committed."""
+        """``Muster.changed``: a transaction of this process committed.
+
+        Only the readers of the stream topics named are woken (a batch of
+        door scans wakes the scans reader, not the other two); the rest
+        read at their next wake-up or poll.
+        """
         self.mark(event_id, topics)
-        for reader in self.readers.values():
-            reader.wake()
+        for topic in topics:
+            reader = self._reader_of.get(topic)
+            if reader is not None:
+                reader.wake()
         if self.signal is not None:
             self.signal.mark(event_id, topics)
 

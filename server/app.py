@@ -45,11 +45,13 @@ PARTS: list[Part] = [run_hub, escalation_clock]
 
 
 def api_routes() -> list[BaseRoute]:
+    # The router tries routes in order (~1 µs each): the door scans, most of
+    # all requests in a rush, come first. No two routes match the same path.
     return [
+        *scans.routes,
         *venue.routes,
         *keys.routes,
         *tickets.routes,
-        *scans.routes,
         *devices.routes,
         *stock_routes.routes,
         *incident_routes.routes,

@@ -12,6 +12,7 @@ token therefore keeps working for at most that long on each process.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -67,6 +68,7 @@ class TokenVerifier:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         self._last_seen: dict[int, float] = {}
 
     def forget(self) -> None:
@@ -79,12 +81,32 @@ class TokenVerifier:
         if hit is not None and hit[0] > now:
             principal = hit[1]
         else:
-            principal = await self._load(digest)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now + self.cache_seconds, principal)
+            principal = await self._load_once(digest, now)
         if principal is not None:
             await self._touch(principal.account_id, now)
+        return principal
+
+    async def _load_once(self, digest: str, now: float) -> Principal | None:
+        """One lookup per token at a time: when the cached entry of a door
+        phone's token expires, its 64 requests in flight wait for one query
+        instead of each taking a database connection for its own."""
+        loading = self._loading.get(digest)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            principal = await self._load(digest)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: there may be no other waiter
+            raise
+        finally:
+            del self._loading[digest]
+        future.set_result(principal)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self.cache_seconds, principal)
         return principal
 
     async def _load(self, digest: str) -> Principal | None:

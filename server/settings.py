@@ -148,7 +148,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             default=1.0,
         ),
         bus_notify_interval=config(
-            _doc("MUSTER_BUS_NOTIFY_INTERVAL", "least seconds between two NOTIFY wake-ups"),
+            _doc(
+                "MUSTER_BUS_NOTIFY_INTERVAL",
+                "least seconds between two NOTIFY wake-ups, and between two reads of a bus table",
+            ),
             cast=float,
             default=0.05,
         ),

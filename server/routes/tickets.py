@@ -200,6 +200,7 @@ async def revoke_ticket(request: Request) -> JSONResponse:
             )
         else:
             locked.status = "revoked"
+    ctx.changed(locked.event_id, "revocations", "headcount")
     return json_response(ticket_json(locked))
 
 

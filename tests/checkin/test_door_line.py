@@ -121,3 +121,58 @@ async def test_a_repeated_nonce_answers_as_the_first(
     assert twice[0] == twice[1] == again
     assert again["status"] == "ok"
     assert await scan_count(ctx, event["id"]) == 1
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+async def test_two_lanes_of_one_line_admit_a_ticket_once(
+    ctx: Muster,
+    organiser: Api,
+    event: Any,
+    zone: Any,
+    gate: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    guarded: bool,
+) -> None:
+    """A second wave of the same tickets arrives while the first batch is in
+    flight, so the second lane reads them outside too; its write must find
+    them moved. Without the guard the same test lets them in twice."""
+    assert door_line.LANES >= 2
+    monkeypatch.setattr(admission, "GUARD_TICKET_STATE", guarded)
+    tickets = await issue_many(organiser, event["id"], 20)
+    apply_batch = door_line.apply_batch
+    second_wave_read = asyncio.Event()
+
+    async def held(conn: asyncpg.Connection, plan: Any, venue: Any, guard: bool) -> Any:
+        if not second_wave_read.is_set():  # the first lane waits for the second's read
+            await asyncio.wait_for(second_wave_read.wait(), 5)
+        return await apply_batch(conn, plan, venue, guard)
+
+    monkeypatch.setattr(door_line, "apply_batch", held)
+    await venues(ctx).get(event["id"])
+    line = DoorLine(ctx, event["id"])
+
+    async def until(condition: Any) -> None:
+        # The line has no event to wait on: look every millisecond, 5 s at most.
+        async with asyncio.timeout(5):
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+
+    first = asyncio.gather(*(line.admit(request(t["secret"], gate["id"])) for t in tickets))
+    await until(lambda: line.lanes and not line.waiting)  # a lane took the first wave
+    second = asyncio.gather(*(line.admit(request(t["secret"], gate["id"])) for t in tickets))
+    await until(lambda: len(line.lanes) == 2 and not line.waiting)  # another the second
+    await asyncio.sleep(0.05)  # and read the tickets, still outside
+    second_wave_read.set()
+    answers = [*await first, *await second]
+
+    admitted = sum(a["status"] == "ok" for a in answers)
+    if guarded:
+        assert admitted == 20
+        assert (
+            sorted(a["reason"] for a in answers if a["status"] != "ok") == ["already_inside"] * 20
+        )
+        assert await admissions_per_ticket(ctx, event["id"]) == {t["id"]: 1 for t in tickets}
+        assert await inside(ctx, zone["id"]) == 20
+        assert line.fallbacks >= 1
+    else:
+        assert admitted > 20  # let in twice: the guard is what prevents it

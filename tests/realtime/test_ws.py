@@ -107,7 +107,9 @@ async def test_a_reconnect_with_a_stale_offset_gets_exactly_the_gap(
     since = {"alerts": {"epoch": seen["epoch"], "offset": seen["offset"]}}
     again = await open_socket(venue.event_id, token, ["alerts"], since=since)
     resume = await again.until(lambda m: m.get("topic") == "alerts")
-    assert resume["type"] == "resume" and resume["count"] == 3
+    # Replayed is what this process has read of the table so far (its reader
+    # reads at most every MUSTER_BUS_NOTIFY_INTERVAL); the rest follows live.
+    assert resume["type"] == "resume" and resume["count"] <= 3
     missed = [await again.until(lambda m: m.get("topic") == "alerts") for _ in range(3)]
     assert [m["data"]["alert"]["message"] for m in missed] == ["alert 0", "alert 1", "alert 2"]
     offsets = [m["offset"] for m in missed]
