@@ -56,7 +56,7 @@ BATCH = 2000
 GAP_RETRY = 0.05
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BusItem:
     """One row read from a table: maybe a stream message, maybe state topics it changes.
 
@@ -212,7 +212,7 @@ class Scans:
             .order_by(Scan.id)
             .limit(limit)
         )
-        return _scan_items(rows)
+        return _scan_items(rows, lambda row: row._mapping)
 
     async def fetch_pg(self, conn: asyncpg.Connection, after: int, limit: int) -> list[BusItem]:
         return _scan_items(await conn.fetch(_PG_SCANS, after, limit, record_class=_Row))
@@ -229,14 +229,22 @@ class Scans:
         return [(scan.id, admission_json(scan, gen)) for scan, gen in reversed(rows.all())]
 
 
-def _scan_items(rows: Any) -> list[BusItem]:
+def _scan_items(rows: Any, columns: Callable[[Any], Any] = lambda row: row) -> list[BusItem]:
+    """One item per scan row; ``columns(row)`` reads the row's columns by name.
+
+    Every scan of every door passes here: columns by key, not by attribute
+    (``_Row.__getattr__`` is a Python call per column).
+    """
     items = []
     for row in rows:
-        if row.status == "ok":
-            make = functools.partial(admission_json, row, row.generation)
-            items.append(BusItem(row.event_id, row.id, "admissions", None, _ADMITTED, make))
+        column = columns(row)
+        if column["status"] == "ok":
+            make = functools.partial(admission_json, row, column["generation"])
+            items.append(
+                BusItem(column["event_id"], column["id"], "admissions", None, _ADMITTED, make)
+            )
         else:
-            items.append(BusItem(row.event_id, row.id, None, None, ("gates",)))
+            items.append(BusItem(column["event_id"], column["id"], None, None, ("gates",)))
     return items
 
 

@@ -10,7 +10,10 @@ from server.models import Event, Gate, Ticket, TicketType, Zone
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC, whatever offset the value was given with."""
-    return None if value is None else value.astimezone(UTC).isoformat()
+    if value is None:
+        return None
+    # Most values are UTC already (the clock, the database): skip the conversion.
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
 
 
 def event_json(event: Event) -> dict[str, Any]:
