@@ -164,14 +164,21 @@ def plan_batch(
 
 # --- the statements -------------------------------------------------------------------------
 
-#: Each ticket and each nonce by its own index lookup (the raw pool plans
-#: every execution afresh: see ``server.db.Database.raw_pool``).
+#: Each ticket and each nonce by its own index lookup. The plan is kept
+#: (``Database.raw_pool``), so each lookup names only the column that leads
+#: its index and the event is checked after a fence (``OFFSET 0``): a plan
+#: made while the tables were small can then take no other index, whatever
+#: they grow to (the nonce through ``uq_scans_nonce_event``, migration
+#: 0006; the secret through its unique index).
+_T = ", ".join(TICKET_FIELDS)
 _READ = (
-    "SELECT (SELECT s.response FROM scans s WHERE s.event_id = $1 AND s.nonce = b.nonce)"
-    f" AS stored, {', '.join(f't.{name}' for name in TICKET_FIELDS)}"
+    "SELECT (SELECT s.response FROM (SELECT response, event_id FROM scans"
+    " WHERE nonce = b.nonce OFFSET 0) s WHERE s.event_id = $1) AS stored,"
+    f" {', '.join(f't.{name}' for name in TICKET_FIELDS)}"
     " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS b(secret, nonce, i)"
-    f" LEFT JOIN LATERAL (SELECT {', '.join(TICKET_FIELDS)} FROM tickets"
-    " WHERE event_id = $1 AND secret = b.secret LIMIT 1) t ON true ORDER BY b.i"
+    f" LEFT JOIN LATERAL (SELECT {_T} FROM (SELECT {_T}, event_id FROM tickets"
+    " WHERE secret = b.secret OFFSET 0) x WHERE x.event_id = $1 LIMIT 1) t ON true"
+    " ORDER BY b.i"
 )
 
 _GUARD = (
@@ -338,10 +345,8 @@ class DoorLine:
 
     async def _write(self, batch: list[Waiting]) -> None:
         ctx, event_id = self.ctx, self.event_id
-        # The read is planned on each run (its nonce lookup would go wrong on
-        # a plan cached while the scan log was small); the write finds every
-        # row by a key and keeps its plan (see ``Database.raw_pool``).
-        async with (await ctx.db.raw_pool()).acquire() as conn:
+        # Both statements find every row by a key and keep their plans.
+        async with (await ctx.db.raw_pool(cached_plans=True)).acquire() as conn:
             records = await conn.fetch(
                 _READ, event_id, [w.secret for w in batch], [w.scan.nonce for w in batch]
             )

@@ -16,7 +16,8 @@ class Scan(Base):
     __table_args__ = (
         # Idempotency lives in the database: a retried scan can never write
         # twice, whichever server process receives it.
-        UniqueConstraint("event_id", "nonce", name="uq_scans_event_nonce"),
+        # The nonce first: a lookup by nonce can take no other index (migration 0006).
+        UniqueConstraint("nonce", "event_id", name="uq_scans_nonce_event"),
         Index("ix_scans_event_ticket", "event_id", "ticket_id"),
         Index("ix_scans_event_received", "event_id", "received_at"),
     )

@@ -6,6 +6,7 @@ the post-event review with its exports.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -166,8 +167,13 @@ def test_event_stock_categories_and_plans(
     medical.locator("summary").click()
     medical.locator("[name=steps_zh]").fill("1. 呼叫现场医护 120\n2. 保持通道畅通")
     medical.locator("button[type=submit]").click()
-    page.wait_for_selector("text=Saved")
-    [plan] = api.get(f"{base}/plans").json()["plans"]
+    # "Saved" is already on the page from the first save: wait for the server.
+    deadline = time.monotonic() + 10
+    while True:
+        [plan] = api.get(f"{base}/plans").json()["plans"]
+        if "120" in plan["steps"]["zh"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert "120" in plan["steps"]["zh"]
 
     assert errors == []
