@@ -345,22 +345,21 @@ class DoorLine:
 
     async def _write(self, batch: list[Waiting]) -> None:
         ctx, event_id = self.ctx, self.event_id
+        venue = batch[-1].venue  # the newest copy: it has every zone the others had
+        levels: list[ZoneLevel] = []
+        taken: list[tuple[int, int, int | None]] | None = []
         # Both statements find every row by a key and keep their plans.
         async with (await ctx.db.raw_pool(cached_plans=True)).acquire() as conn:
             records = await conn.fetch(
                 _READ, event_id, [w.secret for w in batch], [w.scan.nonce for w in batch]
             )
-        plan = plan_batch(
-            event_id,
-            [(w.scan, w.venue, w.gate, w.received_at) for w in batch],
-            [None if r["id"] is None else TicketRow(*tuple(r)[1:]) for r in records],
-            [None if r["stored"] is None else orjson.loads(r["stored"]) for r in records],
-        )
-        venue = batch[-1].venue  # the newest copy: it has every zone the others had
-        levels: list[ZoneLevel] = []
-        taken: list[tuple[int, int, int | None]] | None = []
-        if plan.logged:
-            async with (await ctx.db.raw_pool(cached_plans=True)).acquire() as conn:
+            plan = plan_batch(
+                event_id,
+                [(w.scan, w.venue, w.gate, w.received_at) for w in batch],
+                [None if r["id"] is None else TicketRow(*tuple(r)[1:]) for r in records],
+                [None if r["stored"] is None else orjson.loads(r["stored"]) for r in records],
+            )
+            if plan.logged:
                 taken = await apply_batch(conn, plan, venue, admission.GUARD_TICKET_STATE)
                 store = PgStore(conn)
                 for zone_id, inside, cap in taken or ():
