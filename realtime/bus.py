@@ -378,6 +378,9 @@ class TableReader:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # cancelled while the driver raised its own error: stop
                 log.exception("reading %s failed; retrying", self.source.name)
                 await asyncio.sleep(self.poll_interval)
             if self.min_interval:
@@ -495,5 +498,12 @@ async def running(*coroutines: Any) -> AsyncIterator[list[asyncio.Task[Any]]]:
         for task in tasks:
             task.cancel()
         for task in tasks:
+            # A task can lose one cancellation (a database driver raising its
+            # own error in its place, or ``wait_for``'s race before Python
+            # 3.12) and run on: cancel it again until it has ended.
+            while not task.done():
+                await asyncio.wait([task], timeout=1.0)
+                if not task.done():
+                    task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 
+from realtime.bus import running
 from realtime.outbox import publish
 from server.alerts import raise_alert
 from server.context import Muster
@@ -203,6 +204,9 @@ async def _loop(ctx: Muster, interval: float) -> None:
         try:
             escalated = await check_escalations(ctx.db, changed=ctx.changed)
         except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # cancelled while the driver raised its own error: stop
             # A database blip must not end escalation for the process's life.
             log.exception("escalation check failed; trying again in %ss", interval)
             continue
@@ -220,12 +224,9 @@ async def escalation_clock(ctx: Muster) -> AsyncIterator[None]:
     if interval <= 0:
         yield
         return
-    task = asyncio.create_task(_loop(ctx, interval), name="muster-escalation")
-    ctx.parts["escalation"] = task
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        ctx.parts.pop("escalation", None)
+    async with running(_loop(ctx, interval)) as (task,):
+        ctx.parts["escalation"] = task
+        try:
+            yield
+        finally:
+            ctx.parts.pop("escalation", None)
