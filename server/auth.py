@@ -89,25 +89,23 @@ class TokenVerifier:
     async def _load_once(self, digest: str, now: float) -> Principal | None:
         """One lookup per token at a time: when the cached entry of a door
         phone's token expires, its 64 requests in flight wait for one query
-        instead of each taking a database connection for its own."""
+        instead of each taking a database connection for its own. The query
+        runs as its own task, so a request that goes away does not take it
+        with it."""
         loading = self._loading.get(digest)
-        if loading is not None:
-            return await asyncio.shield(loading)
-        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
-        self._loading[digest] = future
-        try:
-            principal = await self._load(digest)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: there may be no other waiter
-            raise
-        finally:
-            del self._loading[digest]
-        future.set_result(principal)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(digest))
+            self._loading[digest] = loading
+            loading.add_done_callback(lambda done: self._loaded(digest, done, now))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, digest: str, done: asyncio.Future[Principal | None], now: float) -> None:
+        del self._loading[digest]
+        if done.cancelled() or done.exception() is not None:
+            return
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + self.cache_seconds, principal)
-        return principal
+        self._cache[digest] = (now + self.cache_seconds, done.result())
 
     async def _load(self, digest: str) -> Principal | None:
         async with self.db.reading() as session:
