@@ -32,6 +32,8 @@ from server.auth import create_account
 from server.context import Muster
 from server.migrate import upgrade
 from server.settings import Settings, load_settings
+from tests import pgcluster
+from tests.pgcluster import PgCluster
 
 PG_DSN = os.environ.get("MUSTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -263,3 +265,15 @@ async def ticket(organiser: Api, event: dict[str, Any], gate: dict[str, Any]) ->
         expect=201,
     )
     return created
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster of this test's own (``tests/pgcluster.py``),
+    for tests that stop, restart or kill the database."""
+    if not pgcluster.available():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL binaries are required in CI: none in {pgcluster.PG_BIN}")
+        pytest.skip(f"no PostgreSQL binaries in {pgcluster.PG_BIN}")
+    with pgcluster.throwaway_cluster() as cluster:
+        yield cluster
