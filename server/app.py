@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from realtime import ws as realtime_ws
 from realtime.hub import run_hub
+from server import __version__
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
@@ -35,7 +36,7 @@ from server.settings import Settings, load_settings
 
 log = logging.getLogger("muster")
 
-VERSION = "0.1.0"
+VERSION = __version__
 
 #: Long-lived parts started with the app and stopped with it (the realtime
 #: hub, the escalation clock…): each is called with the context and returns

@@ -1,4 +1,7 @@
-"""The ``muster`` command: serve, create tokens, import tickets."""
+"""The ``muster`` command: serve, create tokens, import tickets.
+
+Everything printed here is read in a terminal: help texts are plain text
+(``DESCRIPTION``), not the reST of this docstring."""
 
 from __future__ import annotations
 
@@ -10,11 +13,26 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from server import __version__
 from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.db import Database, dialect_name
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
+
+DESCRIPTION = "Muster runs a live event on the day: serve it, create tokens, import tickets."
+
+#: What a second start prints instead of a token (the first start printed it).
+TOKEN_HINT = (
+    "Muster: the database already has accounts, so no new token was printed. "
+    "For an organiser token run:\n  muster token create --role organiser\n"
+    "(with the same MUSTER_DATABASE_URL or MUSTER_DATA_DIR as this server)"
+)
+
+
+def with_article(word: str) -> str:
+    """'an organiser', 'a door': the article a token's role needs in a sentence."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _base_url(settings: Settings, host: str, port: int, tls: bool = False) -> str:
@@ -79,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("Muster: this is a new database. The organiser token (shown once):", flush=True)
         print(f"  {token}", flush=True)
         print(f"Organiser console: {base}/console/#token={token}", flush=True)
+    else:
+        print(TOKEN_HINT, flush=True)
     print(
         f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True
     )
@@ -120,7 +140,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         print(f"muster: {exc.message}", file=sys.stderr)
         return 2
     scope = f"event {args.event}" if args.event else "every event"
-    print(f"Created a {args.role} token for {scope}:")
+    print(f"Created {with_article(args.role)} token for {scope}:")
     print(token)
     return 0
 
@@ -178,7 +198,8 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="muster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="muster", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"muster {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server (upgrades the schema first)")
@@ -189,7 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token; it is the last line printed")
-    create.add_argument("--role", required=True, choices=["organiser", "command", "door", "staff"])
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["organiser", "command", "door", "staff"],
+        help="what the token may do",
+    )
     create.add_argument("--event", type=int, default=None, help="bind the token to one event")
     create.add_argument("--gate", type=int, default=None, help="the gate of a door token")
     create.add_argument("--name", default=None, help="who or what holds it")

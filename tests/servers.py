@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,6 +30,8 @@ class LiveServer:
     token: str
     process: subprocess.Popen[str]
     data_dir: Path
+    #: What it printed before it was up (the token, the links, hints).
+    banner: list[str] = field(default_factory=list)
 
     def ws_url(self, event_id: int) -> str:
         return self.base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
@@ -70,12 +72,14 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
         text=True,
     )
     token = ""
+    banner: list[str] = []
     deadline = time.monotonic() + 60
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
+        banner.append(line.rstrip("\n"))
         found = re.match(r"\s+(mst_\S+)", line)
         if found:
             token = found.group(1)
@@ -95,7 +99,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
         raise RuntimeError("muster serve did not become ready")
     # Keep draining output so the pipe never fills and blocks the server.
     threading.Thread(target=_drain, args=(process,), daemon=True).start()
-    return LiveServer(base_url, token, process, data_dir)
+    return LiveServer(base_url, token, process, data_dir, banner)
 
 
 def _drain(process: subprocess.Popen[str]) -> None:

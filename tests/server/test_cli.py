@@ -70,7 +70,9 @@ def make_event(data_dir) -> int:
 
 def test_token_create_prints_the_token_last(data_dir, capsys):
     assert main(["token", "create", "--role", "organiser", "--name", "ops"]) == 0
-    token = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "Created an organiser token for every event:"
+    token = printed[-1]
     assert token.startswith("mst_")
     assert query(data_dir, select(func.count()).select_from(Account)) == 1
 
@@ -108,6 +110,57 @@ def test_help_runs_as_a_console_script():
         [sys.executable, "-m", "server.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "import-tickets" in done.stdout
+
+
+def test_version_is_the_package_version():
+    from importlib.metadata import version
+
+    from server import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"muster {__version__}" == f"muster {version('muster')}"
+
+
+def every_parser(parser):
+    yield parser
+    for action in parser._actions:
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict):
+                yield from every_parser(action.choices[sub])
+
+
+def test_help_is_plain_text():
+    from server.cli import build_parser
+
+    for parser in every_parser(build_parser()):
+        text = parser.format_help()
+        assert "``" not in text and "`" not in text, (parser.prog, text)
+
+
+def test_roles_take_the_right_article():
+    from server.cli import with_article
+
+    assert [with_article(r) for r in ("organiser", "command", "door", "staff")] == [
+        "an organiser",
+        "a command",
+        "a door",
+        "a staff",
+    ]
+
+
+def test_a_second_start_says_how_to_get_an_organiser_token(tmp_path):
+    from tests.servers import start_server
+
+    first = start_server(tmp_path)
+    first.stop()
+    assert first.token and not any("muster token create" in line for line in first.banner)
+    second = start_server(tmp_path)
+    second.stop()
+    assert not second.token
+    assert "  muster token create --role organiser" in second.banner
 
 
 def self_signed(directory) -> tuple[str, str]:
