@@ -16,6 +16,16 @@ from starlette.datastructures import Secret
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+
+def default_pwa_dir() -> Path:
+    """The checkout's ``pwa/`` when running from one, else the copy installed
+    inside the package (``server/pwa``, see setup.py)."""
+    checkout = REPO_ROOT / "pwa"
+    if (checkout / "index.html").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "pwa"
+
+
 #: name -> (default shown in the README, one-line description). The README
 #: table is checked against these names.
 DOCUMENTED: dict[str, str] = {}
@@ -83,7 +93,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=config(_doc("MUSTER_LOG_LEVEL", "log level"), default="info"),
         pwa_dir=Path(
             config(
-                _doc("MUSTER_PWA_DIR", "static files of the pages"), default=str(REPO_ROOT / "pwa")
+                _doc("MUSTER_PWA_DIR", "static files of the pages"), default=str(default_pwa_dir())
             )
         ),
         annul_window_seconds=config(

@@ -87,19 +87,25 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
             break
     scheme = "https" if full_env.get("MUSTER_TLS_CERTFILE") else "http"
     base_url = f"{scheme}://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            # A test's own self-signed certificate: nothing to verify against.
-            if httpx.get(f"{base_url}/readyz", timeout=1, verify=False).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
+    if not wait_until_ready(base_url, process, deadline):
         process.kill()
         raise RuntimeError("muster serve did not become ready")
     # Keep draining output so the pipe never fills and blocks the server.
     threading.Thread(target=_drain, args=(process,), daemon=True).start()
     return LiveServer(base_url, token, process, data_dir, banner)
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[str], deadline: float) -> bool:
+    """Whether ``/readyz`` answered 200 before ``deadline`` (monotonic) while the process ran."""
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            # A test's own self-signed certificate: nothing to verify against.
+            if httpx.get(f"{base_url}/readyz", timeout=1, verify=False).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def _drain(process: subprocess.Popen[str]) -> None:

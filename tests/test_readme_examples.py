@@ -38,11 +38,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import postgres_clone
-from tests.servers import ROOT, free_port, start_server
+from tests.servers import ROOT, free_port, start_server, wait_until_ready
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LONG_RUNNING = re.compile(r"\bmuster (serve|demo)\b")
@@ -218,14 +217,7 @@ def run_until_up(code: str, cwd: Path, env: dict[str, str], timeout: float = 300
                 break
             assert time.monotonic() < deadline, "".join(seen[-30:])
         assert base, f"exited {process.wait()} before serving:\n" + "".join(seen[-30:])
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "never ready:\n" + "".join(seen[-30:])
-            time.sleep(0.2)
+        assert wait_until_ready(base, process, deadline), "never ready:\n" + "".join(seen[-30:])
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
