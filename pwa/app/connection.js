@@ -1,9 +1,14 @@
-// Is the server reachable? Decided by asking it, not by navigator.onLine:
-// that only says a network interface is up, and a venue's Wi-Fi is often
-// "up" with nothing behind it. A probe is GET /healthz with a short timeout.
+// Is the server reachable and well? Decided by asking it, not by
+// navigator.onLine: that only says a network interface is up, and a venue's
+// Wi-Fi is often "up" with nothing behind it. A probe is GET /readyz with a
+// short timeout: a server whose database is down answers 503 there, and the
+// phone stays "offline" (deciding locally, queueing) until it is ready again.
 //
 // The queue is flushed on open, on focus, on the `online` event and on a
-// timer; a failed request anywhere also marks the phone offline at once.
+// timer; a request anywhere that gets no answer, a 5xx or a timeout
+// (pwa/shared/outbox.js, isRetryable) also marks the phone offline at once.
+// The timer's first tick is jittered, so phones opened together (a venue's
+// power cut) do not probe in step ever after.
 
 const PROBE_TIMEOUT_MS = 2500;
 const PROBE_EVERY_MS = 10000;
@@ -31,7 +36,7 @@ export class Connection extends EventTarget {
     const timer = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS);
     let reachable = false;
     try {
-      const response = await fetch(`/healthz?t=${Date.now()}`, { cache: "no-store", signal: controller.signal });
+      const response = await fetch(`/readyz?t=${Date.now()}`, { cache: "no-store", signal: controller.signal });
       reachable = response.ok;
     } catch {
       reachable = false;
@@ -42,7 +47,7 @@ export class Connection extends EventTarget {
     return reachable;
   }
 
-  /** Record what a request just learned (a network error means offline). */
+  /** Record what a request just learned (no answer, a 5xx or a timeout means offline). */
   set(online) {
     const changed = this.online !== online;
     this.online = online;
@@ -59,12 +64,10 @@ export class Connection extends EventTarget {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") wake();
     });
-    this.timer = setInterval(wake, PROBE_EVERY_MS);
+    this.timer = setTimeout(() => {
+      wake();
+      this.timer = setInterval(wake, PROBE_EVERY_MS);
+    }, Math.random() * PROBE_EVERY_MS);
     return this.probe();
   }
-}
-
-/** True when an error means "no answer from the server" (not a refusal). */
-export function isNetworkError(error) {
-  return !(error && typeof error.status === "number");
 }

@@ -6,10 +6,8 @@
 
 import { ApiError } from "/shared/api.js";
 import { t, formatTime } from "/shared/i18n.js";
-import { isNetworkError } from "./connection.js";
-import { newNonce } from "./scanqueue.js";
+import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import * as store from "./store.js";
-import { oneAtATime } from "./once.js";
 
 const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
 const SEVERITIES = ["P1", "P2", "P3", "P4"];
@@ -22,8 +20,12 @@ export class Incidents {
   constructor(app) {
     this.app = app;
     this.severity = "P3";
-    // Send every stored report; resolves to the number sent. Network errors propagate.
-    this.flush = oneAtATime(() => this.#send());
+    this.outbox = new Outbox({
+      store,
+      name: "incidents",
+      timeOf: (report) => report.created_at,
+      send: ([report]) => this.#send(report),
+    });
     this.known = [];
   }
 
@@ -96,9 +98,8 @@ export class Incidents {
       gate: kind === "gate" ? Number(id) : null,
       photo, // a Blob: IndexedDB keeps it as it is
       photo_name: photo ? photo.name : "",
-      error: null,
     };
-    await store.put("incidents", report);
+    await this.outbox.add(report);
     $("incident-form").reset();
     $("incident-preview").classList.add("hidden");
     this.severity = "P3";
@@ -110,9 +111,19 @@ export class Incidents {
       try {
         if (await this.flush()) this.say(t("incident.sent"), "ok");
       } catch (error) {
-        if (isNetworkError(error)) this.app.connection.set(false);
+        if (isRetryable(error)) this.app.connection.set(false);
       }
     }
+  }
+
+  /** Send every stored report; resolves to the number sent. Retryable failures propagate. */
+  async flush() {
+    const sent = await this.outbox.flush();
+    if (sent) {
+      this.app.queueChanged();
+      await this.refresh();
+    }
+    return sent;
   }
 
   say(text, tone = "") {
@@ -122,32 +133,21 @@ export class Incidents {
   }
 
   pendingCount() {
-    return store.count("incidents");
+    return this.outbox.count();
   }
 
 
-  async #send() {
-    let sent = 0;
-    const queued = (await store.all("incidents")).sort((a, b) => a.created_at.localeCompare(b.created_at));
-    for (const report of queued) {
-      if (report.error) continue; // refused once: shown, kept, not resent blindly
-      try {
-        await this.#post(report);
-      } catch (error) {
-        if (isNetworkError(error) || (error instanceof ApiError && error.status >= 500)) throw error;
-        if (error.status === 401) this.app.revoked();
-        report.error = error.message;
-        await store.put("incidents", report);
-        continue;
-      }
-      await store.remove("incidents", report.nonce);
-      sent += 1;
+  async #send(report) {
+    try {
+      await this.#post(report);
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      if (error.status === 401) this.app.revoked();
+      // Refused for good: kept and shown, not resent blindly.
+      await this.outbox.hold(report.nonce, error.message);
+      return [];
     }
-    if (sent) {
-      this.app.queueChanged();
-      await this.refresh();
-    }
-    return sent;
+    return [report.nonce];
   }
 
   /** Send one report; a photo the server refuses (not a picture, too big) is dropped and the report sent without it. */
@@ -158,7 +158,7 @@ export class Incidents {
       if (!(report.photo && error instanceof ApiError && PHOTO_REFUSALS.has(error.code))) throw error;
       report.photo = null;
       report.description = `${report.description}\n(${error.message})`.trim();
-      await store.put("incidents", report);
+      await this.outbox.add(report);
       await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
     }
   }
@@ -170,7 +170,7 @@ export class Incidents {
       this.known = answer.incidents;
       await store.put("kv", this.known, "my-incidents");
     } catch (error) {
-      if (!isNetworkError(error)) this.say(t("incident.failed", { message: error.message }), "bad");
+      if (!isRetryable(error)) this.say(t("incident.failed", { message: error.message }), "bad");
       this.known = (await store.get("kv", "my-incidents")) || this.known;
     }
     await this.render();
@@ -185,11 +185,11 @@ export class Incidents {
 
   async render() {
     const list = $("incident-list");
-    const pending = (await store.all("incidents")).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const pending = (await this.outbox.pending()).reverse();
     const rows = pending.map((report) => {
       const li = row(report.title, [label("category", report.category), formatTime(report.created_at)], [
         badge(report.severity, report.severity),
-        badge(report.error ? "critical" : "pending", report.error || t("incident.pending")),
+        badge(report.held ? "critical" : "pending", report.held || t("incident.pending")),
       ]);
       li.dataset.pending = report.nonce;
       return li;
@@ -231,7 +231,7 @@ export class Incidents {
       try {
         await this.app.api.post(`${this.base}/${incident.id}/${verb}`, {}, { timeoutMs: 8000 });
       } catch (error) {
-        const message = isNetworkError(error) ? t("status.offline") : error.message;
+        const message = isRetryable(error) ? t("status.offline") : error.message;
         this.say(t("incident.failed", { message }), "bad");
       }
       await this.refresh();

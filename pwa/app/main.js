@@ -5,18 +5,19 @@ import { Api, ApiError } from "/shared/api.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "/shared/i18n.js";
 import { signatureEngine } from "/shared/secret.js";
 import { startCamera } from "./camera.js";
-import { Connection, isNetworkError } from "./connection.js";
+import { Connection } from "./connection.js";
 import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom } from "./device.js";
 import { DoorBook } from "./doorbook.js";
 import { unlockAudio } from "./feedback.js";
 import { Incidents } from "./incidents.js";
-import { Live } from "./live.js";
 import { ScanQueue } from "./scanqueue.js";
 import { Scanner } from "./scanner.js";
 import { Stock } from "./stock.js";
 import * as store from "./store.js";
 import { STRINGS } from "./strings.js";
-import { oneAtATime } from "./once.js";
+import { LiveSocket, socketUrl } from "/shared/live.js";
+import { oneAtATime } from "/shared/once.js";
+import { isRetryable } from "/shared/outbox.js";
 
 const BUNDLE_EVERY_MS = 30000;
 const $ = (id) => document.getElementById(id);
@@ -62,7 +63,7 @@ async function pairWith(code) {
     let text;
     if (error instanceof ApiError && ["unknown_pairing_code", "pairing_code_used", "pairing_code_expired"].includes(error.code)) {
       text = t(`pair.${error.code}`);
-    } else if (isNetworkError(error)) {
+    } else if (isRetryable(error)) {
       text = t("pair.offline");
     } else {
       text = t("pair.failed", { message: error.message });
@@ -160,6 +161,13 @@ class App {
     window.addEventListener("languagechange-muster", () => this.showDevice());
     this.open(this.scans ? "scan" : "incidents");
 
+    this.live = new LiveSocket({
+      url: socketUrl(this.eventId),
+      token: this.device.token,
+      topics: this.topics(),
+      onMessage: (message) => this.#live(message),
+      onState: (state) => this.#liveState(state),
+    });
     this.connection.addEventListener("change", () => this.showOnline());
     this.connection.addEventListener("flush", () => this.flush());
     this.queue.addEventListener("change", () => this.queueChanged());
@@ -167,17 +175,43 @@ class App {
     await this.queueChanged();
     this.requestPersistence();
 
-    this.live = new Live(this.eventId, this.device.token, this.topics());
-    this.live.addEventListener("admissions", (e) => this.#admissions(e.detail));
-    this.live.addEventListener("revocations", (e) => this.book.revocations(e.detail.data));
-    this.live.addEventListener("headcount", (e) => this.scanner?.headcount(e.detail.data));
-    this.live.addEventListener("incidents", (e) => this.incidents.changed(e.detail.data));
-    this.live.addEventListener("stock", (e) => this.stock?.snapshot(e.detail.data));
-    this.live.addEventListener("unauthorized", () => this.revoked());
     this.live.start();
     await this.incidents.render();
     await this.stock?.render();
     this.connection.start(); // its first answer flushes
+  }
+
+  /** A snapshot or update from the realtime socket (pwa/shared/live.js). */
+  #live(message) {
+    const data = message.data;
+    switch (message.topic) {
+      case "admissions":
+        return this.#admissions(message);
+      case "revocations":
+        return this.book.revocations(data);
+      case "headcount":
+        return this.scanner?.headcount(data);
+      case "incidents":
+        return this.incidents.changed(data);
+      case "stock":
+        return this.stock?.snapshot(data);
+    }
+  }
+
+  /** The socket's state: refused for good is said on screen (a revoked token unpairs). */
+  #liveState(state) {
+    if (state.name === "refused_token") {
+      this.revoked();
+      return;
+    }
+    const refused = state.name === "refused_rights" || state.name === "no_event";
+    const notice = $("notice");
+    notice.classList.toggle("hidden", !refused);
+    notice.dataset.state = state.name;
+    if (refused) {
+      notice.dataset.i18n = `live.${state.name}`;
+      notice.textContent = t(`live.${state.name}`);
+    }
   }
 
   async #admissions(message) {
@@ -208,7 +242,7 @@ class App {
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
     pill.textContent = t("status.queue", { n: scans + others });
-    this.live?.reportQueue(scans);
+    this.live?.report({ queue: scans });
   }
 
   async #flushOnce(force) {
@@ -224,9 +258,9 @@ class App {
         await this.incidents.refresh();
         await this.stock?.refresh();
       }
-      this.live?.nudge();
+      this.live?.reconnectNow();
     } catch (error) {
-      if (isNetworkError(error)) this.connection.set(false);
+      if (isRetryable(error)) this.connection.set(false);
       else if (error.status === 401) this.revoked();
       else console.warn("flush", error);
     } finally {

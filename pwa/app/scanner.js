@@ -10,10 +10,9 @@
 import { ApiError } from "/shared/api.js";
 import { t } from "/shared/i18n.js";
 import { startCamera } from "./camera.js";
-import { isNetworkError } from "./connection.js";
 import { zoneAfter } from "./doorbook.js";
 import { signal } from "./feedback.js";
-import { newNonce } from "./scanqueue.js";
+import { isRetryable, newNonce } from "/shared/outbox.js";
 
 const ONLINE_SCAN_TIMEOUT_MS = 3000;
 const ANSWER_OK_MS = 1300;
@@ -178,7 +177,8 @@ export class Scanner {
       if (ok) await this.app.book.record(ticketId, zoneAfter(gate, scan.direction));
       return { ok, reason: reply.reason, ticketId, name: reply.ticket ? reply.ticket.holder_name : "", online: true };
     } catch (error) {
-      if (isNetworkError(error)) {
+      if (isRetryable(error)) {
+        // No answer, a sick server (5xx, 503) or a timeout: all alike.
         this.app.connection.set(false);
         return null; // decide here, with the same nonce
       }
@@ -255,7 +255,7 @@ export class Scanner {
         if (answer.ticket) zone = answer.ticket.zone ?? null;
       }
     } catch (error) {
-      const message = isNetworkError(error) ? t("status.offline") : error.message;
+      const message = isRetryable(error) ? t("status.offline") : error.message;
       $("camera-message").textContent = t("scan.undo.failed", { message });
       return;
     }
@@ -300,8 +300,8 @@ export class Scanner {
         timeoutMs: 5000,
       });
     } catch (error) {
-      if (isNetworkError(error)) this.app.connection.set(false);
-      list.append(item(isNetworkError(error) ? t("scan.lookup.offline") : error.message));
+      if (isRetryable(error)) this.app.connection.set(false);
+      list.append(item(isRetryable(error) ? t("scan.lookup.offline") : error.message));
       return;
     }
     if (!found.tickets.length) list.append(item(t("scan.lookup.none")));

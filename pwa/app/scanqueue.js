@@ -1,4 +1,4 @@
-// The offline queue of scans, and sending it to the server.
+// The offline queue of scans, on the shared outbox (pwa/shared/outbox.js).
 //
 // Each queued scan is what the server's /scans/sync takes (secret, gate,
 // direction, nonce, scanned_at) plus what this phone decided (local_ok,
@@ -8,8 +8,8 @@
 // kept here to be shown until someone has read it.
 
 import { ApiError } from "/shared/api.js";
+import { Outbox } from "/shared/outbox.js";
 import * as store from "./store.js";
-import { oneAtATime } from "./once.js";
 
 const BATCH = 500;
 
@@ -18,26 +18,32 @@ export class ScanQueue extends EventTarget {
     super();
     this.api = api;
     this.eventId = eventId;
-    // Send everything queued; resolves to the number sent. Network errors propagate.
-    this.flush = oneAtATime(() => this.#send());
+    this.outbox = new Outbox({
+      store,
+      name: "scans",
+      timeOf: (scan) => scan.scanned_at,
+      batchSize: BATCH,
+      send: (batch) => this.#sync(batch),
+    });
+    this.outbox.addEventListener("change", () => this.#changed());
+    // Send everything queued; resolves to the number sent. Retryable failures propagate.
+    this.flush = () => this.outbox.flush();
   }
 
   length() {
-    return store.count("scans");
+    return this.outbox.count();
   }
 
   pending() {
-    return store.all("scans");
+    return this.outbox.pending();
   }
 
-  async add(scan) {
-    await store.put("scans", scan);
-    this.#changed();
+  add(scan) {
+    return this.outbox.add(scan);
   }
 
-  async drop(nonce) {
-    await store.remove("scans", nonce);
-    this.#changed();
+  drop(nonce) {
+    return this.outbox.drop(nonce);
   }
 
   async conflicts() {
@@ -53,36 +59,22 @@ export class ScanQueue extends EventTarget {
     this.dispatchEvent(new Event("change"));
   }
 
-
-  async #send() {
-    let sent = 0;
-    for (;;) {
-      const queued = (await store.all("scans")).sort((a, b) => a.scanned_at.localeCompare(b.scanned_at));
-      if (!queued.length) break;
-      const batch = queued.slice(0, BATCH);
-      const answer = await this.api.post(
-        `/api/v1/events/${this.eventId}/scans/sync`,
-        { scans: batch.map(wireScan) },
-        { timeoutMs: 30000 },
-      );
-      const results = new Map((answer.results || []).map((r) => [r.nonce, r]));
-      const conflicts = [];
-      for (const scan of batch) {
-        const result = results.get(scan.nonce);
-        if (!result) continue; // not answered: stays queued, resent next time
-        if (result.conflict) conflicts.push(conflictRecord(scan, result));
-        await store.remove("scans", scan.nonce);
-        sent += 1;
-      }
-      if (conflicts.length) {
-        const kept = await this.conflicts();
-        await store.put("kv", [...kept, ...conflicts].slice(-200), "conflicts");
-        this.dispatchEvent(new CustomEvent("conflicts", { detail: conflicts }));
-      }
-      this.#changed();
-      if (results.size === 0) throw new ApiError(500, "sync_unanswered", "The server answered no scan.");
+  async #sync(batch) {
+    const answer = await this.api.post(
+      `/api/v1/events/${this.eventId}/scans/sync`,
+      { scans: batch.map(wireScan) },
+      { timeoutMs: 30000 },
+    );
+    const results = new Map((answer.results || []).map((r) => [r.nonce, r]));
+    if (results.size === 0) throw new ApiError(500, "sync_unanswered", "The server answered no scan.");
+    const conflicts = batch.filter((s) => results.get(s.nonce)?.conflict).map((s) => conflictRecord(s, results.get(s.nonce)));
+    if (conflicts.length) {
+      const kept = await this.conflicts();
+      await store.put("kv", [...kept, ...conflicts].slice(-200), "conflicts");
+      this.dispatchEvent(new CustomEvent("conflicts", { detail: conflicts }));
     }
-    return sent;
+    // A scan the server did not answer stays queued and goes again next time.
+    return batch.filter((s) => results.has(s.nonce)).map((s) => s.nonce);
   }
 }
 
@@ -106,11 +98,4 @@ function conflictRecord(scan, result) {
     scanned_at: scan.scanned_at,
     conflict_with: result.conflict_with ?? null,
   };
-}
-
-/** A nonce: crypto.randomUUID where there is one (secure contexts), else 128 random bits. */
-export function newNonce() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -4,12 +4,9 @@
 // a phone that lost the network resends safely and the ledger keeps the
 // time it happened. Levels shown offline include what is still queued.
 
-import { ApiError } from "/shared/api.js";
 import { t } from "/shared/i18n.js";
-import { isNetworkError } from "./connection.js";
-import { newNonce } from "./scanqueue.js";
+import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import * as store from "./store.js";
-import { oneAtATime } from "./once.js";
 
 const AMOUNTS = [1, 5, 10, 50];
 const $ = (id) => document.getElementById(id);
@@ -19,9 +16,14 @@ export class Stock {
     this.app = app;
     this.amount = 1;
     this.items = [];
-    // Send everything queued; one flush at a time.
-    this.flush = oneAtATime(() => this.#send());
+    this.outbox = new Outbox({
+      store,
+      name: "movements",
+      timeOf: (movement) => movement.occurred_at,
+      send: ([movement]) => this.#send(movement),
+    });
     this.fromCache = false;
+    this.refused = new Set(); // nonces the server refused for good (already said)
   }
 
   get base() {
@@ -63,7 +65,7 @@ export class Stock {
       this.fromCache = false;
       await store.put("kv", this.items, "stock-items");
     } catch (error) {
-      if (!isNetworkError(error)) {
+      if (!isRetryable(error)) {
         this.say(error.message, "bad");
         return;
       }
@@ -83,7 +85,7 @@ export class Stock {
   }
 
   async render() {
-    const queued = await store.all("movements");
+    const queued = await this.outbox.pending();
     const list = $("stock-list");
     if (!this.items.length) {
       const li = document.createElement("li");
@@ -143,7 +145,7 @@ export class Stock {
       quantity: this.amount,
       occurred_at: new Date().toISOString(),
     };
-    await store.put("movements", movement);
+    await this.outbox.add(movement);
     this.app.queueChanged();
     await this.render();
     if (!this.app.connection.online) {
@@ -152,9 +154,10 @@ export class Stock {
     }
     try {
       await this.flush();
+      if (this.refused.has(movement.nonce)) return;
       this.say(t("stock.done", { item: item.name, kind: t(`stock.${kind}`), n: this.amount }), "ok");
     } catch (error) {
-      if (isNetworkError(error)) {
+      if (isRetryable(error)) {
         this.app.connection.set(false);
         this.say(t("stock.queued"));
       }
@@ -162,43 +165,44 @@ export class Stock {
   }
 
   pendingCount() {
-    return store.count("movements");
+    return this.outbox.count();
   }
 
-
-  async #send() {
-    let sent = 0;
-    const queued = (await store.all("movements")).sort((a, b) => a.occurred_at.localeCompare(b.occurred_at));
-    for (const movement of queued) {
-      let answer;
-      try {
-        answer = await this.app.api.post(
-          `${this.base}/movements`,
-          {
-            kind: movement.kind,
-            item: movement.item,
-            quantity: movement.quantity,
-            nonce: movement.nonce,
-            occurred_at: movement.occurred_at,
-          },
-          { timeoutMs: 8000 },
-        );
-      } catch (error) {
-        if (isNetworkError(error) || (error instanceof ApiError && (error.status >= 500 || error.code === "retry"))) throw error;
-        if (error.status === 401) this.app.revoked();
-        // Refused for good (say, not enough left to issue): say so and
-        // drop it, the server's level stands.
-        this.say(t("stock.failed", { item: movement.item_name, message: error.message }), "bad");
-        await store.remove("movements", movement.nonce);
-        continue;
-      }
-      if (answer && answer.item) this.items = this.items.map((i) => (i.id === answer.item.id ? answer.item : i));
-      await store.remove("movements", movement.nonce);
-      sent += 1;
+  /** Send everything queued; resolves to the number sent. Retryable failures propagate. */
+  async flush() {
+    try {
+      return await this.outbox.flush();
+    } finally {
+      this.app.queueChanged();
+      await this.render();
     }
-    this.app.queueChanged();
-    await this.render();
-    return sent;
+  }
+
+  async #send(movement) {
+    let answer;
+    try {
+      answer = await this.app.api.post(
+        `${this.base}/movements`,
+        {
+          kind: movement.kind,
+          item: movement.item,
+          quantity: movement.quantity,
+          nonce: movement.nonce,
+          occurred_at: movement.occurred_at,
+        },
+        { timeoutMs: 8000 },
+      );
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      if (error.status === 401) this.app.revoked();
+      // Refused for good (say, not enough left to issue): say so and
+      // drop it, the server's level stands.
+      this.say(t("stock.failed", { item: movement.item_name, message: error.message }), "bad");
+      this.refused.add(movement.nonce);
+      return [movement.nonce];
+    }
+    if (answer && answer.item) this.items = this.items.map((i) => (i.id === answer.item.id ? answer.item : i));
+    return [movement.nonce];
   }
 }
 

@@ -130,6 +130,8 @@ export const STRINGS = {
     "device.unpair.confirm": "确定解除绑定？未同步的 {n} 条记录将丢失。",
     "device.revoked": "此设备已被主办方停用，请重新绑定。",
     "device.engine": "验签：{engine}",
+    "live.refused_rights": "服务器拒绝了本机对此活动的权限，请联系主办方重新绑定。",
+    "live.no_event": "服务器上已没有此活动，请联系主办方。",
   },
   en: {
     "app.title": "Muster staff",
@@ -259,5 +261,7 @@ export const STRINGS = {
     "device.unpair.confirm": "Unpair? {n} unsynced records will be lost.",
     "device.revoked": "The organiser switched this phone off: pair it again.",
     "device.engine": "Signatures: {engine}",
+    "live.refused_rights": "The server no longer gives this phone rights to this event: ask the organiser to pair it again.",
+    "live.no_event": "This event no longer exists on the server: ask the organiser.",
   },
 };

@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v2";
+const VERSION = "muster-app-v3";
 
 const APP_FILES = [
   "/app/",
@@ -24,8 +24,6 @@ const APP_FILES = [
   "/app/doorbook.js",
   "/app/feedback.js",
   "/app/incidents.js",
-  "/app/live.js",
-  "/app/once.js",
   "/app/scanner.js",
   "/app/scanqueue.js",
   "/app/stock.js",
@@ -37,6 +35,9 @@ const APP_FILES = [
   "/app/icons/icon-maskable-512.png",
   "/shared/api.js",
   "/shared/i18n.js",
+  "/shared/live.js",
+  "/shared/once.js",
+  "/shared/outbox.js",
   "/shared/base.css",
   "/shared/rules.js",
   "/shared/secret.js",

@@ -4,13 +4,13 @@
 // (acknowledge, assign, resolve, acknowledge an alert) go over REST; their
 // results come back on the socket like everyone else's.
 
-import { Api, ApiError, socketUrl } from "../shared/api.js";
+import { Api, ApiError } from "../shared/api.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../shared/i18n.js";
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
 import { formatClock, h, tickDurations } from "./dom.js";
 import { renderIncidents } from "./incidents.js";
-import { LiveSocket } from "./live.js";
+import { LiveSocket, socketUrl } from "../shared/live.js";
 import {
   alertFeed,
   alertView,

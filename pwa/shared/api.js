@@ -47,9 +47,3 @@ export class Api {
   patch(path, body, opts) { return this.request("PATCH", path, body, opts); }
   delete(path, opts) { return this.request("DELETE", path, undefined, opts); }
 }
-
-/** The websocket URL of an event, on this origin. */
-export function socketUrl(eventId) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/events/${eventId}`;
-}

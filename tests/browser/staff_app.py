@@ -76,6 +76,19 @@ def pairing_url(live: LiveServer, venue: Venue, role: str = "door", gate: bool =
     return url
 
 
+def device_token(live: LiveServer, venue: Venue, role: str = "door") -> str:
+    """A device token of ``role`` for the venue's event, paired through the API."""
+    body: dict[str, Any] = {"role": role, "device_name": f"{role} token"}
+    if role == "door":
+        body["gate"] = venue.gate["id"]
+    with live.api() as api:
+        made = api.post(f"{venue.base}/pairing-codes", json=body)
+        assert made.status_code == 201, made.text
+        paired = api.post("/api/v1/devices/pair", json={"code": made.json()["code"]})
+    assert paired.status_code in (200, 201), paired.text
+    return str(paired.json()["token"])
+
+
 def open_paired_phone(
     browser: Any, live: LiveServer, venue: Venue, role: str = "door", **context_args: Any
 ) -> tuple[Any, Any]:

@@ -1,6 +1,7 @@
 """Unit tests of the command centre's pure modules (``pwa/command/model.js``,
-the decisions in ``live.js``), run in Chromium as the page runs them: each
-test imports the module from the live server and evaluates plain data."""
+the decisions in the shared websocket client ``pwa/shared/live.js``), run in
+Chromium as the page runs them: each test imports the module from the live
+server and evaluates plain data."""
 
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Page]:
 
 def run(page: Page, module: str, body: str) -> Any:
     """Evaluate ``body`` (a function of the imported module ``m``) in the page."""
-    return page.evaluate(f"import('/command/{module}').then((m) => ({body})(m))")
+    path = module if module.startswith("/") else f"/command/{module}"
+    return page.evaluate(f"import('{path}').then((m) => ({body})(m))")
 
 
 def test_backoff_grows_to_a_cap_with_jitter(page: Page) -> None:
     delays = run(
         page,
-        "live.js",
+        "/shared/live.js",
         "m => [0, 1, 2, 3, 10, 30].map(a => [m.backoffDelay(a, () => 0), m.backoffDelay(a, () => 1)])",
     )
     assert delays == [
@@ -44,10 +46,21 @@ def test_backoff_grows_to_a_cap_with_jitter(page: Page) -> None:
     ]
 
 
+def test_a_server_restart_spreads_the_first_retries_wider(page: Page) -> None:
+    # 1001/1012 reach every client in the same instant: the first retry is
+    # spread over 250 ms - 3 s; any other drop starts at 250-500 ms.
+    delays = run(
+        page,
+        "/shared/live.js",
+        "m => [1001, 1012, 1006, 4000].map(c => [m.firstRetryDelay(c, () => 0), m.firstRetryDelay(c, () => 1)])",
+    )
+    assert delays == [[250, 3000], [250, 3000], [250, 500], [250, 500]]
+
+
 def test_replayed_messages_are_new_only_past_the_position(page: Page) -> None:
     cases = run(
         page,
-        "live.js",
+        "/shared/live.js",
         """m => [
             m.isNewMessage(undefined, "e1", 3),
             m.isNewMessage({epoch: "e1", offset: 5}, "e1", 5),
