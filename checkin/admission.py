@@ -52,7 +52,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from checkin.rules import ZONE_FULL, Decision, GateMove, TicketState, decide
+from checkin.rules import INVALID, ZONE_FULL, Decision, GateMove, TicketState, decide
 from checkin.secrets import SecretError
 from checkin.store import (
     APPLIED,
@@ -70,6 +70,7 @@ from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.fields import storable
 from server.lookup import get_event
 from server.models import Gate, Scan, Ticket, TicketType, Zone, ZoneShard, utcnow
 from server.serialize import iso
@@ -393,6 +394,9 @@ async def _verify(
     store: Store, ctx: Muster, event_id: int, secret: str, nonce: str
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """The ticket a secret belongs to (or why it is refused), and the nonce's stored answer."""
+    if not storable(secret):  # no ticket has it, and the database cannot look for it
+        seen = await store.read(event_id, nonce)
+        return Verdict(None, 0, INVALID), seen.stored
     seen = await store.read(event_id, nonce, secret=secret)
     if seen.stored is not None or seen.ticket is not None:
         row = seen.ticket
@@ -471,8 +475,17 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
     (``checkin.door_line``), which writes the scans arriving together in one
     batch and hands any it cannot write whole to ``admit_one``; SQLite has
     one writer anyway and takes ``admit_one`` straight.
+
+    A scan the database could not hold never joins a batch, where it would
+    fail everyone's statement: a secret with a NUL byte takes the single
+    path (logged as ``invalid``), and a nonce with one is answered
+    ``invalid`` at once, logged nowhere (no column can hold it; it is
+    answered the same every time anyway).
     """
-    if ctx.db.is_sqlite:
+    if not storable(scan.nonce):
+        venue, gate = await venues(ctx).gate(event_id, scan.gate_id)
+        return answer(scan, venue, gate, None, Decision(False, INVALID, None), utcnow())
+    if ctx.db.is_sqlite or not storable(scan.secret):
         return await admit_one(ctx, event_id, scan)
     from checkin.door_line import door_line  # it builds on this module
 

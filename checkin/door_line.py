@@ -30,6 +30,11 @@ A scan whose secret is not found on a ticket (forged, of another event or
 generation: its signature says why) also takes the single path, and so does
 a nonce repeated within a batch (in the next batch it is read as stored).
 SQLite keeps the single path: it has one writer anyway.
+
+One bad scan harms no one: what the database could not hold is refused
+before it joins a batch (``checkin.admission.admit``), and should a batch's
+statement fail anyway, every scan of it takes the single path on its own,
+where only the culprit fails.
 """
 
 from __future__ import annotations
@@ -303,9 +308,11 @@ class DoorLine:
         self.waiting: list[Waiting] = []
         #: The lanes writing batches now (at most LANES).
         self.lanes: set[asyncio.Task[None]] = set()
-        #: Batches written whole, and batches handed to the single path (for tests).
+        #: Batches written whole, batches handed to the single path because
+        #: they were rolled back, and because a statement failed (for tests).
         self.batches = 0
         self.fallbacks = 0
+        self.failures = 0
 
     async def admit(self, scan: ScanRequest) -> dict[str, Any]:
         received_at = utcnow()
@@ -339,9 +346,15 @@ class DoorLine:
             try:
                 await self._write(batch)
             except Exception as exc:
+                # One scan's fault (a row the database refuses) must not be
+                # everyone's: each takes the single path on its own, where
+                # only the culprit fails. What the batch wrote before it
+                # failed, if anything, answers there as stored.
+                self.failures += 1
+                log.info("door line: a batch of %d failed (%r); one by one", len(batch), exc)
                 for waiting in batch:
                     if not waiting.answered.done():
-                        waiting.answered.set_exception(exc)
+                        waiting.answered.set_result(FALLBACK)
 
     async def _write(self, batch: list[Waiting]) -> None:
         ctx, event_id = self.ctx, self.event_id

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
@@ -45,12 +45,14 @@ from checkin.admission import (
     venues,
 )
 from checkin.reconcile import OfflineScan, Reconciliation, TicketRecord, reconcile_offline_scans
-from checkin.rules import GateMove
+from checkin.rules import INVALID, Decision, GateMove
 from checkin.secrets import SecretError
 from checkin.store import MOVE_TICKET, SCAN_FIELDS, TicketRow, writing
 from server.alerts import raise_alert
 from server.context import Muster
+from server.db import connection_lost
 from server.errors import Conflict, InvalidRequest
+from server.fields import storable
 from server.models import Scan, Ticket, ZoneShard, utcnow
 from server.serialize import iso
 
@@ -121,17 +123,82 @@ async def replay_offline(ctx: Muster, event_id: int, scans: list[ScanRequest]) -
     repeated in the batch answers as its first occurrence). A second
     admission of a ticket someone else admitted first is a conflict (see
     ``checkin.reconcile``), raised as a "conflict" alert.
+
+    One bad scan harms no one. A nonce no column can hold (a NUL byte) is
+    answered ``invalid`` and logged nowhere; a secret no column can hold is
+    refused ``invalid`` without being looked up. Should the batch's
+    statements fail anyway, its scans are replayed one by one in scan-time
+    order, each in a transaction of its own, and a scan that fails alone is
+    left out of the answer (``counts.failed``): the phone keeps it queued.
     """
-    for _attempt in range(3):
-        try:
-            return await _replay_once(ctx, event_id, scans)
-        except _Retry:
-            continue
-    raise Conflict("The batch is being replayed by another request; send it again.")
-
-
-async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> dict[str, Any]:
+    venue = await _venue_with_gates(ctx, event_id, scans)
     received_at = utcnow()
+    firsts: dict[str, ScanRequest] = {}
+    for scan in scans:
+        if storable(scan.nonce):
+            firsts.setdefault(scan.nonce, scan)
+    unique = list(firsts.values())
+    replayed = Replayed()
+    try:
+        replayed = await _replay_whole(ctx, event_id, venue, unique)
+    except Exception as exc:
+        if len(unique) <= 1 or connection_lost(exc):
+            raise
+        log.info("offline sync: a batch of %d failed (%r); one by one", len(unique), exc)
+        in_order = sorted(enumerate(unique), key=lambda pair: (pair[1].scanned_at, pair[0]))
+        for _index, scan in in_order:
+            try:
+                replayed.add(await _replay_whole(ctx, event_id, venue, [scan]))
+            except Exception as exc:
+                if connection_lost(exc):
+                    raise
+                log.warning("offline sync: scan %r failed alone (%r)", scan.nonce, exc)
+                replayed.failed.add(scan.nonce)
+    results = []
+    counts = {"ok": replayed.ok, "error": replayed.error, "conflict": replayed.conflict}
+    counts["repeated"] = 0
+    for scan in scans:
+        first = firsts.get(scan.nonce)
+        if first is None:  # the nonce itself cannot be stored
+            refused = Decision(False, INVALID, None)
+            gate = venue.gates[scan.gate_id]
+            results.append(answer(scan, venue, gate, None, refused, received_at))
+            counts["error"] += 1
+        elif scan.nonce in replayed.failed:
+            continue
+        elif scan.nonce in replayed.stored or scan is not first:
+            results.append({**replayed.answers[scan.nonce], "repeated": True})
+            counts["repeated"] += 1
+        else:
+            results.append(replayed.answers[scan.nonce])
+    if replayed.failed:
+        counts["failed"] = len(replayed.failed)
+    return {"server_time": iso(utcnow()), "results": results, "counts": counts}
+
+
+@dataclass
+class Replayed:
+    """What replaying some unique nonces gave: an answer per nonce, and the counts."""
+
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Nonces answered from the log (seen before this request).
+    stored: set[str] = field(default_factory=set)
+    #: Nonces whose replay failed on its own.
+    failed: set[str] = field(default_factory=set)
+    ok: int = 0
+    error: int = 0
+    conflict: int = 0
+
+    def add(self, other: Replayed) -> None:
+        self.answers.update(other.answers)
+        self.stored |= other.stored
+        self.failed |= other.failed
+        self.ok += other.ok
+        self.error += other.error
+        self.conflict += other.conflict
+
+
+async def _venue_with_gates(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> Venue:
     cache = venues(ctx)
     venue = await cache.get(event_id)
     if any(s.gate_id not in venue.gates for s in scans):
@@ -141,14 +208,29 @@ async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> 
         raise InvalidRequest(
             f"No gate {unknown[0]} in this event.", {"gates": unknown}, code="unknown_gate"
         )
-    firsts: dict[str, ScanRequest] = {}
-    for scan in scans:
-        firsts.setdefault(scan.nonce, scan)
-    unique = list(firsts.values())
+    return venue
+
+
+async def _replay_whole(
+    ctx: Muster, event_id: int, venue: Venue, unique: list[ScanRequest]
+) -> Replayed:
+    """Replay scans of distinct nonces in one transaction (again when a twin raced it)."""
+    for _attempt in range(3):
+        try:
+            return await _replay_once(ctx, event_id, venue, unique)
+        except _Retry:
+            continue
+    raise Conflict("The batch is being replayed by another request; send it again.")
+
+
+async def _replay_once(
+    ctx: Muster, event_id: int, venue: Venue, unique: list[ScanRequest]
+) -> Replayed:
+    received_at = utcnow()
     alerted = False
     async with writing(ctx.db) as conn:
         raw = await _driver(conn)
-        stored = await _stored_answers(conn, raw, event_id, list(firsts))
+        stored = await _stored_answers(conn, raw, event_id, [s.nonce for s in unique])
         fresh = [s for s in unique if s.nonce not in stored]
         verdicts, rows = await _verify_batch(conn, raw, ctx, event_id, fresh)
         last_scans = await _last_ok_scans(conn, raw, event_id, sorted(rows))
@@ -182,7 +264,7 @@ async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> 
             for tid, row in rows.items()
         }
         merged = reconcile_offline_scans(offline, records, _room(shards), received_at)
-        answers: dict[str, dict[str, Any]] = {}
+        replayed = Replayed(answers=dict(stored), stored=set(stored))
         values = []
         for outcome in merged.outcomes:
             scan = fresh[outcome.scan.index]
@@ -194,7 +276,7 @@ async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> 
             response.update(
                 offline=True, conflict=outcome.conflict, conflict_with=outcome.conflict_with
             )
-            answers[scan.nonce] = response
+            replayed.answers[scan.nonce] = response
             values.append(
                 scan_row(
                     event_id,
@@ -209,31 +291,17 @@ async def _replay_once(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> 
                     scan_id=outcome.scan.scan_id,
                 )
             )
+            replayed.ok += outcome.decision.ok
+            replayed.error += not outcome.decision.ok
+            replayed.conflict += outcome.conflict
         if values and await _insert_scans(conn, raw, values) != len(values):
             raise _Retry
         await _write_tickets(conn, raw, merged)
         await _write_shards(conn, shards, merged.zone_delta)
         alerted = await _batch_alerts(conn, venue, merged, shards, fresh)
-    results = []
-    for scan in scans:
-        first = firsts[scan.nonce]
-        if first.nonce in stored:
-            results.append({**stored[first.nonce], "repeated": True})
-        else:
-            results.append(
-                answers[first.nonce]
-                if scan is first
-                else {**answers[first.nonce], "repeated": True}
-            )
-    counts = {
-        "ok": sum(1 for o in merged.outcomes if o.decision.ok),
-        "error": sum(1 for o in merged.outcomes if not o.decision.ok),
-        "conflict": sum(1 for o in merged.outcomes if o.conflict),
-        "repeated": len(scans) - len(merged.outcomes),
-    }
     if merged.outcomes:
         ctx.changed(event_id, *TOPICS, *(("alerts",) if alerted else ()))
-    return {"server_time": iso(utcnow()), "results": results, "counts": counts}
+    return replayed
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -331,7 +399,8 @@ async def _verify_batch(
     needed for those); the rest are verified, each distinct secret once.
     """
     texts = sorted({s.secret.strip().upper() for s in scans})
-    by_secret = await _ids_by_secret(conn, raw, event_id, texts)
+    # A secret no column can hold is no ticket's: its signature says invalid.
+    by_secret = await _ids_by_secret(conn, raw, event_id, [t for t in texts if storable(t)])
     claims: dict[str, tuple[int, int] | str] = {}
     ring = None
     for secret in texts:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from server.errors import InvalidRequest, NotFound
+from server.fields import fits_int
 from server.responses import JSONResponse, json_response
 
 __all__ = ["JSONResponse", "json_response", "parse_body", "path_int", "read_json", "validate"]
@@ -42,8 +43,12 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 
 def path_int(request: Request, name: str) -> int:
+    """An id from the path; one no database could hold names nothing (404)."""
     raw = request.path_params[name]
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
-        raise NotFound(f"No {name.removesuffix('_id')} {raw!r}.") from None
+        value = None
+    if value is None or not fits_int(value):
+        raise NotFound(f"No {name.removesuffix('_id')} {raw!r}.")
+    return value

@@ -12,7 +12,7 @@ import base64
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.routing import Route
@@ -21,7 +21,8 @@ from checkin.admission import ScanRequest, admit, annul, load_venue
 from checkin.sync import replay_offline
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
 from server.context import Muster, muster
-from server.errors import Forbidden, InvalidRequest
+from server.errors import Forbidden, InvalidRequest, NotFound
+from server.fields import DbInt, UtcDatetime, storable
 from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
 from server.models import Event, Revocation, Scan, Ticket, utcnow
@@ -32,31 +33,36 @@ from server.serialize import iso
 #: Most scans in one offline batch.
 SYNC_MAX_SCANS = 5000
 
+NONCE_MAX_LENGTH = 64
+
 #: An incremental bundle re-sends changes stamped this long before its
 #: cursor, so a transaction that commits a little after its rows were
 #: stamped (a big offline batch takes a second or two) is never missed.
 CURSOR_OVERLAP = timedelta(seconds=60)
 
+#: A secret or a nonce that holds a NUL byte passes here: it is the scan's
+#: own text, answered ``invalid`` (see ``checkin.admission.admit``), while
+#: the body around it is bounded to what the database can hold.
 Secret = Annotated[str, Field(min_length=1, max_length=512)]
-Nonce = Annotated[str, Field(min_length=1, max_length=64)]
+Nonce = Annotated[str, Field(min_length=1, max_length=NONCE_MAX_LENGTH)]
 
 
 class ScanIn(BaseModel):
     secret: Secret
-    gate: int
+    gate: DbInt
     direction: Literal["in", "out"]
     #: Made by the client, unique per scan: a repeat answers as the first.
     nonce: Nonce
     #: When the phone scanned (logged); the server's clock judges validity.
-    scanned_at: AwareDatetime | None = None
+    scanned_at: UtcDatetime | None = None
 
 
 class OfflineScanIn(BaseModel):
     secret: Secret
-    gate: int
+    gate: DbInt
     direction: Literal["in", "out"]
     nonce: Nonce
-    scanned_at: AwareDatetime
+    scanned_at: UtcDatetime
     #: What the phone decided on its own when it scanned.
     local_status: Literal["ok", "error"] = "ok"
 
@@ -123,6 +129,8 @@ async def annul_scan(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
     nonce = request.path_params["nonce"]
+    if len(nonce) > NONCE_MAX_LENGTH or not storable(nonce):
+        raise NotFound(f"No scan with nonce {nonce!r} in this event.")
     answer = await annul(
         muster(request),
         event_id,

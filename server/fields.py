@@ -1,0 +1,52 @@
+"""What both databases can hold: bounded field types for request bodies.
+
+Anything a column would refuse must be refused at the edge, before it joins
+a batch (a door line batch or an offline sync shares one statement with
+other people's scans): PostgreSQL's text holds no NUL byte, its integers
+are 64-bit, and a time must convert to UTC (Python's calendar ends at 9999;
+``9999-12-31T23:59-01:00`` does not fit). Lone surrogates never get this
+far: the JSON parser refuses them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field
+
+#: The range of a 64-bit signed integer (``bigint``, SQLite's INTEGER).
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+
+#: An id as the database holds it; an id out of this range names nothing.
+DbInt = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]
+
+
+def storable(text: str) -> bool:
+    """Whether a text column can hold ``text`` (PostgreSQL refuses NUL bytes)."""
+    return "\x00" not in text
+
+
+def fits_int(value: int) -> bool:
+    return MIN_INT <= value <= MAX_INT
+
+
+def _no_nul(text: str) -> str:
+    if not storable(text):
+        raise ValueError("text must not contain NUL bytes")
+    return text
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range") from None
+
+
+#: Text without NUL bytes (bound its length with ``Field(max_length=…)``).
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+#: A time with an offset, given back in UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
