@@ -4,7 +4,7 @@ The pages' static files (``pwa/`` of the checkout) are installed as the
 package data of ``server.pwa``, so a non-editable install — the Dockerfile's,
 or ``pip install muster-*.whl`` — serves the pages with no checkout beside it
 (``server/settings.py`` looks for the checkout's ``pwa/`` first, then there).
-The migrations travel as package data of ``server``.
+The migrations and the mail catalogues travel as package data of ``server``.
 """
 
 from setuptools import find_packages, setup
@@ -18,6 +18,7 @@ setup(
             "migrations/*.py",
             "migrations/*.mako",
             "migrations/versions/*.py",
+            "templates/*.toml",
         ],
         "server.pwa": ["**/*"],
     },

@@ -23,6 +23,7 @@ from server.errors import EXCEPTION_HANDLERS
 from server.escalation import escalation_clock
 from server.http import json_response
 from server.keys import KeyStore
+from server.mail_sender import mail_sender
 from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
@@ -30,6 +31,7 @@ from server.responses import JSONResponse
 from server.routes import alerts as alert_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
 from server.routes import incidents as incident_routes
+from server.routes import mailings as mailing_routes
 from server.routes import plans as plan_routes
 from server.routes import stock as stock_routes
 from server.settings import Settings, load_settings
@@ -42,7 +44,7 @@ VERSION = __version__
 #: hub, the escalation clock…): each is called with the context and returns
 #: an async context manager that runs for the app's lifetime.
 Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
-PARTS: list[Part] = [run_hub, escalation_clock]
+PARTS: list[Part] = [run_hub, escalation_clock, mail_sender]
 
 
 def api_routes() -> list[BaseRoute]:
@@ -53,6 +55,7 @@ def api_routes() -> list[BaseRoute]:
         *venue.routes,
         *keys.routes,
         *tickets.routes,
+        *mailing_routes.routes,
         *devices.routes,
         *stock_routes.routes,
         *incident_routes.routes,

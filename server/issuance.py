@@ -46,6 +46,27 @@ HEADER_ALIASES = {
     "ticket_type": "ticket_type",
     "type": "ticket_type",
     "票种": "ticket_type",
+    "language": "language",
+    "lang": "language",
+    "语言": "language",
+}
+
+#: Values of the language column, as written in a sheet, to the stored code
+#: ("" = the event's language).
+LANGUAGE_ALIASES = {
+    "": "",
+    "zh": "zh",
+    "zh-cn": "zh",
+    "zh_cn": "zh",
+    "chinese": "zh",
+    "中文": "zh",
+    "简体中文": "zh",
+    "en": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
 }
 
 
@@ -65,6 +86,8 @@ class TicketRequest:
     holder_email: str = ""
     #: A ticket type id, a ticket type name, or None for the event's default.
     ticket_type: int | str | None = None
+    #: "zh", "en", or "" for the event's language (the language of their mail).
+    language: str = ""
     line: int | None = None
 
 
@@ -87,6 +110,8 @@ def check_request(request: TicketRequest) -> list[RowError]:
         errors.append(
             RowError(request.line, "holder_name", "the holder's name is over 200 characters")
         )
+    if request.language.strip().lower() not in LANGUAGE_ALIASES:
+        errors.append(RowError(request.line, "language", f"{request.language!r} is not zh or en"))
     email = request.holder_email.strip()
     if email and ("@" not in email or len(email) > 320 or " " in email):
         errors.append(RowError(request.line, "holder_email", f"{email!r} is not an email address"))
@@ -143,6 +168,7 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
             holder_name=values.get("holder_name", ""),
             holder_email=values.get("holder_email", ""),
             ticket_type=values.get("ticket_type") or None,
+            language=values.get("language", ""),
             line=reader.line_num,
         )
 
@@ -195,6 +221,7 @@ _COPY_COLUMNS = (
     "type_id",
     "holder_name",
     "holder_email",
+    "language",
     "code",
     "secret",
     "generation",
@@ -302,6 +329,7 @@ async def issue_tickets(
                     "type_id": ticket_type.id,
                     "holder_name": req.holder_name.strip(),
                     "holder_email": req.holder_email.strip(),
+                    "language": LANGUAGE_ALIASES[req.language.strip().lower()],
                     "code": ticket_code(ticket_id),
                     "secret": secret,
                     "generation": 1,

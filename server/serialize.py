@@ -23,6 +23,8 @@ def event_json(event: Event) -> dict[str, Any]:
         "starts_at": iso(event.starts_at),
         "ends_at": iso(event.ends_at),
         "timezone": event.timezone,
+        "language": event.language,
+        "location": event.location,
         "options": event.options,
         "created_at": iso(event.created_at),
     }
@@ -68,6 +70,7 @@ def ticket_json(ticket: Ticket, *, with_secret: bool = True) -> dict[str, Any]:
         "ticket_type": ticket.type_id,
         "holder_name": ticket.holder_name,
         "holder_email": ticket.holder_email,
+        "language": ticket.language,
         "code": ticket.code,
         "status": ticket.status,
         "generation": ticket.generation,

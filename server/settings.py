@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from starlette.config import Config
 from starlette.datastructures import Secret
@@ -34,6 +35,51 @@ DOCUMENTED: dict[str, str] = {}
 def _doc(name: str, description: str) -> str:
     DOCUMENTED[name] = description
     return name
+
+
+#: How the mail sender speaks TLS to the SMTP server: not at all, by
+#: STARTTLS after connecting, or from the first byte (SMTPS, port 465).
+SMTP_TLS_MODES = ("none", "starttls", "tls")
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where ticket mail goes, read from ``MUSTER_SMTP_URL``::
+
+        smtp://user:password@mail.example.com:587            (STARTTLS)
+        smtps://user:password@mail.example.com                (TLS, port 465)
+        smtp://127.0.0.1:2525?tls=none                        (plain, loopback)
+
+    ``?tls=none|starttls|tls`` overrides what the scheme implies; user and
+    password are percent-decoded (an ``@`` in a password is ``%40``).
+    """
+
+    host: str
+    port: int
+    user: str
+    password: Secret
+    tls: str
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("MUSTER_SMTP_URL must look like smtp://user:password@host:port")
+        tls = parse_qs(parts.query).get("tls", ["tls" if parts.scheme == "smtps" else "starttls"])
+        if tls[0] not in SMTP_TLS_MODES:
+            raise ValueError(f"MUSTER_SMTP_URL: tls must be one of {', '.join(SMTP_TLS_MODES)}")
+        default_port = {"none": 25, "starttls": 587, "tls": 465}[tls[0]]
+        return cls(
+            host=parts.hostname,
+            port=parts.port or default_port,
+            user=unquote(parts.username or ""),
+            password=Secret(unquote(parts.password or "")),
+            tls=tls[0],
+        )
+
+    def __repr__(self) -> str:
+        # The password never reaches a log line or a traceback.
+        return f"SmtpServer({self.host}:{self.port}, tls={self.tls}, user={bool(self.user)})"
 
 
 @dataclass(frozen=True)
@@ -66,6 +112,11 @@ class Settings:
     incident_dedupe_window_seconds: int
     tls_certfile: str
     tls_keyfile: str
+    smtp: SmtpServer | None
+    mail_from: str
+    mail_per_second: float
+    mail_poll_interval: float
+    smtp_timeout: float
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,6 +130,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         config(_doc("MUSTER_DATA_DIR", "directory for the SQLite file"), default="./muster-data")
     )
     default_url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}"
+    smtp_url = config(
+        _doc("MUSTER_SMTP_URL", "SMTP server of ticket mail (none: mail is not sent)"),
+        cast=Secret,
+        default="",
+    )
     return Settings(
         data_dir=data_dir,
         database_url=Secret(
@@ -198,5 +254,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         tls_keyfile=config(
             _doc("MUSTER_TLS_KEYFILE", "PEM private key of that certificate"), default=""
+        ),
+        smtp=SmtpServer.from_url(str(smtp_url)) if str(smtp_url) else None,
+        mail_from=config(
+            _doc("MUSTER_MAIL_FROM", "sender address of ticket mail"),
+            default="Muster <tickets@localhost>",
+        ),
+        mail_per_second=config(
+            _doc(
+                "MUSTER_MAIL_PER_SECOND", "most ticket mails a process sends a second (0: no limit)"
+            ),
+            cast=float,
+            default=10.0,
+        ),
+        mail_poll_interval=config(
+            _doc("MUSTER_MAIL_POLL_INTERVAL", "seconds between looks for queued mail"),
+            cast=float,
+            default=2.0,
+        ),
+        smtp_timeout=config(
+            _doc("MUSTER_SMTP_TIMEOUT", "seconds one SMTP exchange may take"),
+            cast=float,
+            default=30.0,
         ),
     )

@@ -4,6 +4,7 @@ from server.models.accounts import ROLES, Account, PairingCode
 from server.models.alerts import Alert, BusMessage
 from server.models.base import Base, utcnow
 from server.models.incidents import EmergencyPlan, Incident, IncidentLogEntry, IncidentPhoto
+from server.models.mail import MailDelivery, Mailing
 from server.models.realtime import BusEpoch, DeviceStatus
 from server.models.scans import Scan
 from server.models.stock import StockItem, StockMovement
@@ -24,6 +25,8 @@ __all__ = [
     "Incident",
     "IncidentLogEntry",
     "IncidentPhoto",
+    "MailDelivery",
+    "Mailing",
     "PairingCode",
     "Revocation",
     "Scan",

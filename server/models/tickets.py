@@ -27,6 +27,8 @@ class Ticket(Base):
     type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id", ondelete="CASCADE"))
     holder_name: Mapped[str] = mapped_column(String(200))
     holder_email: Mapped[str] = mapped_column(String(320), default="")
+    #: "zh", "en", or "" for the event's language: the language of their mail.
+    language: Mapped[str] = mapped_column(String(8), default="")
     #: Short code printed under the QR, for lookup at the door.
     code: Mapped[str] = mapped_column(String(16))
     #: The signed secret in the QR code; changes when the ticket is re-issued.

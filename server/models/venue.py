@@ -28,6 +28,10 @@ class Event(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: "zh" or "en": the language of mail to attendees who chose none.
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    #: Where it takes place, as printed in ticket mail and calendar entries.
+    location: Mapped[str] = mapped_column(String(300), default="")
     #: Free-form per-event options (incident categories, escalation timeouts…).
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -29,6 +29,8 @@ class TicketIn(BaseModel):
     holder_name: Annotated[str, Field(max_length=200)]
     holder_email: Annotated[str, Field(max_length=320)] = ""
     ticket_type: int | str | None = None
+    #: "zh" or "en": the language of their mail; "" for the event's.
+    language: Literal["", "zh", "en"] = ""
 
 
 class TicketBatchIn(BaseModel):
@@ -78,14 +80,16 @@ async def create_tickets(request: Request) -> JSONResponse:
     if isinstance(data, dict) and "tickets" in data:
         batch = validate(TicketBatchIn, data)
         requests = [
-            TicketRequest(t.holder_name, t.holder_email, t.ticket_type, line=i + 1)
+            TicketRequest(t.holder_name, t.holder_email, t.ticket_type, t.language, line=i + 1)
             for i, t in enumerate(batch.tickets)
         ]
         issued = await issue_tickets(ctx, event_id, requests)
         return json_response({"tickets": issued, "count": len(issued)}, status=201)
     one = validate(TicketIn, data)
     [issued_one] = await issue_tickets(
-        ctx, event_id, [TicketRequest(one.holder_name, one.holder_email, one.ticket_type)]
+        ctx,
+        event_id,
+        [TicketRequest(one.holder_name, one.holder_email, one.ticket_type, one.language)],
     )
     issued_one.pop("line", None)
     return json_response(issued_one, status=201)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
@@ -37,6 +37,10 @@ class EventIn(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    #: The language of mail to attendees who chose none.
+    language: Literal["zh", "en"] = "zh"
+    #: Where it takes place (printed in ticket mail and calendar entries).
+    location: Annotated[str, Field(max_length=300)] = ""
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -51,6 +55,8 @@ class EventPatch(BaseModel):
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
+    language: Literal["zh", "en"] | None = None
+    location: Annotated[str, Field(max_length=300)] | None = None
     options: dict[str, Any] | None = None
 
 
