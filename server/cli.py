@@ -1,4 +1,4 @@
-"""The ``muster`` command: serve, create tokens, import tickets.
+"""The ``muster`` command: serve, create tokens, import tickets, mail tickets.
 
 Everything printed here is read in a terminal: help texts are plain text
 (``DESCRIPTION``), not the reST of this docstring."""
@@ -197,6 +197,78 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mail_bar(counts: dict[str, int]) -> None:
+    total = sum(counts.values())
+    done = counts["sent"] + counts["failed"]
+    width = 30
+    filled = int(width * done / total) if total else width
+    bar = "#" * filled + "-" * (width - filled)
+    line = f"\rsending [{bar}] {done}/{total}  sent {counts['sent']}  failed {counts['failed']}"
+    print(line, end="", file=sys.stderr, flush=True)
+
+
+def cmd_send_tickets(args: argparse.Namespace) -> int:
+    from server.errors import MusterError
+    from server.mail_sender import MailSender
+    from server.mailings import (
+        MailingRequest,
+        create_mailing,
+        mailing_deliveries,
+        read_mailing,
+    )
+
+    settings = load_settings()
+    if settings.smtp is None:
+        print("muster: set MUSTER_SMTP_URL to send mail", file=sys.stderr)
+        return 2
+    kind = "tickets" if args.ticket else "unsent"
+    request = MailingRequest(kind, args.ticket or (), args.note or "")
+
+    async def run() -> tuple[dict[str, int], list[dict[str, object]]]:
+        await upgrade(str(settings.database_url))
+        db = Database(str(settings.database_url))
+        sender = MailSender(db, settings)
+        try:
+            mailing, queued = await create_mailing(db, args.event, request, None)
+            print(f"Mailing {mailing.id}: {queued} ticket(s) queued.", file=sys.stderr)
+            last = 0.0
+            while True:
+                outcome = await sender.send_one(mailing.id)
+                now = asyncio.get_running_loop().time()
+                found = await read_mailing(db, mailing.id) if now - last > 0.2 else None
+                if found is not None or outcome is None:
+                    found = found or await read_mailing(db, mailing.id)
+                    assert found is not None
+                    counts = found[1]
+                    _mail_bar(counts)
+                    last = now
+                    if counts["queued"] + counts["sending"] == 0:
+                        break
+                if outcome is None or outcome.status == "queued":
+                    # Nothing left for us (another process is finishing its
+                    # claims), or the SMTP server is away: wait a little.
+                    await asyncio.sleep(max(sender.backoff, 0.2))
+                else:
+                    await sender.pacer.wait()
+            failures = await mailing_deliveries(db, mailing.id, "failed", 50, 0)
+            return counts, failures
+        finally:
+            await sender.link.quit()
+            await db.dispose()
+
+    try:
+        counts, failures = asyncio.run(run())
+    except MusterError as exc:
+        print(f"\nmuster: {exc.message}", file=sys.stderr)
+        return 2
+    print(file=sys.stderr)
+    for failure in failures:
+        reply = f" ({failure['smtp_reply']})" if failure["smtp_reply"] else ""
+        print(f"  ticket {failure['code']}: {failure['error']}{reply}", file=sys.stderr)
+    print(f"Sent {counts['sent']}, failed {counts['failed']}.")
+    return 1 if counts["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="muster", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"muster {__version__}")
@@ -227,6 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--event", type=int, required=True)
     imp.set_defaults(run=cmd_import_tickets)
+
+    send = commands.add_parser(
+        "send-tickets", help="mail tickets not yet mailed (or the ones named), with a progress bar"
+    )
+    send.add_argument("--event", type=int, required=True)
+    send.add_argument(
+        "--ticket", type=int, action="append", help="mail this ticket (again); repeatable"
+    )
+    send.add_argument(
+        "--note",
+        choices=["reissued"],
+        default=None,
+        help="say in the mail that the code sent before no longer works",
+    )
+    send.set_defaults(run=cmd_send_tickets)
     return parser
 
 

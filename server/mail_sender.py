@@ -202,6 +202,7 @@ _CLAIM_PG = text(
     UPDATE mail_deliveries SET status = 'sending', claimed_at = :now
      WHERE id = (SELECT id FROM mail_deliveries WHERE status = 'queued'
                   {scope} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       AND status = 'queued'
     RETURNING id, mailing_id, ticket_id, attempts
     """
 )

@@ -21,6 +21,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    #: The client's (address, port): which connection (so which process) sent it.
+    peer: Any = None
 
     def message(self) -> EmailMessage:
         parsed = message_from_bytes(self.data, policy=policy.default)
@@ -46,13 +48,26 @@ class MailHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    session.peer,
+                )
             )
         return "250 2.0.0 queued as test"
 
     def to(self, address: str) -> list[Received]:
         with self.lock:
             return [r for r in self.received if address in r.rcpt_tos]
+
+    def per_recipient(self) -> dict[str, int]:
+        with self.lock:
+            counts: dict[str, int] = {}
+            for r in self.received:
+                for address in r.rcpt_tos:
+                    counts[address] = counts.get(address, 0) + 1
+            return counts
 
     def count(self) -> int:
         with self.lock:
