@@ -50,6 +50,10 @@ export function eventForm(event, save) {
       field("event.starts", h("input", { type: "datetime-local", name: "starts_at", required: true, value: event ? isoToLocal(event.starts_at, tz) : tomorrowAt(9) })),
       field("event.ends", h("input", { type: "datetime-local", name: "ends_at", required: true, value: event ? isoToLocal(event.ends_at, tz) : tomorrowAt(18) }))),
     field("event.timezone", zoneInput, t("event.timezone_hint")),
+    field("event.location", h("input", { name: "location", maxlength: 300, value: event ? event.location || "" : "" })),
+    field("event.language", h("select", { name: "language" },
+      ["zh", "en"].map((l) => h("option", { value: l, selected: (event ? event.language : language()) === l }, l === "zh" ? "中文" : "English"))),
+    t("event.language_hint")),
     h("datalist", { id: "tz-list" }, COMMON_ZONES.map((z) => h("option", { value: z }))),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, t(event ? "action.save" : "event.create"))));
   onSubmit(form, async (data) => {
@@ -62,6 +66,8 @@ export function eventForm(event, save) {
       starts_at: localToIso(String(data.get("starts_at")), zone),
       ends_at: localToIso(String(data.get("ends_at")), zone),
       timezone: zone,
+      location: String(data.get("location") || "").trim(),
+      language: String(data.get("language") || "zh"),
     });
   });
   return form;

@@ -6,6 +6,8 @@ import { Api } from "../../shared/api.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../../shared/i18n.js";
 import { clear, errorText, h, onSubmit } from "./dom.js";
 import { showEventList, showOverview } from "./events.js";
+import { showMail } from "./mail.js";
+import { MAIL_STRINGS } from "./mail_strings.js";
 import { showPhones } from "./phones.js";
 import { showPlans } from "./plans.js";
 import { showReview } from "./review.js";
@@ -19,6 +21,7 @@ const TABS = [
   { id: "overview", show: showOverview },
   { id: "venue", show: showVenue },
   { id: "tickets", show: showTickets },
+  { id: "mail", show: showMail },
   { id: "phones", show: showPhones },
   { id: "stock", show: showStock },
   { id: "plans", show: showPlans },
@@ -126,6 +129,7 @@ function setupLanguageSwitch() {
 
 function boot() {
   addStrings(STRINGS);
+  addStrings(MAIL_STRINGS);
   takeTokenFromLink();
   applyTranslations();
   setupLanguageSwitch();
