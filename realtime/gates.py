@@ -74,7 +74,12 @@ class DeviceTracker:
             device.gate_id, changed = gate_id, True
         device.queue, device.queue_reported = queue, True
         if changed:
-            self._pending.add(account_id)  # written at the next flush, not at once
+            # Written at the next flush: the loop sleeps FLUSH_EVERY after each
+            # write, so waking it here keeps the bound. Without the wake a
+            # report that came while the loop waited sat there until the
+            # heartbeat, up to HEARTBEAT seconds.
+            self._pending.add(account_id)
+            self._woken.set()
 
     def disconnected(self, account_id: int, connection: str) -> None:
         device = self.local.get(account_id)

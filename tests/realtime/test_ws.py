@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime import topics as topic_registry
+from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from server.alerts import raise_alert
 from server.context import Muster
 from server.models import BusMessage
@@ -248,6 +249,33 @@ async def test_door_status_shows_on_the_gates_topic(served: Served, open_socket:
         lambda m: m.get("topic") == "gates" and not m["data"]["devices"][0]["online"]
     )
     assert gone["data"]["gates"][0]["online"] == 0
+
+
+async def test_a_queue_reported_while_the_tracker_idles_shows_before_the_heartbeat(
+    served: Served, open_socket: Open
+) -> None:
+    """A report that comes after the tracker has written the connect and gone
+    back to waiting wakes it: it shows within a flush, not at the heartbeat
+    (it once sat there for up to HEARTBEAT seconds)."""
+    venue = await make_venue(served, tickets=0)
+    screen = await open_socket(
+        venue.event_id, await served.token("command", venue.event_id), ["gates"]
+    )
+    await screen.until(lambda m: m.get("topic") == "gates")
+    door_token = await served.token("door", venue.event_id, venue.gate_id)
+    door = await open_socket(venue.event_id, door_token, ["gates"])
+    await screen.until(lambda m: m.get("topic") == "gates" and m["data"]["devices"][0]["online"])
+    tracker = served.ctx.parts["hub"].devices
+    writes = tracker.writes
+    # The connect is written; let the loop's pause after that write run out.
+    await asyncio.sleep(FLUSH_EVERY * 1.5)
+    assert tracker.writes == writes
+    await door.send({"type": "status", "queue": 3})
+    shown = await screen.until(
+        lambda m: m.get("topic") == "gates" and m["data"]["devices"][0]["queue"] == 3,
+        wait=HEARTBEAT / 2,
+    )
+    assert shown["data"]["devices"][0]["online"] is True
 
 
 async def test_a_client_that_never_answers_pings_is_closed(realtime_settings: Settings) -> None:
