@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
@@ -19,6 +22,9 @@ from server.db import Database, dialect_name
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the demo's modules load only when it runs
+    from server.demo import DemoEvent
 
 DESCRIPTION = "Muster runs a live event on the day: serve it, create tokens, import tickets."
 
@@ -116,6 +122,142 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl_keyfile=settings.tls_keyfile or None,
     )
     return 0
+
+
+#: Where the demo keeps its SQLite file when no database is chosen, apart
+#: from a real ./muster-data.
+DEMO_DATA_DIR = "./muster-demo"
+
+
+def demo_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The demo's settings: as ``serve``'s, but its own data directory unless
+    MUSTER_DATABASE_URL or MUSTER_DATA_DIR chooses, quiet logs and a quick
+    escalation check unless asked otherwise."""
+    chosen = dict(environ)
+    if "MUSTER_DATABASE_URL" not in chosen and "MUSTER_DATA_DIR" not in chosen:
+        chosen["MUSTER_DATA_DIR"] = DEMO_DATA_DIR
+    chosen.setdefault("MUSTER_LOG_LEVEL", "warning")
+    # The day runs faster than the clock: look for late incidents every second.
+    chosen.setdefault("MUSTER_ESCALATION_CHECK_INTERVAL", "1")
+    return chosen
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = load_settings(demo_environment(dict(os.environ)))
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        print(
+            "muster: set both MUSTER_TLS_CERTFILE and MUSTER_TLS_KEYFILE, or neither",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        asyncio.run(run_demo(settings, args))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down; the signal comes back to us after
+    print("Muster demo stopped.", flush=True)
+    return 0
+
+
+async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
+    """Serve, build the sample event through the API, play the day; stop on
+    Ctrl-C or after ``--minutes``."""
+    import uvicorn
+
+    from server.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    tls = bool(settings.tls_certfile)
+    token = await bootstrap(settings)
+    if token is None:
+        db = Database(str(settings.database_url))
+        try:
+            _account, token = await create_account(db, ORGANISER, name="muster demo")
+        finally:
+            await db.dispose()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, migrate=False),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=False,
+            ws_per_message_deflate=False,
+            ssl_certfile=settings.tls_certfile or None,
+            ssl_keyfile=settings.tls_keyfile or None,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return  # it could not start (the port is taken: uvicorn said so)
+        await asyncio.sleep(0.05)
+    playing = asyncio.create_task(play_demo(settings, args, token, host, port, tls))
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.minutes * 60 if args.minutes else None
+        while not serving.done():
+            if deadline is not None and loop.time() >= deadline:
+                break
+            if playing.done():
+                playing.result()  # a crash of the player shows here
+            await asyncio.sleep(0.2)
+    finally:
+        playing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await playing
+        server.should_exit = True
+        await serving
+
+
+async def play_demo(
+    settings: Settings, args: argparse.Namespace, token: str, host: str, port: int, tls: bool
+) -> None:
+    """Build the sample event, print where to look, play the day, then idle."""
+    import random
+
+    import httpx
+
+    from server.demo import DEMO_BADGES, DayPlayer, prepare
+    from server.demo_day import plan_day
+
+    # The simulator talks to this process over loopback, as any client would.
+    local = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=local, timeout=30, verify=not tls) as http:
+        print(f"Muster demo: building the sample event ({args.tickets} tickets)…", flush=True)
+        event = await prepare(http, token, args.tickets, args.speed, args.seed)
+        print_demo_links(_base_url(settings, host, port, tls), event, settings, host)
+        plan = plan_day(
+            event.kinds, random.Random(args.seed), reserved=frozenset(range(DEMO_BADGES))
+        )
+        player = DayPlayer(http, event, plan, args.speed, say=lambda line: print(line, flush=True))
+        await player.run()
+    print("The demo day is over; still serving (Ctrl-C stops).", flush=True)
+    await asyncio.Event().wait()
+
+
+def print_demo_links(shown: str, event: DemoEvent, settings: Settings, host: str) -> None:
+    e = event.event_id
+    badges = event.tickets[:3]
+    lines = [
+        f"Muster demo on {shown} (database: {describe_database(str(settings.database_url))})",
+        f"  Command centre:    {shown}/command/#event={e}&token={event.command_token}",
+        f"  Organiser console: {shown}/console/#token={event.organiser_token}&event={e}",
+        f"  Pair a phone as the North door (valid {settings.pairing_code_ttl_seconds // 60} min): "
+        f"{event.pairing_url}",
+        f"  Demo badges to scan: print them from {shown}/console/#event={e}&tab=tickets"
+        " (search 演示胸卡), or show one of these on a screen:",
+        *(f"    {shown}/t/{ticket.secret}" for ticket in badges),
+        f"  API reference:     {shown}/docs/",
+    ]
+    if host in ("127.0.0.1", "localhost", "::1") and not settings.public_url:
+        lines.append(
+            "  (A phone cannot reach 127.0.0.1: run with --host 0.0.0.0 and"
+            " MUSTER_PUBLIC_URL=https://<this machine's address>, behind TLS.)"
+        )
+    lines.append("Ctrl-C stops.")
+    print("\n".join(lines), flush=True)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -278,6 +420,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (MUSTER_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port to bind (MUSTER_PORT)")
     serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="serve a sample event and play a day at it (headcounts, incidents, stock) until Ctrl-C",
+    )
+    demo.add_argument("--host", default=None, help="address to bind (MUSTER_HOST)")
+    demo.add_argument("--port", type=int, default=None, help="port to bind (MUSTER_PORT)")
+    demo.add_argument(
+        "--speed", type=float, default=60.0, help="how many times faster than real time (60)"
+    )
+    demo.add_argument(
+        "--minutes", type=float, default=None, help="stop after this many minutes (default: Ctrl-C)"
+    )
+    demo.add_argument("--tickets", type=int, default=3000, help="tickets to issue (3000)")
+    demo.add_argument("--seed", type=int, default=2026, help="the same seed plays the same day")
+    demo.set_defaults(run=cmd_demo)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

@@ -45,7 +45,7 @@ from tests.servers import ROOT, free_port, start_server, wait_until_ready
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LONG_RUNNING = re.compile(r"\bmuster (serve|demo)\b")
-UP_LINE = re.compile(r"^Muster on (\S+)")
+UP_LINE = re.compile(r"^Muster (?:demo )?on (\S+)")
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,13 @@ async def test_processes_starting_together_create_one_first_token(database_url):
         for db in processes:
             await db.dispose()
     assert len([t for t in tokens if t]) == 1
+
+
+def test_the_demo_keeps_its_data_apart_unless_told():
+    from server.cli import DEMO_DATA_DIR, demo_environment
+
+    assert demo_environment({})["MUSTER_DATA_DIR"] == DEMO_DATA_DIR
+    assert demo_environment({"MUSTER_DATA_DIR": "/x"})["MUSTER_DATA_DIR"] == "/x"
+    chosen = demo_environment({"MUSTER_DATABASE_URL": "postgresql+asyncpg://h/db"})
+    assert "MUSTER_DATA_DIR" not in chosen
+    assert demo_environment({"MUSTER_LOG_LEVEL": "debug"})["MUSTER_LOG_LEVEL"] == "debug"
