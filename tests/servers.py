@@ -95,6 +95,27 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
     return LiveServer(base_url, token, process, data_dir, banner)
 
 
+def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Run ``muster demo`` with ``env`` (in its MUSTER_DATA_DIR); its output
+    lines are collected, as they come, in the list returned with it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "demo", *args],
+        cwd=env.get("MUSTER_DATA_DIR", ROOT),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout or []:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return process, lines
+
+
 def wait_until_ready(base_url: str, process: subprocess.Popen[str], deadline: float) -> bool:
     """Whether ``/readyz`` answered 200 before ``deadline`` (monotonic) while the process ran."""
     while time.monotonic() < deadline and process.poll() is None:

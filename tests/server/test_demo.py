@@ -13,36 +13,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import httpx
 import pytest
 
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, free_port, start_demo
 
 DEADLINE = 150  # seconds: a bound for the slowest machine, not a sleep
-
-
-def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "demo", *args],
-        cwd=env.get("MUSTER_DATA_DIR", ROOT),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout or []:
-            lines.append(line.rstrip("\n"))
-
-    threading.Thread(target=read, daemon=True).start()
-    return process, lines
 
 
 def wait_for(what, condition, deadline):
