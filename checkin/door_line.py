@@ -362,7 +362,7 @@ class DoorLine:
         levels: list[ZoneLevel] = []
         taken: list[tuple[int, int, int | None]] | None = []
         # Both statements find every row by a key and keep their plans.
-        async with (await ctx.db.raw_pool(cached_plans=True)).acquire() as conn:
+        async with ctx.db.raw_connection(cached_plans=True) as conn:
             records = await conn.fetch(
                 _READ, event_id, [w.secret for w in batch], [w.scan.nonce for w in batch]
             )

@@ -553,6 +553,5 @@ async def hot_path(db: Database) -> AsyncIterator[Store]:
     if db.is_sqlite:
         yield CoreStore(db)
         return
-    pool = await db.raw_pool()
-    async with pool.acquire() as conn:
+    async with db.raw_connection() as conn:
         yield PgStore(conn)

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.core import SequenceCursor
 from realtime.snapshots import admission_json, revocation_json
+from server.availability import DependencyHealth
 from server.db import Database
 from server.models import BusMessage, Revocation, Scan, Ticket
 
@@ -344,8 +345,7 @@ class TableReader:
         else:
             # Three statements in autocommit, each its own READ COMMITTED
             # snapshot: xmin before the fetch, xmax after (see SequenceCursor).
-            pool = await self.db.raw_pool()
-            async with pool.acquire() as conn:
+            async with self.db.raw_connection() as conn:
                 xmin = int(await conn.fetchval(_XMIN) or 0)
                 items = await self.source.fetch_pg(conn, self.cursor.position, BATCH)
                 xmax = int(await conn.fetchval(_XMAX) or 0)
@@ -377,11 +377,12 @@ class TableReader:
                     pass
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise  # cancelled while the driver raised its own error: stop
-                log.exception("reading %s failed; retrying", self.source.name)
+                if not self.db.health.absorb(exc):  # an outage is logged once, there
+                    log.exception("reading %s failed; retrying", self.source.name)
                 await asyncio.sleep(self.poll_interval)
             if self.min_interval:
                 await asyncio.sleep(self.min_interval)
@@ -436,8 +437,11 @@ class PgSignal:
         origin: str,
         notify_interval: float,
         on_hint: Callable[[dict[int, set[str]] | None], None],
+        health: DependencyHealth | None = None,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
+        #: Where an unreachable database is reported (logged once per outage).
+        self.health = health
         self.origin = origin
         self.notify_interval = notify_interval
         self.on_hint = on_hint
@@ -455,12 +459,16 @@ class PgSignal:
         if origin != self.origin:
             self.on_hint(marks)
 
+    def _lost(self, exc: BaseException, what: str) -> None:
+        if self.health is None or not self.health.absorb(exc):
+            log.warning("realtime: %s (%s); retrying", what, exc)
+
     async def run(self) -> None:
         while True:
             try:
                 conn = await asyncpg.connect(self.dsn, timeout=10)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("realtime: cannot LISTEN (%s); retrying", exc)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._lost(exc, "cannot LISTEN")
                 await asyncio.sleep(1.0)
                 continue
             try:
@@ -470,22 +478,26 @@ class PgSignal:
                 self.on_hint(None)
                 await self._send_loop(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("realtime: LISTEN connection lost (%s); reconnecting", exc)
+                self._lost(exc, "LISTEN connection lost")
             finally:
                 self.connected.clear()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 2)
 
     async def _send_loop(self, conn: asyncpg.Connection) -> None:
+        # A connection closed by a database restart must be noticed at
+        # once, not at the next NOTIFY this process sends: meanwhile it
+        # would hear nothing from the other processes.
+        conn.add_termination_listener(lambda _conn: self._pending.set())
         while True:
             await self._pending.wait()
+            if conn.is_closed():
+                raise asyncpg.InterfaceError("connection is closed")
             self._pending.clear()
             marks, self._marks = self._marks, {}
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, encode_hint(self.origin, marks))
             self.sent += 1
             await asyncio.sleep(self.notify_interval)
-            if conn.is_closed():
-                raise asyncpg.InterfaceError("connection closed")
 
 
 @contextlib.asynccontextmanager

@@ -30,6 +30,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NO_EVENT = 4404
 CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database is away during the hello
 
 #: Seconds the writer waits to get a close frame out to a client that is not reading.
 CLOSE_WAIT = 10.0

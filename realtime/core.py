@@ -151,6 +151,8 @@ class StateTopic:
     #: The current snapshot message, encoded (a new subscriber gets it as is).
     snapshot_text: str | None = None
     computing: bool = False
+    #: Why the last computation failed: ``snapshot_failed`` or ``database_unavailable``.
+    failed_code: str = "snapshot_failed"
 
     def accept(self, data: bytes) -> bool:
         """Record freshly computed data; True when it differs from what was sent."""

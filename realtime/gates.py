@@ -105,8 +105,9 @@ class DeviceTracker:
                 await self.flush()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("writing device status failed")
+            except Exception as exc:
+                if not self.db.health.absorb(exc):  # an outage is logged once, there
+                    log.exception("writing device status failed")
             await asyncio.sleep(FLUSH_EVERY)
             if self._pending:
                 self._woken.set()
@@ -118,17 +119,24 @@ class DeviceTracker:
         if not pending and not gone:
             return
         now = utcnow()
-        async with self.db.writing() as session:
-            for account_id, device in pending:
-                await _upsert(session, self.db.is_sqlite, account_id, device, now)
-            for account_id, _event_id, connection in gone:
-                await session.execute(
-                    update(DeviceStatus)
-                    .where(
-                        DeviceStatus.account_id == account_id, DeviceStatus.connection == connection
+        try:
+            async with self.db.writing() as session:
+                for account_id, device in pending:
+                    await _upsert(session, self.db.is_sqlite, account_id, device, now)
+                for account_id, _event_id, connection in gone:
+                    await session.execute(
+                        update(DeviceStatus)
+                        .where(
+                            DeviceStatus.account_id == account_id,
+                            DeviceStatus.connection == connection,
+                        )
+                        .values(connection=None, last_seen_at=now)
                     )
-                    .values(connection=None, last_seen_at=now)
-                )
+        except BaseException:
+            # Written at the next flush (the database may be away a while).
+            self._pending.update(a for a, _d in pending)
+            self._gone = gone + self._gone
+            raise
         self.writes += 1
         for event_id in {d.event_id for _a, d in pending} | {e for _a, e, _c in gone}:
             self.on_change(event_id)

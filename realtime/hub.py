@@ -83,6 +83,7 @@ class Hub:
                 self.process_epoch,
                 self.settings.bus_notify_interval,
                 self.on_hint,
+                ctx.db.health,
             )
         self.devices = DeviceTracker(ctx.db, lambda event_id: self.on_commit(event_id, ("gates",)))
         self.deliveries = 0
@@ -224,7 +225,8 @@ class Hub:
         if state.snapshot_text is None:
             await self._compute(key, state)
         if state.snapshot_text is None:  # the provider failed
-            conn.release(topic, 0, [self._error(topic, "snapshot_failed", "The snapshot failed.")])
+            failed = self._error(topic, state.failed_code, "The snapshot failed.")
+            conn.release(topic, 0, [failed])
             return
         conn.release(topic, state.offset, [state.snapshot_text])
 
@@ -249,8 +251,7 @@ class Hub:
         try:
             data = await topic_registry.provider(topic)(self.ctx.db, conn.event_id)
         except Exception as exc:
-            log.exception("snapshot of %s for event %d failed", topic, conn.event_id)
-            conn.release(topic, offset, [self._error(topic, "snapshot_failed", str(exc))])
+            conn.release(topic, offset, [self._snapshot_failed(topic, conn.event_id, exc)])
             return
         snapshot = encode(
             {
@@ -316,6 +317,13 @@ class Hub:
     def _error(self, topic: str, code: str, message: str) -> str:
         return encode({"type": "error", "topic": topic, "code": code, "message": message})
 
+    def _snapshot_failed(self, topic: str, event_id: int, exc: BaseException) -> str:
+        """The error message for a snapshot that failed; logged unless the database is away."""
+        if self.ctx.db.health.absorb(exc):
+            return self._error(topic, "database_unavailable", "The database is unavailable.")
+        log.error("snapshot of %s for event %d failed", topic, event_id, exc_info=exc)
+        return self._error(topic, "snapshot_failed", "The snapshot failed.")
+
     # --- state topics -------------------------------------------------------------------
 
     async def _compute(self, key: Key, state: StateTopic) -> None:
@@ -326,8 +334,13 @@ class Hub:
         state.throttle.sent(time.monotonic())
         try:
             data = await topic_registry.provider(topic)(self.ctx.db, event_id)
-        except Exception:
-            log.exception("snapshot of %s for event %d failed", topic, event_id)
+        except Exception as exc:
+            # Tried again at the next poll (``_poll_loop``) or change.
+            state.failed_code = (
+                "database_unavailable" if self.ctx.db.health.absorb(exc) else "snapshot_failed"
+            )
+            if state.failed_code == "snapshot_failed":
+                log.error("snapshot of %s for event %d failed", topic, event_id, exc_info=exc)
             return
         finally:
             state.computing = False

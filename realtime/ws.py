@@ -28,14 +28,16 @@ from realtime.connection import (
     CLOSE_NO_EVENT,
     CLOSE_NO_TOKEN,
     CLOSE_TIMEOUT,
+    CLOSE_TRY_AGAIN,
     Connection,
 )
 from realtime.core import Since, encode
 from realtime.hub import Hub
 from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
+from server.availability import RETRY_AFTER_SECONDS
 from server.context import muster
-from server.errors import Forbidden
+from server.errors import Forbidden, unavailable_response
 from server.models import Event
 
 log = logging.getLogger("muster.realtime")
@@ -116,8 +118,29 @@ async def _welcome(websocket: WebSocket, event_id: int) -> tuple[HelloIn, Princi
     return hello, principal
 
 
+async def _database_away(websocket: WebSocket) -> None:
+    """The hello met an unreachable database: say so, and close with 1013 (try again later)."""
+    with contextlib.suppress(Exception):
+        await websocket.send_text(
+            encode(
+                {
+                    "type": "error",
+                    "code": "database_unavailable",
+                    "message": "The database is unavailable; try again shortly.",
+                    "retry_after": RETRY_AFTER_SECONDS,
+                }
+            )
+        )
+    await _refuse(websocket, CLOSE_TRY_AGAIN, "database unavailable")
+
+
 async def realtime_socket(websocket: WebSocket) -> None:
     """The realtime topics of one event (a websocket; see the README, "Realtime")."""
+    health = muster(websocket).db.health
+    if not health.available and "websocket.http.response" in websocket.scope.get("extensions", {}):
+        # Known to be away: refuse the upgrade itself, as HTTP routes answer.
+        await websocket.send_denial_response(unavailable_response(health))
+        return
     await websocket.accept()
     try:
         event_id = int(websocket.path_params["event_id"])
@@ -129,8 +152,11 @@ async def realtime_socket(websocket: WebSocket) -> None:
     except HelloRefused as refused:
         await _refuse(websocket, refused.code, refused.reason)
         return
-    except Exception:  # the client left during the hello
-        return
+    except Exception as exc:
+        if health.absorb(exc):
+            health.refused += 1
+            await _database_away(websocket)
+        return  # else the client left during the hello
     hub: Hub | None = muster(websocket).parts.get("hub")
     if hub is None:
         await _refuse(websocket, 1011, "realtime is not running")

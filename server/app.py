@@ -19,7 +19,7 @@ from server import __version__
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
-from server.errors import EXCEPTION_HANDLERS
+from server.errors import exception_handlers
 from server.escalation import escalation_clock
 from server.http import json_response
 from server.keys import KeyStore
@@ -98,7 +98,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await db.dispose()
 
     registry = Registry()
-    app = Starlette(routes=all_routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    app = Starlette(
+        routes=all_routes, exception_handlers=exception_handlers(db.health), lifespan=lifespan
+    )
     app.state.muster = ctx
     app.state.metrics = registry
     app.add_middleware(MetricsMiddleware, registry=registry)

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,7 +25,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from server.availability import DependencyHealth, unreachable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Seconds to open a PostgreSQL connection before giving up (asyncpg's
+#: default is 60: a request would hang that long on a database whose host
+#: drops packets, where a 503 now lets the phone decide offline at once).
+CONNECT_TIMEOUT = 5.0
+
+#: Seconds ``Database.ping`` waits for ``SELECT 1``.
+PING_TIMEOUT = 5.0
 
 #: Connections of the raw asyncpg pool (``Database.raw_pool``), beside the
 #: engine's own pool (20 + 20 overflow).
@@ -49,7 +59,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", False)
-    return create_async_engine(url, **kwargs)
+    kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT})
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _discard_broken)
+    return engine
+
+
+def _discard_broken(context: ExceptionContext) -> None:
+    """A connection an error left unusable is thrown away, never pooled again.
+
+    SQLAlchemy discards a connection whose error its dialect takes for a
+    disconnect (and, as it then assumes a restart, every connection pooled
+    before it). Its asyncpg dialect only looks at whether the socket is
+    closed, so a connection that a shutdown notice or a cancellation left
+    mid-protocol ("cannot switch to state 12; another operation is in
+    progress") went back into the pool: the same rule as the raw pool's
+    (``Database.raw_connection``) now decides.
+    """
+    if not context.is_disconnect and unreachable(context.original_exception) is not None:
+        context.is_disconnect = True
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -101,6 +129,8 @@ class Database:
         self.write_lock = asyncio.Lock()
         self._raw_pools: dict[bool, asyncpg.Pool] = {}
         self._raw_pool_lock = asyncio.Lock()
+        #: Outages of this database: one log line each way, 503 meanwhile.
+        self.health = DependencyHealth("database", "database_unavailable", self.ping)
 
     async def raw_pool(self, *, cached_plans: bool = False) -> asyncpg.Pool:
         """A plain asyncpg pool beside the engine's (PostgreSQL only), made on first use.
@@ -134,13 +164,40 @@ class Database:
                 )
                 pool = await asyncpg.create_pool(
                     dsn.render_as_string(hide_password=False),
-                    min_size=1,
+                    # No floor: asyncpg keeps a floor by reconnecting in the
+                    # background, with a traceback in the log every attempt
+                    # while the database is away.
+                    min_size=0,
+                    timeout=CONNECT_TIMEOUT,
                     max_size=RAW_POOL_SIZE // 2 if cached_plans else RAW_POOL_SIZE,
                     reset=_keep_session,
                     server_settings=settings,
                 )
                 self._raw_pools[cached_plans] = pool
         return pool
+
+    @contextlib.asynccontextmanager
+    async def raw_connection(self, *, cached_plans: bool = False) -> AsyncIterator[Any]:
+        """A connection of the raw pool (``raw_pool``) for the block.
+
+        A connection that a block leaves with anything but an error the
+        server reported for a statement (which asyncpg reads to the end,
+        leaving the connection ready) is terminated, not returned: a
+        cancellation, a timeout, a socket error or a shutdown notice may
+        leave it mid-protocol, and the pool's release does not look (it
+        runs no reset query, ``_keep_session``), so the next user would get
+        "cannot switch to state 12; another operation is in progress".
+        """
+        pool = await self.raw_pool(cached_plans=cached_plans)
+        conn = await pool.acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            if not isinstance(exc, asyncpg.PostgresError) or unreachable(exc) is not None:
+                conn.terminate()
+            raise
+        finally:
+            await pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -155,12 +212,16 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        from sqlalchemy import text
+        """``SELECT 1``; raises when the database does not answer within PING_TIMEOUT."""
 
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async def select_one() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.wait_for(select_one(), PING_TIMEOUT)
 
     async def dispose(self) -> None:
+        await self.health.close()
         pools, self._raw_pools = list(self._raw_pools.values()), {}
         for pool in pools:
             await pool.close()

@@ -1,18 +1,27 @@
 """The few exceptions the API raises, each with a stable code, and the one
 JSON shape every error takes: ``{"error": {"code", "message", "details"}}``.
 
+A database that cannot be reached is a ``503`` with the code
+``database_unavailable`` and ``Retry-After``, whatever route met it and
+whichever of the drivers' errors said so (``server.availability``); a
+``500 internal_error`` is left for bugs.
+
 ``tests/server/test_errors.py`` guards the shape.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.availability import RETRY_AFTER_SECONDS, DependencyHealth, DependencyUnavailable
 from server.responses import json_response
 
 log = logging.getLogger("muster")
@@ -65,8 +74,23 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return json_response(error_body(code, message, details), status=status, headers=headers)
+
+
+def unavailable_response(health: DependencyHealth) -> Response:
+    """The answer while a dependency is away: 503, its code, Retry-After (counted)."""
+    health.refused += 1
+    return error_response(
+        503,
+        health.code,
+        f"The {health.name} is unavailable; try again shortly.",
+        {"retry_after": RETRY_AFTER_SECONDS},
+    )
 
 
 async def handle_muster_error(_request: Request, exc: Exception) -> Response:
@@ -88,8 +112,33 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "Internal server error")
 
 
-EXCEPTION_HANDLERS = {
-    MusterError: handle_muster_error,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
-}
+#: Every kind of error a driver raises when the database cannot be reached.
+#: Handled by Starlette's exception middleware, not as a 500 (its error
+#: middleware logs, answers and re-raises, and uvicorn then logs a second
+#: traceback and drops the client's connection).
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    sqlalchemy.exc.SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    sqlite3.Error,
+    DependencyUnavailable,
+)
+
+
+def exception_handlers(health: DependencyHealth) -> dict[Any, Any]:
+    """The app's handlers: the one error shape for every error; 503 while
+    ``health``'s dependency is away."""
+
+    async def handle_driver_error(request: Request, exc: Exception) -> Response:
+        if health.absorb(exc):
+            return unavailable_response(health)
+        return await handle_unexpected(request, exc)
+
+    return {
+        MusterError: handle_muster_error,
+        HTTPException: handle_http_exception,
+        **dict.fromkeys(DRIVER_ERRORS, handle_driver_error),
+        Exception: handle_unexpected,
+    }

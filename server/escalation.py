@@ -203,12 +203,14 @@ async def _loop(ctx: Muster, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             escalated = await check_escalations(ctx.db, changed=ctx.changed)
-        except Exception:
+        except Exception as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # cancelled while the driver raised its own error: stop
-            # A database blip must not end escalation for the process's life.
-            log.exception("escalation check failed; trying again in %ss", interval)
+            # A database blip must not end escalation for the process's
+            # life; an outage is logged once (``server.availability``).
+            if not ctx.db.health.absorb(exc):
+                log.exception("escalation check failed; trying again in %ss", interval)
             continue
         for e in escalated:
             log.info(

@@ -277,3 +277,29 @@ def pg_cluster() -> Iterator[PgCluster]:
         pytest.skip(f"no PostgreSQL binaries in {pgcluster.PG_BIN}")
     with pgcluster.throwaway_cluster() as cluster:
         yield cluster
+
+
+async def open_venue(
+    organiser: Api, tickets: int = 0, capacity: int = 2000
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """An event with one zone, one gate into it from outside, and ``tickets``
+    tickets, made through the API: (event, zone, gate, tickets)."""
+    event = await organiser.post("/api/v1/events", event_body(), expect=201)
+    eid = event["id"]
+    zone = await organiser.post(
+        f"/api/v1/events/{eid}/zones", {"name": "Hall A", "capacity": capacity}, expect=201
+    )
+    gate = await organiser.post(
+        f"/api/v1/events/{eid}/gates",
+        {"name": "North door", "from_zone": None, "to_zone": zone["id"]},
+        expect=201,
+    )
+    issued: list[dict[str, Any]] = []
+    if tickets:
+        answer = await organiser.post(
+            f"/api/v1/events/{eid}/tickets",
+            {"tickets": [{"holder_name": f"嘉宾 {i}"} for i in range(tickets)]},
+            expect=201,
+        )
+        issued = answer["tickets"]
+    return event, zone, gate, issued

@@ -32,6 +32,8 @@ class LiveServer:
     data_dir: Path
     #: What it printed before it was up (the token, the links, hints).
     banner: list[str] = field(default_factory=list)
+    #: Every line the process printed so far (read by a thread as it comes).
+    output: list[str] = field(default_factory=list)
 
     def ws_url(self, event_id: int) -> str:
         return self.base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
@@ -51,9 +53,12 @@ class LiveServer:
         )
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServer:
-    """Run ``muster serve`` on a free port and read the organiser token it prints."""
-    port = free_port()
+def spawn_server(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
+    """Start ``muster serve`` on a free port (or ``port``) and return at once:
+    the process (its output on ``stdout``), the port and its environment."""
+    port = port or free_port()
     full_env = {
         **os.environ,
         "MUSTER_DATA_DIR": str(data_dir),
@@ -71,6 +76,15 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return process, port, full_env
+
+
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> LiveServer:
+    """Run ``muster serve`` on a free port and read the organiser token it prints."""
+    process, port, full_env = spawn_server(data_dir, env, port)
+    output: list[str] = []
     token = ""
     banner: list[str] = []
     deadline = time.monotonic() + 60
@@ -79,20 +93,21 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServe
         line = process.stdout.readline()
         if not line:
             break
+        output.append(line)
         banner.append(line.rstrip("\n"))
         found = re.match(r"\s+(mst_\S+)", line)
         if found:
             token = found.group(1)
         if line.startswith("Muster on "):
             break
+    # Keep reading output so the pipe never fills and blocks the server.
+    threading.Thread(target=_collect, args=(process, output), daemon=True).start()
     scheme = "https" if full_env.get("MUSTER_TLS_CERTFILE") else "http"
     base_url = f"{scheme}://127.0.0.1:{port}"
     if not wait_until_ready(base_url, process, deadline):
         process.kill()
-        raise RuntimeError("muster serve did not become ready")
-    # Keep draining output so the pipe never fills and blocks the server.
-    threading.Thread(target=_drain, args=(process,), daemon=True).start()
-    return LiveServer(base_url, token, process, data_dir, banner)
+        raise RuntimeError("muster serve did not become ready:\n" + "".join(output[-20:]))
+    return LiveServer(base_url, token, process, data_dir, banner, output)
 
 
 def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -129,6 +144,6 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[str], deadline: fl
     return False
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
-    for _line in process.stdout or []:
-        pass
+def _collect(process: subprocess.Popen[str], output: list[str]) -> None:
+    for line in process.stdout or []:
+        output.append(line)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from server.context import muster
-from server.errors import error_response
+from server.errors import unavailable_response
 from server.http import json_response
 from server.responses import JSONResponse
+
+log = logging.getLogger("muster")
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -17,16 +21,16 @@ async def healthz(_request: Request) -> JSONResponse:
     return json_response({"status": "ok"})
 
 
-async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers."""
+async def readyz(request: Request) -> Response:
+    """Readiness: the database answers (else 503 ``database_unavailable``, no driver text)."""
+    db = muster(request).db
     try:
-        await muster(request).db.ping()
+        await db.ping()
     except Exception as exc:
-        response = error_response(
-            503, "database_unavailable", f"The database is unreachable: {exc}"
-        )
-        assert isinstance(response, JSONResponse)
-        return response
+        if not db.health.absorb(exc):
+            log.exception("readiness check failed", exc_info=exc)
+        return unavailable_response(db.health)
+    db.health.recovered()
     return json_response({"status": "ok", "database": "ok"})
 
 

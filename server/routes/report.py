@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -189,9 +190,22 @@ async def _stream_rows(
         last = batch[-1][0]
 
 
-def _csv_response(body: AsyncIterator[str], name: str) -> StreamingResponse:
+async def _csv_response(body: AsyncIterator[str], name: str) -> StreamingResponse:
+    # The header and the first batch are read before the answer starts, so a
+    # database that is away gets the 503 every route gives, not a 200 cut
+    # short after its first line (a later outage can only cut it short).
+    first: list[str] = []
+    with contextlib.suppress(StopAsyncIteration):
+        first.append(await anext(body))
+        first.append(await anext(body))
+
+    async def whole() -> AsyncIterator[str]:
+        yield "".join(first)
+        async for chunk in body:
+            yield chunk
+
     return StreamingResponse(
-        body,
+        whole(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -221,7 +235,7 @@ async def export_checkins(request: Request) -> StreamingResponse:
             iso(scan.annulled_at), scan.nonce,
         ]  # fmt: skip
 
-    return _csv_response(
+    return await _csv_response(
         _stream_rows(muster(request).db, query, Scan.id, header, row), f"checkins-{event_id}.csv"
     )
 
@@ -245,7 +259,7 @@ async def export_incidents(request: Request) -> StreamingResponse:
             iso(i.acknowledged_at), iso(i.resolved_at), i.escalation_level, i.description,
         ]  # fmt: skip
 
-    return _csv_response(
+    return await _csv_response(
         _stream_rows(muster(request).db, query, Incident.id, header, row),
         f"incidents-{event_id}.csv",
     )
@@ -272,7 +286,7 @@ async def export_stock(request: Request) -> StreamingResponse:
             m.quantity_after, m.to_item_id, m.to_quantity_after, m.reason, m.actor_name, m.nonce,
         ]  # fmt: skip
 
-    return _csv_response(
+    return await _csv_response(
         _stream_rows(muster(request).db, query, StockMovement.id, header, row),
         f"stock-{event_id}.csv",
     )

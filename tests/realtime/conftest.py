@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from server.app import create_app
 from server.context import Muster
 from server.settings import Settings
-from tests.conftest import Api, event_body, token_for
+from tests.conftest import Api, open_venue, token_for
 from tests.servers import free_port
 
 #: How long a test waits for a message it expects (generous: 2 shared cores).
@@ -98,23 +98,7 @@ class Venue:
 
 async def make_venue(served: Served, tickets: int = 3) -> Venue:
     organiser = served.api(await served.token("organiser"))
-    event = await organiser.post("/api/v1/events", event_body(), expect=201)
-    zone = await organiser.post(
-        f"/api/v1/events/{event['id']}/zones", {"name": "Hall A", "capacity": 2000}, expect=201
-    )
-    gate = await organiser.post(
-        f"/api/v1/events/{event['id']}/gates",
-        {"name": "North door", "from_zone": None, "to_zone": zone["id"]},
-        expect=201,
-    )
-    issued: list[dict[str, Any]] = []
-    if tickets:
-        answer = await organiser.post(
-            f"/api/v1/events/{event['id']}/tickets",
-            {"tickets": [{"holder_name": f"嘉宾 {i}"} for i in range(tickets)]},
-            expect=201,
-        )
-        issued = answer["tickets"]
+    event, zone, gate, issued = await open_venue(organiser, tickets)
     return Venue(event["id"], zone["id"], gate["id"], organiser, issued)
 
 
