@@ -66,6 +66,7 @@ from checkin.rules import GateMove, decide
 from checkin.store import _NOT_WHOLE, SCAN_FIELDS, TICKET_FIELDS, PgStore, TicketRow
 from checkin.sync import _SCAN_TYPES
 from server.context import Muster
+from server.db import connection_lost
 from server.models import utcnow
 
 log = logging.getLogger("muster.checkin")
@@ -346,6 +347,13 @@ class DoorLine:
             try:
                 await self._write(batch)
             except Exception as exc:
+                if connection_lost(exc):
+                    # The database is away: one by one would fail each in
+                    # turn; every scan of the batch gets the 503 at once.
+                    for waiting in batch:
+                        if not waiting.answered.done():
+                            waiting.answered.set_exception(exc)
+                    continue
                 # One scan's fault (a row the database refuses) must not be
                 # everyone's: each takes the single path on its own, where
                 # only the culprit fails. What the batch wrote before it

@@ -86,31 +86,15 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     pool run single statements in autocommit and leave none of those behind."""
 
 
-#: Errors that say the database is gone or going, not that it refused a statement.
-_GONE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
 def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) says the database went away.
 
     A batched write that fails retries its items one by one so that one
     bad item fails alone; when the database itself is gone that would only
-    fail each of them in turn, slowly, so the batch gives up at once.
+    fail each of them in turn, slowly, so the batch gives up at once. The
+    rule is ``server.availability.unreachable``'s.
     """
-    seen: set[int] = set()
-    found: BaseException | None = exc
-    while found is not None and id(found) not in seen:
-        seen.add(id(found))
-        if isinstance(found, _GONE) or getattr(found, "connection_invalidated", False):
-            return True
-        found = getattr(found, "orig", None) or found.__cause__ or found.__context__
-    return False
+    return unreachable(exc) is not None
 
 
 def dialect_name(session: AsyncSession) -> str:
