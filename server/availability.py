@@ -43,6 +43,11 @@ RETRY_AFTER_SECONDS = 2
 #: Seconds between two pings of a database that is away.
 PROBE_INTERVAL = 0.5
 
+#: The pauses between attempts to reach a database at start: the first,
+#: doubled each time up to the longest (``pauses``).
+FIRST_PAUSE = 0.5
+LONGEST_PAUSE = 5.0
+
 #: socket errnos that mean the peer cannot be reached or went away.
 _NETWORK_ERRNOS = frozenset(
     {
@@ -230,3 +235,11 @@ class DependencyHealth:
         if probing is not None and not probing.done():
             probing.cancel()
             await asyncio.wait([probing])
+
+
+def pauses(first: float = FIRST_PAUSE, longest: float = LONGEST_PAUSE) -> Iterator[float]:
+    """The pause before each next attempt: 0.5, 1, 2, 4, 5, 5, … seconds."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 2, longest)

@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from server import __version__
 from server.auth import ORGANISER, create_account, hash_token, new_token
-from server.db import Database, dialect_name
+from server.availability import pauses, unreachable
+from server.db import CONNECT_TIMEOUT, Database, dialect_name
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
@@ -56,6 +60,84 @@ def describe_database(url: str) -> str:
     return f"PostgreSQL {parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
 
 
+class StartRefused(Exception):
+    """``muster serve`` cannot start: one line for the operator (exit status 1)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _missing_database(url: str) -> str:
+    parsed = make_url(url)
+    host, port, name = parsed.host or "localhost", parsed.port or 5432, parsed.database
+    user = f" -U {parsed.username}" if parsed.username else ""
+    return (
+        f'muster: PostgreSQL at {host}:{port} has no database "{name}"; create it with'
+        f" `createdb -h {host} -p {port}{user} {name}` (or CREATE DATABASE), or point"
+        " MUSTER_DATABASE_URL at one that exists"
+    )
+
+
+async def _connect_once(url: str) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+    await conn.close()
+
+
+async def wait_for_database(url: str, wait_seconds: float, say: Callable[[str], None]) -> None:
+    """Return once PostgreSQL at ``url`` takes a connection.
+
+    While it cannot be reached (not started yet, restarting, the network),
+    one line per attempt, the pause growing from 0.5 s to 5 s, for at most
+    ``wait_seconds``; then, or at once for a database that does not exist
+    or refuses the login, StartRefused with the one line to print. SQLite
+    needs no waiting.
+    """
+    if url.startswith("sqlite"):
+        return
+    where = describe_database(url)
+    started = time.monotonic()
+    for attempt, pause in enumerate(pauses(), start=1):
+        try:
+            await _connect_once(url)
+        except asyncpg.InvalidCatalogNameError:
+            raise StartRefused(_missing_database(url)) from None
+        except Exception as exc:
+            cause = unreachable(exc)
+            if cause is None:
+                raise StartRefused(f"muster: cannot use {where}: {_first_line(exc)}") from None
+        else:
+            if attempt > 1:
+                say(f"muster: {where} answers after {time.monotonic() - started:.1f} s")
+            return
+        left = wait_seconds - (time.monotonic() - started)
+        if left <= 0:
+            raise StartRefused(
+                f"muster: {where} did not answer within {wait_seconds:g} s ({cause}); giving up"
+                " (MUSTER_DATABASE_WAIT_SECONDS)"
+            )
+        pause = min(pause, left)
+        say(f"muster: waiting for {where} ({cause}); attempt {attempt}, next in {pause:.1f} s")
+        await asyncio.sleep(pause)
+
+
+async def start_database(settings: Settings, say: Callable[[str], None]) -> str | None:
+    """What ``muster serve`` does before it serves: wait for the database,
+    migrate, make the first token. Expected failures are one StartRefused line."""
+    url = str(settings.database_url)
+    await wait_for_database(url, settings.database_wait_seconds, say)
+    try:
+        return await bootstrap(settings)
+    except Exception as exc:
+        if unreachable(exc) is None:
+            raise
+        raise StartRefused(
+            f"muster: cannot use {describe_database(url)} ({_first_line(exc)})"
+        ) from None
+
+
 async def bootstrap(settings: Settings) -> str | None:
     """Migrate; on an empty database create the first organiser token and return it."""
     url = str(settings.database_url)
@@ -90,7 +172,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    token = asyncio.run(bootstrap(settings))
     tls = bool(settings.tls_certfile)
     if tls != bool(settings.tls_keyfile):
         print(
@@ -98,6 +179,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        token = asyncio.run(start_database(settings, _say))
+    except StartRefused as refused:
+        print(refused, file=sys.stderr, flush=True)
+        return 1
     base = _base_url(settings, host, port, tls)
     if token:
         print("Muster: this is a new database. The organiser token (shown once):", flush=True)
@@ -258,6 +344,10 @@ def print_demo_links(shown: str, event: DemoEvent, settings: Settings, host: str
         )
     lines.append("Ctrl-C stops.")
     print("\n".join(lines), flush=True)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:

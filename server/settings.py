@@ -117,6 +117,7 @@ class Settings:
     mail_per_second: float
     mail_poll_interval: float
     smtp_timeout: float
+    database_wait_seconds: float
 
     @property
     def is_sqlite(self) -> bool:
@@ -276,5 +277,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_SMTP_TIMEOUT", "seconds one SMTP exchange may take"),
             cast=float,
             default=30.0,
+        ),
+        database_wait_seconds=config(
+            _doc(
+                "MUSTER_DATABASE_WAIT_SECONDS",
+                "how long muster serve waits for the database at start before it gives up",
+            ),
+            cast=float,
+            default=60.0,
         ),
     )
