@@ -21,7 +21,7 @@ from typing import Any
 from server.auth import COMMAND, DOOR, ORGANISER, STAFF
 from server.db import Database
 
-STATE_TOPICS = ("headcount", "gates", "stock")
+STATE_TOPICS = ("headcount", "gates", "stock", "evacuation")
 STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations")
 TOPICS = STATE_TOPICS + STREAM_TOPICS
 
@@ -32,6 +32,8 @@ TOPIC_ROLES: dict[str, frozenset[str]] = {
     "headcount": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
     "gates": frozenset({ORGANISER, COMMAND, DOOR}),
     "stock": frozenset({ORGANISER, COMMAND, STAFF}),
+    # Every phone of the event: an evacuation goes to all of them at once.
+    "evacuation": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
     "incidents": frozenset({ORGANISER, COMMAND, STAFF}),
     "alerts": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
     "admissions": frozenset({ORGANISER, COMMAND, DOOR}),
@@ -50,6 +52,7 @@ PROVIDERS: dict[str, str] = {
     "headcount": "server.headcount:headcount_snapshot",
     "gates": "realtime.gates:gates_snapshot",
     "stock": "server.stock:stock_snapshot",
+    "evacuation": "server.evacuations:evacuation_snapshot",
     "incidents": "server.incidents:incidents_snapshot",
     "alerts": "realtime.snapshots:alerts_snapshot",
     "admissions": "realtime.snapshots:admissions_snapshot",

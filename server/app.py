@@ -30,6 +30,7 @@ from server.openapi import build_openapi
 from server.responses import JSONResponse
 from server.routes import alerts as alert_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
+from server.routes import evacuations as evacuation_routes
 from server.routes import incidents as incident_routes
 from server.routes import mailings as mailing_routes
 from server.routes import plans as plan_routes
@@ -60,6 +61,7 @@ def api_routes() -> list[BaseRoute]:
         *stock_routes.routes,
         *incident_routes.routes,
         *plan_routes.routes,
+        *evacuation_routes.routes,
         *report.routes,
         *alert_routes.routes,
         *realtime_ws.routes,

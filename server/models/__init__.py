@@ -3,6 +3,12 @@
 from server.models.accounts import ROLES, Account, PairingCode
 from server.models.alerts import Alert, BusMessage
 from server.models.base import Base, utcnow
+from server.models.evacuations import (
+    Evacuation,
+    EvacuationAccount,
+    EvacuationPerson,
+    MusterPoint,
+)
 from server.models.incidents import EmergencyPlan, Incident, IncidentLogEntry, IncidentPhoto
 from server.models.mail import MailDelivery, Mailing
 from server.models.realtime import BusEpoch, DeviceStatus
@@ -20,6 +26,9 @@ __all__ = [
     "BusMessage",
     "DeviceStatus",
     "EmergencyPlan",
+    "Evacuation",
+    "EvacuationAccount",
+    "EvacuationPerson",
     "Event",
     "Gate",
     "Incident",
@@ -27,6 +36,7 @@ __all__ = [
     "IncidentPhoto",
     "MailDelivery",
     "Mailing",
+    "MusterPoint",
     "PairingCode",
     "Revocation",
     "Scan",
