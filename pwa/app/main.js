@@ -8,6 +8,7 @@ import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom } from "./device.js";
 import { DoorBook } from "./doorbook.js";
+import { Evacuation } from "./evacuation.js";
 import { unlockAudio } from "./feedback.js";
 import { Incidents } from "./incidents.js";
 import { ScanQueue } from "./scanqueue.js";
@@ -128,6 +129,7 @@ class App {
     this.scanner = this.scans ? new Scanner(this) : null;
     this.incidents = new Incidents(this);
     this.stock = this.moves ? new Stock(this) : null;
+    this.evacuation = new Evacuation(this);
     this.live = null;
     // Send every queue, then refresh what the phone knows. One flush at a time.
     this.flush = oneAtATime(({ force = false } = {}) => this.#flushOnce(force));
@@ -135,7 +137,7 @@ class App {
   }
 
   topics() {
-    const topics = ["headcount"];
+    const topics = ["headcount", "evacuation"];
     if (this.scans) topics.push("admissions", "revocations");
     if (this.moves) topics.push("incidents", "stock");
     return topics;
@@ -195,6 +197,8 @@ class App {
         return this.incidents.changed(data);
       case "stock":
         return this.stock?.snapshot(data);
+      case "evacuation":
+        return this.evacuation.snapshot(data);
     }
   }
 
@@ -237,7 +241,8 @@ class App {
   /** Something was queued or sent: show how much waits, and tell the command centre. */
   async queueChanged() {
     const scans = await this.queue.length();
-    const others = (await this.incidents.pendingCount()) + (this.stock ? await this.stock.pendingCount() : 0);
+    const others =
+      (await this.incidents.pendingCount()) + (this.stock ? await this.stock.pendingCount() : 0) + (await this.evacuation.pendingCount());
     const pill = $("queue");
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
@@ -251,6 +256,7 @@ class App {
       if (this.scans) synced = await this.queue.flush();
       await this.incidents.flush();
       if (this.stock) await this.stock.flush();
+      await this.evacuation.flush();
       if (this.scans && (force || synced || Date.now() - this.bundleAt > BUNDLE_EVERY_MS)) await this.refreshBundle();
       if (force || !this.layoutFetched) await this.refreshLayout();
       if (force || !this.listsFetched) {
@@ -340,7 +346,7 @@ class App {
 /** Pairing again replaces this phone's data: ask first if some of it was never sent. */
 async function mayReplaceData() {
   let waiting = 0;
-  for (const name of ["scans", "incidents", "movements"]) waiting += await store.count(name);
+  for (const name of ["scans", "incidents", "movements", "accounts"]) waiting += await store.count(name);
   return waiting === 0 || confirm(t("device.unpair.confirm", { n: waiting }));
 }
 

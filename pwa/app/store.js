@@ -5,13 +5,14 @@
 //   incidents  incident reports not yet sent, with their photo Blob (by nonce)
 //   movements  stock movements not yet sent (by nonce)
 //   seen       what this door knows of each ticket: zone, checked in (by ticket)
+//   accounts   evacuation accounts not yet sent (by nonce; pwa/app/evacuation.js)
 //
 // Every queued record has the client-made nonce the server deduplicates
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 1;
-const STORES = { kv: null, scans: "nonce", incidents: "nonce", movements: "nonce", seen: "ticket" };
+const DB_VERSION = 2;
+const STORES = { kv: null, scans: "nonce", incidents: "nonce", movements: "nonce", seen: "ticket", accounts: "nonce" };
 
 let opening = null;
 

@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v3";
+const VERSION = "muster-app-v4";
 
 const APP_FILES = [
   "/app/",
@@ -22,6 +22,9 @@ const APP_FILES = [
   "/app/connection.js",
   "/app/device.js",
   "/app/doorbook.js",
+  "/app/evacuation.js",
+  "/app/evacuation_strings.js",
+  "/app/evacuation.css",
   "/app/feedback.js",
   "/app/incidents.js",
   "/app/scanner.js",
