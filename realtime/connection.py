@@ -22,7 +22,7 @@ from server.auth import Principal
 
 log = logging.getLogger("muster.realtime")
 
-#: Close codes (documented in the README's Realtime section).
+#: Close codes (documented in docs/api.md, "Realtime").
 CLOSE_TIMEOUT = 4000  # no hello in time, or no pong in time
 CLOSE_BAD_HELLO = 4400
 CLOSE_NO_TOKEN = 4401

@@ -3,7 +3,7 @@
 Nothing is sent before the client's ``hello`` has been checked: its token
 (browsers cannot set headers on a websocket, and a token in the URL ends up
 in logs), its rights on the event, and its rights on every topic it asks
-for. The protocol, with examples and close codes, is in the README
+for. The protocol, with examples and close codes, is in docs/api.md
 ("Realtime").
 """
 
@@ -135,7 +135,7 @@ async def _database_away(websocket: WebSocket) -> None:
 
 
 async def realtime_socket(websocket: WebSocket) -> None:
-    """The realtime topics of one event (a websocket; see the README, "Realtime")."""
+    """The realtime topics of one event (a websocket; see docs/api.md, "Realtime")."""
     health = muster(websocket).db.health
     if not health.available and "websocket.http.response" in websocket.scope.get("extensions", {}):
         # Known to be away: refuse the upgrade itself, as HTTP routes answer.
