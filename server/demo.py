@@ -34,12 +34,15 @@ import websockets
 
 from server import demo_day
 from server.demo_day import (
+    DRILL_POINT,
+    DRILL_ZONE,
     GATES,
     INCIDENTS,
     JOURNEY,
     ZONES,
     Action,
     DayPlan,
+    Drill,
     Forged,
     IncidentStep,
     Offline,
@@ -148,6 +151,8 @@ class DemoEvent:
     items: dict[str, int]
     #: Door phones' tokens per gate.
     doors: dict[str, list[str]]
+    #: The drill's assembly point.
+    drill_point: int
     tickets: list[Ticket]
     kinds: list[demo_day.TicketKind]
     pairing_url: str
@@ -280,6 +285,14 @@ async def prepare(
     for category, (title_zh, title_en, steps_zh, steps_en) in PLANS.items():
         plan = {"title_zh": title_zh, "title_en": title_en, "steps_zh": steps_zh}
         await post("plans", {"category": category, **plan, "steps_en": steps_en})
+    points = {
+        DRILL_POINT: [zones[DRILL_ZONE]],
+        "北广场 North plaza": [zones[z] for z in ZONES if z != DRILL_ZONE],
+    }
+    point_ids = {
+        name: (await post("muster-points", {"name": name, "zones": zone_ids}))["id"]
+        for name, zone_ids in points.items()
+    }
     doors: dict[str, list[str]] = {}
     for key, count in PHONES.items():
         for number in range(1, count + 1):
@@ -304,6 +317,7 @@ async def prepare(
         gates=gates,
         items=items,
         doors=doors,
+        drill_point=point_ids[DRILL_POINT],
         tickets=tickets,
         kinds=kinds,
         pairing_url=str(code["pairing_url"]),
@@ -378,6 +392,7 @@ class Tally:
     stock_refused: int = 0
     incidents: Counter[str] = field(default_factory=Counter)
     failures: int = 0
+    drill_accounts: int = 0
 
 
 #: Most real seconds the day's clock moves in one step (see ``DayPlayer._tick``).
@@ -412,6 +427,8 @@ class DayPlayer:
         self.where: dict[int, str | None] = {}
         self.offline: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.incident_ids: dict[str, int] = {}
+        self.drill: int | None = None
+        self.drill_roll: list[int] = []
         self.sockets: dict[str, list[DoorSocket]] = {}
         self._phone = itertools.count()
         self._http_slots = asyncio.Semaphore(24)
@@ -497,6 +514,8 @@ class DayPlayer:
             await self._offline(action)
         elif isinstance(action, StockMove):
             await self._stock(action)
+        elif isinstance(action, Drill):
+            await self._drill(action)
         else:
             await self._incident(action)
 
@@ -638,6 +657,58 @@ class DayPlayer:
                 raise
             self.tally.stock_refused += 1
 
+    async def _drill(self, drill: Drill) -> None:
+        """The fire drill: started by the command centre, people accounted at
+        the assembly point by floor staff scanning badges, then all clear."""
+        event = self.event
+        if drill.step == "start":
+            started = await call(
+                self.http,
+                "POST",
+                f"/api/v1/events/{event.event_id}/evacuations",
+                event.command_token,
+                {
+                    "kind": "drill",
+                    "zones": [event.zones[DRILL_ZONE]],
+                    "message": f"消防演练：请到{DRILL_POINT} · Fire drill: go to the {DRILL_POINT}",
+                },
+            )
+            self.drill = started["id"]
+            self.drill_roll = sorted(t for t, zone in self.where.items() if zone == DRILL_ZONE)
+            self.say(
+                f"  {clock_text(drill.at)}  fire drill: {len(self.drill_roll)} people to account"
+            )
+            return
+        if self.drill is None:
+            return
+        if drill.step == "account":
+            count = round(drill.share * len(self.drill_roll))
+            batch, self.drill_roll = self.drill_roll[:count], self.drill_roll[count:]
+            accounts = [
+                {
+                    "nonce": uuid.uuid4().hex,
+                    "secret": event.tickets[ticket].secret,
+                    "status": "needs_help" if index == 0 and drill.share < 0.3 else "safe",
+                    "point": event.drill_point,
+                }
+                for index, ticket in enumerate(batch)
+            ]
+            for start in range(0, len(accounts), 500):
+                await call(
+                    self.http,
+                    "POST",
+                    f"/api/v1/evacuations/{self.drill}/accounts",
+                    event.staff_token,
+                    {"accounts": accounts[start : start + 500]},
+                )
+            self.tally.drill_accounts += len(accounts)
+            return
+        await call(
+            self.http, "POST", f"/api/v1/evacuations/{self.drill}/all-clear", event.command_token
+        )
+        self.say(f"  {clock_text(drill.at)}  fire drill: all clear")
+        self.drill = None
+
     async def _incident(self, step: IncidentStep) -> None:
         story = next(s for s in INCIDENTS if s.key == step.incident)
         base = f"/api/v1/events/{self.event.event_id}/incidents"
@@ -711,6 +782,8 @@ def lane_of(action: Action) -> tuple[str, Any]:
         return ("item", action.item)
     if isinstance(action, Offline):
         return ("door", action.gate)
+    if isinstance(action, Drill):
+        return ("drill", 0)
     return ("forged", id(action))
 
 

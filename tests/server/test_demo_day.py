@@ -156,3 +156,10 @@ def test_escalation_clocks_scale_with_the_speed():
     assert day.escalation_seconds(1)["ack"]["P1"] == 120
     assert day.escalation_seconds(60)["resolve"]["P3"] == 60
     assert day.escalation_seconds(600)["ack"]["P1"] == 3
+
+
+def test_the_fire_drill_starts_accounts_most_people_and_ends():
+    drill = [a for a in a_day().actions if isinstance(a, day.Drill)]
+    assert [d.step for d in drill] == ["start", "account", "account", "account", "all_clear"]
+    assert 0.8 < sum(d.share for d in drill) < 1, "a few are still missing at all clear"
+    assert day.ZONES[day.DRILL_ZONE] and drill[0].at == day.DRILL_START < day.DAY_END
