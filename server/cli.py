@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -236,15 +237,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    host = args.host or settings.host
+    port = args.port or settings.port
     try:
-        asyncio.run(run_demo(settings, args))
+        # Bound here, so a port in use is one line, not uvicorn's exit from a task.
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        print(f"muster: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(run_demo(settings, args, listener))
+    except StartRefused as refused:
+        print(refused, file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; the signal comes back to us after
     print("Muster demo stopped.", flush=True)
     return 0
 
 
-async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
+async def run_demo(settings: Settings, args: argparse.Namespace, listener: socket.socket) -> None:
     """Serve, build the sample event through the API, play the day; stop on
     Ctrl-C or after ``--minutes``."""
     import uvicorn
@@ -254,7 +266,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     tls = bool(settings.tls_certfile)
-    token = await bootstrap(settings)
+    token = await start_database(settings, _say)
     if token is None:
         db = Database(str(settings.database_url))
         try:
@@ -273,7 +285,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
             ssl_keyfile=settings.tls_keyfile or None,
         )
     )
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():
             await serving

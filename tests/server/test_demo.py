@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import httpx
@@ -139,3 +142,20 @@ def test_the_demo_stops_by_itself_after_its_minutes(tmp_path):
     assert time.monotonic() - started >= 15
     assert (tmp_path / "muster.db").is_file(), "the demo did not use MUSTER_DATA_DIR"
     assert any(line.startswith("Muster demo on ") for line in lines)
+
+
+def test_the_demo_says_when_its_port_is_taken(tmp_path):
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "server.cli", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env={**os.environ, "MUSTER_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"muster: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
