@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -798,6 +799,14 @@ async def _summary(session: AsyncSession, evacuation: Evacuation) -> dict[str, A
     }
 
 
+async def _fetch_raw(db: Database, query: Any) -> list[Any]:
+    """Rows of a SQLAlchemy select through the raw asyncpg pool (PostgreSQL only)."""
+    compiled = query.compile(dialect=asyncpg_dialect())
+    pool = await db.raw_pool()
+    names = list(compiled.positiontup or [])
+    return list(await pool.fetch(str(compiled), *(compiled.params[n] for n in names)))
+
+
 async def missing(db: Database, evacuation_id: int, *, contact: bool) -> dict[str, Any]:
     """Who is still unaccounted for, with the last gate and time seen (contact data if asked)."""
     await catch_up(db, evacuation_id)
@@ -821,7 +830,14 @@ async def missing(db: Database, evacuation_id: int, *, contact: bool) -> dict[st
             query = query.add_columns(Ticket.holder_email).outerjoin(
                 Ticket, Ticket.id == EvacuationPerson.ticket_id
             )
-        rows: list[Any] = list(await session.execute(query.order_by(EvacuationPerson.name)))
+        query = query.order_by(EvacuationPerson.name)
+        rows: list[Any]
+        if db.is_sqlite:
+            rows = list(await session.execute(query))
+        else:
+            # 20,000 rows: through the raw asyncpg pool the read costs about
+            # what the bare query does (through the ORM ~3x); same statement.
+            rows = await _fetch_raw(db, query)
         gate_rows = await session.execute(
             select(Gate.id, Gate.name).where(Gate.event_id == evacuation.event_id)
         )
