@@ -244,6 +244,8 @@ class ScanRequest:
     device_id: int | None
     #: Offline scans only: did the phone let the person through?
     local_ok: bool = True
+    #: Offline scans only: the phone's reason when it refused.
+    local_reason: str | None = None
 
 
 #: A ticket's hot-path columns: from the store, or a Core row at sync.

@@ -6,13 +6,20 @@ its nonce and the time it was made. When it is back, the server replays the
 queue in scan-time order through the same decision as online scans
 (``checkin.rules.decide``), on the state the database holds now.
 
-Where the phone and the server disagree because someone else got there
-first — a ticket the phone admitted while another door had already admitted
-it (a copied code, or two offline doors) — the scan is stored as a
-*conflict*: refused with its reason, marked, pointing at the scan that
-admitted the ticket first, and raised to the command centre. Nothing is lost
-and nothing is silently merged: a conflict never moves the ticket or the
-count. Other refusals keep their reason.
+Every divergence between what the door did and what the server decides is
+stored as a *conflict* and raised to the command centre; nothing is lost and
+nothing is silently merged, and a conflict never moves the ticket or the
+count:
+
+- the phone let the holder in and the server refuses the scan: a ticket
+  another door had already admitted (a copied code, two offline doors) points
+  at the scan that admitted it first; any other refusal (the zone was full, a
+  revocation the phone had not heard of) points at the scan itself;
+- the phone turned the holder away and the server would have let them in
+  (the phone's knowledge was stale): the holder is not inside, so the scan is
+  logged refused with the phone's reason and points at itself.
+
+Scans where both refused keep the server's reason; that is no conflict.
 
 This module is a function of plain data; ``checkin/admission.py`` loads the
 inputs (under row locks) and writes the outcome in one transaction.
@@ -24,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from checkin.rules import ALREADY_INSIDE, Decision, GateMove, TicketState, decide
+from checkin.rules import ALREADY_INSIDE, INVALID, REASONS, Decision, GateMove, TicketState, decide
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class OfflineScan:
     scanned_at: datetime
     #: Whether the phone let the person through when it scanned.
     local_ok: bool = True
+    #: The phone's reason when it refused (a reason code), if it said.
+    local_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ class Outcome:
     decision: Decision
     #: Where the holder was before this scan (None: outside).
     zone_before: int | None
-    #: For a conflict: the scan that admitted the ticket first.
+    #: For a conflict: the scan that admitted the ticket first, or (a
+    #: divergence over this scan alone) the scan's own id.
     conflict_with: int | None = None
 
     @property
@@ -100,8 +110,10 @@ def reconcile_offline_scans(
         ticket_id = scan.ticket_id
         record = current.get(ticket_id) if ticket_id is not None else None
         if scan.secret_error is not None or ticket_id is None or record is None:
-            reason = scan.secret_error or "invalid"
-            result.outcomes.append(Outcome(scan, Decision(False, reason, None), None))
+            reason = scan.secret_error or INVALID
+            # A code the phone accepted and the server cannot: a divergence.
+            diverged = scan.scan_id if scan.local_ok else None
+            result.outcomes.append(Outcome(scan, Decision(False, reason, None), None, diverged))
             continue
         state = record.state
         decision = decide(
@@ -111,14 +123,16 @@ def reconcile_offline_scans(
             min(scan.scanned_at, now),
             _has_room(places, scan.move.entering),
         )
+        if decision.ok and not scan.local_ok:
+            # The door turned the holder away: they are not inside.
+            reason = scan.local_reason if scan.local_reason in REASONS else INVALID
+            refused = Decision(False, reason, state.zone_id)
+            result.outcomes.append(Outcome(scan, refused, state.zone_id, scan.scan_id))
+            continue
         conflict_with = None
-        if (
-            not decision.ok
-            and decision.reason == ALREADY_INSIDE
-            and scan.local_ok
-            and record.last_scan_id is not None
-        ):
-            conflict_with = record.last_scan_id
+        if not decision.ok and scan.local_ok:
+            first = decision.reason == ALREADY_INSIDE and record.last_scan_id is not None
+            conflict_with = record.last_scan_id if first else scan.scan_id
         result.outcomes.append(Outcome(scan, decision, state.zone_id, conflict_with))
         if not decision.ok:
             continue

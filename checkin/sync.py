@@ -232,6 +232,13 @@ async def _replay_once(
         raw = await _driver(conn)
         stored = await _stored_answers(conn, raw, event_id, [s.nonce for s in unique])
         fresh = [s for s in unique if s.nonce not in stored]
+        diverged = [
+            (s, stored[s.nonce])
+            for s in unique
+            if s.nonce in stored and _diverges(s, stored[s.nonce])
+        ]
+        if diverged:
+            await _mark_divergences(conn, [logged for _s, logged in diverged])
         verdicts, rows = await _verify_batch(conn, raw, ctx, event_id, fresh)
         last_scans = await _last_ok_scans(conn, raw, event_id, sorted(rows))
         zone_ids = sorted(
@@ -256,6 +263,7 @@ async def _replay_once(
                 ),
                 scanned_at=s.scanned_at,
                 local_ok=s.local_ok,
+                local_reason=s.local_reason,
             )
             for i, s in enumerate(fresh)
         ]
@@ -264,7 +272,11 @@ async def _replay_once(
             for tid, row in rows.items()
         }
         merged = reconcile_offline_scans(offline, records, _room(shards), received_at)
-        replayed = Replayed(answers=dict(stored), stored=set(stored))
+        replayed = Replayed(
+            answers={nonce: logged.answer for nonce, logged in stored.items()},
+            stored=set(stored),
+            conflict=len(diverged),
+        )
         values = []
         for outcome in merged.outcomes:
             scan = fresh[outcome.scan.index]
@@ -298,9 +310,10 @@ async def _replay_once(
             raise _Retry
         await _write_tickets(conn, raw, merged)
         await _write_shards(conn, shards, merged.zone_delta)
-        alerted = await _batch_alerts(conn, venue, merged, shards, fresh)
-    if merged.outcomes:
-        ctx.changed(event_id, *TOPICS, *(("alerts",) if alerted else ()))
+        alerted = await _batch_alerts(conn, venue, merged, shards, fresh, diverged)
+    if merged.outcomes or alerted:
+        moved = TOPICS if merged.outcomes else ()
+        ctx.changed(event_id, *moved, *(("alerts",) if alerted else ()))
     return replayed
 
 
@@ -309,27 +322,75 @@ def _json(value: Any) -> dict[str, Any]:
     return dict(orjson.loads(value) if isinstance(value, str | bytes) else value)
 
 
+@dataclass
+class _Logged:
+    """A scan already in the log (its nonce came before: online, or in an earlier batch)."""
+
+    id: int
+    ticket_id: int | None
+    conflict_with: int | None
+    answer: dict[str, Any]
+
+
+def _diverges(scan: ScanRequest, logged: _Logged) -> bool:
+    """An online answer the phone never showed, against what the phone did instead.
+
+    The phone asked the server and, when no answer came within its budget,
+    showed its own (``pwa/app/verdict.js``); the request may still have
+    arrived and been decided. A verdict that differs from the phone's is a
+    divergence, marked once: a scan already marked (a conflict stored by an
+    earlier batch) is not marked again.
+    """
+    return logged.conflict_with is None and (logged.answer.get("status") == "ok") != scan.local_ok
+
+
+async def _mark_divergences(conn: AsyncConnection, logged: list[_Logged]) -> None:
+    """Mark logged scans as conflicts with themselves (the door and the server disagreed)."""
+    await conn.execute(
+        update(_scans)
+        .where(_scans.c.id == bindparam("scan"), _scans.c.conflict_with.is_(None))
+        .values(conflict_with=bindparam("scan")),
+        [{"scan": scan.id} for scan in logged],
+    )
+    for scan in logged:
+        scan.conflict_with = scan.id
+        scan.answer = {**scan.answer, "conflict": True, "conflict_with": scan.id}
+
+
 async def _stored_answers(
     conn: AsyncConnection, raw: asyncpg.Connection | None, event_id: int, nonces: list[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, _Logged]:
     if raw is not None:
         rows = await raw.fetch(
             # By nonce alone, the event checked after the fence: no plan can
             # walk the event's log instead (see migration 0006).
-            "SELECT nonce, response FROM (SELECT nonce, response, event_id FROM scans"
+            "SELECT nonce, id, ticket_id, conflict_with, response FROM (SELECT nonce, id,"
+            " ticket_id, conflict_with, response, event_id FROM scans"
             " WHERE nonce = ANY($2::text[]) OFFSET 0) s WHERE event_id = $1",
             event_id,
             nonces,
         )
-        return {row["nonce"]: _json(row["response"]) for row in rows}
-    found: dict[str, dict[str, Any]] = {}
+        return {
+            row["nonce"]: _Logged(
+                row["id"], row["ticket_id"], row["conflict_with"], _json(row["response"])
+            )
+            for row in rows
+        }
+    found: dict[str, _Logged] = {}
     for chunk in _chunks(nonces):
         result = await conn.execute(
-            select(_scans.c.nonce, _scans.c.response).where(
-                _scans.c.event_id == event_id, _scans.c.nonce.in_(chunk)
-            )
+            select(
+                _scans.c.nonce,
+                _scans.c.id,
+                _scans.c.ticket_id,
+                _scans.c.conflict_with,
+                _scans.c.response,
+            ).where(_scans.c.event_id == event_id, _scans.c.nonce.in_(chunk))
         )
-        found.update((nonce, dict(response)) for nonce, response in result)
+        found.update(
+            (nonce, _Logged(scan_id, ticket_id, conflict_with, dict(response)))
+            for nonce, scan_id, ticket_id, conflict_with, response in result
+        )
     return found
 
 
@@ -612,40 +673,110 @@ async def _write_tickets(
     )
 
 
+def _conflict_message(ticket: int | None, scan: int, conflict_with: int, divergence: str) -> str:
+    if divergence == "admitted_twice":
+        return (
+            f"Ticket {ticket} was admitted twice: offline scan {scan}"
+            f" conflicts with scan {conflict_with}."
+        )
+    if divergence == "door_admitted":
+        return f"Ticket {ticket}: the door let the holder in (scan {scan}), the server refused it."
+    return (
+        f"Ticket {ticket}: the door turned the holder away (scan {scan}),"
+        " the server would have let them in."
+    )
+
+
+async def _conflict_alert(
+    session: AsyncSession,
+    event_id: int,
+    request: ScanRequest,
+    ticket: int | None,
+    scan: int,
+    conflict_with: int,
+    answer: dict[str, Any],
+) -> bool:
+    """One "conflict" alert: a ticket admitted twice, or the door and the server disagreeing.
+
+    ``data.divergence`` says which: ``admitted_twice`` (it points at the
+    first admission), ``door_admitted`` (the door let the holder in, the
+    server refused: ``data.reason``) or ``door_refused`` (the door turned
+    them away, the server would have admitted them).
+    """
+    if conflict_with != scan:
+        divergence = "admitted_twice"
+    else:
+        divergence = "door_admitted" if request.local_ok else "door_refused"
+    alert = await raise_alert(
+        session,
+        event_id,
+        "conflict",
+        _conflict_message(ticket, scan, conflict_with, divergence),
+        data={
+            "ticket": ticket,
+            "scan": scan,
+            "nonce": request.nonce,
+            "conflict_with": conflict_with,
+            "divergence": divergence,
+            "local_status": "ok" if request.local_ok else "error",
+            "status": answer.get("status"),
+            "reason": answer.get("reason"),
+            "gate": request.gate_id,
+            "device": request.device_id,
+            "scanned_at": iso(request.scanned_at),
+        },
+        dedupe_key=f"conflict:{ticket}" if ticket is not None else f"conflict:scan:{scan}",
+    )
+    return alert is not None
+
+
 async def _batch_alerts(
     conn: AsyncConnection,
     venue: Venue,
     merged: Reconciliation,
     shards: dict[int, list[_Shard]],
     fresh: list[ScanRequest],
+    diverged: list[tuple[ScanRequest, _Logged]],
 ) -> bool:
-    """A "conflict" alert per ticket admitted twice; zone alerts for zones the batch filled."""
+    """A "conflict" alert per conflict (the batch's and the logged scans it
+    diverged from); zone alerts for zones the batch filled."""
     session = AsyncSession(bind=conn)
     raised = False
     try:
         for outcome in merged.outcomes:
-            if not outcome.conflict:
+            if outcome.conflict_with is None:
                 continue
             scan = outcome.scan
             request = fresh[scan.index]
-            alert = await raise_alert(
-                session,
-                venue.event_id,
-                "conflict",
-                f"Ticket {scan.ticket_id} was admitted twice: offline scan {scan.scan_id}"
-                f" conflicts with scan {outcome.conflict_with}.",
-                data={
-                    "ticket": scan.ticket_id,
-                    "scan": scan.scan_id,
-                    "nonce": request.nonce,
-                    "conflict_with": outcome.conflict_with,
-                    "gate": request.gate_id,
-                    "device": request.device_id,
-                    "scanned_at": iso(scan.scanned_at),
-                },
-                dedupe_key=f"conflict:{scan.ticket_id}",
+            answer: dict[str, Any] = {
+                "status": "ok" if outcome.decision.ok else "error",
+                "reason": outcome.decision.reason,
+            }
+            raised = (
+                await _conflict_alert(
+                    session,
+                    venue.event_id,
+                    request,
+                    scan.ticket_id,
+                    scan.scan_id,
+                    outcome.conflict_with,
+                    answer,
+                )
+                or raised
             )
-            raised = raised or alert is not None
+        for request, logged in diverged:
+            raised = (
+                await _conflict_alert(
+                    session,
+                    venue.event_id,
+                    request,
+                    logged.ticket_id,
+                    logged.id,
+                    logged.id,
+                    logged.answer,
+                )
+                or raised
+            )
         for zone_id, step in merged.zone_delta.items():
             zone = venue.zones.get(zone_id)
             if step <= 0 or zone is None or zone.capacity is None:

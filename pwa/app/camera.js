@@ -44,9 +44,17 @@ export function detector() {
 }
 
 /**
- * Show the back camera in `video` and call onCode(text) for each QR code
- * read (the same code at most once per SAME_CODE_PAUSE_MS, so a ticket held
- * in front of the lens is one scan). Returns a stop() function.
+ * Show the back camera in `video` and call onCode(text, frameAt) for each QR
+ * code read (the same code at most once per SAME_CODE_PAUSE_MS, so a ticket
+ * held in front of the lens is one scan). ``frameAt`` is when the camera
+ * captured the frame (performance.now() time): the door's answer is timed
+ * from it. Returns a stop() function.
+ *
+ * Where the browser tells us of each new frame (requestVideoFrameCallback),
+ * every frame is read as it arrives; a frame that arrives while the reader
+ * is busy is not read, and the next read is dated back to it (the code may
+ * have been in it), so the timing never flatters. Elsewhere a timer reads
+ * every FRAME_EVERY_MS.
  */
 export async function startCamera(video, onCode) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -62,10 +70,12 @@ export async function startCamera(video, onCode) {
   await video.play();
   const { detector: reader } = await detector();
   let running = true;
+  let busy = false;
+  let unreadSince = null;
   let last = { text: "", at: 0 };
 
-  async function look() {
-    if (!running) return;
+  async function read(frameAt) {
+    busy = true;
     try {
       if (video.readyState >= 2) {
         const found = await reader.detect(video);
@@ -74,17 +84,40 @@ export async function startCamera(video, onCode) {
           const text = code.rawValue;
           if (!text || (text === last.text && now - last.at < SAME_CODE_PAUSE_MS)) continue;
           last = { text, at: now };
-          onCode(text);
+          onCode(text, frameAt);
           break;
         }
         if (found.length && found[0].rawValue === last.text) last.at = now;
       }
     } catch {
       // A frame that could not be read; try the next one.
+    } finally {
+      busy = false;
     }
-    if (running) setTimeout(look, FRAME_EVERY_MS);
   }
-  look();
+
+  if ("requestVideoFrameCallback" in video) {
+    const onFrame = (now, frame) => {
+      if (!running) return;
+      video.requestVideoFrameCallback(onFrame);
+      const at = frame.captureTime ?? frame.presentationTime ?? now;
+      if (busy) {
+        unreadSince ??= at;
+        return;
+      }
+      const frameAt = unreadSince ?? at;
+      unreadSince = null;
+      read(frameAt);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  } else {
+    const look = async () => {
+      if (!running) return;
+      await read(performance.now() - FRAME_EVERY_MS);
+      if (running) setTimeout(look, FRAME_EVERY_MS);
+    };
+    look();
+  }
 
   return function stop() {
     running = false;

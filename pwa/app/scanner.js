@@ -1,11 +1,11 @@
 // The door scanner: camera or keyboard-wedge input, in/out, the answer on
 // the whole screen, undo of the last scan, lookup by name.
 //
-// Online, each scan is one POST /scans and the server decides. When that
-// request gets no answer (no network, a timeout), the same scan — same
-// nonce — is decided here by doorbook.js and queued; the server replays
-// the queue later and, because the nonce is the same, a scan it did
-// receive before the timeout is not counted twice.
+// Each scan is decided on the phone at once and asked of the server in
+// parallel, same nonce (verdict.js): the server's answer is shown when it
+// comes within a short budget, the phone's own otherwise, and that one is
+// queued for sync. The server replays the queue later and, because the
+// nonce is the same, a scan it did receive is not counted twice.
 
 import { ApiError } from "/shared/api.js";
 import { t } from "/shared/i18n.js";
@@ -13,8 +13,8 @@ import { startCamera } from "./camera.js";
 import { zoneAfter } from "./doorbook.js";
 import { signal } from "./feedback.js";
 import { isRetryable, newNonce } from "/shared/outbox.js";
+import { Verdicts } from "./verdict.js";
 
-const ONLINE_SCAN_TIMEOUT_MS = 3000;
 const ANSWER_OK_MS = 1300;
 const ANSWER_BAD_MS = 2600;
 
@@ -29,6 +29,8 @@ export class Scanner {
     this.answerTimer = null;
     this.busy = Promise.resolve();
     this.inside = null;
+    this.verdicts = new Verdicts(app);
+    this.timings = [];
   }
 
   get eventId() {
@@ -43,7 +45,7 @@ export class Scanner {
       event.preventDefault();
       const text = $("wedge").value;
       $("wedge").value = "";
-      this.enqueue(text);
+      this.enqueue(text, event.timeStamp);
     });
     // A hardware scanner types into whatever has focus: keep it on the
     // wedge field while the scan view is up (but never steal it from the
@@ -123,12 +125,13 @@ export class Scanner {
   }
 
   /** Scans are handled one at a time, in the order they were read. */
-  enqueue(text) {
-    this.busy = this.busy.then(() => this.scan(text)).catch((error) => console.error(error));
+  enqueue(text, readAt = performance.now()) {
+    const heardAt = performance.now();
+    this.busy = this.busy.then(() => this.scan(text, readAt, heardAt)).catch((error) => console.error(error));
     return this.busy;
   }
 
-  async scan(text) {
+  async scan(text, readAt = performance.now(), heardAt = readAt) {
     const secret = String(text || "").trim().toUpperCase();
     if (!secret) return;
     $("camera-message").textContent = "";
@@ -145,60 +148,39 @@ export class Scanner {
       scanned_at: new Date().toISOString(),
     };
     const before = this.app.book.seen.get(String(ticketIdOf(secret, this.app.book)));
-    let answer = null;
-    if (this.app.connection.online !== false) answer = await this.#online(scan, gate);
-    if (!answer) answer = await this.#offline(scan, gate);
-    if (!answer) return;
-    if (answer.ok) {
-      this.last = {
-        nonce: scan.nonce,
-        ticketId: answer.ticketId,
-        name: answer.name,
-        ok: true,
-        direction: scan.direction,
-        zoneBefore: before ? before.zone : null,
-        wasCheckedIn: Boolean(before && before.checkedIn),
-      };
-    } else {
-      this.last = { nonce: scan.nonce, ticketId: answer.ticketId, name: answer.name, ok: false, reason: answer.reason };
-    }
+    const verdict = await this.verdicts.decide(scan, gate, readAt);
+    const answer = await this.#answerOf(verdict, scan, gate);
+    this.last = {
+      nonce: scan.nonce,
+      ticketId: answer.ticketId,
+      name: answer.name,
+      ok: answer.ok,
+      reason: answer.reason,
+      direction: scan.direction,
+      zoneBefore: before ? before.zone : null,
+      wasCheckedIn: Boolean(before && before.checkedIn),
+      asking: verdict.asking,
+    };
     this.showAnswer(answer);
+    this.#timed(scan.nonce, readAt, heardAt, verdict.source);
     this.showLast();
   }
 
-  async #online(scan, gate) {
-    try {
-      const reply = await this.app.api.post(`/api/v1/events/${this.eventId}/scans`, scan, {
-        timeoutMs: ONLINE_SCAN_TIMEOUT_MS,
-      });
-      this.app.connection.set(true);
-      const ok = reply.status === "ok";
+  /** What the screen shows for a verdict (and what the phone records of it). */
+  async #answerOf(verdict, scan, gate) {
+    if (verdict.source === "server") {
+      const reply = verdict.reply;
       const ticketId = reply.ticket ? reply.ticket.id : null;
-      if (ok) await this.app.book.record(ticketId, zoneAfter(gate, scan.direction));
-      return { ok, reason: reply.reason, ticketId, name: reply.ticket ? reply.ticket.holder_name : "", online: true };
-    } catch (error) {
-      if (isRetryable(error)) {
-        // No answer, a sick server (5xx, 503) or a timeout: all alike.
-        this.app.connection.set(false);
-        return null; // decide here, with the same nonce
-      }
-      if (error instanceof ApiError && error.status === 401) this.app.revoked();
-      return { ok: false, reasonText: error.message, online: true };
+      if (verdict.ok) await this.app.book.record(ticketId, zoneAfter(gate, scan.direction));
+      return { ok: verdict.ok, reason: reply.reason, ticketId, name: reply.ticket ? reply.ticket.holder_name : "" };
     }
-  }
-
-  async #offline(scan, gate) {
-    const book = this.app.book;
-    if (!book.ready) return { ok: false, reasonText: t("scan.not_ready") };
-    const decision = await book.decide(scan.secret, gate.id, scan.direction, new Date(scan.scanned_at));
-    await this.app.queue.add({
-      ...scan,
-      local_ok: decision.ok,
-      local_reason: decision.reason,
-      ticket: decision.ticketId,
-      zone_after: decision.ok ? decision.zoneAfter : null,
-    });
-    if (decision.ok) await book.record(decision.ticketId, decision.zoneAfter);
+    if (verdict.source === "request") {
+      if (verdict.error instanceof ApiError && verdict.error.status === 401) this.app.revoked();
+      return { ok: false, reasonText: verdict.error.message };
+    }
+    if (verdict.notReady) return { ok: false, reasonText: t("scan.not_ready") };
+    const decision = verdict.decision;
+    if (decision.ok) await this.app.book.record(decision.ticketId, decision.zoneAfter);
     return {
       ok: decision.ok,
       reason: decision.reason,
@@ -206,6 +188,22 @@ export class Scanner {
       name: decision.ticketId ? `#${decision.ticketId}` : "",
       offline: true,
     };
+  }
+
+  /**
+   * Keep when each answer was shown: ``readAt`` the camera frame (or the
+   * scanner's Enter), ``heardAt`` when the code reached the scanner,
+   * ``shownAt`` the answer on screen, ``paintedAt`` the next frame drawn
+   * (bench/door_verdict.py reads these).
+   */
+  #timed(nonce, readAt, heardAt, source) {
+    const shownAt = performance.now();
+    const entry = { nonce, readAt, heardAt, shownAt, paintedAt: null, source };
+    this.timings.push(entry);
+    if (this.timings.length > 1000) this.timings.shift();
+    requestAnimationFrame(() => {
+      entry.paintedAt = performance.now();
+    });
   }
 
   showAnswer(answer) {
@@ -240,20 +238,30 @@ export class Scanner {
     $("undo").classList.toggle("hidden", !last.ok);
   }
 
-  /** Undo the last accepted scan: drop it from the queue, or annul it on the server. */
+  /**
+   * Undo the last accepted scan. A scan the server may have (its request
+   * was answered, or got no answer in time) is annulled there; one it never
+   * saw is dropped from the queue.
+   */
   async undo() {
     const last = this.last;
     if (!last || !last.ok) return;
-    const queued = (await this.app.queue.pending()).some((s) => s.nonce === last.nonce);
     let zone = last.zoneBefore;
     try {
-      if (queued) {
-        await this.app.queue.drop(last.nonce);
-      } else {
-        const path = `/api/v1/events/${this.eventId}/scans/${encodeURIComponent(last.nonce)}/annul`;
-        const answer = await this.app.api.post(path, {}, { timeoutMs: 5000 });
-        if (answer.ticket) zone = answer.ticket.zone ?? null;
+      const late = last.asking ? await last.asking : null;
+      const mayHaveLanded = late && (late.reply || !(late.error instanceof ApiError));
+      let annulled = false;
+      if (mayHaveLanded) {
+        try {
+          const answer = await this.verdicts.annul(last.nonce);
+          if (answer.ticket) zone = answer.ticket.zone ?? null;
+          annulled = true;
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 404)) throw error;
+        }
       }
+      if (!annulled && !(await this.app.queue.outbox.get(last.nonce))) throw new Error(t("scan.undo.gone"));
+      await this.app.queue.drop(last.nonce);
     } catch (error) {
       const message = isRetryable(error) ? t("status.offline") : error.message;
       $("camera-message").textContent = t("scan.undo.failed", { message });
@@ -280,7 +288,7 @@ export class Scanner {
     $("camera-message").textContent = "";
     video.classList.remove("hidden");
     try {
-      this.stopCamera = await startCamera(video, (text) => this.enqueue(text));
+      this.stopCamera = await startCamera(video, (text, frameAt) => this.enqueue(text, frameAt));
       button.textContent = t("scan.camera.stop");
       button.dataset.i18n = "scan.camera.stop";
     } catch (error) {
@@ -333,7 +341,9 @@ export class Scanner {
         const li = document.createElement("li");
         const reason = t(`reason.${c.reason}`);
         const time = new Date(c.scanned_at).toLocaleTimeString();
-        li.textContent = t("scan.conflict.line", { name: c.holder || `#${c.ticket}`, reason, time });
+        const kind = c.kind || "twice";
+        li.dataset.kind = kind;
+        li.textContent = t(`scan.conflict.${kind}`, { name: c.holder || `#${c.ticket}`, reason, time });
         return li;
       }),
     );

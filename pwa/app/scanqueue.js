@@ -4,7 +4,8 @@
 // direction, nonce, scanned_at) plus what this phone decided (local_ok,
 // local_reason) and, for display, the holder and ticket. The server replays
 // a batch in scan-time order; a second admission of one ticket (two
-// offline doors, a copied code) comes back marked as a conflict, which is
+// offline doors, a copied code), and any scan where the server's verdict
+// differs from what the door did, comes back marked as a conflict, which is
 // kept here to be shown until someone has read it.
 
 import { ApiError } from "/shared/api.js";
@@ -18,20 +19,34 @@ export class ScanQueue extends EventTarget {
     super();
     this.api = api;
     this.eventId = eventId;
+    // Nonces whose online request is still out (verdict.js): not synced meanwhile.
+    this.asking = new Set();
     this.outbox = new Outbox({
       store,
       name: "scans",
       timeOf: (scan) => scan.scanned_at,
       batchSize: BATCH,
       send: (batch) => this.#sync(batch),
+      waiting: (scan) => this.asking.has(scan.nonce),
     });
     this.outbox.addEventListener("change", () => this.#changed());
     // Send everything queued; resolves to the number sent. Retryable failures propagate.
     this.flush = () => this.outbox.flush();
   }
 
-  length() {
-    return this.outbox.count();
+  /** The scan's own request is out: keep it from the sync until ``settled``. */
+  asked(nonce) {
+    this.asking.add(nonce);
+  }
+
+  settled(nonce) {
+    if (this.asking.delete(nonce)) this.#changed();
+  }
+
+  /** How many scans wait to be sent (not those whose own request is still out). */
+  async length() {
+    if (this.asking.size === 0) return this.outbox.count();
+    return (await this.outbox.pending()).filter((scan) => !this.asking.has(scan.nonce)).length;
   }
 
   pending() {
@@ -86,7 +101,19 @@ function wireScan(scan) {
     nonce: scan.nonce,
     scanned_at: scan.scanned_at,
     local_status: scan.local_ok ? "ok" : "error",
+    local_reason: scan.local_ok ? null : scan.local_reason || null,
   };
+}
+
+/**
+ * What a conflict was: "twice" (this door let in a holder another door had
+ * admitted), "door_admitted" (this door let them in, the server refused:
+ * ``reason``) or "door_refused" (this door turned them away, the server
+ * would have let them in).
+ */
+export function conflictKind(localOk, reason) {
+  if (!localOk) return "door_refused";
+  return reason === "already_inside" ? "twice" : "door_admitted";
 }
 
 function conflictRecord(scan, result) {
@@ -94,7 +121,8 @@ function conflictRecord(scan, result) {
     nonce: scan.nonce,
     ticket: result.ticket?.id ?? scan.ticket,
     holder: result.ticket?.holder_name || scan.holder || "",
-    reason: result.reason || "conflict",
+    kind: conflictKind(scan.local_ok, result.reason),
+    reason: result.reason || null,
     scanned_at: scan.scanned_at,
     conflict_with: result.conflict_with ?? null,
   };

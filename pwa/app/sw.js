@@ -32,6 +32,7 @@ const APP_FILES = [
   "/app/stock.js",
   "/app/store.js",
   "/app/strings.js",
+  "/app/verdict.js",
   "/app/manifest.webmanifest",
   "/app/icons/icon-192.png",
   "/app/icons/icon-512.png",

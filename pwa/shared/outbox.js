@@ -45,9 +45,12 @@ export class Outbox extends EventTarget {
    * @param {(record: object) => string} options.timeOf when a record was made (ISO text), for the order
    * @param {(batch: object[]) => Promise<string[]>} options.send sends a batch; the nonces taken
    * @param {number} [options.batchSize]
+   * @param {(record: object) => boolean} [options.waiting] true for a record not to send yet
+   *   (its own request is still out): it stays for a later flush
    */
-  constructor({ store, name, timeOf, send, batchSize = 1 }) {
+  constructor({ store, name, timeOf, send, batchSize = 1, waiting = () => false }) {
     super();
+    this.waiting = waiting;
     this.store = store;
     this.name = name;
     this.timeOf = timeOf;
@@ -99,9 +102,9 @@ export class Outbox extends EventTarget {
     let taken = 0;
     const tried = new Set();
     for (;;) {
-      const waiting = (await this.pending()).filter((r) => !r.held && !tried.has(r.nonce));
-      if (!waiting.length) break;
-      const batch = waiting.slice(0, this.batchSize);
+      const ready = (await this.pending()).filter((r) => !r.held && !tried.has(r.nonce) && !this.waiting(r));
+      if (!ready.length) break;
+      const batch = ready.slice(0, this.batchSize);
       for (const record of batch) tried.add(record.nonce);
       const done = await this.send(batch);
       for (const nonce of done) await this.store.remove(this.name, nonce);

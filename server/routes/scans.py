@@ -12,12 +12,13 @@ import base64
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.routing import Route
 
 from checkin.admission import ScanRequest, admit, annul, load_venue
+from checkin.rules import REASONS
 from checkin.sync import replay_offline
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
 from server.context import Muster, muster
@@ -65,6 +66,16 @@ class OfflineScanIn(BaseModel):
     scanned_at: UtcDatetime
     #: What the phone decided on its own when it scanned.
     local_status: Literal["ok", "error"] = "ok"
+    #: Why, when the phone refused (a reason code): a refused scan is logged
+    #: with it should the server have let the holder in (checkin.reconcile).
+    local_reason: Annotated[str, Field(max_length=32)] | None = None
+
+    @field_validator("local_reason")
+    @classmethod
+    def _known_reason(cls, value: str | None) -> str | None:
+        if value is not None and value not in REASONS:
+            raise ValueError(f"not a reason code: {value!r}")
+        return value
 
 
 class SyncIn(BaseModel):
@@ -118,6 +129,7 @@ async def sync_scans(request: Request) -> JSONResponse:
             scanned_at=s.scanned_at,
             device_id=principal.account_id,
             local_ok=s.local_status == "ok",
+            local_reason=s.local_reason,
         )
         for s in body.scans
     ]

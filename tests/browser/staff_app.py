@@ -89,10 +89,40 @@ def device_token(live: LiveServer, venue: Venue, role: str = "door") -> str:
     return str(paired.json()["token"])
 
 
+#: The wait for the server's answer in tests that are not about it: a loaded
+#: CI machine's slow answer must not turn into the phone's own answer there.
+PATIENT_BUDGET_MS = 2500
+
+
+def be_patient(page: Any) -> None:
+    """Let the door wait PATIENT_BUDGET_MS for the server (see open_paired_phone)."""
+    page.evaluate(f"window.musterApp.scanner.verdicts.budgetMs = {PATIENT_BUDGET_MS}")
+
+
+def use_app_budget(page: Any) -> None:
+    """Back to the app's own short wait for the server (``ANSWER_BUDGET_MS``)."""
+    page.evaluate(
+        """import("/app/verdict.js").then((m) => {
+          window.musterApp.scanner.verdicts.budgetMs = m.ANSWER_BUDGET_MS;
+        })"""
+    )
+
+
 def open_paired_phone(
-    browser: Any, live: LiveServer, venue: Venue, role: str = "door", **context_args: Any
+    browser: Any,
+    live: LiveServer,
+    venue: Venue,
+    role: str = "door",
+    patient: bool = True,
+    **context_args: Any,
 ) -> tuple[Any, Any]:
-    """A new phone-sized context with the app paired through its pairing link."""
+    """A new phone-sized context with the app paired through its pairing link.
+
+    ``patient``: the door waits up to PATIENT_BUDGET_MS for the server's
+    answer instead of the app's short budget (``pwa/app/verdict.js``), for
+    tests that check what the server answered; tests of the budget itself
+    pass False.
+    """
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **context_args)
     page = context.new_page()
     page.goto(pairing_url(live, venue, role))
@@ -102,6 +132,8 @@ def open_paired_phone(
     if role in ("door", "command"):
         # The offline bundle has arrived: the phone could decide on its own.
         page.wait_for_function("window.musterApp.book.ready")
+        if patient:
+            be_patient(page)
     return context, page
 
 
@@ -110,6 +142,13 @@ def headcount_inside(live: LiveServer, venue: Venue) -> int:
         found = api.get(f"{venue.base}/headcount").json()
     zone = next(z for z in found["zones"] if z["id"] == venue.zone["id"])
     return int(zone["inside"])
+
+
+def wait_for_queue(page: Any, scans: int, timeout: float = SYNC_TIMEOUT_MS) -> None:
+    """Wait until the header says ``scans`` scans wait to be sent."""
+    page.wait_for_function(
+        f"document.querySelector('#queue').dataset.scans === '{scans}'", timeout=timeout
+    )
 
 
 def wedge(page: Any, text: str) -> None:

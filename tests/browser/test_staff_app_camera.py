@@ -13,38 +13,19 @@ from typing import Any
 
 import pytest
 
-from checkin.qr import qr_matrix
-from tests.browser.conftest import CHROMIUM_ARGS
-from tests.browser.staff_app import PHONE, answer, headcount_inside, pairing_url, set_up_venue, shot
+from tests.browser.fake_camera import camera_args, write_qr_video
+from tests.browser.staff_app import (
+    PHONE,
+    answer,
+    be_patient,
+    headcount_inside,
+    pairing_url,
+    set_up_venue,
+    shot,
+)
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
-
-WIDTH, HEIGHT, FRAMES = 640, 480, 10
-
-
-def write_qr_video(path: Path, text: str) -> None:
-    """A few identical frames of ``text``'s QR code, centred, in YUV4MPEG2 C420."""
-    matrix = qr_matrix(text)
-    scale = min(WIDTH, HEIGHT) * 9 // 10 // len(matrix)
-    side = scale * len(matrix)
-    left, top = (WIDTH - side) // 2, (HEIGHT - side) // 2
-    luma = bytearray(b"\xeb" * (WIDTH * HEIGHT))  # white (video range)
-    for y, row in enumerate(matrix):
-        for x, dark in enumerate(row):
-            if not dark:
-                continue
-            for dy in range(scale):
-                start = (top + y * scale + dy) * WIDTH + left + x * scale
-                luma[start : start + scale] = b"\x10" * scale  # black
-    chroma = b"\x80" * (WIDTH * HEIGHT // 4)
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420\n".encode())
-        for _ in range(FRAMES):
-            out.write(b"FRAME\n")
-            out.write(luma)
-            out.write(chroma)
-            out.write(chroma)
 
 
 @pytest.fixture
@@ -54,15 +35,9 @@ def camera_browser(playwright_instance: Any, chromium_path: str, tmp_path: Path)
     started: list[Any] = []
 
     def launch(text: str) -> Any:
-        write_qr_video(video, text)
+        write_qr_video(video, [text])
         browser = playwright_instance.chromium.launch(
-            executable_path=chromium_path,
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}",
-            ],
+            executable_path=chromium_path, args=camera_args(video)
         )
         started.append(browser)
         return browser
@@ -91,6 +66,7 @@ def test_ticket_scanned_by_camera(
     page.on("request", lambda r: wasm.append(r.url) if r.url.endswith(".wasm") else None)
     page.goto(pairing_url(live_server, venue, "door"))
     page.wait_for_function("window.musterApp && window.musterApp.book.ready")
+    be_patient(page)
 
     page.click("#camera-toggle")
     found = answer(page, artifacts, "camera-01-admitted")

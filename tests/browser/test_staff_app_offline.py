@@ -21,17 +21,12 @@ from tests.browser.staff_app import (
     open_paired_phone,
     set_up_venue,
     shot,
+    wait_for_queue,
     wedge,
 )
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for_queue(page: Any, scans: int, timeout: float = 5000) -> None:
-    page.wait_for_function(
-        f"document.querySelector('#queue').dataset.scans === '{scans}'", timeout=timeout
-    )
 
 
 def test_offline_scans_queue_and_drain(

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from tests.browser.staff_app import (
-    SYNC_TIMEOUT_MS,
     answer,
     headcount_inside,
     open_paired_phone,
     set_up_venue,
     shot,
+    wait_for_queue,
 )
 from tests.servers import LiveServer
 
@@ -100,9 +100,7 @@ def test_5xx_503_timeout_and_network_error_are_all_offline(
     page.unroute("**/api/v1/events/*/scans", sick_scan)
     page.unroute("**/scans/sync", not_ready)
     page.unroute("**/readyz*", not_ready)  # the server is well again
-    page.wait_for_function(
-        "document.querySelector('#queue').dataset.scans === '0'", timeout=SYNC_TIMEOUT_MS
-    )
+    wait_for_queue(page, 0)
     assert page.get_attribute("#online", "data-state") == "online"
     assert sorted(set(synced)) == sorted(asked)
     assert headcount_inside(live_server, venue) == 4

@@ -77,3 +77,35 @@ def test_clock_ahead_cannot_pass_validity() -> None:
     ahead = OfflineScan(0, 1, 7, 1, None, IN, NOW + timedelta(hours=1), True)
     result = reconcile_offline_scans([ahead], {7: TicketRecord(expiring, None)}, {}, NOW)
     assert result.outcomes[0].decision.ok  # judged at NOW, not at the phone's future
+
+
+def test_every_divergence_is_a_conflict() -> None:
+    tickets = {t: TicketRecord(state(), None) for t in (1, 2, 3)}
+    at = NOW - timedelta(minutes=3)
+    refused_here = OfflineScan(0, 100, 1, 1, None, IN, at, False, "already_inside")
+    takes_the_place = offline(2, 3, IN, 2)
+    let_in_full = offline(1, 2, IN, 1)
+    result = reconcile_offline_scans(
+        [refused_here, let_in_full, takes_the_place], tickets, {HALL: 1}, NOW
+    )
+    first, second, third = sorted(result.outcomes, key=lambda o: o.scan.index)
+    # The door turned the holder away (its knowledge was stale): not inside,
+    # refused with the door's reason, a conflict with itself.
+    assert (first.decision.ok, first.decision.reason, first.conflict_with) == (
+        False,
+        "already_inside",
+        100,
+    )
+    # The door let the holder into a full zone: refused, a conflict with itself.
+    assert (second.decision.reason, second.conflict_with) == ("zone_full", 101)
+    assert third.decision.ok and not third.conflict
+    assert list(result.tickets) == [3] and result.zone_delta == {HALL: 1}
+
+
+def test_no_conflict_when_both_refuse_or_both_admit() -> None:
+    tickets = {1: TicketRecord(state(HALL, True), 55), 2: TicketRecord(state(), None)}
+    both_refuse = OfflineScan(0, 100, 1, 1, None, IN, NOW, False, "already_inside")
+    both_admit = offline(1, 2, IN, 1)
+    result = reconcile_offline_scans([both_refuse, both_admit], tickets, {}, NOW)
+    assert [o.conflict for o in result.outcomes] == [False, False]
+    assert result.tickets[2].state.zone_id == HALL

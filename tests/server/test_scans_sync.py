@@ -103,7 +103,11 @@ async def test_second_admission_is_a_conflict(
                 **item(ticket["secret"], side["id"], "s-2", at + timedelta(seconds=40)),
                 "local_status": "error",
             },
-            item("GARBAGE", side["id"], "s-3", at + timedelta(seconds=50)),
+            {  # a phone refuses a code it cannot read, as the server does
+                **item("GARBAGE", side["id"], "s-3", at + timedelta(seconds=50)),
+                "local_status": "error",
+                "local_reason": "invalid",
+            },
         ],
     )
     conflict, seen, junk = second["results"]
@@ -177,3 +181,77 @@ async def test_sync_rights_and_limits(
     await sync(door, event["id"], too_many, expect=422)
     empty = await sync(door, event["id"], [])
     assert empty["results"] == [] and empty["counts"]["ok"] == 0
+
+
+async def test_a_refusal_at_the_door_stands_and_every_divergence_is_alerted(
+    ctx: Muster, api_as: Any, organiser: Api, event: Any, zone: Any, gate: Any
+) -> None:
+    door = await api_as("door", event["id"], gate["id"])
+    turned_away, let_in, revoked = [await issue(organiser, event["id"], name=n) for n in "ABC"]
+    await organiser.post(f"/api/v1/tickets/{revoked['id']}/revoke", {}, expect=200)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    answer = await sync(
+        door,
+        event["id"],
+        [
+            {  # the phone's seen set was stale: it refused someone outside
+                **item(turned_away["secret"], gate["id"], "d-1", at),
+                "local_status": "error",
+                "local_reason": "already_inside",
+            },
+            # the phone had not heard of the revocation: it let the holder in
+            item(revoked["secret"], gate["id"], "d-2", at),
+            item(let_in["secret"], gate["id"], "d-3", at),
+        ],
+    )
+    refused, revoked_in, fine = answer["results"]
+    async with ctx.db.reading() as session:
+        log = {s.nonce: s for s in (await session.scalars(select(Scan))).all()}
+        alerts = (await session.scalars(select(Alert).where(Alert.kind == "conflict"))).all()
+    assert (refused["status"], refused["reason"], refused["conflict"]) == (
+        "error",
+        "already_inside",
+        True,
+    )
+    assert refused["conflict_with"] == log["d-1"].id == log["d-1"].conflict_with
+    assert (revoked_in["reason"], revoked_in["conflict_with"]) == ("revoked", log["d-2"].id)
+    assert fine["status"] == "ok" and not fine["conflict"]
+    assert answer["counts"]["conflict"] == 2
+    assert sorted(a.data["divergence"] for a in alerts) == ["door_admitted", "door_refused"]
+    snap = await door.get(f"/api/v1/events/{event['id']}/headcount")
+    assert snap["inside"] == 1  # the one turned away is not counted inside
+
+
+async def test_an_online_answer_the_phone_never_showed_is_a_conflict(
+    ctx: Muster, api_as: Any, event: Any, gate: Any, ticket: Any
+) -> None:
+    # The phone asked online and, the answer being late, turned the holder
+    # away on its own judgement; the request still arrived and admitted.
+    door = await api_as("door", event["id"], gate["id"])
+    online = await scan(door, event["id"], ticket["secret"], gate["id"], nonce="o-1")
+    assert online["status"] == "ok"
+    queued = {
+        **item(ticket["secret"], gate["id"], "o-1", datetime.now(UTC)),
+        "local_status": "error",
+        "local_reason": "already_inside",
+    }
+    answer = await sync(door, event["id"], [queued])
+    [result] = answer["results"]
+    async with ctx.db.reading() as session:
+        logged = (await session.scalars(select(Scan).where(Scan.nonce == "o-1"))).one()
+        [alert] = (await session.scalars(select(Alert).where(Alert.kind == "conflict"))).all()
+    assert (result["status"], result["repeated"], result["conflict"]) == ("ok", True, True)
+    assert result["conflict_with"] == logged.id == logged.conflict_with
+    assert answer["counts"] == {"ok": 0, "error": 0, "conflict": 1, "repeated": 1}
+    assert alert.data["divergence"] == "door_refused" and alert.data["nonce"] == "o-1"
+    again = await sync(door, event["id"], [queued])  # sent twice: marked once
+    assert again["counts"]["conflict"] == 0
+    async with ctx.db.reading() as session:
+        assert len((await session.scalars(select(Alert))).all()) == 1
+
+
+async def test_local_reason_must_be_a_reason_code(api_as: Any, event: Any, gate: Any) -> None:
+    door = await api_as("door", event["id"], gate["id"])
+    bad = {**item("X", gate["id"], "r-1", datetime.now(UTC)), "local_reason": "nope"}
+    refused = await sync(door, event["id"], [bad], expect=422)
+    assert refused["error"]["code"] == "invalid_request"
