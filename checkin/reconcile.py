@@ -19,7 +19,8 @@ count:
   (the phone's knowledge was stale): the holder is not inside, so the scan is
   logged refused with the phone's reason and points at itself.
 
-Scans where both refused keep the server's reason; that is no conflict.
+Scans where both refused keep the server's reason; that is no conflict, nor
+is a code that is no ticket of the event (``invalid``, ``wrong_event``).
 
 This module is a function of plain data; ``checkin/admission.py`` loads the
 inputs (under row locks) and writes the outcome in one transaction.
@@ -110,10 +111,11 @@ def reconcile_offline_scans(
         ticket_id = scan.ticket_id
         record = current.get(ticket_id) if ticket_id is not None else None
         if scan.secret_error is not None or ticket_id is None or record is None:
+            # No ticket of this event: refused, and no conflict to raise about
+            # a ticket (a phone checks signatures; one that let such a code
+            # through is a client fault the log keeps).
             reason = scan.secret_error or INVALID
-            # A code the phone accepted and the server cannot: a divergence.
-            diverged = scan.scan_id if scan.local_ok else None
-            result.outcomes.append(Outcome(scan, Decision(False, reason, None), None, diverged))
+            result.outcomes.append(Outcome(scan, Decision(False, reason, None), None))
             continue
         state = record.state
         decision = decide(
