@@ -9,6 +9,7 @@ import { addStrings, applyTranslations, language, setLanguage, t } from "../shar
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
 import { formatClock, h, tickDurations } from "./dom.js";
+import { CommandEvacuation } from "./evacuation.js";
 import { renderIncidents } from "./incidents.js";
 import { LiveSocket, socketUrl } from "../shared/live.js";
 import {
@@ -30,7 +31,7 @@ addStrings(STRINGS);
 
 const TOKEN_KEY = "muster.command.token";
 const EVENT_KEY = "muster.command.event";
-const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts"];
+const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts", "evacuation"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -108,7 +109,9 @@ function renderConnection() {
   el.querySelector(".connection-text").textContent = CONNECTION_TEXT[state.name](state);
   const stale = state.name !== "live" && state.since ? t("conn.stale", { time: formatClock(state.since, true) }) : "";
   el.querySelector(".connection-stale").textContent = stale;
-  $("dashboard").classList.toggle("stale", state.name !== "live" && state.name !== "connecting");
+  const away = state.name !== "live" && state.name !== "connecting";
+  $("dashboard").classList.toggle("stale", away);
+  $("evac-view").classList.toggle("stale", away);
 }
 
 function renderHeader() {
@@ -175,6 +178,9 @@ function receive(message) {
       applyStream(page.alerts, message, "alert");
       invalidate("alerts");
       break;
+    case "evacuation":
+      evacuation.receive(message.data);
+      break;
     default:
       break;
   }
@@ -184,6 +190,7 @@ function notice(message) {
   if (message.type === "welcome") {
     // Only these roles run incidents from here (server/incidents.py may_act).
     page.mayAct = message.role === "organiser" || message.role === "command";
+    evacuation.allow(page.mayAct);
     invalidate("incidents", "alerts");
   } else if (message.type === "error") {
     toast(t("topic.failed", { topic: message.topic || "", message: message.message || message.code }));
@@ -274,6 +281,16 @@ async function openPlans(category = null, attached = null) {
   showPlans($("plans-dialog"), plans, category);
 }
 
+// While an evacuation runs the big screen shows it instead of the dashboard
+// (pwa/command/evacuation.js), and the dashboard again at the all-clear.
+const evacuation = new CommandEvacuation({
+  onFailure: reportFailure,
+  onSwitch: () => {
+    renderAll();
+    tickDurations($("dashboard"));
+  },
+});
+
 // --- signing in ---------------------------------------------------------------------
 
 function readHash() {
@@ -340,6 +357,7 @@ function stopDashboard() {
   if (page.socket) page.socket.stop();
   page.socket = null;
   page.event = null;
+  evacuation.close();
   renderHeader();
 }
 
@@ -365,6 +383,7 @@ function openDashboard(api, event) {
   $("dashboard").classList.remove("hidden");
   renderHeader();
   renderAll();
+  evacuation.open(api, event);
   loadPlans();
   page.socket = new LiveSocket({
     url: socketUrl(event.id),
@@ -375,7 +394,7 @@ function openDashboard(api, event) {
     onState: connectionChanged,
   });
   // For tests and for whoever debugs the big screen from the console.
-  window.musterCommand = { socket: page.socket, page };
+  window.musterCommand = { socket: page.socket, page, evacuation };
   page.socket.start();
 }
 

@@ -177,3 +177,36 @@ def answer(page: Any, artifacts: Path | None = None, name: str = "") -> dict[str
 
 def shot(page: Any, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"staff-app-{name}.png"))
+
+
+def admit_everyone(live: LiveServer, venue: Venue) -> None:
+    """Every ticket of the venue scanned in at its gate, now."""
+    token = device_token(live, venue, "door")
+    with live.api(token) as door:
+        for i, ticket in enumerate(venue.tickets):
+            scanned = door.post(
+                f"{venue.base}/scans",
+                json={
+                    "secret": ticket["secret"],
+                    "gate": venue.gate["id"],
+                    "direction": "in",
+                    "nonce": f"evac-in-{venue.event['id']}-{i}",
+                    "scanned_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            assert scanned.json()["status"] == "ok", scanned.text
+
+
+def muster_scan(page: Any, text: str) -> None:
+    """A badge scanned by wedge in the phone's muster mode."""
+    page.locator("#evac-wedge").press_sequentially(text, delay=0)
+    page.keyboard.press("Enter")
+
+
+def add_muster_point(live: LiveServer, venue: Venue, name: str, map_note: str) -> None:
+    """An assembly point the venue's zone sends people to."""
+    with live.api() as api:
+        api.post(
+            f"{venue.base}/muster-points",
+            json={"name": name, "zones": [venue.zone["id"]], "map_note": map_note},
+        ).raise_for_status()

@@ -428,7 +428,14 @@ def test_token_leaves_the_address_and_the_hello_carries_it(
 ) -> None:
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
     assert hub.hellos[0]["token"] == live_server.token
-    assert set(hub.hellos[0]["topics"]) == {"headcount", "gates", "stock", "incidents", "alerts"}
+    assert set(hub.hellos[0]["topics"]) == {
+        "headcount",
+        "gates",
+        "stock",
+        "incidents",
+        "alerts",
+        "evacuation",
+    }
     assert hub.hellos[0]["since"] == {}
     assert live_server.token not in page.url
     assert page.url.endswith(f"#event={event_id}")

@@ -7,7 +7,6 @@ missing; the all-clear takes the screen away. Screenshots in zh-CN and en:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,9 @@ import pytest
 
 from tests.browser.staff_app import (
     SYNC_TIMEOUT_MS,
-    Venue,
-    device_token,
+    add_muster_point,
+    admit_everyone,
+    muster_scan,
     open_paired_phone,
     set_up_venue,
     shot,
@@ -24,28 +24,6 @@ from tests.browser.staff_app import (
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-def admit_everyone(live: LiveServer, venue: Venue) -> None:
-    token = device_token(live, venue, "door")
-    with live.api(token) as door:
-        for i, ticket in enumerate(venue.tickets):
-            scanned = door.post(
-                f"{venue.base}/scans",
-                json={
-                    "secret": ticket["secret"],
-                    "gate": venue.gate["id"],
-                    "direction": "in",
-                    "nonce": f"evac-in-{venue.event['id']}-{i}",
-                    "scanned_at": datetime.now(UTC).isoformat(),
-                },
-            )
-            assert scanned.json()["status"] == "ok", scanned.text
-
-
-def muster_scan(page: Any, text: str) -> None:
-    page.locator("#evac-wedge").press_sequentially(text, delay=0)
-    page.keyboard.press("Enter")
 
 
 def missing(live: LiveServer, evacuation_id: int) -> list[str]:
@@ -59,15 +37,7 @@ def test_drill_on_the_phone(
     live_server: LiveServer, browser: Any, artifacts: Path, locale: str
 ) -> None:
     venue = set_up_venue(live_server, f"疏散演练 drill {locale}", tickets=4)
-    with live_server.api() as api:
-        api.post(
-            f"{venue.base}/muster-points",
-            json={
-                "name": "P1 停车场 car park",
-                "zones": [venue.zone["id"]],
-                "map_note": "东侧旗杆 by the flag",
-            },
-        ).raise_for_status()
+    add_muster_point(live_server, venue, "P1 停车场 car park", "东侧旗杆 by the flag")
     admit_everyone(live_server, venue)
     context, page = open_paired_phone(browser, live_server, venue, role="staff", locale=locale)
     errors: list[str] = []
