@@ -6,13 +6,14 @@ nothing is queued and the socket can take it now (``write_now``, see
 socket, with no task switch; otherwise it is appended to the connection's
 queue, and its writer task sends from there at the client's pace. A client
 whose queue is full has fallen behind: it is closed with ``CLOSE_TOO_SLOW``
-and resumes when it reconnects, while everyone else carries on.
+and resumes when it reconnects, while everyone else carries on. A client
+that does not read its close frame within ``CLOSE_WAIT`` is cut off (the
+README's "Close codes" says what each client sees).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -32,13 +33,16 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database is away during the hello
 
-#: Seconds the writer waits to get a close frame out to a client that is not reading.
+#: Seconds the writer waits to get a close frame out to a client that is not
+#: reading; then the connection is cut off (``abort``: the client sees a reset).
 CLOSE_WAIT = 10.0
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 #: Writes a message at once if the socket can take it without waiting; False if not.
 WriteNow = Callable[[str], bool]
+#: Drops the socket at once, whatever it still had to send.
+Abort = Callable[[], None]
 
 
 class Connection:
@@ -55,9 +59,11 @@ class Connection:
         topics: tuple[str, ...],
         connection_id: str,
         write_now: WriteNow | None = None,
+        abort: Abort | None = None,
     ) -> None:
         self._send_text = send_text
         self._write_now = write_now
+        self._abort = abort
         self._close = close
         self.queue_size = queue_size
         self.principal = principal
@@ -186,11 +192,19 @@ class Connection:
             self._finished()
             return
         # A client that stopped reading gets the close frame once it reads
-        # again; after CLOSE_WAIT the server gives up on saying goodbye.
-        with contextlib.suppress(Exception):
+        # again (it waits behind what was already on its way). After
+        # CLOSE_WAIT the server gives up on saying goodbye and cuts the
+        # socket off: closing it gracefully would keep its unsent buffers
+        # for as long as the client does not read, which may be for ever.
+        try:
             await asyncio.wait_for(
                 self._close(self.close_code or 1000, self.close_reason), CLOSE_WAIT
             )
+        except TimeoutError:
+            if self._abort is not None:
+                self._abort()
+        except Exception:  # the client went away meanwhile
+            pass
         self._finished()
 
     def _finished(self) -> None:

@@ -106,6 +106,24 @@ class Hub:
         for conn in list(self.connections):
             conn.fail(CLOSE_GOING_AWAY, "server shutting down")
 
+    async def say_goodbye(self, wait: float) -> int:
+        """Close every socket with 1001 (the server is going away) and wait,
+        at most ``wait`` seconds, until their close frames are out; the number
+        of sockets closed.
+
+        ``muster serve`` calls this when it is told to stop, before uvicorn
+        closes what is left with its own code (1012).
+        """
+        conns = list(self.connections)
+        for conn in conns:
+            conn.fail(CLOSE_GOING_AWAY, "server shutting down")
+        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
+        if waits:
+            _done, pending = await asyncio.wait(waits, timeout=wait)
+            for waiting in pending:
+                waiting.cancel()
+        return len(conns)
+
     def background(self) -> list[Any]:
         jobs: list[Any] = [r.run() for r in self.readers.values()]
         jobs += [self._state_loop(), self._ping_loop(), self._poll_loop(), self.devices.run()]

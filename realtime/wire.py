@@ -93,6 +93,10 @@ class DirectWriter:
             return False
         return True
 
+    def abort(self) -> None:
+        """Drop the connection now, unsent data and all (the client sees a reset)."""
+        self.transport.abort()
+
 
 def direct_writer(websocket: WebSocket) -> DirectWriter | None:
     """A DirectWriter for an accepted websocket served by uvicorn's sans-I/O

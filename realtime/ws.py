@@ -163,6 +163,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
         return
     wanted = list(dict.fromkeys(hello.topics))
     missing = [t for t in wanted if not topic_registry.available(t)]
+    direct = direct_writer(websocket)
     conn = Connection(
         websocket.send_text,
         websocket.close,
@@ -171,7 +172,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
         event_id=event_id,
         topics=tuple(t for t in wanted if t not in missing),
         connection_id=uuid.uuid4().hex[:16],
-        write_now=direct_writer(websocket),
+        write_now=direct,
+        abort=direct.abort if direct is not None else None,
     )
     conn.push(
         encode(

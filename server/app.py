@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from realtime import ws as realtime_ws
-from realtime.hub import run_hub
+from realtime.hub import Hub, run_hub
 from server import __version__
 from server.auth import TokenVerifier
 from server.context import Muster
@@ -107,3 +109,36 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.metrics = registry
     app.add_middleware(MetricsMiddleware, registry=registry)
     return app
+
+
+#: Seconds a stopping server gives its requests in flight, then cancels them.
+SHUTDOWN_GRACE = 30
+
+#: Seconds a stopping server waits for its websockets' close frames to go out.
+GOODBYE_WAIT = 2.0
+
+
+class GoingAwayServer(uvicorn.Server):
+    """uvicorn's server, closing the realtime sockets with 1001 when it stops.
+
+    On SIGTERM (or SIGINT) uvicorn stops accepting connections, closes every
+    connection it holds (websockets with 1012, "service restart"), waits
+    for the requests in flight (``SHUTDOWN_GRACE`` at most), stops the app
+    (the hub, the background loops, the pools) and ends the process by the
+    same signal, which process managers take as a clean stop. The README
+    promises 1001 ("going away"), the code every client library knows: this
+    stops accepting, has the hub close every socket with 1001, then lets
+    uvicorn do the rest (those sockets are closed by then).
+    """
+
+    def __init__(self, config: uvicorn.Config, ctx: Muster) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listening in getattr(self, "servers", []):
+            listening.close()
+        hub: Hub | None = self.ctx.parts.get("hub")
+        if hub is not None:
+            await hub.say_goodbye(GOODBYE_WAIT)
+        await super().shutdown(sockets)

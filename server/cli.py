@@ -168,7 +168,7 @@ async def create_first_token(db: Database) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import SHUTDOWN_GRACE, GoingAwayServer, create_app
 
     settings = load_settings()
     host = args.host or settings.host
@@ -196,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True
     )
     app = create_app(settings, migrate=False)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -207,8 +207,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         ssl_certfile=settings.tls_certfile or None,
         ssl_keyfile=settings.tls_keyfile or None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
-    return 0
+    server = GoingAwayServer(config, app.state.muster)
+    # As uvicorn.run: SIGTERM ends the process by the signal once the server
+    # has stopped; SIGINT comes back as KeyboardInterrupt, and a 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else 3  # 3: uvicorn's "startup failed"
 
 
 #: Where the demo keeps its SQLite file when no database is chosen, apart
@@ -261,7 +267,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, listener: socke
     Ctrl-C or after ``--minutes``."""
     import uvicorn
 
-    from server.app import create_app
+    from server.app import GoingAwayServer, create_app
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -273,9 +279,10 @@ async def run_demo(settings: Settings, args: argparse.Namespace, listener: socke
             _account, token = await create_account(db, ORGANISER, name="muster demo")
         finally:
             await db.dispose()
-    server = uvicorn.Server(
+    app = create_app(settings, migrate=False)
+    server = GoingAwayServer(
         uvicorn.Config(
-            create_app(settings, migrate=False),
+            app,
             host=host,
             port=port,
             log_level=settings.log_level,
@@ -283,7 +290,8 @@ async def run_demo(settings: Settings, args: argparse.Namespace, listener: socke
             ws_per_message_deflate=False,
             ssl_certfile=settings.tls_certfile or None,
             ssl_keyfile=settings.tls_keyfile or None,
-        )
+        ),
+        app.state.muster,
     )
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:

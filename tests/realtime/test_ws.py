@@ -6,6 +6,7 @@ gate health from door status."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from dataclasses import replace
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from realtime import connection
 from realtime import topics as topic_registry
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from server.alerts import raise_alert
@@ -193,6 +195,53 @@ async def test_a_stalled_client_is_dropped_while_the_others_keep_receiving(
         assert await Client(stalled).close_code() == 4008
         assert [c.close_code for c in hub.connections] == [None]
         await fast.ws.close()
+
+
+def _established(local_port: int, remote_port: int) -> bool:
+    """Whether this machine has an open TCP connection from ``local_port`` to ``remote_port``."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local, remote, state = row.split()[1:4]
+                if (
+                    state == "01"
+                    and int(local.rsplit(":", 1)[1], 16) == local_port
+                    and int(remote.rsplit(":", 1)[1], 16) == remote_port
+                ):
+                    return True
+    return False
+
+
+async def test_a_client_that_does_not_read_its_goodbye_is_cut_off(
+    realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropped for falling behind, a client that still reads nothing for
+    CLOSE_WAIT is cut off: the server keeps no socket (and no unsent
+    buffers) for it, and the client finds a reset, not a close frame."""
+    monkeypatch.setattr(connection, "CLOSE_WAIT", 0.5)
+    async with serve(replace(realtime_settings, ws_queue_size=16)) as served:
+        venue = await make_venue(served, tickets=0)
+        token = await served.token("command", venue.event_id)
+        server_port = int(served.base_url.rsplit(":", 1)[1])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server_port))
+        client_port = sock.getsockname()[1]
+        stalled = await connect(served.socket_url(venue.event_id), sock=sock, max_queue=1)
+        await stalled.send(
+            orjson.dumps({"type": "hello", "token": token, "topics": ["alerts"]}).decode()
+        )
+        hub = served.ctx.parts["hub"]
+        async with asyncio.timeout(WAIT):
+            while not hub.connections:  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.01)
+        assert _established(server_port, client_port)
+
+        await raise_alerts(served.ctx, venue.event_id, 96, 128 * 1024)
+        async with asyncio.timeout(WAIT):
+            while hub.connections or _established(server_port, client_port):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert await Client(stalled).close_code() is None  # no close frame: 1006
 
 
 async def test_rush_of_scans_is_coalesced(realtime_settings: Settings) -> None:

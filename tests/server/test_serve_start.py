@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.pgcluster import PgCluster
-from tests.servers import spawn_server
+from tests.servers import spawn_server, wait_until_ready
 
 
 class Output:
@@ -60,7 +60,9 @@ def test_serve_waits_for_a_database_that_comes_up_later(
 
         pg_cluster.start()
         out.wait_for(lambda lines: any(line.startswith("Muster on ") for line in lines))
-        answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        base = f"http://127.0.0.1:{port}"
+        assert wait_until_ready(base, process, time.monotonic() + 30), out.lines[-10:]
+        answer = httpx.get(f"{base}/readyz", timeout=10)
         assert answer.json() == {"status": "ok", "database": "ok"}
         assert any(" answers after " in line for line in out.lines)
         assert not any("Traceback" in line for line in out.lines), out.lines
