@@ -364,15 +364,18 @@ async def _zone_level(
 async def raise_zone_alert(session: AsyncSession, event_id: int, level: ZoneLevel) -> bool:
     """Raise a zone's "zone_full" or "zone_near_full" alert (once while unacknowledged)."""
     kind = "zone_full" if level.full else "zone_near_full"
-    state = "full" if level.full else "nearly full"
     zone = level.zone
     alert = await raise_alert(
         session,
         event_id,
         kind,
-        f"{zone.name} is {state} ({level.total}/{zone.capacity}).",
         severity="critical" if level.full else "warning",
-        data={"zone": zone.id, "inside": level.total, "capacity": zone.capacity},
+        data={
+            "zone": zone.id,
+            "name": zone.name,
+            "inside": level.total,
+            "capacity": zone.capacity,
+        },
         dedupe_key=f"{kind}:{zone.id}",
     )
     return alert is not None

@@ -53,7 +53,7 @@ from server.context import Muster
 from server.db import connection_lost
 from server.errors import Conflict, InvalidRequest
 from server.fields import storable
-from server.models import Scan, Ticket, ZoneShard, utcnow
+from server.models import Gate, Scan, Ticket, ZoneShard, utcnow
 from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
@@ -673,20 +673,6 @@ async def _write_tickets(
     )
 
 
-def _conflict_message(ticket: int | None, scan: int, conflict_with: int, divergence: str) -> str:
-    if divergence == "admitted_twice":
-        return (
-            f"Ticket {ticket} was admitted twice: offline scan {scan}"
-            f" conflicts with scan {conflict_with}."
-        )
-    if divergence == "door_admitted":
-        return f"Ticket {ticket}: the door let the holder in (scan {scan}), the server refused it."
-    return (
-        f"Ticket {ticket}: the door turned the holder away (scan {scan}),"
-        " the server would have let them in."
-    )
-
-
 async def _conflict_alert(
     session: AsyncSession,
     event_id: int,
@@ -707,13 +693,18 @@ async def _conflict_alert(
         divergence = "admitted_twice"
     else:
         divergence = "door_admitted" if request.local_ok else "door_refused"
+    # The printed code and the gate's name, for the sentence each page says
+    # (conflicts are rare: two small reads).
+    code = await session.scalar(select(Ticket.code).where(Ticket.id == ticket)) if ticket else None
+    gate_name = await session.scalar(select(Gate.name).where(Gate.id == request.gate_id))
     alert = await raise_alert(
         session,
         event_id,
         "conflict",
-        _conflict_message(ticket, scan, conflict_with, divergence),
         data={
             "ticket": ticket,
+            "code": code,
+            "gate_name": gate_name,
             "scan": scan,
             "nonce": request.nonce,
             "conflict_with": conflict_with,

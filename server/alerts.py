@@ -1,5 +1,10 @@
 """Raising alerts for the command centre (offline conflicts, zones near full,
-low stock, escalations), once per cause."""
+low stock, escalations), once per cause.
+
+An alert is a ``kind`` and its ``data``: the parameters the pages put into
+their own sentence for that kind, in the reader's language (``alert.<kind>``
+in ``pwa/shared/terms.js``). The server never writes the sentence itself.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,6 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "event_id": alert.event_id,
         "kind": alert.kind,
         "severity": alert.severity,
-        "message": alert.message,
         "data": alert.data,
         "created_at": iso(alert.created_at),
         "acknowledged_at": iso(alert.acknowledged_at),
@@ -33,13 +37,15 @@ async def raise_alert(
     session: AsyncSession,
     event_id: int,
     kind: str,
-    message: str,
     *,
     severity: str = "warning",
     data: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
 ) -> Alert | None:
     """Add an alert (and its ``alerts`` message) to the caller's transaction.
+
+    ``data`` holds everything a page needs to say what happened (names as
+    well as ids: a phone may not know the ids).
 
     With a ``dedupe_key``, nothing is raised while an unacknowledged alert
     with that key exists; returns None then. Call ``Muster.changed(event_id,
@@ -61,7 +67,6 @@ async def raise_alert(
         event_id=event_id,
         kind=kind,
         severity=severity,
-        message=message,
         data=data or {},
         dedupe_key=dedupe_key,
     )

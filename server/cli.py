@@ -161,7 +161,7 @@ async def create_first_token(db: Database) -> str | None:
         if await session.scalar(select(func.count()).select_from(Account)):
             return None
         token = new_token()
-        session.add(Account(role=ORGANISER, name="first organiser", token_hash=hash_token(token)))
+        session.add(Account(role=ORGANISER, name="", token_hash=hash_token(token)))
     return token
 
 
@@ -443,7 +443,11 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
         print(f"\nmuster: {exc.message}", file=sys.stderr)
         details = exc.details or {}
         for error in (details.get("errors", []) if isinstance(details, dict) else [])[:50]:
-            print(f"  line {error['line']}: {error['field']}: {error['message']}", file=sys.stderr)
+            params = " ".join(f"{k}={v}" for k, v in error["params"].items())
+            print(
+                f"  line {error['line']}: {error['field']}: {error['code']} {params}".rstrip(),
+                file=sys.stderr,
+            )
         return 1
     print(f"\nImported {count} tickets into event {args.event}.")
     return 0

@@ -109,13 +109,6 @@ async def _due(db: Database, now: datetime, event_id: int | None) -> list[_Due]:
     return found
 
 
-def _message(level: int, severity: str, title: str, after: float) -> str:
-    minutes = f"{after / 60:g}"
-    if level == 1:
-        return f"升级 Escalated: {severity} {title} — 未确认 not acknowledged in {minutes} min"
-    return f"升级 Escalated: {severity} {title} — 未解决 not resolved in {minutes} min"
-
-
 async def _claim(db: Database, due: _Due, now: datetime) -> Escalation | None:
     async with db.writing() as session:
         claimed = await session.execute(
@@ -159,7 +152,6 @@ async def _claim(db: Database, due: _Due, now: datetime) -> Escalation | None:
             session,
             incident.event_id,
             "escalation",
-            _message(due.level, incident.severity, incident.title, due.after_seconds),
             severity="critical" if incident.severity in ("P1", "P2") else "warning",
             data=data,
             dedupe_key=f"incident:{incident.id}:level:{due.level}:{due.status_since.isoformat()}",

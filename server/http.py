@@ -27,12 +27,30 @@ async def read_json(request: Request) -> Any:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
 
 
+def _params(ctx: dict[str, Any] | None) -> dict[str, Any]:
+    """The plain values of a validation error's context (``max_length``, ``ge``…)."""
+    return {
+        k: v
+        for k, v in (ctx or {}).items()
+        if isinstance(v, str | int | float | bool) and not isinstance(v, Exception)
+    }
+
+
 def validate(model: type[M], data: Any) -> M:
+    """``data`` as ``model``; a mismatch is ``invalid_request`` with a line per field:
+    ``{"field", "code", "params", "message"}`` — ``code`` is pydantic's error
+    type (``missing``, ``string_too_long``…) or our own (``unknown_timezone``),
+    which pages word from ``params``; ``message`` is English, for developers."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            {
+                "field": ".".join(str(p) for p in err["loc"]),
+                "code": err["type"],
+                "params": _params(err.get("ctx")),
+                "message": err["msg"],
+            }
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidRequest("The request body does not match the schema.", details) from None

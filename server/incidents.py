@@ -11,7 +11,7 @@ whoever reports or takes an incident has the runbook in hand.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -116,12 +116,23 @@ def photo_url(incident: Incident, photo_id: int) -> str:
     return f"/api/v1/events/{incident.event_id}/incidents/{incident.id}/photos/{photo_id}"
 
 
+def person_json(account_id: int | None, name: str, roles: Mapping[int, str]) -> dict[str, Any]:
+    """Who did something: id, name and role (None for a name without an
+    account). Pages show the role where the name is empty."""
+    role = roles.get(account_id) if account_id is not None else None
+    return {"id": account_id, "name": name, "role": role}
+
+
 def incident_json(
-    incident: Incident, plan: EmergencyPlan | None, photo_ids: Sequence[int]
+    incident: Incident,
+    plan: EmergencyPlan | None,
+    photo_ids: Sequence[int],
+    roles: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
+    roles = roles or {}
     assignee = None
     if incident.assignee_id is not None or incident.assignee_name:
-        assignee = {"id": incident.assignee_id, "name": incident.assignee_name}
+        assignee = person_json(incident.assignee_id, incident.assignee_name, roles)
     return {
         "id": incident.id,
         "event_id": incident.event_id,
@@ -139,7 +150,7 @@ def incident_json(
         "status_since": iso(incident.status_since),
         "escalation_level": incident.escalation_level,
         "escalated_at": iso(incident.escalated_at),
-        "reporter": {"id": incident.reporter_id, "name": incident.reporter_name},
+        "reporter": person_json(incident.reporter_id, incident.reporter_name, roles),
         "assignee": assignee,
         "reports": incident.reports,
         "last_reported_at": iso(incident.last_reported_at),
@@ -151,12 +162,12 @@ def incident_json(
     }
 
 
-def entry_json(entry: IncidentLogEntry) -> dict[str, Any]:
+def entry_json(entry: IncidentLogEntry, roles: Mapping[int, str] | None = None) -> dict[str, Any]:
     return {
         "id": entry.id,
         "incident": entry.incident_id,
         "action": entry.action,
-        "actor": {"id": entry.actor_id, "name": entry.actor_name},
+        "actor": person_json(entry.actor_id, entry.actor_name, roles or {}),
         "text": entry.text,
         "data": entry.data,
         "at": iso(entry.at),
@@ -166,7 +177,8 @@ def entry_json(entry: IncidentLogEntry) -> dict[str, Any]:
 async def incident_views(
     session: AsyncSession, event_id: int, incidents: Sequence[Incident]
 ) -> list[dict[str, Any]]:
-    """JSON of several incidents, with their plans and photos in two queries."""
+    """JSON of several incidents, with their plans, photos and people's roles
+    in three queries."""
     plans = await plans_by_category(session, event_id)
     photos: dict[int, list[int]] = {i.id: [] for i in incidents}
     if incidents:
@@ -177,7 +189,19 @@ async def incident_views(
         )
         for incident_id, photo_id in rows:
             photos[incident_id].append(photo_id)
-    return [incident_json(i, plans.get(i.category), photos[i.id]) for i in incidents]
+    roles = await account_roles(
+        session, [a for i in incidents for a in (i.reporter_id, i.assignee_id)]
+    )
+    return [incident_json(i, plans.get(i.category), photos[i.id], roles) for i in incidents]
+
+
+async def account_roles(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The role of each account in ``ids``."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Account.id, Account.role).where(Account.id.in_(wanted)))
+    return {account_id: role for account_id, role in rows}
 
 
 async def incident_view(session: AsyncSession, incident: Incident) -> dict[str, Any]:
@@ -218,7 +242,7 @@ async def get_incident(
         Incident, incident_id, with_for_update=lock, populate_existing=lock
     )
     if incident is None or incident.event_id != event_id:
-        raise NotFound(f"No incident {incident_id}.")
+        raise NotFound(f"No incident {incident_id}.", {"incident": incident_id})
     return incident
 
 
@@ -226,11 +250,15 @@ async def _check_place(session: AsyncSession, event_id: int, body: ReportIn) -> 
     if body.zone is not None:
         zone = await session.get(Zone, body.zone)
         if zone is None or zone.event_id != event_id:
-            raise InvalidRequest(f"No zone {body.zone} in this event.", code="unknown_zone")
+            raise InvalidRequest(
+                f"No zone {body.zone} in this event.", {"zone": body.zone}, code="unknown_zone"
+            )
     if body.gate is not None:
         gate = await session.get(Gate, body.gate)
         if gate is None or gate.event_id != event_id:
-            raise InvalidRequest(f"No gate {body.gate} in this event.", code="unknown_gate")
+            raise InvalidRequest(
+                f"No gate {body.gate} in this event.", {"gate": body.gate}, code="unknown_gate"
+            )
 
 
 def _place(source: ReportIn | Incident) -> Place:
@@ -301,7 +329,7 @@ async def _report_once(
         if body.category not in categories:
             raise InvalidRequest(
                 f"Unknown category {body.category!r}.",
-                {"categories": list(categories)},
+                {"category": body.category, "categories": list(categories)},
                 code="unknown_category",
             )
         await _check_place(session, event_id, body)
@@ -365,7 +393,7 @@ async def _report_once(
             )
             await session.flush()
         view = await incident_view(session, incident)
-        publish(session, event_id, "incidents", _message(entry, view))
+        publish(session, event_id, "incidents", _message(entry, view, actor))
     return ReportResult(view, outcome, False)
 
 
@@ -421,8 +449,12 @@ def _link_report(
     )
 
 
-def _message(entry: IncidentLogEntry, view: dict[str, Any]) -> dict[str, Any]:
-    return {"action": entry.action, "incident": view, "entry": entry_json(entry)}
+def _message(entry: IncidentLogEntry, view: dict[str, Any], actor: Principal) -> dict[str, Any]:
+    return {"action": entry.action, "incident": view, "entry": entry_json(entry, _role(actor))}
+
+
+def _role(actor: Principal) -> dict[int, str]:
+    return {actor.account_id: actor.role}
 
 
 async def _resolve_assignee(
@@ -439,7 +471,9 @@ async def _resolve_assignee(
             or account.role not in (ORGANISER, COMMAND, STAFF)
         ):
             raise InvalidRequest(
-                f"No staff account {wanted} for this event.", code="unknown_assignee"
+                f"No staff account {wanted} for this event.",
+                {"assignee": wanted},
+                code="unknown_assignee",
             )
         return account.id, account.name
     name = wanted.strip()
@@ -456,7 +490,7 @@ async def _resolve_assignee(
     if len(accounts) > 1:
         raise InvalidRequest(
             f"Several accounts are called {name!r}; give the account id.",
-            {"accounts": [a.id for a in accounts]},
+            {"name": name, "accounts": [a.id for a in accounts]},
             code="ambiguous_assignee",
         )
     if accounts:
@@ -499,7 +533,7 @@ async def act_on_incident(
             new_assignee_id=new_assignee[0] if new_assignee else None,
         )
         if not allowed:
-            raise Forbidden(_refusal_message(actor.role, action))
+            raise _refusal(actor.role, action)
         after = next_status(incident.status, action)
         if after is None:
             raise Conflict(
@@ -542,16 +576,24 @@ async def act_on_incident(
         session.add(entry)
         await session.flush()
         view = await incident_view(session, incident)
-        publish(session, event_id, "incidents", _message(entry, view))
-    return ActionResult(view, entry_json(entry))
+        publish(session, event_id, "incidents", _message(entry, view, actor))
+    return ActionResult(view, entry_json(entry, _role(actor)))
 
 
-def _refusal_message(role: str, action: str) -> str:
+def _refusal(role: str, action: str) -> Forbidden:
+    """Why ``role`` may not take ``action`` here, as a code the pages word."""
+    details = {"role": role, "action": action}
     if role == STAFF and action == RESOLVE:
-        return "Staff resolve incidents assigned to them; take it first."
+        return Forbidden(
+            "Staff resolve incidents assigned to them; take it first.",
+            details,
+            code="resolve_not_assigned",
+        )
     if role == STAFF and action == ASSIGN:
-        return "Staff may only take an incident nobody has."
-    return f"The {role} role may not {action} incidents."
+        return Forbidden(
+            "Staff may only take an incident nobody has.", details, code="assign_taken"
+        )
+    return Forbidden(f"The {role} role may not {action} incidents.", details, code="role_may_not")
 
 
 async def comment_on_incident(
@@ -586,8 +628,8 @@ async def comment_on_incident(
             session.add(entry)
             await session.flush()
             view = await incident_view(session, incident)
-            publish(session, event_id, "incidents", _message(entry, view))
-        return ActionResult(view, entry_json(entry))
+            publish(session, event_id, "incidents", _message(entry, view, actor))
+        return ActionResult(view, entry_json(entry, _role(actor)))
     except IntegrityError:
         assert body.nonce is not None
         async with db.reading() as session:
@@ -610,7 +652,7 @@ async def _comment_by_nonce(
         return None
     if entry.incident_id != incident_id or entry.action != LOGGED[COMMENT]:
         raise Conflict("This nonce was used for something else.", code="nonce_reused")
-    return entry_json(entry)
+    return entry_json(entry, await account_roles(session, [entry.actor_id]))
 
 
 async def list_incidents(
@@ -643,14 +685,15 @@ async def read_incident(db: Database, event_id: int, incident_id: int) -> dict[s
     async with db.reading() as session:
         incident = await get_incident(session, event_id, incident_id)
         view = await incident_view(session, incident)
-        entries = [
-            entry_json(e)
-            for e in await session.scalars(
+        log = list(
+            await session.scalars(
                 select(IncidentLogEntry)
                 .where(IncidentLogEntry.incident_id == incident.id)
                 .order_by(IncidentLogEntry.id)
             )
-        ]
+        )
+        roles = await account_roles(session, [e.actor_id for e in log])
+        entries = [entry_json(e, roles) for e in log]
     view["log"] = entries
     view["comments"] = [e for e in entries if e["action"] == LOGGED[COMMENT]]
     return view

@@ -3,6 +3,9 @@
 An import is all or nothing: every row is checked first, and a single bad row
 fails the whole import with each bad row's line number and reason, writing
 nothing. Valid imports are signed and inserted in one transaction.
+
+Reasons are stable codes with parameters (``RowError``), never sentences:
+the console words them in its reader's language (``import.row.<code>``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,30 +95,46 @@ class TicketRequest:
     line: int | None = None
 
 
+#: Longest holder name and email address a row may have.
+MAX_NAME = 200
+MAX_EMAIL = 320
+
+
 @dataclass(frozen=True)
 class RowError:
+    """Why one row cannot be imported: a stable ``code`` and its ``params``.
+
+    Codes: ``name_empty``, ``name_too_long`` (max), ``email_invalid``
+    (value), ``language_invalid`` (value), ``unknown_ticket_type`` (value),
+    ``csv_malformed``,
+    ``too_many_cells`` (cells, columns).
+    """
+
     line: int | None
     field: str
-    message: str
+    code: str
+    params: dict[str, Any] = default(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "message": self.message}
+        return {"line": self.line, "field": self.field, "code": self.code, "params": self.params}
 
 
 def check_request(request: TicketRequest) -> list[RowError]:
     errors = []
     name = request.holder_name.strip()
     if not name:
-        errors.append(RowError(request.line, "holder_name", "the holder's name is empty"))
-    elif len(name) > 200:
-        errors.append(
-            RowError(request.line, "holder_name", "the holder's name is over 200 characters")
-        )
+        errors.append(RowError(request.line, "holder_name", "name_empty"))
+    elif len(name) > MAX_NAME:
+        errors.append(RowError(request.line, "holder_name", "name_too_long", {"max": MAX_NAME}))
     if request.language.strip().lower() not in LANGUAGE_ALIASES:
-        errors.append(RowError(request.line, "language", f"{request.language!r} is not zh or en"))
+        errors.append(
+            RowError(request.line, "language", "language_invalid", {"value": request.language[:16]})
+        )
     email = request.holder_email.strip()
-    if email and ("@" not in email or len(email) > 320 or " " in email):
-        errors.append(RowError(request.line, "holder_email", f"{email!r} is not an email address"))
+    if email and ("@" not in email or len(email) > MAX_EMAIL or " " in email):
+        errors.append(
+            RowError(request.line, "holder_email", "email_invalid", {"value": email[:MAX_EMAIL]})
+        )
     return errors
 
 
@@ -125,7 +145,7 @@ def decode_csv(raw: bytes) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.")
+    raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.", code="csv_not_text")
 
 
 def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
@@ -138,13 +158,15 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
     try:
         header = next(reader)
     except StopIteration:
-        raise InvalidRequest("The CSV file is empty.") from None
+        raise InvalidRequest("The CSV file is empty.", code="csv_empty") from None
     except csv.Error as exc:
-        raise InvalidRequest(f"Line 1: {exc}") from None
+        raise InvalidRequest(f"Line 1: {exc}", {"line": 1}, code="csv_malformed") from None
     columns = [HEADER_ALIASES.get(h.strip().lstrip("\ufeff").lower()) for h in header]
     if "holder_name" not in columns:
         raise InvalidRequest(
-            "The CSV header has no holder_name (or name, 姓名) column.", {"header": header}
+            "The CSV header has no holder_name (or name, 姓名) column.",
+            {"header": header},
+            code="csv_no_name_column",
         )
     count = 0
     while True:
@@ -152,16 +174,25 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield RowError(reader.line_num, "", str(exc))
+        except csv.Error:
+            yield RowError(reader.line_num, "", "csv_malformed")
             return
         if not any(cell.strip() for cell in row):
             continue
         count += 1
         if count > max_rows:
-            raise InvalidRequest(f"The CSV file has more than {max_rows} rows.")
+            raise InvalidRequest(
+                f"The CSV file has more than {max_rows} rows.",
+                {"max": max_rows},
+                code="csv_too_many_rows",
+            )
         if len(row) > len(columns):
-            yield RowError(reader.line_num, "", f"{len(row)} cells, the header has {len(columns)}")
+            yield RowError(
+                reader.line_num,
+                "",
+                "too_many_cells",
+                {"cells": len(row), "columns": len(columns)},
+            )
             continue
         values = {col: cell.strip() for col, cell in zip(columns, row, strict=False) if col}
         yield TicketRequest(
@@ -187,7 +218,7 @@ def _resolve_type(
     else:
         found = by_name.get(ref.strip().casefold())
     if found is None:
-        return RowError(request.line, "ticket_type", f"no ticket type {ref!r} in this event")
+        return RowError(request.line, "ticket_type", "unknown_ticket_type", {"value": str(ref)})
     return found
 
 
@@ -270,8 +301,8 @@ async def issue_tickets(
 ) -> list[dict[str, Any]]:
     """Check every request, then issue all of them in one transaction, or none.
 
-    Raises InvalidRequest with every bad row (line, field, message) when any
-    row is bad.
+    Raises InvalidRequest (``bad_rows``) with every bad row (line, field,
+    code, params) when any row is bad.
     """
     async with ctx.db.reading() as session:
         event = await get_event(session, event_id)
@@ -282,7 +313,7 @@ async def issue_tickets(
     by_name = {t.name.casefold(): t for t in types}
     default = next((t for t in types if t.is_default), types[0] if types else None)
     if default is None:
-        raise InvalidRequest("This event has no ticket type.")
+        raise InvalidRequest("This event has no ticket type.", code="no_ticket_type")
 
     accepted: list[tuple[TicketRequest, TicketType]] = []
     errors: list[RowError] = []
@@ -308,9 +339,10 @@ async def issue_tickets(
                 "errors": [e.as_dict() for e in errors[:MAX_REPORTED_ERRORS]],
                 "error_count": len(errors),
             },
+            code="bad_rows",
         )
     if not accepted:
-        raise InvalidRequest("No tickets to issue.")
+        raise InvalidRequest("No tickets to issue.", code="nothing_to_issue")
 
     signer = await ctx.keys.signer(event_id)
     windows = {t.id: validity(event, t) for t in types}

@@ -46,7 +46,11 @@ def reencode_photo(raw: bytes, *, max_bytes: int, max_pixels: int, max_side: int
     image), ``photo_too_many_pixels``, ``corrupt_photo``.
     """
     if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"The photo is over {max_bytes} bytes.", code="photo_too_large")
+        raise PayloadTooLarge(
+            f"The photo is over {max_bytes} bytes.",
+            {"max_bytes": max_bytes},
+            code="photo_too_large",
+        )
     with warnings.catch_warnings():
         # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice
         # that; our own limit below is the one that counts, so make both fail.

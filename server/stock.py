@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,7 +150,11 @@ class MovementIn(BaseModel):
 
 def _check_thresholds(low: int | None, critical: int | None) -> None:
     if low is not None and critical is not None and critical > low:
-        raise ValueError("critical_threshold is above low_threshold")
+        raise PydanticCustomError(
+            "critical_above_low",
+            "critical_threshold is above low_threshold",
+            {"low": low, "critical": critical},
+        )
 
 
 # --- views --------------------------------------------------------------------
@@ -205,7 +210,7 @@ async def _item(
 ) -> StockItem:
     item = await session.get(StockItem, item_id, with_for_update=lock, populate_existing=lock)
     if item is None or item.event_id != event_id:
-        raise NotFound(f"No stock item {item_id}.", code="unknown_item")
+        raise NotFound(f"No stock item {item_id}.", {"item": item_id}, code="unknown_item")
     return item
 
 
@@ -229,7 +234,9 @@ async def create_item(
         await get_event(session, event_id)
         if await _name_taken(session, event_id, body.name, body.location):
             raise Conflict(
-                f"{body.name!r} at {body.location!r} exists already.", code="duplicate_item"
+                f"{body.name!r} at {body.location!r} exists already.",
+                {"name": body.name, "location": body.location},
+                code="duplicate_item",
             )
         item = StockItem(
             event_id=event_id,
@@ -279,7 +286,11 @@ async def update_item(
         try:
             _check_thresholds(item.low_threshold, item.critical_threshold)
         except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
+            raise InvalidRequest(
+                str(exc),
+                {"low": item.low_threshold, "critical": item.critical_threshold},
+                code="critical_above_low",
+            ) from None
         if {"name", "location"} & changes.keys():
             clash = await session.scalar(
                 select(StockItem.id).where(
@@ -291,7 +302,9 @@ async def update_item(
             )
             if clash is not None:
                 raise Conflict(
-                    f"{item.name!r} at {item.location!r} exists already.", code="duplicate_item"
+                    f"{item.name!r} at {item.location!r} exists already.",
+                    {"name": item.name, "location": item.location},
+                    code="duplicate_item",
                 )
         item.updated_at = utcnow()
         alerted = await _check_threshold(session, item)
@@ -305,13 +318,10 @@ async def _check_threshold(session: AsyncSession, item: StockItem) -> bool:
     if kind is None:
         return False
     threshold = item.critical_threshold if level == CRITICAL else item.low_threshold
-    where = f" @ {item.location}" if item.location else ""
-    label = "库存告急 Critical stock" if level == CRITICAL else "库存不足 Low stock"
     alert = await raise_alert(
         session,
         item.event_id,
         kind,
-        f"{label}: {item.name}{where} — {item.quantity} {item.unit}".rstrip(),
         severity="critical" if level == CRITICAL else "warning",
         data={
             "item": item.id,
@@ -421,7 +431,13 @@ async def _record_once(
                 f"Only {source.quantity} {source.unit} of {source.name} on hand.".replace(
                     "  ", " "
                 ),
-                {"item": source.id, "available": source.quantity, "requested": -delta},
+                {
+                    "item": source.id,
+                    "name": source.name,
+                    "unit": source.unit,
+                    "available": source.quantity,
+                    "requested": -delta,
+                },
                 code=refused,
             )
         now = utcnow()

@@ -5,6 +5,7 @@
 // report on the server.
 
 import { ApiError } from "/shared/api.js";
+import { categoryLabel, errorText } from "/shared/codes.js";
 import { t, formatTime } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import * as store from "./store.js";
@@ -60,7 +61,7 @@ export class Incidents {
   renderForm() {
     const category = $("incident-category");
     const chosen = category.value;
-    category.replaceChildren(...this.categories().map((c) => new Option(label("category", c), c, false, c === chosen)));
+    category.replaceChildren(...this.categories().map((c) => new Option(categoryLabel(c, this.app.device.event), c, false, c === chosen)));
     const severity = $("incident-severity");
     severity.replaceChildren(
       ...SEVERITIES.map((s) => {
@@ -84,7 +85,7 @@ export class Incidents {
   }
 
   async submit() {
-    const title = $("incident-title").value.trim() || label("category", $("incident-category").value);
+    const title = $("incident-title").value.trim() || categoryLabel($("incident-category").value, this.app.device.event);
     const [kind, id] = ($("incident-location").value || ":").split(":");
     const photo = $("incident-photo").files[0] || null;
     const report = {
@@ -144,7 +145,7 @@ export class Incidents {
       if (isRetryable(error)) throw error;
       if (error.status === 401) this.app.revoked();
       // Refused for good: kept and shown, not resent blindly.
-      await this.outbox.hold(report.nonce, error.message);
+      await this.outbox.hold(report.nonce, errorText(error));
       return [];
     }
     return [report.nonce];
@@ -157,7 +158,7 @@ export class Incidents {
     } catch (error) {
       if (!(report.photo && error instanceof ApiError && PHOTO_REFUSALS.has(error.code))) throw error;
       report.photo = null;
-      report.description = `${report.description}\n(${error.message})`.trim();
+      report.description = `${report.description}\n(${errorText(error)})`.trim();
       await this.outbox.add(report);
       await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
     }
@@ -170,7 +171,7 @@ export class Incidents {
       this.known = answer.incidents;
       await store.put("kv", this.known, "my-incidents");
     } catch (error) {
-      if (!isRetryable(error)) this.say(t("incident.failed", { message: error.message }), "bad");
+      if (!isRetryable(error)) this.say(t("incident.failed", { message: errorText(error) }), "bad");
       this.known = (await store.get("kv", "my-incidents")) || this.known;
     }
     await this.render();
@@ -187,7 +188,7 @@ export class Incidents {
     const list = $("incident-list");
     const pending = (await this.outbox.pending()).reverse();
     const rows = pending.map((report) => {
-      const li = row(report.title, [label("category", report.category), formatTime(report.created_at)], [
+      const li = row(report.title, [categoryLabel(report.category, this.app.device.event), formatTime(report.created_at)], [
         badge(report.severity, report.severity),
         badge(report.held ? "critical" : "pending", report.held || t("incident.pending")),
       ]);
@@ -200,9 +201,9 @@ export class Incidents {
   }
 
   #incidentRow(incident) {
-    const li = row(incident.title, [label("category", incident.category), formatTime(incident.created_at)], [
+    const li = row(incident.title, [categoryLabel(incident.category, this.app.device.event), formatTime(incident.created_at)], [
       badge(incident.severity, incident.severity),
-      badge(incident.status, t(`status.${incident.status}`)),
+      badge(incident.status, t(`incident_status.${incident.status}`)),
     ]);
     li.dataset.incident = incident.id;
     const role = this.app.device.role;
@@ -231,7 +232,7 @@ export class Incidents {
       try {
         await this.app.api.post(`${this.base}/${incident.id}/${verb}`, {}, { timeoutMs: 8000 });
       } catch (error) {
-        const message = isRetryable(error) ? t("status.offline") : error.message;
+        const message = isRetryable(error) ? t("status.offline") : errorText(error);
         this.say(t("incident.failed", { message }), "bad");
       }
       await this.refresh();
@@ -247,11 +248,6 @@ function reportForm(report) {
   }
   if (report.photo) form.append("photo", report.photo, report.photo_name || "photo.jpg");
   return form;
-}
-
-function label(group, key) {
-  const text = t(`${group}.${key}`);
-  return text === `${group}.${key}` ? key : text;
 }
 
 function badge(kind, text) {

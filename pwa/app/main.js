@@ -1,9 +1,11 @@
 // The staff phone app: start-up, pairing, the tabs, and the flush loop that
 // sends whatever was queued while the network was away.
 
-import { Api, ApiError } from "/shared/api.js";
+import { Api } from "/shared/api.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "/shared/i18n.js";
+import { cameraText, errorText } from "/shared/codes.js";
 import { signatureEngine } from "/shared/secret.js";
+import { TERMS } from "/shared/terms.js";
 import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom } from "./device.js";
@@ -23,6 +25,7 @@ import { isRetryable } from "/shared/outbox.js";
 const BUNDLE_EVERY_MS = 30000;
 const $ = (id) => document.getElementById(id);
 
+addStrings(TERMS);
 addStrings(STRINGS);
 applyTranslations();
 $("lang").addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
@@ -61,14 +64,7 @@ async function pairWith(code) {
     pairMessage(t("pair.done", { role: t(`role.${device.role}`), event: device.event.name }), "ok");
     return device;
   } catch (error) {
-    let text;
-    if (error instanceof ApiError && ["unknown_pairing_code", "pairing_code_used", "pairing_code_expired"].includes(error.code)) {
-      text = t(`pair.${error.code}`);
-    } else if (isRetryable(error)) {
-      text = t("pair.offline");
-    } else {
-      text = t("pair.failed", { message: error.message });
-    }
+    const text = isRetryable(error) ? t("pair.offline") : t("pair.failed", { message: errorText(error) });
     pairMessage(text, "bad");
     return null;
   }
@@ -108,7 +104,7 @@ function showPairing(notice) {
       });
     } catch (error) {
       video.classList.add("hidden");
-      pairMessage(t("scan.camera.unavailable", { message: error.message || error.name }), "bad");
+      pairMessage(cameraText(error), "bad");
     }
   };
 }

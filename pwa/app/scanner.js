@@ -8,6 +8,7 @@
 // nonce is the same, a scan it did receive is not counted twice.
 
 import { ApiError } from "/shared/api.js";
+import { cameraText, errorText } from "/shared/codes.js";
 import { t } from "/shared/i18n.js";
 import { startCamera } from "./camera.js";
 import { zoneAfter } from "./doorbook.js";
@@ -176,7 +177,7 @@ export class Scanner {
     }
     if (verdict.source === "request") {
       if (verdict.error instanceof ApiError && verdict.error.status === 401) this.app.revoked();
-      return { ok: false, reasonText: verdict.error.message };
+      return { ok: false, reasonText: errorText(verdict.error) };
     }
     if (verdict.notReady) return { ok: false, reasonText: t("scan.not_ready") };
     const decision = verdict.decision;
@@ -263,7 +264,7 @@ export class Scanner {
       if (!annulled && !(await this.app.queue.outbox.get(last.nonce))) throw new Error(t("scan.undo.gone"));
       await this.app.queue.drop(last.nonce);
     } catch (error) {
-      const message = isRetryable(error) ? t("status.offline") : error.message;
+      const message = isRetryable(error) ? t("status.offline") : errorText(error);
       $("camera-message").textContent = t("scan.undo.failed", { message });
       return;
     }
@@ -293,7 +294,7 @@ export class Scanner {
       button.dataset.i18n = "scan.camera.stop";
     } catch (error) {
       video.classList.add("hidden");
-      $("camera-message").textContent = t("scan.camera.unavailable", { message: error.message || error.name });
+      $("camera-message").textContent = cameraText(error);
     }
   }
 
@@ -309,7 +310,7 @@ export class Scanner {
       });
     } catch (error) {
       if (isRetryable(error)) this.app.connection.set(false);
-      list.append(item(isRetryable(error) ? t("scan.lookup.offline") : error.message));
+      list.append(item(isRetryable(error) ? t("scan.lookup.offline") : errorText(error)));
       return;
     }
     if (!found.tickets.length) list.append(item(t("scan.lookup.none")));

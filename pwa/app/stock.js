@@ -4,6 +4,7 @@
 // a phone that lost the network resends safely and the ledger keeps the
 // time it happened. Levels shown offline include what is still queued.
 
+import { errorText } from "/shared/codes.js";
 import { t } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import * as store from "./store.js";
@@ -66,7 +67,7 @@ export class Stock {
       await store.put("kv", this.items, "stock-items");
     } catch (error) {
       if (!isRetryable(error)) {
-        this.say(error.message, "bad");
+        this.say(errorText(error), "bad");
         return;
       }
       this.items = (await store.get("kv", "stock-items")) || this.items;
@@ -118,7 +119,7 @@ export class Stock {
     if (level !== "ok") {
       const badge = document.createElement("span");
       badge.className = `badge ${level}`;
-      badge.textContent = t(`stock.${level}`);
+      badge.textContent = t(`level.${level}`);
       what.append(" ", badge);
     }
     const actions = document.createElement("div");
@@ -197,7 +198,7 @@ export class Stock {
       if (error.status === 401) this.app.revoked();
       // Refused for good (say, not enough left to issue): say so and
       // drop it, the server's level stands.
-      this.say(t("stock.failed", { item: movement.item_name, message: error.message }), "bad");
+      this.say(t("stock.failed", { item: movement.item_name, message: errorText(error) }), "bad");
       this.refused.add(movement.nonce);
       return [movement.nonce];
     }

@@ -1,10 +1,11 @@
 // The alerts feed: offline conflicts, zones near full, low stock, escalated
 // incidents — the unacknowledged ones on top, each with an acknowledge button.
 
+import { alertKind, alertText } from "../shared/codes.js";
 import { t } from "../shared/i18n.js";
-import { formatClock, h, translateKind } from "./dom.js";
+import { formatClock, h } from "./dom.js";
 
-function alertRow(alert, acknowledge, mayAct) {
+function alertRow(alert, acknowledge, mayAct, timeZone) {
   const acked = Boolean(alert.acknowledgedAt);
   return h(
     "li",
@@ -12,10 +13,10 @@ function alertRow(alert, acknowledge, mayAct) {
     h(
       "div",
       { class: "alert-head" },
-      h("span", { class: "alert-kind" }, translateKind(alert.kind)),
+      h("span", { class: "alert-kind" }, alertKind(alert.kind)),
       h("span", { class: "alert-time muted" }, formatClock(alert.createdAt)),
     ),
-    h("div", { class: "alert-message" }, alert.message),
+    h("div", { class: "alert-message" }, alertText(alert, { timeZone })),
     acked
       ? h("div", { class: "muted alert-acked" }, t("alerts.acknowledged"))
       : mayAct
@@ -24,7 +25,7 @@ function alertRow(alert, acknowledge, mayAct) {
   );
 }
 
-export function renderAlerts(el, feed, acknowledge, mayAct) {
+export function renderAlerts(el, feed, acknowledge, mayAct, timeZone = null) {
   const unacked = feed.filter((a) => !a.acknowledgedAt).length;
   el.replaceChildren(
     h(
@@ -33,6 +34,6 @@ export function renderAlerts(el, feed, acknowledge, mayAct) {
       h("h2", {}, t("alerts.title")),
       unacked ? h("span", { class: "badge bad", "data-testid": "alerts-unacked" }, t("alerts.unacked", { n: unacked })) : null,
     ),
-    feed.length ? h("ul", { class: "alerts" }, feed.map((a) => alertRow(a, acknowledge, mayAct))) : h("p", { class: "muted empty" }, t("alerts.none")),
+    feed.length ? h("ul", { class: "alerts" }, feed.map((a) => alertRow(a, acknowledge, mayAct, timeZone))) : h("p", { class: "muted empty" }, t("alerts.none")),
   );
 }

@@ -48,9 +48,16 @@ export function formatDuration(ms) {
   return t("unit.h", { h: Math.floor(minutes / 60), m: String(minutes % 60).padStart(2, "0") });
 }
 
+/** The event's time zone: every clock on the page reads in it, whatever the screen's own zone. */
+let timeZone;
+
+export function useTimeZone(tz) {
+  timeZone = tz || undefined;
+}
+
 export function formatClock(date, withSeconds = false) {
   if (!date) return "";
-  const options = { hour: "2-digit", minute: "2-digit", hour12: false };
+  const options = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone };
   if (withSeconds) options.second = "2-digit";
   return date.toLocaleTimeString(language() === "zh" ? "zh-CN" : "en-GB", options);
 }
@@ -83,16 +90,4 @@ function renderSince(el, now) {
 export function tickDurations(root = document) {
   const now = Date.now();
   for (const el of root.querySelectorAll("[data-since]")) renderSince(el, now);
-}
-
-export function translateCategory(category) {
-  const key = `category.${category}`;
-  const text = t(key);
-  return text === key ? category : text;
-}
-
-export function translateKind(kind) {
-  const key = `kind.${kind}`;
-  const text = t(key);
-  return text === key ? kind : text;
 }

@@ -3,8 +3,9 @@
 // command role takes from here (acknowledge, assign, resolve) and the
 // category's emergency plan one click away.
 
+import { categoryLabel, personName } from "../shared/codes.js";
 import { t } from "../shared/i18n.js";
-import { formatDuration, h, since, translateCategory } from "./dom.js";
+import { formatDuration, h, since } from "./dom.js";
 
 function timing(incident) {
   if (incident.status === "resolved" && incident.resolvedAt && incident.createdAt) {
@@ -34,7 +35,7 @@ function incidentCard(incident, actions) {
     h(
       "div",
       { class: "incident-meta" },
-      h("span", { class: "category" }, translateCategory(incident.category)),
+      h("span", { class: "category" }, categoryLabel(incident.category, actions.event())),
       incident.location ? h("span", { class: "location" }, incident.location) : null,
       incident.equipment ? h("span", { class: "equipment" }, incident.equipment) : null,
       incident.reports > 1 ? h("span", {}, t("incidents.reports", { n: incident.reports })) : null,
@@ -43,7 +44,7 @@ function incidentCard(incident, actions) {
       "div",
       { class: "incident-meta" },
       timing(incident),
-      h("span", { class: incident.assignee ? "assignee" : "assignee muted" }, incident.assignee ? t("incidents.assignee", { name: incident.assignee }) : t("incidents.unassigned")),
+      h("span", { class: incident.assignee ? "assignee" : "assignee muted" }, incident.assignee ? t("incidents.assignee", { name: personName(incident.assignee) }) : t("incidents.unassigned")),
     ),
     h(
       "div",

@@ -5,10 +5,12 @@
 // results come back on the socket like everyone else's.
 
 import { Api, ApiError } from "../shared/api.js";
+import { errorText } from "../shared/codes.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../shared/i18n.js";
+import { TERMS } from "../shared/terms.js";
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
-import { formatClock, h, tickDurations } from "./dom.js";
+import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
 import { CommandEvacuation } from "./evacuation.js";
 import { renderIncidents } from "./incidents.js";
 import { LiveSocket, socketUrl } from "../shared/live.js";
@@ -27,6 +29,7 @@ import { renderStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
 import { renderGates, renderInside, renderZones } from "./venue.js";
 
+addStrings(TERMS);
 addStrings(STRINGS);
 
 const TOKEN_KEY = "muster.command.token";
@@ -62,7 +65,8 @@ const PANELS = {
   gates: () => renderGates($("panel-gates"), gatesView(page.headcount, page.gatesData)),
   stock: () => renderStock($("panel-stock"), page.stock),
   incidents: () => renderIncidents($("panel-incidents"), incidentBoard(incidentList()), incidentActions),
-  alerts: () => renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert, page.mayAct),
+  alerts: () =>
+    renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert, page.mayAct, page.event && page.event.timezone),
 };
 
 /** Re-render ``panels`` at the next frame: a burst of messages costs one render. */
@@ -193,7 +197,7 @@ function notice(message) {
     evacuation.allow(page.mayAct);
     invalidate("incidents", "alerts");
   } else if (message.type === "error") {
-    toast(t("topic.failed", { topic: message.topic || "", message: message.message || message.code }));
+    toast(t("topic.failed", { topic: t(`topic.${message.topic || "unknown"}`) }));
   }
 }
 
@@ -210,7 +214,7 @@ function connectionChanged(state) {
 
 function reportFailure(error) {
   if (error instanceof ApiError && (error.status === 403 || error.status === 401)) toast(t("action.forbidden"));
-  else toast(t("action.failed", { message: error.message }));
+  else toast(t("action.failed", { message: errorText(error) }));
 }
 
 async function incidentAction(incident, action, body = {}) {
@@ -237,6 +241,7 @@ function askInDialog(dialog, incident, onConfirm) {
 
 const incidentActions = {
   allowed: () => page.mayAct,
+  event: () => page.event,
   ack: (incident) => incidentAction(incident, "ack"),
   assign: (incident) =>
     askInDialog($("assign-dialog"), incident, (form) => {
@@ -341,7 +346,7 @@ async function signIn(token, wantedEvent) {
       localStorage.removeItem(TOKEN_KEY);
       showSignIn(t("signin.bad_token"));
     } else {
-      showSignIn(t("signin.failed", { message: error.message }));
+      showSignIn(errorText(error));
     }
     return;
   }
@@ -376,6 +381,7 @@ function openDashboard(api, event) {
     connection: { name: "connecting" },
   });
   localStorage.setItem(EVENT_KEY, String(event.id));
+  useTimeZone(event.timezone);
   // Keep the event in the address (a bookmark for the big screen), never the token.
   history.replaceState(null, "", `#event=${event.id}`);
   document.title = `${event.name} · ${t("app.title")}`;

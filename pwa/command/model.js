@@ -134,7 +134,7 @@ export function incidentView(raw, names = {}) {
   const gate = place.gate ?? i.gate_id;
   const named = (map, id) => (id !== null && id !== undefined && map ? map.get(String(id)) : null);
   const location = [named(names.gates, gate), named(names.zones, zone), place.text].filter(Boolean).join(" · ");
-  const assignee = i.assignee && typeof i.assignee === "object" ? i.assignee.name : i.assignee;
+  const assignee = i.assignee && typeof i.assignee === "object" ? i.assignee : i.assignee ? { name: String(i.assignee) } : null;
   return {
     id: i.id,
     title: i.title || "",
@@ -147,7 +147,8 @@ export function incidentView(raw, names = {}) {
     createdAt: time(i.created_at),
     acknowledgedAt: time(i.acknowledged_at),
     resolvedAt: time(i.resolved_at),
-    assignee: assignee === null || assignee === undefined || assignee === "" ? null : String(assignee),
+    assignee,
+    reporter: i.reporter && typeof i.reporter === "object" ? i.reporter : null,
     escalated: number(i.escalation_level) > 0 || Boolean(i.escalated_at),
     reports: number(i.reports, 1),
     plan: i.plan || null,
@@ -187,7 +188,7 @@ export function alertView(raw) {
     id: a.id,
     kind: a.kind || "",
     severity: a.severity || "warning",
-    message: a.message || "",
+    data: a.data && typeof a.data === "object" ? a.data : {},
     createdAt: time(a.created_at),
     acknowledgedAt: time(a.acknowledged_at),
   };

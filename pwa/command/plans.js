@@ -4,7 +4,8 @@
 // paragraphs, **bold** and `code` are all a runbook needs.
 
 import { language, t } from "../shared/i18n.js";
-import { h, translateCategory } from "./dom.js";
+import { categoryLabel } from "../shared/codes.js";
+import { h } from "./dom.js";
 
 /**
  * The title and Markdown of a plan (server/incidents.py plan_json:
@@ -14,7 +15,7 @@ import { h, translateCategory } from "./dom.js";
 export function planText(plan, lang = language()) {
   const other = lang === "zh" ? "en" : "zh";
   const pick = (pair) => (pair && (pair[lang] || pair[other])) || "";
-  return { title: pick(plan.title) || translateCategory(plan.category), markdown: pick(plan.steps) };
+  return { title: pick(plan.title) || categoryLabel(plan.category), markdown: pick(plan.steps) };
 }
 
 function inline(text) {
@@ -86,7 +87,7 @@ export function showPlans(dialog, plans, category = null) {
         return h(
           "details",
           { class: "plan", "data-plan-category": plan.category, open: category === null ? ordered.length === 1 : plan.category === category },
-          h("summary", {}, h("span", { class: "plan-category" }, translateCategory(plan.category)), " ", title),
+          h("summary", {}, h("span", { class: "plan-category" }, categoryLabel(plan.category)), " ", title),
           renderMarkdown(markdown),
         );
       }),

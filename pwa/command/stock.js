@@ -22,7 +22,7 @@ function stockRow(item) {
       "div",
       { class: "stock-head" },
       h("span", { class: "stock-name" }, item.name),
-      item.level === "ok" ? null : h("span", { class: "badge" }, t(`stock.${item.level}`)),
+      item.level === "ok" ? null : h("span", { class: "badge" }, t(`level.${item.level}`)),
       h("span", { class: "stock-qty" }, h("strong", { "data-testid": "stock-quantity" }, formatNumber(item.quantity)), " ", item.unit),
     ),
     h("div", { class: "bar" }, h("div", { class: "bar-fill", style: `width:${fraction * 100}%` }), item.low ? h("div", { class: "bar-mark", style: "left:50%" }) : null),

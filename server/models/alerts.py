@@ -24,7 +24,7 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32))
     #: "info", "warning" or "critical".
     severity: Mapped[str] = mapped_column(String(16), default="warning")
-    message: Mapped[str] = mapped_column(String(500))
+    #: The parameters of the kind's sentence, which each page words itself.
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Alerts with the same key are one alert while it is unacknowledged.
     dedupe_key: Mapped[str | None] = mapped_column(String(200))

@@ -88,7 +88,9 @@ async def _gate_of(session: AsyncSession, event_id: int, gate_id: int | None) ->
         return None
     gate = await session.get(Gate, gate_id)
     if gate is None or gate.event_id != event_id:
-        raise InvalidRequest(f"No gate {gate_id} in this event.", {"gate": gate_id})
+        raise InvalidRequest(
+            f"No gate {gate_id} in this event.", {"gate": gate_id}, code="unknown_gate"
+        )
     return gate
 
 

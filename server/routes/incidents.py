@@ -35,12 +35,16 @@ FORM_FIELDS = frozenset(incidents.ReportIn.model_fields)
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The upload is over {limit} bytes.", code="photo_too_large")
+        raise PayloadTooLarge(
+            f"The upload is over {limit} bytes.", {"max_bytes": limit}, code="photo_too_large"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"The upload is over {limit} bytes.", code="photo_too_large")
+            raise PayloadTooLarge(
+                f"The upload is over {limit} bytes.", {"max_bytes": limit}, code="photo_too_large"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -59,14 +63,20 @@ async def _report_form(request: Request) -> tuple[dict[str, Any], bytes | None]:
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise InvalidRequest(f"The form could not be read: {exc.message}") from None
+        raise InvalidRequest(
+            f"The form could not be read: {exc.message}", code="bad_form"
+        ) from None
     fields: dict[str, Any] = {}
     raw_photo: bytes | None = None
     try:
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key != "photo":
-                    raise InvalidRequest(f"Unexpected file field {key!r}; send it as 'photo'.")
+                    raise InvalidRequest(
+                        f"Unexpected file field {key!r}; send it as 'photo'.",
+                        {"field": key[:64]},
+                        code="unexpected_file",
+                    )
                 raw_photo = await value.read()
             elif key in FORM_FIELDS and value != "":
                 fields[key] = value

@@ -53,12 +53,16 @@ async def create_plan(request: Request) -> JSONResponse:
     await authorize(request, event_id, {ORGANISER})
     body = await parse_body(request, PlanIn)
     if not (body.steps_zh.strip() or body.steps_en.strip()):
-        raise InvalidRequest("A plan needs steps in Chinese or English.")
+        raise InvalidRequest("A plan needs steps in Chinese or English.", code="plan_needs_steps")
     try:
         plan = await _insert_plan(request, event_id, body)
     except IntegrityError:
         # Two organisers adding the same category at once: one wins.
-        raise Conflict(f"The {body.category} plan exists already.", code="plan_exists") from None
+        raise Conflict(
+            f"The {body.category} plan exists already.",
+            {"category": body.category},
+            code="plan_exists",
+        ) from None
     return json_response(plan_json(plan), status=201)
 
 
@@ -69,7 +73,7 @@ async def _insert_plan(request: Request, event_id: int, body: PlanIn) -> Emergen
         if body.category not in categories:
             raise InvalidRequest(
                 f"Unknown category {body.category!r}.",
-                {"categories": list(categories)},
+                {"category": body.category, "categories": list(categories)},
                 code="unknown_category",
             )
         existing = await session.scalar(
@@ -80,7 +84,7 @@ async def _insert_plan(request: Request, event_id: int, body: PlanIn) -> Emergen
         if existing is not None:
             raise Conflict(
                 f"The {body.category} plan exists already; change it with PATCH.",
-                {"plan": existing},
+                {"plan": existing, "category": body.category},
                 code="plan_exists",
             )
         plan = EmergencyPlan(event_id=event_id, **body.model_dump())

@@ -47,7 +47,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"The upload is over {limit} bytes.")
+            raise PayloadTooLarge(f"The upload is over {limit} bytes.", {"max_bytes": limit})
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -58,10 +58,12 @@ async def _csv_text(request: Request, limit: int) -> str:
         async with request.form(max_files=1, max_part_size=limit) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise InvalidRequest("The form has no 'file' field with the CSV file.")
+                raise InvalidRequest(
+                    "The form has no 'file' field with the CSV file.", code="no_file"
+                )
             raw = await upload.read(limit + 1)
             if len(raw) > limit:
-                raise PayloadTooLarge(f"The upload is over {limit} bytes.")
+                raise PayloadTooLarge(f"The upload is over {limit} bytes.", {"max_bytes": limit})
             return decode_csv(raw)
     return decode_csv(await _read_limited(request, limit))
 

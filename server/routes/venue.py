@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -28,7 +29,9 @@ def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}") from None
+        raise PydanticCustomError(
+            "unknown_timezone", "unknown timezone {zone}", {"zone": name[:64]}
+        ) from None
     return name
 
 
@@ -42,11 +45,14 @@ class EventIn(BaseModel):
     #: Where it takes place (printed in ticket mail and calendar entries).
     location: Annotated[str, Field(max_length=300)] = ""
     options: dict[str, Any] = Field(default_factory=dict)
+    #: The name of the ticket type every event starts with, in the
+    #: organiser's language (the console sends "标准票" or "Standard").
+    default_ticket_type: Name = "Standard"
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
         if self.ends_at < self.starts_at:
-            raise ValueError("ends_at is before starts_at")
+            raise PydanticCustomError("ends_before_start", "ends_at is before starts_at")
         return self
 
 
@@ -102,9 +108,6 @@ class TicketTypePatch(BaseModel):
     valid_until: AwareDatetime | None = None
 
 
-DEFAULT_TICKET_TYPE = "Standard 标准票"
-
-
 def slice_capacity(capacity: int | None, shards: int) -> list[int | None]:
     """Split ``capacity`` into ``shards`` caps that sum to it exactly."""
     if capacity is None:
@@ -126,7 +129,9 @@ async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int 
     )
     missing = sorted(wanted - found)
     if missing:
-        raise InvalidRequest(f"No zone {missing[0]} in this event.", {"zones": missing})
+        raise InvalidRequest(
+            f"No zone {missing[0]} in this event.", {"zones": missing}, code="unknown_zone"
+        )
 
 
 # --- events -----------------------------------------------------------------
@@ -136,11 +141,11 @@ async def create_event(request: Request) -> JSONResponse:
     await authorize(request, None, {ORGANISER})
     body = await parse_body(request, EventIn)
     async with muster(request).db.writing() as session:
-        event = Event(**body.model_dump())
+        event = Event(**body.model_dump(exclude={"default_ticket_type"}))
         session.add(event)
         await session.flush()
         await create_event_key(session, event.id)
-        session.add(TicketType(event_id=event.id, name=DEFAULT_TICKET_TYPE, is_default=True))
+        session.add(TicketType(event_id=event.id, name=body.default_ticket_type, is_default=True))
     return json_response(event_json(event), status=201)
 
 
@@ -173,7 +178,7 @@ async def update_event(request: Request) -> JSONResponse:
             if value is not None:
                 setattr(event, key, value)
         if event.ends_at < event.starts_at:
-            raise InvalidRequest("ends_at is before starts_at")
+            raise InvalidRequest("ends_at is before starts_at", code="ends_before_start")
     return json_response(event_json(event))
 
 
@@ -254,7 +259,7 @@ async def create_gate(request: Request) -> JSONResponse:
     await authorize(request, event_id, {ORGANISER})
     body = await parse_body(request, GateIn)
     if body.from_zone is not None and body.from_zone == body.to_zone:
-        raise InvalidRequest("A gate must lead from one zone into another.")
+        raise InvalidRequest("A gate must lead from one zone into another.", code="gate_loop")
     async with muster(request).db.writing() as session:
         await get_event(session, event_id)
         await _check_zones(session, event_id, [body.from_zone, body.to_zone])
@@ -288,7 +293,7 @@ async def update_gate(request: Request) -> JSONResponse:
         if changes.get("to_zone") is not None:
             gate.to_zone_id = changes["to_zone"]
         if gate.from_zone_id == gate.to_zone_id:
-            raise InvalidRequest("A gate must lead from one zone into another.")
+            raise InvalidRequest("A gate must lead from one zone into another.", code="gate_loop")
     return json_response(gate_json(gate))
 
 

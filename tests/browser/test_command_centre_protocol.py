@@ -331,28 +331,47 @@ def venue_picture(now: datetime) -> dict[str, dict[str, Any]]:
                 "id": 1,
                 "kind": "zone_full",
                 "severity": "critical",
-                "message": "展区 B Expo B is full (800/800)",
+                "data": {"zone": 2, "name": "展区 B Expo B", "inside": 800, "capacity": 800},
                 "created_at": iso(now - timedelta(minutes=1)),
             },
             {
                 "id": 2,
                 "kind": "conflict",
                 "severity": "warning",
-                "message": "Ticket 1042 admitted at North-1 and South-1 while offline",
+                "data": {
+                    "ticket": 1042,
+                    "code": "000010",
+                    "gate_name": "North-1",
+                    "scanned_at": iso(now - timedelta(minutes=3)),
+                },
                 "created_at": iso(now - timedelta(minutes=2)),
             },
             {
                 "id": 3,
                 "kind": "escalation",
                 "severity": "critical",
-                "message": "P1 投影仪无信号 not acknowledged in 2 min",
+                "data": {
+                    "incident": 1,
+                    "level": 1,
+                    "severity": "P1",
+                    "title": "投影仪无信号",
+                    "after_seconds": 120,
+                },
                 "created_at": iso(now - timedelta(minutes=2)),
             },
             {
                 "id": 4,
                 "kind": "low_stock",
                 "severity": "warning",
-                "message": "胸牌 Badges at 80 (low at 200)",
+                "data": {
+                    "item": 1,
+                    "name": "胸牌 Badges",
+                    "location": "",
+                    "quantity": 80,
+                    "unit": "",
+                    "threshold": 200,
+                    "level": "low",
+                },
                 "created_at": iso(now - timedelta(minutes=6)),
                 "acknowledged_at": iso(now - timedelta(minutes=5)),
             },
@@ -472,6 +491,19 @@ def test_panels_show_the_snapshot(page: Page) -> None:
     expect(page.locator(".alert")).to_have_count(4)
     expect(page.locator(".alert").last).to_have_attribute("data-alert", "4")
     expect(page.locator("[data-alert='4'] button")).to_have_count(0)
+    # Each alert in words of the page's language, from its kind and data.
+    expect(page.locator("[data-alert='1'] .alert-message")).to_have_text(
+        "展区 B Expo B 已满：800/800"
+    )
+    expect(page.locator("[data-alert='3'] .alert-message")).to_have_text(
+        "P1「投影仪无信号」2 分钟内无人接手"
+    )
+    expect(page.locator("[data-alert='4'] .alert-message")).to_have_text(
+        "胸牌 Badges 偏低：剩 80 （偏低线 200）"
+    )
+    conflict = page.locator("[data-alert='2'] .alert-message")
+    expect(conflict).to_contain_text("票码 000010 在离线期间重复入场（North-1，")
+    expect(page.locator("[data-alert='2'] .alert-kind")).to_have_text("离线冲突")
     # Sixty bars in the arrivals chart.
     expect(page.locator(".arrivals-chart rect.minute")).to_have_count(60)
 
@@ -512,13 +544,13 @@ def test_updates_replace_state_and_extend_streams(page: Page, hub: FakeHub) -> N
     )
 
 
-def send_alert(hub: FakeHub, offset: int, alert_id: int, kind: str, message: str) -> None:
+def send_alert(hub: FakeHub, offset: int, alert_id: int, kind: str, name: str) -> None:
     """An alert raised on the current socket, at ``offset`` of epoch "e1"."""
     alert = {
         "id": alert_id,
         "kind": kind,
         "severity": "warning",
-        "message": message,
+        "data": {"code": name, "name": name, "inside": 9, "capacity": 10},
         "created_at": iso(datetime.now(UTC)),
     }
     hub.send(hub.current, "update", "alerts", "e1", offset, {"action": "raised", "alert": alert})

@@ -93,7 +93,8 @@ def test_set_up_an_event_from_an_empty_server(
     new_gate.locator("[name=to_zone]").select_option(label="VIP")
     new_gate.locator("button[type=submit]").click()
     new_gate.locator(".form-error").wait_for()
-    assert "another" in new_gate.locator(".form-error").inner_text()
+    assert "另一个区域" in new_gate.locator(".form-error").inner_text()
+    assert new_gate.locator(".form-error").get_attribute("data-code") == "gate_loop"
     gates = {g["name"]: g for g in api.get(f"{base}/gates").json()["gates"]}
     assert set(gates) == {"North door", "VIP door"}
     assert gates["North door"]["from_zone"] is None
@@ -130,7 +131,8 @@ def test_set_up_an_event_from_an_empty_server(
     report = page.locator("#import-errors tbody tr")
     assert report.count() == 1
     assert report.first.get_attribute("data-line") == "3"
-    assert "holder_email" in report.first.inner_text()
+    # In the page's language, from the server's code and parameters.
+    assert "「li.na-at-example.com」不是有效的邮箱" in report.first.inner_text()
     assert api.get(f"{base}/tickets").json()["tickets"] == []
     shot(page, artifacts, "04-import-refused")
 
@@ -147,7 +149,8 @@ def test_set_up_an_event_from_an_empty_server(
     assert set(tickets) == {"王伟", "李娜", "Chen Jie"}
     assert tickets["李娜"]["holder_email"] == "li.na@example.com"
     assert tickets["李娜"]["ticket_type"] == types["VIP"]["id"]
-    assert tickets["王伟"]["ticket_type"] == types["Standard 标准票"]["id"]
+    # The event was made in Chinese: its first ticket type is named in Chinese.
+    assert tickets["王伟"]["ticket_type"] == types["标准票"]["id"]
 
     # Pair a door phone at the North door: a large QR code with its countdown.
     page.click("#sidebar a[data-tab=phones]")

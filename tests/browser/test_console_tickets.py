@@ -77,15 +77,17 @@ def test_gb18030_file_with_a_bad_row_left_out(
     page.wait_for_selector("#import-errors")
     row = page.locator("#import-errors tbody tr")
     assert row.get_attribute("data-line") == "3"
-    assert "holder_name" in row.inner_text()
+    # The reason in the page's language, from the server's code.
+    assert "the name is empty" in row.inner_text()
+    assert row.locator("[data-code=name_empty]").count() == 1
 
     # The bad rows download as a CSV with the line and the reason.
     with page.expect_download() as info:
         page.click("#import-download-bad")
     download = Path(info.value.path()).read_text("utf-8-sig")
     lines = download.splitlines()
-    assert lines[0] == "姓名,邮箱,line,error"
-    assert lines[1].startswith(",nobody@example.com,3,holder_name:")
+    assert lines[0] == "姓名,邮箱,Line,Problem"
+    assert lines[1] == ",nobody@example.com,3,the name is empty"
 
     # Leave the row out and upload again: the other two are imported.
     row.locator("input[type=checkbox]").check()

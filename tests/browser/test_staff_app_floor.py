@@ -171,6 +171,7 @@ def test_a_refused_photo_does_not_lose_the_report(
         [incident] = api.get(f"{venue.base}/incidents").json()["incidents"]
     assert incident["title"] == "Spilled drinks at the bar"
     assert incident["photos"] == []
-    assert "not a JPEG, PNG or WebP" in incident["description"]
+    # The phone words the server's code (unsupported_photo) in its own language.
+    assert "That is not a photo this server can read." in incident["description"]
     assert page.locator("#incident-list li[data-pending]").count() == 0
     context.close()

@@ -105,7 +105,7 @@ def test_conflict_from_another_door_is_shown(
 
     context.set_offline(False)
     page.wait_for_selector("#conflicts:not(.hidden)", timeout=SYNC_TIMEOUT_MS)
-    assert page.inner_text("#conflicts-title") == "Sync conflicts: 1"
+    assert page.inner_text("#conflicts-title") == "Offline conflicts: 1"
     assert "王伟" in page.inner_text("#conflict-list")
     assert headcount_inside(live_server, venue) == 1  # a conflict never counts twice
     shot(page, artifacts, "offline-05-conflict")

@@ -13,9 +13,11 @@ from server.models import BusMessage
 from tests.conftest import Api
 
 
-async def add_alert(ctx: Muster, event_id: int, message: str) -> int:
+async def add_alert(ctx: Muster, event_id: int, cause: str) -> int:
     async with ctx.db.writing() as session:
-        alert = await raise_alert(session, event_id, "zone_near_full", message, dedupe_key=message)
+        alert = await raise_alert(
+            session, event_id, "zone_near_full", data={"name": cause}, dedupe_key=cause
+        )
         assert alert is not None
         return alert.id
 

@@ -13,7 +13,6 @@ from server.cli import main
 from server.db import Database
 from server.migrate import upgrade
 from server.models import Account, Event, Ticket
-from server.routes.venue import DEFAULT_TICKET_TYPE
 
 
 @pytest.fixture
@@ -58,9 +57,7 @@ def make_event(data_dir) -> int:
                 session.add(event)
                 await session.flush()
                 await create_event_key(session, event.id)
-                session.add(
-                    TicketType(event_id=event.id, name=DEFAULT_TICKET_TYPE, is_default=True)
-                )
+                session.add(TicketType(event_id=event.id, name="Standard", is_default=True))
             return event.id
         finally:
             await db.dispose()

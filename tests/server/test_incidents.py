@@ -170,14 +170,14 @@ async def test_lifecycle_and_log(ctx, client, organiser, event):
 
     taken = await alice.post(url(event, incident, "ack"), {"note": "on my way"}, expect=200)
     assert taken["status"] == "acknowledged"
-    assert taken["assignee"] == {"id": alice_id, "name": "Alice 李"}
+    assert taken["assignee"] == {"id": alice_id, "name": "Alice 李", "role": "staff"}
     assert taken["entry"]["action"] == "acknowledged" and taken["entry"]["text"] == "on my way"
     twice = await command.post(url(event, incident, "ack"), {}, expect=409)
     assert twice["error"]["code"] == "invalid_transition"
     assert twice["error"]["details"] == {"status": "acknowledged", "action": "ack"}
 
     not_hers = await bob.post(url(event, incident, "resolve"), {}, expect=403)
-    assert not_hers["error"]["code"] == "forbidden"
+    assert not_hers["error"]["code"] == "resolve_not_assigned"
     done = await alice.post(url(event, incident, "resolve"), {"note": "cable reseated"}, expect=200)
     assert done["status"] == "resolved" and done["resolved_at"]
     again = await alice.post(url(event, incident, "resolve"), {}, expect=409)
@@ -209,7 +209,7 @@ async def test_assign(ctx, client, organiser, api_as, event):
     bob, bob_id = await person(ctx, client, "staff", event, "Bob 王")
     incident = await report(bob, event)
     by_id = await organiser.post(url(event, incident, "assign"), {"assignee": alice_id}, expect=200)
-    assert by_id["assignee"] == {"id": alice_id, "name": "Alice 李"}
+    assert by_id["assignee"] == {"id": alice_id, "name": "Alice 李", "role": "staff"}
     assert by_id["status"] == "open"
     by_name = await organiser.post(
         url(event, incident, "assign"), {"assignee": "Bob 王"}, expect=200
@@ -218,7 +218,7 @@ async def test_assign(ctx, client, organiser, api_as, event):
     outsider = await organiser.post(
         url(event, incident, "assign"), {"assignee": "电工老李"}, expect=200
     )
-    assert outsider["assignee"] == {"id": None, "name": "电工老李"}
+    assert outsider["assignee"] == {"id": None, "name": "电工老李", "role": None}
     unknown = await organiser.post(url(event, incident, "assign"), {"assignee": 999999}, expect=422)
     assert unknown["error"]["code"] == "unknown_assignee"
     await person(ctx, client, "staff", event, "Bob 王")

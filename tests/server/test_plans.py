@@ -79,7 +79,7 @@ async def test_plan_rules(organiser, api_as, event):
     empty = await organiser.post(
         plans_url(event), {"category": "power", "steps_zh": " ", "steps_en": ""}, expect=422
     )
-    assert empty["error"]["code"] == "invalid_request"
+    assert empty["error"]["code"] == "plan_needs_steps"
     await organiser.get(f"{plans_url(event)}/999999", expect=404)
     for role in ("command", "staff", "door"):
         caller = await api_as(role, event["id"])

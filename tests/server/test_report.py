@@ -127,7 +127,7 @@ async def test_report_and_exports(organiser, api_as, event, zone, gate):
         "by_type": [
             {
                 "ticket_type": issued["tickets"][0]["ticket_type"],
-                "name": "Standard 标准票",
+                "name": "Standard",
                 "issued": 3,
                 "checked_in": 2,
             }

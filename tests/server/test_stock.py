@@ -116,7 +116,13 @@ async def test_issue_receive_and_refusal_below_zero(ctx, organiser, api_as, even
     assert answer["movement"]["actor"]["name"] == "staff"
     refused = await move(staff, event, expect=409, kind="issue", item=item["id"], quantity=7)
     assert refused["error"]["code"] == "insufficient_stock"
-    assert refused["error"]["details"] == {"item": item["id"], "available": 6, "requested": 7}
+    assert refused["error"]["details"] == {
+        "item": item["id"],
+        "name": item["name"],
+        "unit": item["unit"],
+        "available": 6,
+        "requested": 7,
+    }
     await move(staff, event, kind="receive", item=item["id"], quantity=5)
     current = await staff.get(f"/api/v1/events/{event['id']}/stock/items/{item['id']}")
     assert current["quantity"] == 11
@@ -258,7 +264,7 @@ async def test_raising_a_threshold_alerts_at_once(ctx, organiser, event):
         {"critical_threshold": 50},
         expect=422,
     )
-    assert bad["error"]["code"] == "invalid_request"
+    assert bad["error"]["code"] == "critical_above_low"
 
 
 async def test_duplicate_item_refused(organiser, event):

@@ -54,7 +54,7 @@ async def test_zones_and_gates(organiser, event):
     loop = await organiser.post(
         f"{base}/gates", {"name": "Loop", "from_zone": vip["id"], "to_zone": vip["id"]}, expect=422
     )
-    assert loop["error"]["code"] == "invalid_request"
+    assert loop["error"]["code"] == "gate_loop"
     missing = await organiser.post(
         f"{base}/gates", {"name": "Nowhere", "to_zone": 999999}, expect=422
     )

@@ -1,6 +1,7 @@
 // Small DOM helpers for the console: build elements, show an API error next
 // to the form that caused it, and keep a button busy while a request runs.
 
+import { errorText, fieldLines, fieldName } from "../../shared/codes.js";
 import { t } from "../../shared/i18n.js";
 
 /**
@@ -47,23 +48,8 @@ export function clear(el, ...children) {
   return el;
 }
 
-/** Translate an error of the API's one shape ({code, message, details}) to a sentence. */
-export function errorText(err) {
-  if (!err) return "";
-  if (err.name === "AbortError") return t("error.timeout");
-  if (err instanceof TypeError) return t("error.network");
-  const known = `error.${err.code}`;
-  const translated = t(known);
-  return translated === known ? err.message || String(err) : translated;
-}
-
-/** Field-level lines from a validation error's details ([{field, message}]). */
-function detailLines(details) {
-  if (!Array.isArray(details)) return [];
-  return details
-    .filter((d) => d && (d.field || d.message))
-    .map((d) => `${d.field ? d.field.replace(/^body\./, "") + ": " : ""}${d.message || ""}`);
-}
+/** An error in the page's language (server codes worded by shared/codes.js). */
+export { errorText };
 
 /**
  * Show `err` in the `.form-error` box of `form` (created if missing), right
@@ -75,12 +61,14 @@ export function showError(form, err) {
     box = h("div", { class: "form-error", role: "alert" });
     form.append(box);
   }
-  const lines = detailLines(err && err.details);
+  const details = err && Array.isArray(err.details) ? err.details : [];
+  const lines = fieldLines(details);
   clear(box, h("strong", {}, errorText(err)), lines.length ? h("ul", {}, lines.map((l) => h("li", {}, l))) : null);
   box.dataset.code = (err && err.code) || "";
   box.classList.remove("hidden");
-  for (const d of Array.isArray(err && err.details) ? err.details : []) {
-    const name = String(d.field || "").split(".")[0];
+  const fields = details.map(fieldName);
+  if (err && err.field) fields.push(err.field);
+  for (const name of fields) {
     const input = name && form.querySelector(`[name="${CSS.escape(name)}"]`);
     if (input) input.setAttribute("aria-invalid", "true");
   }

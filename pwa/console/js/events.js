@@ -2,6 +2,7 @@
 // and time zone; a set-up checklist; links to the command centre and the
 // post-event review).
 
+import { PageError } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { clear, field, h, onSubmit, toast } from "./dom.js";
 import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "./time.js";
@@ -59,9 +60,10 @@ export function eventForm(event, save) {
   onSubmit(form, async (data) => {
     const zone = String(data.get("timezone")).trim();
     if (!isValidZone(zone)) {
-      throw Object.assign(new Error(t("event.bad_timezone", { zone })), { code: "", details: [{ field: "timezone", message: t("event.bad_timezone", { zone }) }] });
+      throw new PageError(t("event.bad_timezone", { zone }), "timezone");
     }
     await save({
+      ...(event ? {} : { default_ticket_type: t("type.standard") }),
       name: String(data.get("name")).trim(),
       starts_at: localToIso(String(data.get("starts_at")), zone),
       ends_at: localToIso(String(data.get("ends_at")), zone),

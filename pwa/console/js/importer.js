@@ -4,6 +4,7 @@
 // upload again, or download the bad rows to fix in a spreadsheet.
 
 import { ApiError } from "../../shared/api.js";
+import { rowProblem } from "../../shared/codes.js";
 import { t } from "../../shared/i18n.js";
 import { clear, download, errorText, h } from "./dom.js";
 import { columnOf, parseCsv, readCsvFile, toCsv } from "./csv.js";
@@ -128,7 +129,7 @@ export function importCard(view, onImported) {
               dataset: { column: header[c] || String(c) },
               oninput: (e) => { cells[c] = e.target.value; },
             }) : "")),
-          h("td", { class: "problem" }, list.map((e) => h("div", {}, h("code", {}, e.field || "—"), " ", e.message))),
+          h("td", { class: "problem" }, list.map((e) => h("div", { dataset: { code: e.code || "" } }, rowProblem(e)))),
           h("td", {}, record ? h("input", { type: "checkbox", "aria-label": t("import.skip"), onchange: (e) => edits.set(index, e.target.checked ? null : cells) }) : ""));
       })));
     const more = errorCount > errors.length ? h("p", { class: "muted" }, t("import.more_errors", { shown: errors.length, n: errorCount })) : null;
@@ -144,11 +145,11 @@ export function importCard(view, onImported) {
     });
     const badRows = h("button", { type: "button", id: "import-download-bad" }, t("import.download_bad"));
     badRows.addEventListener("click", () => {
-      const rows = [[...header, "line", "error"]];
+      const rows = [[...header, t("import.line"), t("import.problem")]];
       for (const [line, list] of problems) {
         const index = byLine.get(line);
         const cells = index === undefined ? [] : records[index].cells;
-        rows.push([...Array.from({ length: header.length }, (_, c) => cells[c] ?? ""), line ?? "", list.map((e) => `${e.field}: ${e.message}`).join("; ")]);
+        rows.push([...Array.from({ length: header.length }, (_, c) => cells[c] ?? ""), line ?? "", list.map(rowProblem).join("; ")]);
       }
       download(new Blob(["\ufeff" + toCsv(rows)], { type: "text/csv" }), `bad-rows-${fixedName(name)}`);
     });

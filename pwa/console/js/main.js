@@ -14,6 +14,7 @@ import { showReview } from "./review.js";
 import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeTokenFromLink } from "./session.js";
 import { showStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
+import { TERMS } from "../../shared/terms.js";
 import { showTickets } from "./tickets.js";
 import { showVenue } from "./venue.js";
 
@@ -128,6 +129,7 @@ function setupLanguageSwitch() {
 }
 
 function boot() {
+  addStrings(TERMS);
   addStrings(STRINGS);
   addStrings(MAIL_STRINGS);
   takeTokenFromLink();

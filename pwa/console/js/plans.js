@@ -3,6 +3,7 @@
 // have a plan: a title and steps in Markdown, in Chinese and in English,
 // attached to every incident of that category.
 
+import { PageError, categoryLabel } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { clear, errorText, h, onSubmit, toast } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
@@ -20,12 +21,6 @@ export function eventCategories(event) {
   return keys.length ? keys : DEFAULT_CATEGORIES;
 }
 
-/** A category's name in the page's language; a custom one shows its key. */
-export function categoryLabel(key) {
-  const known = `category.${key}`;
-  const text = t(known);
-  return text === known ? key : text;
-}
 
 export async function showPlans(view) {
   const { api, event } = view;
@@ -71,7 +66,7 @@ function categoriesCard(view, categories) {
       h("button", { type: "submit", class: "primary" }, t("action.save"))));
   onSubmit(form, async () => {
     const keys = [...rows.querySelectorAll("[name=key]")].map((input) => input.value.trim()).filter(Boolean);
-    if (!keys.length) throw new Error(t("category.none"));
+    if (!keys.length) throw new PageError(t("category.none"));
     await api.patch(`/api/v1/events/${event.id}`, { options: { ...(event.options || {}), incident_categories: [...new Set(keys)] } });
     toast(t("saved"));
     view.reload();

@@ -3,7 +3,7 @@
 
 import { language, t } from "../../shared/i18n.js";
 import { clear, download, errorText, h, toast } from "./dom.js";
-import { categoryLabel } from "./plans.js";
+import { categoryLabel } from "../../shared/codes.js";
 import { formatInZone } from "./time.js";
 
 function figure(labelKey, value, cls = "") {

@@ -3,6 +3,7 @@
 // flow of people drawn from them. Each row is its own small form so an
 // error shows beside the row that caused it.
 
+import { PageError } from "../../shared/codes.js";
 import { t } from "../../shared/i18n.js";
 import { clear, h, onSubmit, toast } from "./dom.js";
 import { flowLines, renderFlow } from "./flow.js";
@@ -135,7 +136,7 @@ function typeRow(api, base, event, zones, type, refresh) {
       valid_until: localToIso(String(data.get("valid_until") || ""), tz),
     };
     if (body.zones && body.zones.length === 0) {
-      throw Object.assign(new Error(t("type.no_zone")), { details: [{ field: "zones", message: t("type.no_zone") }] });
+      throw new PageError(t("type.no_zone"), "zones");
     }
     if (type) await api.patch(`${base}/ticket-types/${type.id}`, body);
     else await api.post(`${base}/ticket-types`, body);
