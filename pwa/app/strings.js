@@ -98,7 +98,7 @@ export const STRINGS = {
     "device.unpair.confirm": "确定解除配对？未同步的 {n} 条记录将丢失。",
     "device.revoked": "此手机已被主办方停用，请重新配对。",
     "device.engine": "验签：{engine}",
-    "live.refused_rights": "服务器拒绝了本机对此活动的权限，请联系主办方重新绑定。",
+    "live.refused_rights": "服务器拒绝了本机对此活动的权限，请联系主办方重新配对。",
     "live.no_event": "服务器上已没有此活动，请联系主办方。",
   },
   en: {
