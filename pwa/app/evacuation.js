@@ -10,6 +10,7 @@
 // network keeps accounting and the server merges the queue once, whenever
 // it arrives (server/roll_call.py merges: first time and place kept).
 
+import { cameraText } from "/shared/codes.js";
 import { addStrings, formatTime, t } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import { startCamera } from "./camera.js";
@@ -277,7 +278,7 @@ export class Evacuation {
       this.stopCamera = await startCamera(this.video, (text) => this.account({ secret: text.trim() }, "safe"));
     } catch (error) {
       this.video.classList.add("hidden");
-      this.#tell(t("scan.camera.unavailable", { message: error.message || error.name }), "bad");
+      this.#tell(cameraText(error), "bad");
     }
     this.render();
   }
