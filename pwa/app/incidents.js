@@ -3,17 +3,29 @@
 // included) and then sent; with no network it waits there and goes on the
 // next flush. Its nonce makes a resend (a timeout, a reload mid-send) one
 // report on the server.
+//
+// "My incidents" are those this phone reported or was given. A tap opens
+// one in full (pwa/shared/incident.js): photo, description, history,
+// comments, resolution note and the emergency plan of its category — shown
+// at once to whoever just reported one that has a plan, and to whoever it
+// is assigned to. Staff phones hear of changes on the `incidents` topic; a
+// door phone (which may not hear every incident) asks again every
+// WATCH_EVERY_MS while one of its reports is unresolved.
 
 import { ApiError } from "/shared/api.js";
 import { categoryLabel, errorText } from "/shared/codes.js";
-import { t, formatTime } from "/shared/i18n.js";
+import { language, t } from "/shared/i18n.js";
+import { incidentDetail, replaceKeepingDrafts } from "/shared/incident.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
+import { clockInZone } from "/shared/time.js";
 import * as store from "./store.js";
 
 const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
 const SEVERITIES = ["P1", "P2", "P3", "P4"];
 const RUN_ALL = new Set(["organiser", "command"]);
 const PHOTO_REFUSALS = new Set(["unsupported_photo", "corrupt_photo", "photo_too_large", "photo_too_many_pixels"]);
+/** How often a phone without the incidents topic asks about its unresolved reports. */
+const WATCH_EVERY_MS = 10000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +40,10 @@ export class Incidents {
       send: ([report]) => this.#send(report),
     });
     this.known = [];
+    /** The incident shown in full (its id), or null: the list is shown. */
+    this.openId = null;
+    this.watchedAt = 0;
+    this.photoUrls = [];
   }
 
   get base() {
@@ -47,9 +63,11 @@ export class Incidents {
       preview.classList.toggle("hidden", !file);
       if (file) preview.src = URL.createObjectURL(file);
     });
+    $("incident-back").addEventListener("click", () => this.close());
     window.addEventListener("languagechange-muster", () => {
       this.renderForm();
       this.render();
+      if (this.openId !== null) this.open(this.openId);
     });
   }
 
@@ -78,7 +96,9 @@ export class Incidents {
       }),
     );
     const location = $("incident-location");
-    const where = location.value;
+    // A door phone reports from its own gate unless it says otherwise.
+    const own = this.app.device.gate ? `gate:${this.app.device.gate.id ?? this.app.device.gate}` : "";
+    const where = location.value || own;
     location.replaceChildren(new Option(t("incident.location.none"), ""));
     for (const zone of this.app.layout.zones) location.add(new Option(zone.name, `zone:${zone.id}`, false, where === `zone:${zone.id}`));
     for (const gate of this.app.layout.gates) location.add(new Option(gate.name, `gate:${gate.id}`, false, where === `gate:${gate.id}`));
@@ -102,6 +122,7 @@ export class Incidents {
     };
     await this.outbox.add(report);
     $("incident-form").reset();
+    $("incident-location").value = "";
     $("incident-preview").classList.add("hidden");
     this.severity = "P3";
     this.renderForm();
@@ -124,7 +145,24 @@ export class Incidents {
       this.app.queueChanged();
       await this.refresh();
     }
+    if (this.planFor !== undefined) {
+      const id = this.planFor;
+      delete this.planFor;
+      if (this.app.current === "incidents" && this.openId === null) await this.open(id);
+    }
     return sent;
+  }
+
+  /**
+   * A phone that does not hear the incidents topic (a door) asks about its
+   * own reports while one is unresolved, at most every WATCH_EVERY_MS.
+   */
+  async watch() {
+    if (this.app.topics().includes("incidents")) return;
+    if (!this.known.some((i) => i.status !== "resolved")) return;
+    if (Date.now() - this.watchedAt < WATCH_EVERY_MS) return;
+    this.watchedAt = Date.now();
+    await this.refresh();
   }
 
   say(text, tone = "") {
@@ -139,28 +177,32 @@ export class Incidents {
 
 
   async #send(report) {
+    let answer;
     try {
-      await this.#post(report);
+      answer = await this.#post(report);
     } catch (error) {
       if (isRetryable(error)) throw error;
       if (error.status === 401) this.app.revoked();
-      // Refused for good: kept and shown, not resent blindly.
-      await this.outbox.hold(report.nonce, errorText(error));
+      // Refused for good: kept and shown (in the reader's language, so the
+      // code is kept, not a sentence), not resent blindly.
+      await this.outbox.hold(report.nonce, { status: error.status, code: error.code, details: error.details });
       return [];
     }
+    // The reporter gets the category's emergency plan at once.
+    if (answer && answer.plan && !(answer.report && answer.report.repeated)) this.planFor = answer.id;
     return [report.nonce];
   }
 
   /** Send one report; a photo the server refuses (not a picture, too big) is dropped and the report sent without it. */
   async #post(report) {
     try {
-      await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+      return await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
     } catch (error) {
       if (!(report.photo && error instanceof ApiError && PHOTO_REFUSALS.has(error.code))) throw error;
       report.photo = null;
       report.description = `${report.description}\n(${errorText(error)})`.trim();
       await this.outbox.add(report);
-      await this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
+      return this.app.api.post(this.base, reportForm(report), { timeoutMs: 60000 });
     }
   }
 
@@ -175,22 +217,29 @@ export class Incidents {
       this.known = (await store.get("kv", "my-incidents")) || this.known;
     }
     await this.render();
+    if (this.openId !== null) await this.open(this.openId, { quiet: true });
   }
 
   /** The `incidents` topic said something changed: fetch again if it is one of mine. */
   changed(data) {
     const ids = new Set(this.known.map((i) => i.id));
     const incident = data && (data.incident || data);
-    if (!incident || ids.has(incident.id) || incident.reporter?.id === this.app.device.id) this.refresh();
+    const me = this.app.device.id;
+    if (!incident || ids.has(incident.id) || incident.reporter?.id === me || incident.assignee?.id === me) this.refresh();
+    // Given an incident just now: its plan comes up, unless something else is open.
+    if (incident && incident.assignee?.id === me && ["assigned", "acknowledged"].includes(data.action) && data.entry?.actor?.id !== me) {
+      if (incident.plan && this.openId === null && this.app.current === "incidents") this.open(incident.id);
+      else this.say(t("incident.assigned_to_me", { title: incident.title }), "ok");
+    }
   }
 
   async render() {
     const list = $("incident-list");
     const pending = (await this.outbox.pending()).reverse();
     const rows = pending.map((report) => {
-      const li = row(report.title, [categoryLabel(report.category, this.app.device.event), formatTime(report.created_at)], [
+      const li = row(report.title, [categoryLabel(report.category, this.app.device.event), this.clock(report.created_at)], [
         badge(report.severity, report.severity),
-        badge(report.held ? "critical" : "pending", report.held || t("incident.pending")),
+        badge(report.held ? "critical" : "pending", report.held ? heldText(report.held) : t("incident.pending")),
       ]);
       li.dataset.pending = report.nonce;
       return li;
@@ -201,11 +250,17 @@ export class Incidents {
   }
 
   #incidentRow(incident) {
-    const li = row(incident.title, [categoryLabel(incident.category, this.app.device.event), formatTime(incident.created_at)], [
+    const li = row(incident.title, [categoryLabel(incident.category, this.app.device.event), this.clock(incident.created_at)], [
       badge(incident.severity, incident.severity),
       badge(incident.status, t(`incident_status.${incident.status}`)),
+      incident.plan ? badge("plan", t("incident.has_plan")) : null,
     ]);
     li.dataset.incident = incident.id;
+    li.dataset.status = incident.status;
+    li.classList.add("openable");
+    li.querySelector(".what").addEventListener("click", () => this.open(incident.id));
+    li.querySelector(".what").setAttribute("role", "button");
+    li.querySelector(".what").tabIndex = 0;
     const role = this.app.device.role;
     const me = this.app.device.id;
     const actions = document.createElement("div");
@@ -229,16 +284,133 @@ export class Incidents {
     button.dataset.action = verb;
     button.addEventListener("click", async () => {
       button.disabled = true;
-      try {
-        await this.app.api.post(`${this.base}/${incident.id}/${verb}`, {}, { timeoutMs: 8000 });
-      } catch (error) {
-        const message = isRetryable(error) ? t("status.offline") : errorText(error);
-        this.say(t("incident.failed", { message }), "bad");
-      }
-      await this.refresh();
+      await this.act(incident, verb);
     });
     return button;
   }
+
+  /** Take, resolve (with an optional note) or reopen; then show what changed. */
+  async act(incident, verb, note = "") {
+    try {
+      await this.app.api.post(`${this.base}/${incident.id}/${verb}`, note ? { note } : {}, { timeoutMs: 8000 });
+    } catch (error) {
+      const message = isRetryable(error) ? t("status.offline") : errorText(error);
+      this.say(t("incident.failed", { message }), "bad");
+    }
+    await this.refresh();
+  }
+
+  /** "09:05" in the event's time zone (a phone set to another zone shows the venue's clock). */
+  clock(iso) {
+    return clockInZone(iso, this.app.device.event.timezone, language());
+  }
+
+  /** Show one incident in full: fetched with its history; from the list when offline. */
+  async open(id, { quiet = false } = {}) {
+    const view = $("incident-detail");
+    this.openId = id;
+    $("incident-list-view").classList.add("hidden");
+    $("incident-report-view").classList.add("hidden");
+    view.classList.remove("hidden");
+    if (!quiet) document.querySelector("main").scrollTop = 0;
+    if (!quiet) $("incident-detail-body").replaceChildren(text("p", t("detail.loading"), "muted"));
+    let incident;
+    try {
+      incident = await this.app.api.get(`${this.base}/${id}`, { timeoutMs: 8000 });
+      await store.put("kv", incident, `incident-${id}`);
+    } catch (error) {
+      incident = (await store.get("kv", `incident-${id}`)) || this.known.find((i) => i.id === id);
+      if (!incident) {
+        $("incident-detail-body").replaceChildren(text("p", t("detail.unavailable", { message: errorText(error) }), "message bad"));
+        return;
+      }
+    }
+    if (this.openId !== id) return;
+    for (const url of this.photoUrls) URL.revokeObjectURL(url);
+    this.photoUrls = [];
+    const event = this.app.device.event;
+    const names = {
+      zones: new Map(this.app.layout.zones.map((z) => [String(z.id), z.name])),
+      gates: new Map(this.app.layout.gates.map((g) => [String(g.id), g.name])),
+    };
+    const detail = incidentDetail(incident, {
+      timeZone: event.timezone,
+      names,
+      event,
+      loadPhoto: async (url) => {
+        const blob = await this.app.api.get(url, { timeoutMs: 20000 });
+        const objectUrl = URL.createObjectURL(blob);
+        this.photoUrls.push(objectUrl);
+        return objectUrl;
+      },
+      onComment: async (comment) => {
+        await this.app.api.post(`${this.base}/${id}/comments`, { text: comment, nonce: newNonce() }, { timeoutMs: 8000 });
+        await this.open(id, { quiet: true });
+      },
+      actions: this.#detailActions(incident),
+    });
+    replaceKeepingDrafts($("incident-detail-body"), detail);
+  }
+
+  close() {
+    this.openId = null;
+    for (const url of this.photoUrls) URL.revokeObjectURL(url);
+    this.photoUrls = [];
+    $("incident-detail").classList.add("hidden");
+    $("incident-list-view").classList.remove("hidden");
+    $("incident-report-view").classList.remove("hidden");
+  }
+
+  /** What this phone may do to the incident (the same rules as server/incident_rules.py may_act). */
+  #detailActions(incident) {
+    const role = this.app.device.role;
+    const me = this.app.device.id;
+    const runsAll = RUN_ALL.has(role);
+    const mine = incident.assignee && incident.assignee.id === me;
+    const buttons = [];
+    if (incident.status === "open" && (runsAll || role === "staff")) {
+      buttons.push(this.#detailButton("incident.take", "ack", incident));
+    }
+    if (incident.status !== "resolved" && (runsAll || (role === "staff" && mine))) {
+      const note = document.createElement("textarea");
+      note.rows = 2;
+      note.maxLength = 4000;
+      note.placeholder = t("incident.resolve_note");
+      note.setAttribute("aria-label", t("incident.resolve_note"));
+      note.className = "resolve-note";
+      buttons.push(note, this.#detailButton("incident.resolve", "resolve", incident, () => note.value.trim()));
+    }
+    const reported = incident.reporter && incident.reporter.id === me;
+    if (incident.status === "resolved" && (runsAll || (role === "staff" && (mine || reported)))) {
+      buttons.push(this.#detailButton("incident.reopen", "reopen", incident));
+    }
+    return buttons;
+  }
+
+  #detailButton(key, verb, incident, note = () => "") {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = verb === "resolve" ? "primary big" : "big";
+    button.textContent = t(key);
+    button.dataset.action = verb;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      await this.act(incident, verb, note());
+    });
+    return button;
+  }
+}
+
+/** Why a report was refused, in the reader's language (older phones kept a sentence). */
+function heldText(held) {
+  return typeof held === "object" ? errorText(held) : String(held);
+}
+
+function text(tag, content, className = "") {
+  const el = document.createElement(tag);
+  el.textContent = content;
+  if (className) el.className = className;
+  return el;
 }
 
 function reportForm(report) {
@@ -263,7 +435,7 @@ function row(title, details, badges) {
   what.className = "what";
   const strong = document.createElement("strong");
   strong.textContent = title;
-  what.append(strong, ...badges);
+  what.append(strong, ...badges.filter(Boolean));
   if (details.length) {
     const span = document.createElement("div");
     span.className = "muted";

@@ -220,6 +220,7 @@ class App {
   }
 
   open(view) {
+    this.current = view;
     showView(view);
     if (view === "device") this.showDevice();
     if (view === "scan") this.scanner.focusWedge();
@@ -251,6 +252,7 @@ class App {
       let synced = 0;
       if (this.scans) synced = await this.queue.flush();
       await this.incidents.flush();
+      await this.incidents.watch();
       if (this.stock) await this.stock.flush();
       await this.evacuation.flush();
       if (this.scans && (force || synced || Date.now() - this.bundleAt > BUNDLE_EVERY_MS)) await this.refreshBundle();

@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v4";
+const VERSION = "muster-app-v5";
 
 const APP_FILES = [
   "/app/",
@@ -40,13 +40,16 @@ const APP_FILES = [
   "/shared/api.js",
   "/shared/codes.js",
   "/shared/i18n.js",
+  "/shared/incident.js",
   "/shared/live.js",
+  "/shared/markdown.js",
   "/shared/once.js",
   "/shared/outbox.js",
   "/shared/terms.js",
   "/shared/base.css",
   "/shared/rules.js",
   "/shared/secret.js",
+  "/shared/time.js",
 ];
 
 const VENDOR_FILES = [

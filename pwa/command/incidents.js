@@ -28,7 +28,7 @@ function incidentCard(incident, actions) {
       "div",
       { class: "incident-head" },
       h("span", { class: "severity" }, incident.severity),
-      h("span", { class: "incident-title" }, incident.title),
+      h("button", { type: "button", class: "incident-title link", "data-action": "detail", onclick: () => actions.detail(incident) }, incident.title),
       incident.escalated && live ? h("span", { class: "badge bad" }, t("incidents.escalated")) : null,
       h("span", { class: "age" }, since(incident.createdAt)),
     ),

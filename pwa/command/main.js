@@ -6,6 +6,7 @@
 
 import { Api, ApiError } from "../shared/api.js";
 import { errorText } from "../shared/codes.js";
+import { incidentDetail, replaceKeepingDrafts } from "../shared/incident.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../shared/i18n.js";
 import { TERMS } from "../shared/terms.js";
 import { renderAlerts } from "./alerts.js";
@@ -175,6 +176,7 @@ function receive(message) {
       break;
     case "incidents":
       applyStream(page.incidents, message, "incident");
+      detailChanged(message);
       if (message.type === "snapshot") fetchResolved();
       invalidate("incidents");
       break;
@@ -223,6 +225,7 @@ async function incidentAction(incident, action, body = {}) {
     // Shown at once; the socket brings the same change a moment later.
     applyStream(page.incidents, { type: "update", data: { incident: answer } }, "incident");
     invalidate("incidents");
+    detailChanged({ data: { incident: answer } });
   } catch (error) {
     reportFailure(error);
   }
@@ -253,9 +256,80 @@ const incidentActions = {
       const note = String(form.get("note") || "").trim();
       incidentAction(incident, "resolve", note ? { note } : {});
     }),
+  detail: (incident) => openDetail(incident.id),
   hasPlan: (incident) => Boolean(incident.plan) || (Array.isArray(page.plans) && page.plans.some((p) => p.category === incident.category)),
   plan: (incident) => openPlans(incident.category, incident.plan),
 };
+
+// --- one incident in full ----------------------------------------------------------
+
+/** The incident open in the detail dialog (its id), or null. */
+let detailId = null;
+const photoUrls = [];
+
+function names() {
+  return {
+    zones: new Map(page.headcount.zones.map((z) => [String(z.id), z.name])),
+    gates: new Map(page.headcount.gates.map((g) => [String(g.id), g.name])),
+  };
+}
+
+async function loadPhoto(url) {
+  const blob = await page.api.get(url, { timeoutMs: 20000 });
+  const objectUrl = URL.createObjectURL(blob);
+  photoUrls.push(objectUrl);
+  return objectUrl;
+}
+
+function detailActions(raw) {
+  if (!page.mayAct) return [];
+  const incident = incidentView(raw, names());
+  const live = incident.status !== "resolved";
+  return [
+    incident.status === "open" ? h("button", { class: "primary", "data-action": "ack", onclick: () => incidentActions.ack(incident) }, t("incidents.ack")) : null,
+    live ? h("button", { "data-action": "assign", onclick: () => incidentActions.assign(incident) }, t("incidents.assign")) : null,
+    live ? h("button", { "data-action": "resolve", onclick: () => incidentActions.resolve(incident) }, t("incidents.resolve")) : null,
+    !live ? h("button", { "data-action": "reopen", onclick: () => incidentAction(incident, "reopen") }, t("incidents.reopen")) : null,
+  ].filter(Boolean);
+}
+
+/** Open (or refresh) the detail dialog of an incident: fetched with its history and comments. */
+async function openDetail(id, { quiet = false } = {}) {
+  const dialog = $("incident-dialog");
+  const body = dialog.querySelector(".dialog-body");
+  detailId = id;
+  if (!quiet) body.replaceChildren(h("p", { class: "muted" }, t("detail.loading")));
+  if (!dialog.open) dialog.showModal();
+  let incident;
+  try {
+    incident = await page.api.get(`/api/v1/events/${page.event.id}/incidents/${id}`);
+  } catch (error) {
+    body.replaceChildren(h("p", { class: "error" }, t("detail.unavailable", { message: errorText(error) })));
+    return;
+  }
+  if (detailId !== id || !dialog.open) return;
+  while (photoUrls.length) URL.revokeObjectURL(photoUrls.pop());
+  replaceKeepingDrafts(
+    body,
+    incidentDetail(incident, {
+      timeZone: page.event.timezone,
+      names: names(),
+      event: page.event,
+      loadPhoto,
+      onComment: async (text) => {
+        await page.api.post(`/api/v1/events/${page.event.id}/incidents/${id}/comments`, { text });
+        await openDetail(id, { quiet: true });
+      },
+      actions: detailActions(incident),
+    }),
+  );
+}
+
+/** The socket brought a change: the open incident is fetched again. */
+function detailChanged(message) {
+  const item = message.data && message.data.incident;
+  if (detailId !== null && $("incident-dialog").open && item && String(item.id) === String(detailId)) openDetail(detailId, { quiet: true });
+}
 
 async function acknowledgeAlert(alert) {
   try {
@@ -439,8 +513,13 @@ function boot() {
     renderConnection();
     renderAll();
     if (page.event) document.title = `${page.event.name} · ${t("app.title")}`;
+    if (detailId !== null && $("incident-dialog").open) openDetail(detailId, { quiet: true });
   });
   window.addEventListener("resize", () => invalidate("arrivals"));
+  $("incident-dialog").addEventListener("close", () => {
+    detailId = null;
+    while (photoUrls.length) URL.revokeObjectURL(photoUrls.pop());
+  });
 }
 
 boot();

@@ -96,6 +96,8 @@ export const STRINGS = {
     "topic.incidents": "事件",
     "topic.alerts": "警报",
     "topic.unknown": "部分",
+    "incident.detail": "事件详情",
+    "incidents.reopen": "重新打开",
   },
   en: {
     "app.title": "Command centre",
@@ -191,5 +193,7 @@ export const STRINGS = {
     "topic.incidents": "Incidents",
     "topic.alerts": "Alerts",
     "topic.unknown": "Some",
+    "incident.detail": "Incident",
+    "incidents.reopen": "Reopen",
   },
 };

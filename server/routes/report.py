@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from server.db import Database
 from server.http import json_response, path_int
 from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
-from server.models.incidents import Incident
+from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
 from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
@@ -211,10 +212,31 @@ async def _csv_response(body: AsyncIterator[str], name: str) -> StreamingRespons
     )
 
 
-async def export_checkins(request: Request) -> StreamingResponse:
-    """Every scan, accepted or refused, as CSV."""
-    event_id = path_int(request, "event_id")
+async def _event_zone(request: Request, event_id: int) -> ZoneInfo:
+    """The event's time zone, once the caller may read the event."""
     await authorize(request, event_id, READERS)
+    async with muster(request).db.reading() as session:
+        event = await get_event(session, event_id)
+    return ZoneInfo(event.timezone)
+
+
+def local_time(value: datetime | None, tz: ZoneInfo) -> str | None:
+    """A time as the venue's wall clock reads it ("2026-12-01 09:05:03"), for
+    spreadsheets; the ISO column beside it keeps the exact instant in UTC."""
+    if value is None:
+        return None
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _local(name: str, tz: ZoneInfo) -> str:
+    """The header of a local-time column, naming the zone: "scanned_at (Asia/Shanghai)"."""
+    return f"{name} ({tz.key})"
+
+
+async def export_checkins(request: Request) -> StreamingResponse:
+    """Every scan, accepted or refused, as CSV (times in UTC and in the event's zone)."""
+    event_id = path_int(request, "event_id")
+    tz = await _event_zone(request, event_id)
     query = (
         select(Scan.id, Scan, Ticket.holder_name, Ticket.code, Gate.name, Account.name)
         .outerjoin(Ticket, Ticket.id == Scan.ticket_id)
@@ -223,16 +245,17 @@ async def export_checkins(request: Request) -> StreamingResponse:
         .where(Scan.event_id == event_id)
     )
     header = [
-        "scan_id", "scanned_at", "received_at", "ticket_id", "code", "holder_name", "gate",
-        "direction", "status", "reason", "device", "offline", "conflict_with", "annulled_at", "nonce",
+        "scan_id", "scanned_at", _local("scanned_at", tz), "received_at", "ticket_id", "code",
+        "holder_name", "gate", "direction", "status", "reason", "device", "offline",
+        "conflict_with", "annulled_at", "nonce",
     ]  # fmt: skip
 
     def row(r: Any) -> list[Any]:
         _id, scan, holder, code, gate, device = r
         return [
-            scan.id, iso(scan.scanned_at), iso(scan.received_at), scan.ticket_id, code, holder, gate,
-            scan.direction, scan.status, scan.reason, device, int(scan.offline), scan.conflict_with,
-            iso(scan.annulled_at), scan.nonce,
+            scan.id, iso(scan.scanned_at), local_time(scan.scanned_at, tz), iso(scan.received_at),
+            scan.ticket_id, code, holder, gate, scan.direction, scan.status, scan.reason, device,
+            int(scan.offline), scan.conflict_with, iso(scan.annulled_at), scan.nonce,
         ]  # fmt: skip
 
     return await _csv_response(
@@ -240,23 +263,38 @@ async def export_checkins(request: Request) -> StreamingResponse:
     )
 
 
+def _resolution_note() -> Any:
+    """The note of an incident's latest resolution (a scalar subquery)."""
+    return (
+        select(IncidentLogEntry.text)
+        .where(IncidentLogEntry.incident_id == Incident.id, IncidentLogEntry.action == "resolved")
+        .order_by(IncidentLogEntry.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def export_incidents(request: Request) -> StreamingResponse:
-    """Every incident with its timings, as CSV."""
+    """Every incident with its timings and resolution note, as CSV."""
     event_id = path_int(request, "event_id")
-    await authorize(request, event_id, READERS)
-    query = select(Incident.id, Incident).where(Incident.event_id == event_id)
+    tz = await _event_zone(request, event_id)
+    query = select(Incident.id, Incident, _resolution_note()).where(Incident.event_id == event_id)
     header = [
-        "incident_id", "created_at", "category", "severity", "title", "status", "zone_id", "gate_id",
-        "location", "equipment_tag", "reporter", "assignee", "reports", "acknowledged_at",
-        "resolved_at", "escalation_level", "description",
+        "incident_id", "created_at", _local("created_at", tz), "category", "severity", "title",
+        "status", "zone_id", "gate_id", "location", "equipment_tag", "reporter", "assignee",
+        "reports", "acknowledged_at", _local("acknowledged_at", tz), "resolved_at",
+        _local("resolved_at", tz), "escalation_level", "description", "resolution_note",
     ]  # fmt: skip
 
     def row(r: Any) -> list[Any]:
-        i = r[1]
+        _id, i, note = r
+        # A reopened incident keeps its old note in the log, not here.
         return [
-            i.id, iso(i.created_at), i.category, i.severity, i.title, i.status, i.zone_id, i.gate_id,
-            i.location_text, i.equipment_tag, i.reporter_name, i.assignee_name, i.reports,
-            iso(i.acknowledged_at), iso(i.resolved_at), i.escalation_level, i.description,
+            i.id, iso(i.created_at), local_time(i.created_at, tz), i.category, i.severity, i.title,
+            i.status, i.zone_id, i.gate_id, i.location_text, i.equipment_tag, i.reporter_name,
+            i.assignee_name, i.reports, iso(i.acknowledged_at), local_time(i.acknowledged_at, tz),
+            iso(i.resolved_at), local_time(i.resolved_at, tz), i.escalation_level, i.description,
+            (note or "") if i.status == "resolved" else "",
         ]  # fmt: skip
 
     return await _csv_response(
@@ -268,22 +306,24 @@ async def export_incidents(request: Request) -> StreamingResponse:
 async def export_stock(request: Request) -> StreamingResponse:
     """The stock ledger (every movement), as CSV."""
     event_id = path_int(request, "event_id")
-    await authorize(request, event_id, READERS)
+    tz = await _event_zone(request, event_id)
     query = (
         select(StockMovement.id, StockMovement, StockItem.name, StockItem.location, StockItem.unit)
         .join(StockItem, StockItem.id == StockMovement.item_id)
         .where(StockMovement.event_id == event_id)
     )
     header = [
-        "movement_id", "occurred_at", "recorded_at", "kind", "item", "location", "unit", "delta",
-        "quantity_after", "to_item_id", "to_quantity_after", "reason", "actor", "nonce",
+        "movement_id", "occurred_at", _local("occurred_at", tz), "recorded_at", "kind", "item",
+        "location", "unit", "delta", "quantity_after", "to_item_id", "to_quantity_after", "reason",
+        "actor", "nonce",
     ]  # fmt: skip
 
     def row(r: Any) -> list[Any]:
         _id, m, name, location, unit = r
         return [
-            m.id, iso(m.occurred_at), iso(m.recorded_at), m.kind, name, location, unit, m.delta,
-            m.quantity_after, m.to_item_id, m.to_quantity_after, m.reason, m.actor_name, m.nonce,
+            m.id, iso(m.occurred_at), local_time(m.occurred_at, tz), iso(m.recorded_at), m.kind,
+            name, location, unit, m.delta, m.quantity_after, m.to_item_id, m.to_quantity_after,
+            m.reason, m.actor_name, m.nonce,
         ]  # fmt: skip
 
     return await _csv_response(

@@ -7,13 +7,19 @@ that is a failure. Screenshots go to ``test-artifacts/`` at the repo root.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
+from tests.conftest import _pg_admin, sqlalchemy_pg_url
 from tests.servers import ROOT, LiveServer, start_server
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,3 +77,42 @@ def browser(playwright_instance: Any, chromium_path: str) -> Iterator[Any]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def pg_admin(sql: str) -> None:
+    """Run an admin statement on PostgreSQL. In a thread of its own: Playwright's
+    sync API keeps an event loop running in this one, so asyncio.run would refuse."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _pg_admin(sql)).result()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """``muster serve`` on SQLite (the shared live server) and on PostgreSQL:
+    a test that takes ``server`` runs on both databases."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    name = f"muster_cc_{uuid.uuid4().hex[:12]}"
+    try:
+        pg_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    started = None
+    try:
+        started = start_server(
+            tmp_path_factory.mktemp("live-pg"), {"MUSTER_DATABASE_URL": sqlalchemy_pg_url(name)}
+        )
+        yield started
+    finally:
+        if started is not None:
+            started.process.terminate()
+            try:
+                started.process.wait(10)
+            except subprocess.TimeoutExpired:
+                started.process.kill()
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

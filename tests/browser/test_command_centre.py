@@ -12,12 +12,9 @@ nothing missed. It prints how long each change took to reach the page.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import json
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,14 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import IN_CI, _pg_admin, sqlalchemy_pg_url
-from tests.servers import LiveServer, start_server
+from tests.servers import LiveServer
 
 #: How long a change may take to show. The realtime path itself takes tens
 #: of milliseconds (the figures are printed); the margin is for a shared,
@@ -165,44 +160,6 @@ class DoorPhone:
 
     def close(self) -> None:
         self.stack.close()
-
-
-def pg_admin(sql: str) -> None:
-    """Run an admin statement on PostgreSQL. In a thread of its own: Playwright's
-    sync API keeps an event loop running in this one, so asyncio.run would refuse."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _pg_admin(sql)).result()
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """``muster serve`` on SQLite (the shared live server) and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("live_server")
-        return
-    name = f"muster_cc_{uuid.uuid4().hex[:12]}"
-    try:
-        pg_admin(f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError) as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    started = None
-    try:
-        started = start_server(
-            tmp_path_factory.mktemp("live-pg"), {"MUSTER_DATABASE_URL": sqlalchemy_pg_url(name)}
-        )
-        yield started
-    finally:
-        if started is not None:
-            started.process.terminate()
-            try:
-                started.process.wait(10)
-            except subprocess.TimeoutExpired:
-                started.process.kill()
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -156,8 +156,39 @@ async def test_report_and_exports(organiser, api_as, event, zone, gate):
         ("receive", "10", "矿泉水"),
         ("issue", "-4", "矿泉水"),
     ]
-    incidents = (await command.get(f"{base}/exports/incidents.csv")).text.lstrip("\ufeff")
-    assert incidents.splitlines()[0].startswith("incident_id,")
+    # Each time also as the venue's wall clock, the zone named in the header.
+    scanned = datetime.fromisoformat(rows[0]["scanned_at"])
+    shanghai = scanned.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert rows[0]["scanned_at (Asia/Shanghai)"] == shanghai
+    assert ledger[0]["occurred_at (Asia/Shanghai)"]
+
+    # The incidents export carries the resolution note (and none once reopened).
+    staff = await api_as("staff", event["id"])
+    first = await staff.post(
+        f"{base}/incidents",
+        {"category": "power", "title": "配电箱跳闸", "nonce": "r1", "description": "B1"},
+        expect=201,
+    )
+    second = await staff.post(
+        f"{base}/incidents",
+        {"category": "network", "title": "Wi-Fi down", "nonce": "r2"},
+        expect=201,
+    )
+    await command.post(f"{base}/incidents/{first['id']}/resolve", {"note": "first try"}, expect=200)
+    await command.post(f"{base}/incidents/{first['id']}/reopen", {}, expect=200)
+    await command.post(
+        f"{base}/incidents/{first['id']}/resolve", {"note": "换了保险丝"}, expect=200
+    )
+    await command.post(
+        f"{base}/incidents/{second['id']}/resolve", {"note": "restarted"}, expect=200
+    )
+    await command.post(f"{base}/incidents/{second['id']}/reopen", {}, expect=200)
+    text = (await command.get(f"{base}/exports/incidents.csv")).text.lstrip("\ufeff")
+    exported = {int(r["incident_id"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert exported[first["id"]]["resolution_note"] == "换了保险丝"
+    assert exported[first["id"]]["resolved_at (Asia/Shanghai)"]
+    assert exported[second["id"]]["resolution_note"] == ""
+    assert exported[second["id"]]["status"] == "open"
 
 
 @pytest.mark.parametrize("role", ["door", "staff"])

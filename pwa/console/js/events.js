@@ -5,7 +5,7 @@
 import { PageError } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { clear, field, h, onSubmit, toast } from "./dom.js";
-import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "./time.js";
+import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "../../shared/time.js";
 
 export const DEFAULT_TIMEZONE = "Asia/Shanghai";
 

@@ -5,7 +5,7 @@
 
 import { language, t } from "../../shared/i18n.js";
 import { clear, errorText, h, toast } from "./dom.js";
-import { formatInZone } from "./time.js";
+import { formatInZone } from "../../shared/time.js";
 
 const POLL_MS = 1000;
 

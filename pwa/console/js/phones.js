@@ -5,7 +5,7 @@
 
 import { language, t } from "../../shared/i18n.js";
 import { ask, clear, errorText, field, h, onSubmit, toast } from "./dom.js";
-import { ageText, formatInZone } from "./time.js";
+import { ageText, formatInZone } from "../../shared/time.js";
 
 /** While a code is on screen the device list refreshes this often, so a new phone shows up. */
 const DEVICE_POLL_MS = 4000;

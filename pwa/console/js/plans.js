@@ -6,7 +6,7 @@
 import { PageError, categoryLabel } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { clear, errorText, h, onSubmit, toast } from "./dom.js";
-import { renderMarkdown } from "./markdown.js";
+import { renderMarkdown } from "../../shared/markdown.js";
 
 /** The categories an event has until the organiser changes them. */
 export const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "medical", "security", "facility", "crowd", "other"];
@@ -91,6 +91,7 @@ function planForm(view, category, plan) {
     h("div", { class: "row" },
       h("label", { class: "field" }, h("span", {}, t("plans.steps_zh")), stepsZh),
       h("label", { class: "field" }, h("span", {}, t("plans.steps_en")), stepsEn)),
+    h("p", { class: "muted small-text" }, t("plans.syntax")),
     h("div", { class: "preview-wrap" }, h("span", { class: "muted" }, t("plans.preview")), preview),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, t(plan ? "action.save" : "plans.create"))));
   onSubmit(form, async (data) => {

@@ -4,7 +4,7 @@
 import { language, t } from "../../shared/i18n.js";
 import { clear, download, errorText, h, toast } from "./dom.js";
 import { categoryLabel } from "../../shared/codes.js";
-import { formatInZone } from "./time.js";
+import { formatInZone } from "../../shared/time.js";
 
 function figure(labelKey, value, cls = "") {
   return h("div", { class: `figure ${cls}` }, h("strong", {}, value == null ? "—" : Number(value).toLocaleString()), h("span", {}, t(labelKey)));

@@ -234,6 +234,7 @@ export const STRINGS = {
     "category.none": "至少需要一个类别。",
     "category.add": "添加类别",
     "type.standard": "标准票",
+    "plans.syntax": "Markdown 写法：# 标题，1. 编号步骤，- 列表，> 引用（例如“注意”），**加粗**，*斜体*，`代码`。其他内容按原文显示。",
   },
   en: {
     "app.title": "Console",
@@ -468,5 +469,6 @@ export const STRINGS = {
     "category.none": "Keep at least one category.",
     "category.add": "Add a category",
     "type.standard": "Standard",
+    "plans.syntax": "Markdown: # heading, 1. numbered step, - list, > quote (a warning, say), **bold**, *italic*, `code`. Anything else shows as typed.",
   },
 };

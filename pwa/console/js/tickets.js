@@ -5,7 +5,7 @@ import { language, t } from "../../shared/i18n.js";
 import { ask, clear, download, errorText, field, h, onSubmit, toast } from "./dom.js";
 import { printBadges } from "./badges.js";
 import { importCard } from "./importer.js";
-import { formatInZone } from "./time.js";
+import { formatInZone } from "../../shared/time.js";
 
 const PAGE_SIZE = 50;
 

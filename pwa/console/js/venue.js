@@ -7,7 +7,7 @@ import { PageError } from "../../shared/codes.js";
 import { t } from "../../shared/i18n.js";
 import { clear, h, onSubmit, toast } from "./dom.js";
 import { flowLines, renderFlow } from "./flow.js";
-import { isoToLocal, localToIso } from "./time.js";
+import { isoToLocal, localToIso } from "../../shared/time.js";
 
 export async function showVenue(view) {
   const { api, event } = view;

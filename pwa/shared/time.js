@@ -1,7 +1,8 @@
-// Wall-clock times in an event's own time zone. The organiser types "09:00"
-// meaning 09:00 in Shanghai, whatever zone the laptop is in; the API wants an
-// ISO time with its offset. Intl knows every IANA zone, so the offset is
-// read from it rather than from the laptop's clock.
+// Wall-clock times in an event's own time zone, on every page. The organiser
+// types "09:00" meaning 09:00 in Shanghai, whatever zone the laptop is in;
+// the API wants an ISO time with its offset; a phone or a big screen set to
+// another zone still shows the venue's clock. Intl knows every IANA zone, so
+// the offset is read from it rather than from the device's clock.
 
 const partsFormat = new Map();
 
@@ -66,11 +67,43 @@ export function isoToLocal(iso, tz) {
   return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
 }
 
+function locale(lang) {
+  return lang === "zh" ? "zh-CN" : "en-GB";
+}
+
+/** "09:05" on the wall clock of `tz`. */
+export function clockInZone(iso, tz, lang) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleTimeString(locale(lang), { timeZone: tz || undefined, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}
+
+/** The calendar day of `iso` in `tz`, as a number of days since 1970 (for "next day" marks). */
+function dayNumber(iso, tz) {
+  const p = wallParts(Date.parse(iso), tz);
+  return Math.round(Date.UTC(+p.year, +p.month - 1, +p.day) / 86400000);
+}
+
+/**
+ * An event's span in its zone: "2026年12月1日 18:00 – 02:00" and how many
+ * days later the end falls (1 for "next day"), so a page can mark it.
+ */
+export function spanInZone(startIso, endIso, tz, lang) {
+  const start = formatInZone(startIso, tz, lang);
+  const days = dayNumber(endIso, tz) - dayNumber(startIso, tz);
+  const end = days <= 1 ? clockInZone(endIso, tz, lang) : formatInZone(endIso, tz, lang);
+  return { start, end, days };
+}
+
+/** "UTC+08:00" for `tz` at the instant `iso` (now if none). */
+export function offsetName(tz, iso = null) {
+  return `UTC${offsetText(offsetMinutes(iso ? Date.parse(iso) : Date.now(), tz))}`;
+}
+
 /** A readable date and time in `tz`, in the page's language. */
 export function formatInZone(iso, tz, lang) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", {
-    timeZone: tz, year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  return new Date(iso).toLocaleString(locale(lang), {
+    timeZone: tz || undefined, year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   });
 }
 
