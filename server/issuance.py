@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.secrets import TicketClaims
 from server.context import Muster
-from server.db import dialect_name
+from server.db import Database, dialect_name
 from server.errors import InvalidRequest
 from server.lookup import get_event
 from server.models import Event, Ticket, TicketType, utcnow
@@ -287,6 +287,45 @@ async def _insert_tickets(
     for start_at in range(0, len(rows), _CHUNK):
         await session.execute(insert(Ticket), rows[start_at : start_at + _CHUNK])
         progress("write", min(start_at + _CHUNK, len(rows)), len(rows))
+
+
+#: What an import does with a row whose email already holds a ticket of the
+#: event: stop and say so (the default for CSV), leave it out, or issue anyway.
+EXISTING_EMAILS = ("refuse", "skip", "issue")
+
+
+async def tickets_by_email(db: Database, event_id: int, emails: Iterable[str]) -> dict[str, str]:
+    """The code of a valid ticket each of ``emails`` holds already (case-insensitive)."""
+    wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    found: dict[str, str] = {}
+    async with db.reading() as session:
+        for start in range(0, len(wanted), 1000):
+            rows = await session.execute(
+                select(func.lower(Ticket.holder_email), Ticket.code).where(
+                    Ticket.event_id == event_id,
+                    Ticket.status != "revoked",
+                    func.lower(Ticket.holder_email).in_(wanted[start : start + 1000]),
+                )
+            )
+            for email, code in rows:
+                found.setdefault(email, code)
+    return found
+
+
+def already_issued(
+    requests: Iterable[TicketRequest | RowError], existing: dict[str, str]
+) -> tuple[list[TicketRequest | RowError], list[dict[str, Any]]]:
+    """Split rows into those to import and those whose email holds a ticket
+    (``{"line", "email", "code"}`` of the ticket it holds)."""
+    kept: list[TicketRequest | RowError] = []
+    held: list[dict[str, Any]] = []
+    for item in requests:
+        email = item.holder_email.strip() if isinstance(item, TicketRequest) else ""
+        if email and email.lower() in existing:
+            held.append({"line": item.line, "email": email, "code": existing[email.lower()]})
+        else:
+            kept.append(item)
+    return kept, held
 
 
 def _no_progress(_stage: str, _done: int, _total: int) -> None:

@@ -112,16 +112,18 @@ def test_both_languages_take_the_same_parameters(name: str) -> None:
 
 
 #: Latin words a Chinese sentence may hold: product and format names, codes
-#: a person types or reads off a badge, and the names of things on screen.
+#: a person types or reads off a badge, the names of things on screen, and
+#: the example of an English name beside its field.
 ALLOWED_LATIN = {
     "Muster", "muster", "serve", "CSV", "QR", "PNG", "PDF", "UTF", "GB", "Excel",
     "Markdown", "HTTPS", "EN", "English", "A", "B", "VIP", "P", "mst", "name", "Asia", "Shanghai",
-    "Wi", "Fi", "ID", "JavaScript", "API", "URL", "localhost", "IP", "zh", "en", "MUSTER", "SMTP",
+    "Wi", "Fi", "ID", "JavaScript", "API", "URL", "localhost", "IP", "zh", "en", "Catering",
 }  # fmt: skip
 
 
 def _latin_words(text: str) -> list[str]:
-    text = re.sub(r"\{\w+\}", "", text)
+    # Placeholders, and setting names (MUSTER_PUBLIC_URL) a person types as they are.
+    text = re.sub(r"\{\w+\}|\bMUSTER_[A-Z0-9_]+\b", "", text)
     return re.findall(r"[A-Za-z]+", text)
 
 

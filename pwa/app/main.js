@@ -8,7 +8,7 @@ import { signatureEngine } from "/shared/secret.js";
 import { TERMS } from "/shared/terms.js";
 import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
-import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom } from "./device.js";
+import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom, saveDevice } from "./device.js";
 import { DoorBook } from "./doorbook.js";
 import { Evacuation } from "./evacuation.js";
 import { unlockAudio } from "./feedback.js";
@@ -285,8 +285,12 @@ class App {
 
   async refreshLayout() {
     const base = `/api/v1/events/${this.eventId}`;
-    const [zones, gates] = await Promise.all([this.api.get(`${base}/zones`), this.api.get(`${base}/gates`)]);
+    const [zones, gates, event] = await Promise.all([this.api.get(`${base}/zones`), this.api.get(`${base}/gates`), this.api.get(base)]);
     this.layout = { zones: zones.zones, gates: gates.gates };
+    // The event as it is now (incident categories and their names, its time
+    // zone), not as it was when the phone was paired.
+    this.device.event = event;
+    saveDevice(this.device);
     this.layoutFetched = true;
     await store.put("kv", this.layout, "layout");
     this.incidents.renderForm();

@@ -432,6 +432,20 @@ async function signIn(token, wantedEvent) {
   else showEventChoice(api, events);
 }
 
+/**
+ * Opened from the console: a single-use pairing code (in the address, never
+ * a token) is redeemed for this screen's own command token.
+ */
+async function pairScreen(code, wantedEvent) {
+  try {
+    const paired = await new Api(null).post("/api/v1/devices/pair", { code });
+    localStorage.setItem(TOKEN_KEY, paired.token);
+    signIn(paired.token, wantedEvent || (paired.event && paired.event.id));
+  } catch (error) {
+    showSignIn(errorText(error));
+  }
+}
+
 function stopDashboard() {
   if (page.socket) page.socket.stop();
   page.socket = null;
@@ -486,8 +500,9 @@ function boot() {
   const hash = readHash();
   const token = hash.get("token") || localStorage.getItem(TOKEN_KEY);
   const wantedEvent = hash.get("event") || localStorage.getItem(EVENT_KEY);
-  if (hash.has("token")) history.replaceState(null, "", wantedEvent ? `#event=${wantedEvent}` : "#");
-  if (token) signIn(token, wantedEvent);
+  if (hash.has("token") || hash.has("pair")) history.replaceState(null, "", wantedEvent ? `#event=${wantedEvent}` : "#");
+  if (hash.get("pair")) pairScreen(hash.get("pair"), wantedEvent);
+  else if (token) signIn(token, wantedEvent);
   else showSignIn();
 
   $("signin-form").addEventListener("submit", (e) => {

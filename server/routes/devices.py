@@ -21,9 +21,12 @@ them on PostgreSQL).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+import socket
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
@@ -77,6 +80,35 @@ def display_code(code: str) -> str:
 def public_base(request: Request) -> str:
     configured = muster(request).settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine only (a phone cannot reach it)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def lan_base(url: str) -> str | None:
+    """``url``'s scheme and port on this machine's address in the local
+    network, for a console opened on loopback: where a phone could reach
+    it. The UDP "connect" sends nothing; it only picks the outgoing
+    interface. None when there is no such address."""
+    parts = urlsplit(url)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    if ipaddress.ip_address(address).is_loopback:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{address}{port}"
 
 
 def pairing_url(base: str, code: str, event_id: int) -> str:
@@ -146,6 +178,10 @@ async def create_pairing_code(request: Request) -> JSONResponse:
             "device_name": pairing.device_name,
             "expires_at": iso(pairing.expires_at),
             "pairing_url": url,
+            # A QR code a phone cannot open: the console warns (and suggests
+            # the machine's network address, or MUSTER_PUBLIC_URL).
+            "loopback": is_loopback(url),
+            "lan_base": lan_base(url) if is_loopback(url) else None,
             "qr_svg": render_svg(url, scale=6),
             "qr_svg_url": f"{qr_path}?code={code}",
             "qr_png_url": f"{qr_path.removesuffix('.svg')}.png?code={code}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -16,9 +17,18 @@ from checkin.qr import render_png, render_svg
 from checkin.secrets import TicketClaims
 from server.auth import ORGANISER, SCANNERS, authenticate, authorize
 from server.context import muster
-from server.errors import InvalidRequest, NotFound, PayloadTooLarge
+from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from server.http import json_response, path_int, read_json, validate
-from server.issuance import TicketRequest, decode_csv, issue_tickets, parse_csv
+from server.issuance import (
+    EXISTING_EMAILS,
+    MAX_REPORTED_ERRORS,
+    TicketRequest,
+    already_issued,
+    decode_csv,
+    issue_tickets,
+    parse_csv,
+    tickets_by_email,
+)
 from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.responses import JSONResponse
@@ -75,9 +85,30 @@ async def create_tickets(request: Request) -> JSONResponse:
     ctx = muster(request)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("text/csv", "multipart/form-data", "application/csv")):
+        mode = request.query_params.get("existing_emails", "refuse")
+        if mode not in EXISTING_EMAILS:
+            raise InvalidRequest(
+                "existing_emails is refuse, skip or issue.",
+                {"existing_emails": mode[:16]},
+                code="bad_existing_emails",
+            )
         text = await _csv_text(request, ctx.settings.upload_max_bytes)
-        issued = await issue_tickets(ctx, event_id, parse_csv(text, ctx.settings.csv_max_rows))
-        return json_response({"tickets": issued, "count": len(issued)}, status=201)
+        rows = list(parse_csv(text, ctx.settings.csv_max_rows))
+        skipped: list[dict[str, Any]] = []
+        if mode != "issue":
+            emails = [r.holder_email for r in rows if isinstance(r, TicketRequest)]
+            rows, skipped = already_issued(rows, await tickets_by_email(ctx.db, event_id, emails))
+            if skipped and mode == "refuse":
+                # Importing the same list twice must not double everyone's
+                # ticket: the console asks whether to leave these rows out.
+                raise Conflict(
+                    f"{len(skipped)} row(s) name an email that holds a ticket already.",
+                    {"count": len(skipped), "rows": skipped[:MAX_REPORTED_ERRORS]},
+                    code="emails_hold_tickets",
+                )
+        issued = await issue_tickets(ctx, event_id, rows) if rows or not skipped else []
+        answer = {"tickets": issued, "count": len(issued), "skipped": skipped[:MAX_REPORTED_ERRORS]}
+        return json_response({**answer, "skipped_count": len(skipped)}, status=201)
     data = await read_json(request)
     if isinstance(data, dict) and "tickets" in data:
         batch = validate(TicketBatchIn, data)
@@ -213,32 +244,43 @@ async def revoke_ticket(request: Request) -> JSONResponse:
 PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
 <title>{title}</title>
 <style>
 body{{margin:0;font:16px/1.4 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;
 background:#f4f5f7;color:#111;display:flex;justify-content:center}}
 main{{max-width:420px;width:100%;padding:24px 16px;box-sizing:border-box;text-align:center}}
 .card{{background:#fff;border-radius:16px;padding:20px;box-shadow:0 2px 12px #0001}}
-h1{{font-size:20px;margin:0 0 4px}} .when{{color:#555;margin:0 0 16px}}
+h1{{font-size:20px;margin:0 0 4px}} .when{{color:#555;margin:0 0 16px}} .zone{{font-size:13px;color:#777}}
 .qr svg{{width:100%;height:auto;max-width:360px}}
 .name{{font-size:24px;font-weight:600;margin:12px 0 0}} .code{{font-family:monospace;color:#555;letter-spacing:2px}}
 .void{{color:#b00020;font-weight:600;font-size:20px}} .hint{{color:#555;font-size:14px;margin-top:16px}}
+.lang{{display:block;margin-top:12px;font-size:14px;color:#1f5fd6}}
 </style></head>
 <body><main><div class="card">
-<h1>{event}</h1><p class="when">{when}</p>
 {body}
-</div><p class="hint">{hint}</p></main></body></html>"""
+</div><p class="hint">{hint}</p><a class="lang" href="?lang={other}" hreflang="{other}">{switch}</a></main></body></html>"""
 
 TEXT = {
     "zh": {
         "title": "电子票",
         "hint": "入场时请出示此二维码，调高屏幕亮度。",
         "void": "此票已作废",
+        "missing_title": "找不到这张电子票",
+        "missing": "链接可能不完整或已失效（门票重新出票后，旧链接会失效）。请检查链接，或联系主办方。",
+        "missing_hint": "如果是从邮件或短信打开的，请复制完整的链接再试一次。",
+        "next_day": "（次日）",
+        "switch": "English",
     },
     "en": {
         "title": "Your ticket",
         "hint": "Show this code at the door; turn your screen brightness up.",
         "void": "This ticket is no longer valid",
+        "missing_title": "This ticket cannot be found",
+        "missing": "The link may be incomplete or out of date (a re-issued ticket gets a new link). Check the link or ask the organiser.",
+        "missing_hint": "If you opened it from a mail or a message, copy the whole link and try again.",
+        "next_day": " (next day)",
+        "switch": "中文",
     },
 }
 
@@ -251,37 +293,71 @@ def page_language(request: Request) -> str:
     return "zh" if accept.startswith("zh") else "en"
 
 
+def event_span(starts: datetime, ends: datetime, tz: ZoneInfo, lang: str) -> str:
+    """When the event is, on the venue's clock: "2026-12-01 18:00 – 02:00（次日）";
+    the end in full when it is more than a day later."""
+    start, end = starts.astimezone(tz), ends.astimezone(tz)
+    days = (end.date() - start.date()).days
+    if days == 0:
+        return f"{start:%Y-%m-%d %H:%M} – {end:%H:%M}"
+    if days == 1:
+        return f"{start:%Y-%m-%d %H:%M} – {end:%H:%M}{TEXT[lang]['next_day']}"
+    return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+
+
+def _page(lang: str, title: str, body: str, hint: str, status: int = 200) -> HTMLResponse:
+    other = "en" if lang == "zh" else "zh"
+    page = PAGE.format(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=html.escape(title),
+        body=body,
+        hint=html.escape(hint),
+        other=other,
+        switch=html.escape(TEXT[lang]["switch"]),
+    )
+    headers = {
+        "Cache-Control": "private, no-store",
+        "Referrer-Policy": "no-referrer",
+        "Content-Language": "zh-CN" if lang == "zh" else "en",
+    }
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
 async def ticket_page(request: Request) -> HTMLResponse:
-    """The attendee's ticket: phone-sized, the QR large. The secret is the key."""
+    """The attendee's ticket: phone-sized, the QR large. The secret is the key.
+
+    An attendee reads this page, not a developer: an unknown secret is a
+    friendly page in their language (404), never the API's JSON error.
+    """
     secret = request.path_params["secret"].strip().upper()
     lang = page_language(request)
     words = TEXT[lang]
-    async with muster(request).db.reading() as session:
-        ticket = await session.scalar(select(Ticket).where(Ticket.secret == secret))
-        event = await session.get(Event, ticket.event_id) if ticket else None
+    ticket = event = None
+    if len(secret) <= 512 and "\x00" not in secret:
+        async with muster(request).db.reading() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.secret == secret))
+            event = await session.get(Event, ticket.event_id) if ticket else None
     if ticket is None or event is None:
-        raise NotFound("No such ticket.")
-    tz = ZoneInfo(event.timezone)
-    when = f"{event.starts_at.astimezone(tz):%Y-%m-%d %H:%M} – {event.ends_at.astimezone(tz):%H:%M}"
-    if ticket.status == "revoked":
-        body = f'<p class="void">{html.escape(words["void"])}</p>'
-    else:
         body = (
+            f"<h1>{html.escape(words['missing_title'])}</h1>"
+            f'<p class="void">{html.escape(words["missing"])}</p>'
+        )
+        return _page(lang, words["missing_title"], body, words["missing_hint"], status=404)
+    tz = ZoneInfo(event.timezone)
+    head = (
+        f"<h1>{html.escape(event.name)}</h1>"
+        f'<p class="when">{html.escape(event_span(event.starts_at, event.ends_at, tz, lang))}'
+        f'<br><span class="zone">{html.escape(event.timezone)}</span></p>'
+    )
+    if ticket.status == "revoked":
+        body = head + f'<p class="void">{html.escape(words["void"])}</p>'
+    else:
+        body = head + (
             f'<div class="qr">{render_svg(ticket.secret)}</div>'
             f'<p class="name">{html.escape(ticket.holder_name)}</p>'
             f'<p class="code">{html.escape(ticket.code)}</p>'
         )
-    page = PAGE.format(
-        lang="zh-CN" if lang == "zh" else "en",
-        title=html.escape(f"{words['title']} · {event.name}"),
-        event=html.escape(event.name),
-        when=html.escape(when),
-        body=body,
-        hint=html.escape(words["hint"]),
-    )
-    return HTMLResponse(
-        page, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
-    )
+    return _page(lang, f"{words['title']} · {event.name}", body, words["hint"])
 
 
 routes = [

@@ -35,6 +35,34 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options pages read must have their shape: ``incident_categories``
+    a list of keys, ``category_labels`` {key: {"zh": name, "en": name}}."""
+    keys = options.get("incident_categories")
+    if keys is not None and (
+        not isinstance(keys, list)
+        or not keys
+        or any(not isinstance(k, str) or not 0 < len(k) <= 32 for k in keys)
+    ):
+        raise PydanticCustomError("bad_categories", "incident_categories: a list of keys")
+    labels = options.get("category_labels")
+    if labels is not None:
+        if not isinstance(labels, dict) or len(labels) > 100:
+            raise PydanticCustomError("bad_category_labels", "category_labels: {key: {zh, en}}")
+        for key, names in labels.items():
+            if (
+                len(key) > 32
+                or not isinstance(names, dict)
+                or set(names) - {"zh", "en"}
+                or any(not isinstance(v, str) or len(v) > 100 for v in names.values())
+            ):
+                raise PydanticCustomError("bad_category_labels", "category_labels: {key: {zh, en}}")
+    return options
+
+
+Options = Annotated[dict[str, Any], AfterValidator(_check_options)]
+
+
 class EventIn(BaseModel):
     name: Name
     starts_at: AwareDatetime
@@ -44,7 +72,7 @@ class EventIn(BaseModel):
     language: Literal["zh", "en"] = "zh"
     #: Where it takes place (printed in ticket mail and calendar entries).
     location: Annotated[str, Field(max_length=300)] = ""
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
     #: The name of the ticket type every event starts with, in the
     #: organiser's language (the console sends "标准票" or "Standard").
     default_ticket_type: Name = "Standard"
@@ -63,7 +91,7 @@ class EventPatch(BaseModel):
     timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
     language: Literal["zh", "en"] | None = None
     location: Annotated[str, Field(max_length=300)] | None = None
-    options: dict[str, Any] | None = None
+    options: Options | None = None
 
 
 class ZoneIn(BaseModel):

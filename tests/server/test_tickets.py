@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import zxingcpp
 from PIL import Image
@@ -181,8 +182,34 @@ async def test_ticket_page(client, ticket, organiser):
     await organiser.post(f"/api/v1/tickets/{ticket['id']}/revoke", {}, expect=200)
     void = await client.get(f"/t/{ticket['secret']}?lang=en")
     assert "no longer valid" in void.text and "<svg" not in void.text
-    missing = await client.get("/t/NOPE")
+    # A bad link is a page in the attendee's language, not the API's JSON error.
+    missing = await client.get("/t/NOPE", headers={"Accept-Language": "zh-CN"})
     assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "找不到这张电子票" in missing.text and '"error"' not in missing.text
+    assert "Show this code" not in missing.text  # one language at a time
+    english_missing = await client.get("/t/NOPE?lang=en")
+    assert "This ticket cannot be found" in english_missing.text
+    assert "找不到" not in english_missing.text
+
+
+def test_event_span_marks_the_next_day():
+    from zoneinfo import ZoneInfo
+
+    from server.routes.tickets import event_span
+
+    tz = ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # 18:00 in Shanghai
+    assert event_span(start, start + timedelta(hours=3), tz, "en") == "2026-12-01 18:00 – 21:00"
+    assert event_span(start, start + timedelta(hours=8), tz, "zh") == (
+        "2026-12-01 18:00 – 02:00（次日）"
+    )
+    assert event_span(start, start + timedelta(hours=8), tz, "en") == (
+        "2026-12-01 18:00 – 02:00 (next day)"
+    )
+    assert event_span(start, start + timedelta(days=2), tz, "en") == (
+        "2026-12-01 18:00 – 2026-12-03 18:00"
+    )
 
 
 async def test_tampered_secret_is_refused_by_the_ring(ctx, event, ticket):
@@ -196,3 +223,47 @@ async def test_tampered_secret_is_refused_by_the_ring(ctx, event, ticket):
         assert err.reason == "invalid"
     else:
         raise AssertionError("a tampered secret verified")
+
+
+async def test_importing_the_same_list_again_asks_before_doubling_tickets(organiser, ctx, event):
+    url = f"/api/v1/events/{event['id']}/tickets"
+    first = "姓名,邮箱\n王伟,wang@example.com\n李娜,li.na@example.com\n"
+    csv_headers = {"Content-Type": "text/csv"}
+    done = await organiser.post(url, content=first.encode(), headers=csv_headers, expect=201)
+    assert done["count"] == 2 and done["skipped"] == []
+    again = first + "Chen Jie,CHEN@example.com\n张敏,\n"
+    # Said once, with each row's line and the ticket its email holds.
+    refused = await organiser.post(url, content=again.encode(), headers=csv_headers, expect=409)
+    assert refused["error"]["code"] == "emails_hold_tickets"
+    details = refused["error"]["details"]
+    codes = {t["holder_email"]: t["code"] for t in done["tickets"]}
+    assert details["count"] == 2
+    assert details["rows"] == [
+        {"line": 2, "email": "wang@example.com", "code": codes["wang@example.com"]},
+        {"line": 3, "email": "li.na@example.com", "code": codes["li.na@example.com"]},
+    ]
+    assert await ticket_count(ctx) == 2
+    # Left out: the new rows only (an email is the same in any case).
+    skip = await organiser.post(
+        f"{url}?existing_emails=skip",
+        content=again.upper().encode(),
+        headers=csv_headers,
+        expect=201,
+    )
+    assert [t["holder_name"] for t in skip["tickets"]] == ["CHEN JIE", "张敏"]
+    assert skip["skipped_count"] == 2 and [r["line"] for r in skip["skipped"]] == [2, 3]
+    # Nothing new: nothing issued, and no error.
+    nothing = await organiser.post(
+        f"{url}?existing_emails=skip", content=first.encode(), headers=csv_headers, expect=201
+    )
+    assert nothing["count"] == 0 and nothing["skipped_count"] == 2
+    # Issued anyway when asked.
+    anyway = await organiser.post(
+        f"{url}?existing_emails=issue", content=first.encode(), headers=csv_headers, expect=201
+    )
+    assert anyway["count"] == 2
+    assert await ticket_count(ctx) == 6
+    bad = await organiser.post(
+        f"{url}?existing_emails=maybe", content=first.encode(), headers=csv_headers, expect=422
+    )
+    assert bad["error"]["code"] == "bad_existing_emails"

@@ -2,10 +2,10 @@
 // and time zone; a set-up checklist; links to the command centre and the
 // post-event review).
 
-import { PageError } from "../../shared/codes.js";
+import { PageError, errorText } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { clear, field, h, onSubmit, toast } from "./dom.js";
-import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso } from "../../shared/time.js";
+import { COMMON_ZONES, formatInZone, isValidZone, isoToLocal, localToIso, offsetName, spanInZone } from "../../shared/time.js";
 
 export const DEFAULT_TIMEZONE = "Asia/Shanghai";
 
@@ -112,13 +112,74 @@ export async function showOverview(view) {
     step(tickets > 0, "check.tickets", "tickets", tickets),
     step(devices > 0, "check.phones", "phones", devices));
   const links = h("ul", { class: "links" },
-    h("li", {}, h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", id: "link-command" }, t("link.command"))),
+    h("li", {}, h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", id: "link-command", onclick: (e) => { e.preventDefault(); openCommandScreen(api, event); } }, t("link.command"))),
     h("li", {}, h("a", { href: "/app/", target: "_blank", rel: "noopener" }, t("link.app"))),
     h("li", {}, h("a", { href: `#event=${event.id}&tab=review`, id: "link-review" }, t("link.report"))));
+  const figures = h("div", { class: "figures", id: "checkin-figures" });
   clear(view.main,
     h("div", { class: "page-head" }, h("h1", {}, event.name),
-      h("p", { class: "muted" }, `${formatInZone(event.starts_at, event.timezone, language())} – ${formatInZone(event.ends_at, event.timezone, language())} · ${event.timezone}`)),
+      h("p", { class: "muted", id: "event-span" }, eventSpan(event))),
+    h("section", { class: "card", id: "checkins" }, h("h2", {}, t("overview.checkins")), figures),
     h("div", { class: "grid-2" },
       h("section", { class: "card" }, h("h2", {}, t("check.title")), checklist, h("h2", {}, t("link.title")), links),
       h("section", { class: "card" }, h("h2", {}, t("event.edit")), form)));
+  await showCheckins(view, figures);
+}
+
+/** "2026年12月1日 18:00 – 02:00（次日） · Asia/Shanghai (UTC+08:00)": the event's span on its own clock. */
+export function eventSpan(event) {
+  const lang = language();
+  const { start, end, days } = spanInZone(event.starts_at, event.ends_at, event.timezone, lang);
+  return `${start} – ${end}${days === 1 ? t("time.next_day") : ""} · ${event.timezone} (${offsetName(event.timezone, event.starts_at)})`;
+}
+
+/** Check-in figures from the headcount, refreshed while the overview is on screen. */
+const CHECKINS_EVERY_MS = 10000;
+
+async function showCheckins(view, box) {
+  const { api, event } = view;
+  const figure = (key, value, id) => h("div", { class: "figure", dataset: { figure: id } },
+    h("strong", {}, value == null ? "—" : Number(value).toLocaleString()), h("span", {}, t(key)));
+  const load = async () => {
+    if (view.stale() || !document.body.contains(box)) return false;
+    try {
+      const hc = await api.get(`/api/v1/events/${event.id}/headcount`, { timeoutMs: 8000 });
+      const expected = hc.expected ?? null;
+      clear(box,
+        figure("overview.checked_in", hc.checked_in, "checked_in"),
+        figure("overview.expected", expected, "expected"),
+        figure("overview.rate", null, "rate"),
+        figure("overview.inside", hc.inside, "inside"),
+        (hc.zones || []).map((z) => h("div", { class: "figure zone", dataset: { figure: `zone-${z.id}` } },
+          h("strong", {}, `${Number(z.inside).toLocaleString()}${z.capacity == null ? "" : ` / ${Number(z.capacity).toLocaleString()}`}`),
+          h("span", {}, z.name))));
+      const rate = box.querySelector("[data-figure=rate] strong");
+      rate.textContent = expected ? `${Math.round((100 * hc.checked_in) / expected)}%` : "—";
+    } catch (err) {
+      clear(box, h("p", { class: "form-error", role: "alert" }, errorText(err)));
+    }
+    return true;
+  };
+  if (await load()) {
+    const timer = setInterval(async () => { if (!(await load())) clearInterval(timer); }, CHECKINS_EVERY_MS);
+  }
+}
+
+/**
+ * Open the command centre signed in: a single-use pairing code for a
+ * command screen, which the new tab redeems for its own command token (the
+ * organiser's token never leaves the console, and the screen shows up under
+ * paired phones, where it can be unpaired).
+ */
+export async function openCommandScreen(api, event) {
+  const tab = window.open("about:blank", "_blank");
+  try {
+    const pairing = await api.post(`/api/v1/events/${event.id}/pairing-codes`, { role: "command", device_name: t("link.command_screen") });
+    const url = `/command/#pair=${encodeURIComponent(pairing.code)}&event=${event.id}`;
+    if (tab) tab.location.href = url;
+    else location.href = url;
+  } catch (err) {
+    if (tab) tab.close();
+    toast(errorText(err), "bad");
+  }
 }

@@ -65,13 +65,13 @@ export function importCard(view, onImported) {
     if (file) start(file);
   });
 
-  async function runImport(blob, name) {
+  async function runImport(blob, name, existing = "refuse") {
     const bar = h("progress", { max: 100, value: 0, id: "import-progress" });
     const label = h("span", { class: "muted" }, t("import.uploading", { name }));
     clear(status, h("div", { class: "progress-line" }, label, bar));
     zone.classList.add("busy");
     try {
-      const result = await uploadCsv(url, blob, (stage, loaded, total) => {
+      const result = await uploadCsv(`${url}?existing_emails=${existing}`, blob, (stage, loaded, total) => {
         if (stage === "upload" && total) {
           bar.value = Math.round((100 * loaded) / total);
           label.textContent = t("import.uploading_pct", { name, pct: bar.value });
@@ -80,15 +80,34 @@ export function importCard(view, onImported) {
           label.textContent = t("import.processing");
         }
       });
-      clear(status, h("div", { class: "result ok", id: "import-ok" }, t("import.done", { n: result.count })));
+      clear(status, h("div", { class: "result ok", id: "import-ok" }, t("import.done", { n: result.count }),
+        result.skipped_count ? h("span", { id: "import-skipped" }, " ", t("import.skipped", { n: result.skipped_count })) : null));
       onImported(result);
     } catch (err) {
+      if (err.code === "emails_hold_tickets") {
+        askAboutExisting(err.details || {}, blob, name);
+        throw err;
+      }
       const text = blob instanceof File ? await readCsvFile(blob) : await blob.text();
       showFailure(err, text, name);
       throw err;
     } finally {
       zone.classList.remove("busy");
     }
+  }
+
+  /** Rows whose email holds a ticket already: leave them out, or issue anyway. */
+  function askAboutExisting(details, blob, name) {
+    const rows = Array.isArray(details.rows) ? details.rows : [];
+    const count = details.count || rows.length;
+    clear(status, h("div", { class: "result warn", role: "alert", id: "import-existing" },
+      h("strong", {}, t("import.existing", { n: count })),
+      h("p", {}, t("import.existing_help")),
+      h("ul", { class: "existing-rows" }, rows.slice(0, 8).map((r) => h("li", {}, t("import.existing_row", { line: r.line, email: r.email, code: r.code })))),
+      count > 8 ? h("p", { class: "muted" }, t("import.existing_more", { n: count - 8 })) : null,
+      h("div", { class: "buttons" },
+        h("button", { type: "button", class: "primary", id: "import-skip-existing", onclick: () => runImport(blob, name, "skip").catch(() => {}) }, t("import.skip_existing", { n: count })),
+        h("button", { type: "button", id: "import-issue-anyway", onclick: () => runImport(blob, name, "issue").catch(() => {}) }, t("import.issue_anyway")))));
   }
 
   function showFailure(err, text, name) {

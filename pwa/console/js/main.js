@@ -5,7 +5,7 @@
 import { Api } from "../../shared/api.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../../shared/i18n.js";
 import { clear, errorText, h, onSubmit } from "./dom.js";
-import { showEventList, showOverview } from "./events.js";
+import { openCommandScreen, showEventList, showOverview } from "./events.js";
 import { showMail } from "./mail.js";
 import { MAIL_STRINGS } from "./mail_strings.js";
 import { showPhones } from "./phones.js";
@@ -87,7 +87,8 @@ function renderChrome(event, active) {
     dataset: { tab: tab.id },
   }, t(`nav.${tab.id}`))),
   h("hr"),
-  h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", class: "external" }, t("nav.command")));
+  h("a", { href: `/command/#event=${event.id}`, target: "_blank", rel: "noopener", class: "external", id: "nav-command",
+    onclick: (e) => { e.preventDefault(); openCommandScreen(api(), event); } }, t("nav.command")));
 }
 
 function showSignIn(message) {

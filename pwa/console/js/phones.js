@@ -92,7 +92,8 @@ export async function showPhones(view) {
         h("p", {}, t(`role.${p.role}`), p.gate_name ? ` · ${p.gate_name}` : "", p.device_name ? ` · ${p.device_name}` : ""),
         h("p", {}, t("pair.expires_in"), " ", countdown),
         h("p", { class: "muted small-text" }, t("pair.how")),
-        h("p", { class: "muted small-text break" }, p.pairing_url)));
+        h("p", { class: "muted small-text break" }, p.pairing_url),
+        p.loopback ? loopbackWarning(p) : null));
     const expires = Date.parse(p.expires_at);
     let lastPoll = 0;
     const tick = () => {
@@ -125,4 +126,17 @@ export async function showPhones(view) {
         h("thead", {}, h("tr", {}, ["device.name", "pair.role", "pair.gate", "device.paired", "device.last_seen"].map((k) => h("th", {}, t(k))), h("th"))),
         deviceBody)));
   await loadDevices();
+}
+
+/**
+ * The pairing link points at this computer only (127.0.0.1, localhost): a
+ * phone that scans it reaches itself, not the server. Say so, and where the
+ * server can be reached instead.
+ */
+function loopbackWarning(p) {
+  const console = p.lan_base ? `${p.lan_base}/console/` : null;
+  return h("div", { class: "form-error", role: "alert", id: "pair-loopback" },
+    h("strong", {}, t("pair.loopback", { host: new URL(p.pairing_url).host })),
+    h("p", {}, console ? t("pair.loopback_lan", { url: console }) : t("pair.loopback_none")),
+    h("p", { class: "muted small-text" }, t("pair.loopback_setting")));
 }

@@ -5,6 +5,7 @@
 
 import { PageError, categoryLabel } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
+import { TERMS } from "../../shared/terms.js";
 import { clear, errorText, h, onSubmit, toast } from "./dom.js";
 import { renderMarkdown } from "../../shared/markdown.js";
 
@@ -47,17 +48,38 @@ export async function showPlans(view) {
           : shown.map((c) => planForm(view, c, byCategory.get(c))))));
 }
 
+/** A category's name in one language: the event's own label, else the built-in one. */
+function labelIn(event, key, lang) {
+  const own = event.options && event.options.category_labels && event.options.category_labels[key];
+  if (own && typeof own === "object" && own[lang]) return String(own[lang]);
+  return TERMS[lang][`category.${key}`] || "";
+}
+
+/** A key for a new category, from its English (or Chinese) name; never one in use. */
+export function categoryKey(zh, en, taken) {
+  let key = String(en || "").toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "").slice(0, 24);
+  if (!key) key = "category";
+  let candidate = key;
+  for (let n = 2; taken.has(candidate); n += 1) candidate = `${key}_${n}`;
+  return candidate;
+}
+
+/**
+ * The event's incident categories, each named in Chinese and in English
+ * (options.category_labels); the keys stay internal. Built-in categories
+ * start with their built-in names, which the organiser may change.
+ */
 function categoriesCard(view, categories) {
   const { api, event } = view;
-  const rows = h("div", { class: "rows category-rows" });
+  const rows = h("div", { class: "rows category-rows" },
+    h("div", { class: "row-head" }, h("span", {}, t("category.zh")), h("span", {}, t("category.en")), h("span")));
   const addRow = (key = "") => {
-    const input = h("input", { name: "key", value: key, required: true, maxlength: 32, "aria-label": t("category.key"), placeholder: t("category.key_placeholder") });
-    const label = h("span", { class: "muted" }, key ? categoryLabel(key) : "");
-    input.addEventListener("input", () => { label.textContent = categoryLabel(input.value.trim()); });
-    const row = h("div", { class: "item category" }, input, label,
+    const zh = h("input", { name: "label_zh", value: key ? labelIn(event, key, "zh") : "", maxlength: 100, "aria-label": t("category.zh"), placeholder: t("category.zh_placeholder") });
+    const en = h("input", { name: "label_en", value: key ? labelIn(event, key, "en") : "", maxlength: 100, "aria-label": t("category.en"), placeholder: t("category.en_placeholder") });
+    const row = h("div", { class: "item category", dataset: { key } }, zh, en,
       h("button", { type: "button", class: "small", title: t("action.remove"), "aria-label": t("action.remove"), onclick: () => row.remove() }, "✕"));
     rows.append(row);
-    return input;
+    return zh;
   };
   categories.forEach((key) => addRow(key));
   const form = h("form", { class: "form", id: "categories-form" }, rows,
@@ -65,9 +87,21 @@ function categoriesCard(view, categories) {
       h("button", { type: "button", id: "category-add", onclick: () => addRow().focus() }, t("category.add")),
       h("button", { type: "submit", class: "primary" }, t("action.save"))));
   onSubmit(form, async () => {
-    const keys = [...rows.querySelectorAll("[name=key]")].map((input) => input.value.trim()).filter(Boolean);
+    const taken = new Set();
+    const keys = [];
+    const labels = {};
+    for (const row of rows.querySelectorAll(".item.category")) {
+      const zh = row.querySelector("[name=label_zh]").value.trim();
+      const en = row.querySelector("[name=label_en]").value.trim();
+      if (!zh && !en) continue;
+      const key = row.dataset.key || categoryKey(zh, en, new Set([...taken, ...categories]));
+      if (taken.has(key)) continue;
+      taken.add(key);
+      keys.push(key);
+      labels[key] = { zh: zh || en, en: en || zh };
+    }
     if (!keys.length) throw new PageError(t("category.none"));
-    await api.patch(`/api/v1/events/${event.id}`, { options: { ...(event.options || {}), incident_categories: [...new Set(keys)] } });
+    await api.patch(`/api/v1/events/${event.id}`, { options: { ...(event.options || {}), incident_categories: keys, category_labels: labels } });
     toast(t("saved"));
     view.reload();
   });
@@ -107,7 +141,7 @@ function planForm(view, category, plan) {
     view.reload();
   });
   return h("details", { class: "plan-block", dataset: { category } },
-    h("summary", {}, h("strong", {}, categoryLabel(category)), " ",
+    h("summary", {}, h("strong", {}, categoryLabel(category, event)), " ",
       h("span", { class: plan ? "pill ok" : "pill muted-pill" }, t(plan ? "plans.has_plan" : "plans.no_plan"))),
     form);
 }

@@ -4,7 +4,7 @@
 import { language, t } from "../../shared/i18n.js";
 import { clear, download, errorText, h, toast } from "./dom.js";
 import { categoryLabel } from "../../shared/codes.js";
-import { formatInZone } from "../../shared/time.js";
+import { formatInZone, offsetName } from "../../shared/time.js";
 
 function figure(labelKey, value, cls = "") {
   return h("div", { class: `figure ${cls}` }, h("strong", {}, value == null ? "—" : Number(value).toLocaleString()), h("span", {}, t(labelKey)));
@@ -61,7 +61,8 @@ export async function showReview(view) {
   }, t(`review.export_${name}`));
   const busiest = r.scans.busiest_15_minutes;
   clear(view.main,
-    h("div", { class: "page-head" }, h("h1", {}, t("nav.review")), h("p", { class: "muted" }, t("review.help"))),
+    h("div", { class: "page-head" }, h("h1", {}, t("nav.review")), h("p", { class: "muted" }, t("review.help")),
+      h("p", { class: "muted", id: "review-zone" }, t("time.in_zone", { zone: tz, offset: offsetName(tz, event.starts_at) }))),
     h("section", { class: "card", id: "review-figures" },
       h("div", { class: "figures" },
         figure("review.issued", r.tickets.issued),
@@ -83,11 +84,19 @@ export async function showReview(view) {
       h("section", { class: "card" }, h("h2", {}, t("review.gates")),
         table(["gate.name", "review.in", "review.out"], r.gates.map((g) => h("tr", {}, h("td", {}, g.name), h("td", {}, g.in), h("td", {}, g.out)))))),
     h("div", { class: "grid-2" },
+      h("section", { class: "card", id: "review-types" }, h("h2", {}, t("review.by_type")),
+        table(["ticket.type", "review.col_issued", "review.col_checked_in", "review.rate"], r.tickets.by_type.map((row) => h("tr", { dataset: { type: String(row.ticket_type) } },
+          h("td", {}, row.name), h("td", { class: "num" }, row.issued.toLocaleString()), h("td", { class: "num" }, row.checked_in.toLocaleString()),
+          h("td", { class: "num" }, row.issued ? `${Math.round((100 * row.checked_in) / row.issued)}%` : "—"))))),
+      h("section", { class: "card", id: "review-refusals" }, h("h2", {}, t("review.refusals")),
+        table(["review.reason", "review.count"], Object.entries(r.scans.refused_by_reason || {}).map(([reason, n]) => h("tr", { dataset: { reason } },
+          h("td", {}, t(`reason.${reason}`)), h("td", { class: "num" }, Number(n).toLocaleString())))))),
+    h("div", { class: "grid-2" },
       h("section", { class: "card" }, h("h2", {}, t("review.incidents")),
         h("p", {}, t("review.incident_line", { unresolved: r.incidents.unresolved, escalated: r.incidents.escalated }),
           " · ", t("review.ack"), " ", minutes(r.incidents.median_minutes_to_acknowledge),
           " · ", t("review.resolve"), " ", minutes(r.incidents.median_minutes_to_resolve)),
-        table(["review.category", "review.count"], Object.entries(r.incidents.by_category).map(([c, n]) => h("tr", {}, h("td", {}, categoryLabel(c)), h("td", {}, n))))),
+        table(["review.category", "review.count"], Object.entries(r.incidents.by_category).map(([c, n]) => h("tr", {}, h("td", {}, categoryLabel(c, event)), h("td", {}, n))))),
       h("section", { class: "card" }, h("h2", {}, t("nav.stock")),
         table(["stock.name", "stock.location", "review.handed_out", "review.on_hand"], r.stock.map((s) => h("tr", {},
           h("td", {}, s.name), h("td", {}, s.location), h("td", {}, `${s.issued} ${s.unit}`), h("td", {}, `${s.on_hand} ${s.unit}`)))))),
