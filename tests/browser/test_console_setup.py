@@ -133,17 +133,25 @@ def test_event_stock_categories_and_plans(
     assert api.get(f"{base}/stock/items").json()["items"][0]["quantity"] == 170
     page.screenshot(path=str(artifacts / "console-stock-en.png"))
 
-    # Incident categories: add one of our own.
+    # Incident categories: each named in Chinese and English (the keys stay
+    # internal); add one of our own.
     page.click("#sidebar a[data-tab=plans]")
     page.wait_for_selector("#categories-form")
-    assert page.locator("#categories-form [name=key]").count() == 8
+    assert page.locator("#categories-form [name=label_zh]").count() == 8
+    medical_row = page.locator("#categories-form .item.category[data-key=medical]")
+    assert medical_row.locator("[name=label_zh]").input_value() == "医疗"
+    assert medical_row.locator("[name=label_en]").input_value() == "Medical"
     page.click("#category-add")
-    page.locator("#categories-form [name=key]").last.fill("餐饮 catering")
+    page.locator("#categories-form [name=label_zh]").last.fill("餐饮")
+    page.locator("#categories-form [name=label_en]").last.fill("Catering")
     page.click("#categories-form button[type=submit]")
-    page.wait_for_selector("#plans details[data-category='餐饮 catering']")
-    categories = api.get(base).json()["options"]["incident_categories"]
-    assert categories[0] == "equipment_failure"
-    assert categories[-1] == "餐饮 catering"
+    page.wait_for_selector("#plans details[data-category=catering]")
+    options = api.get(base).json()["options"]
+    assert options["incident_categories"][0] == "equipment_failure"
+    assert options["incident_categories"][-1] == "catering"
+    assert options["category_labels"]["catering"] == {"zh": "餐饮", "en": "Catering"}
+    assert page.inner_text("#plans details[data-category=catering] summary strong") == "Catering"
+    page.screenshot(path=str(artifacts / "console-categories-en.png"))
 
     # An emergency plan for medical calls, in Markdown, both languages.
     medical = page.locator("#plans details[data-category=medical]")

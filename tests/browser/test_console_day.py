@@ -1,0 +1,163 @@
+"""The console on the day, on SQLite and PostgreSQL: the command-centre link
+opens a screen signed in with its own command token; the overview shows the
+check-ins; importing the same list again asks before doubling tickets; a
+loopback pairing link warns; the review shows tickets by type and refusals
+by reason; the attendee's bad link is a page in their language. Screenshots
+at 1440 × 900 in Chinese and English: ``test-artifacts/console-day-*.png``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.servers import LiveServer
+
+pytestmark = pytest.mark.browser
+
+LAPTOP = {"width": 1440, "height": 900}
+LIST = "姓名,邮箱\n王伟,wang.wei@example.com\n李娜,li.na@example.com\n"
+
+
+def make_event(live: LiveServer) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    now = datetime.now(UTC)
+    with live.api() as api:
+        event = api.post(
+            "/api/v1/events",
+            json={
+                "name": f"渠道大会 {uuid.uuid4().hex[:4]}",
+                "starts_at": (now - timedelta(hours=1)).isoformat(),
+                "ends_at": (now + timedelta(hours=8)).isoformat(),
+                "timezone": "Asia/Shanghai",
+            },
+        ).json()
+        base = f"/api/v1/events/{event['id']}"
+        zone = api.post(f"{base}/zones", json={"name": "主会场", "capacity": 100}).json()
+        gate = api.post(f"{base}/gates", json={"name": "北门", "to_zone": zone["id"]}).json()
+    return event, zone, gate
+
+
+def open_console(browser: Any, live: LiveServer, locale: str) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport=LAPTOP, locale=locale)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live.base_url}/console/#token={live.token}")
+    page.wait_for_selector("#event-list")
+    return context, page, errors
+
+
+def drop(page: Any, text: str) -> None:
+    page.set_input_files(
+        "#csv-file", files=[{"name": "名单.csv", "mimeType": "text/csv", "buffer": text.encode()}]
+    )
+
+
+def scan(live: LiveServer, event: dict[str, Any], gate: dict[str, Any], secret: str) -> str:
+    with live.api() as api:
+        answer = api.post(
+            f"/api/v1/events/{event['id']}/scans",
+            json={
+                "secret": secret,
+                "gate": gate["id"],
+                "direction": "in",
+                "nonce": uuid.uuid4().hex,
+                "scanned_at": datetime.now(UTC).isoformat(),
+            },
+        ).json()
+    return str(answer["reason"] or answer["status"])
+
+
+def test_the_console_on_the_day(
+    server: LiveServer, browser: Any, artifacts: Path, request: Any
+) -> None:
+    db = request.node.callspec.params["server"]
+    event, _zone, gate = make_event(server)
+    base = f"/api/v1/events/{event['id']}"
+    context, page, errors = open_console(browser, server, "zh-CN")
+
+    # Import a list, then the same list again: asked first, then left out.
+    page.goto(f"{server.base_url}/console/#event={event['id']}&tab=tickets")
+    page.wait_for_selector("#dropzone")
+    drop(page, LIST)
+    expect(page.locator("#import-ok")).to_contain_text("已导入 2 张门票")
+    drop(page, LIST + "Chen Jie,chen.jie@example.com\n")
+    asked = page.locator("#import-existing")
+    expect(asked).to_contain_text("有 2 行的邮箱已经有票了")
+    expect(asked).to_contain_text("第 2 行：wang.wei@example.com")
+    page.screenshot(path=str(artifacts / f"console-day-reimport-zh-{db}.png"))
+    with server.api() as api:
+        assert len(api.get(f"{base}/tickets").json()["tickets"]) == 2
+    page.click("#import-skip-existing")
+    expect(page.locator("#import-ok")).to_contain_text("已导入 1 张门票")
+    expect(page.locator("#import-skipped")).to_contain_text("已跳过 2 行")
+    with server.api() as api:
+        tickets = api.get(f"{base}/tickets").json()["tickets"]
+    assert sorted(t["holder_name"] for t in tickets) == ["Chen Jie", "李娜", "王伟"]
+
+    # Two come in, one is refused at the door.
+    secrets = {t["holder_name"]: t["secret"] for t in tickets}
+    assert scan(server, event, gate, secrets["王伟"]) == "ok"
+    assert scan(server, event, gate, secrets["李娜"]) == "ok"
+    assert scan(server, event, gate, secrets["王伟"]) == "already_inside"
+
+    # The overview shows the check-ins.
+    page.goto(f"{server.base_url}/console/#event={event['id']}")
+    figures = page.locator("#checkin-figures")
+    expect(figures.locator("[data-figure=checked_in] strong")).to_have_text("2")
+    expect(figures.locator("[data-figure=expected] strong")).to_have_text("3")
+    expect(figures.locator("[data-figure=rate] strong")).to_have_text("67%")
+    expect(page.locator("#event-span")).to_contain_text("Asia/Shanghai (UTC+08:00)")
+    page.screenshot(path=str(artifacts / f"console-day-overview-zh-{db}.png"))
+
+    # The command-centre link opens a screen signed in with its own command token.
+    with context.expect_page() as opened:
+        page.click("#link-command")
+    screen = opened.value
+    screen.on("pageerror", lambda exc: errors.append(str(exc)))
+    expect(screen.locator("#connection")).to_have_attribute("data-state", "live", timeout=15_000)
+    assert "pair=" not in screen.url
+    token = screen.evaluate("localStorage.getItem('muster.command.token')")
+    assert token and token != server.token
+    with server.api() as api:
+        devices = api.get(f"{base}/devices").json()["devices"]
+    assert [d["role"] for d in devices] == ["command"]
+    expect(screen.get_by_test_id("checked-in")).to_have_text("2")
+    screen.close()
+
+    # The review: by ticket type, refusals by reason, in the page's language.
+    page.click("#link-review")
+    expect(page.locator("#review-types tbody tr")).to_have_count(1)
+    expect(page.locator("#review-types tbody tr")).to_contain_text("Standard")
+    expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(
+        "已在场内"
+    )
+    expect(page.locator("#review-zone")).to_contain_text("Asia/Shanghai")
+    page.screenshot(path=str(artifacts / f"console-day-review-zh-{db}.png"), full_page=True)
+    page.click("[data-lang=en]")
+    expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(
+        "Already inside"
+    )
+    page.screenshot(path=str(artifacts / f"console-day-review-en-{db}.png"), full_page=True)
+
+    # A pairing link on 127.0.0.1 warns that a phone cannot open it.
+    page.goto(f"{server.base_url}/console/#event={event['id']}&tab=phones")
+    page.click("#pair-form button[type=submit]")
+    warning = page.locator("#pair-loopback")
+    expect(warning).to_contain_text("A phone cannot open this code")
+    expect(warning).to_contain_text("MUSTER_PUBLIC_URL")
+    page.screenshot(path=str(artifacts / f"console-day-loopback-en-{db}.png"))
+
+    # An attendee with a broken link gets a page in their language.
+    attendee = context.new_page()
+    attendee.goto(f"{server.base_url}/t/NOT-A-TICKET")
+    expect(attendee.locator("h1")).to_have_text("找不到这张电子票")
+    assert "error" not in attendee.inner_text("body")
+    attendee.close()
+    assert errors == []
+    context.close()
