@@ -168,3 +168,89 @@ def test_walk_in_badges_print_three_by_four_on_a4(
     (artifacts / "console-badges.pdf").write_bytes(pdf)
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == 2
     page.emulate_media(media="screen")
+
+
+#: Names that used to push a row onto the next sheet: two lines, long CJK,
+#: one unbroken Latin word, a company name with a title.
+AWKWARD_NAMES = [
+    "王伟",
+    "Maximilian Alexander von Hohenberg-Schwarzenstein",
+    "欧阳娜娜（上海新能源汽车技术研究院 市场部总监）",
+    "Supercalifragilisticexpialidocious-Engineering-Group",
+    "李娜 Li Na · 北京分公司",
+    "Dr. Chen Jie, Chief Technology Officer, Asia Pacific",
+    "司马相如",
+    "A",
+    "张 三 李 四 王 五 赵 六 钱 七 孙 八 周 九 吴 十",
+    "Ｆｕｌｌｗｉｄｔｈ　Ｎａｍｅ　Ｔｅｓｔ",
+    "Sarah Lee",
+    "诸葛孔明先生（特邀嘉宾）",
+    "O'Brien-McAllister, Siobhán",
+]
+
+
+def test_badges_fit_any_name_and_every_qr_decodes_from_the_pdf(
+    live_server: LiveServer, page: Any, event_id: int, artifacts: Path
+) -> None:
+    import pypdfium2
+    import zxingcpp
+
+    with live_server.api() as api:
+        issued = api.post(
+            f"/api/v1/events/{event_id}/tickets",
+            json={"tickets": [{"holder_name": n} for n in AWKWARD_NAMES]},
+        ).json()["tickets"]
+    secrets = {t["secret"] for t in issued}
+    page.fill("#ticket-search", "")
+    page.evaluate(
+        """async (tickets) => {
+            const { printBadges } = await import("/console/js/badges.js");
+            const { Api } = await import("/shared/api.js");
+            const api = new Api(localStorage.getItem("muster.console.token"));
+            const types = new Map(tickets.map((t) => [t.ticket_type, "VIP 贵宾 · 全场通行 All-access"]));
+            await printBadges(api, { name: "新品发布会 2026 · 上海国际会议中心 · 第三届全球合作伙伴大会" }, tickets, types);
+        }""",
+        issued,
+    )
+    page.wait_for_function("window.__printed >= 1")
+    page.emulate_media(media="print")
+    pdf = page.pdf(format="A4", prefer_css_page_size=True)
+    page.emulate_media(media="screen")
+    (artifacts / "console-badges-awkward.pdf").write_bytes(pdf)
+
+    document = pypdfium2.PdfDocument(pdf)
+    assert len(document) == 2  # 13 badges: 12 on the first sheet, 1 on the second
+    found: list[str] = []
+    for number in range(len(document)):
+        image = document[number].render(scale=200 / 72).to_pil()
+        image.save(artifacts / f"console-badges-awkward-{number + 1}.png")
+        codes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        boxes = []
+        for code in codes:
+            xs = [
+                p.x
+                for p in (
+                    code.position.top_left,
+                    code.position.top_right,
+                    code.position.bottom_left,
+                    code.position.bottom_right,
+                )
+            ]
+            ys = [
+                p.y
+                for p in (
+                    code.position.top_left,
+                    code.position.top_right,
+                    code.position.bottom_left,
+                    code.position.bottom_right,
+                )
+            ]
+            boxes.append((min(xs), min(ys), max(xs), max(ys)))
+        # No QR code overlaps another.
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+        found += [code.text for code in codes]
+        assert len(codes) == (12 if number == 0 else 1)
+    # Each decodes, to its own ticket's secret, once.
+    assert sorted(found) == sorted(secrets)

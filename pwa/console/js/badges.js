@@ -33,10 +33,23 @@ async function qrSvg(api, ticket) {
   return document.importNode(svg, true);
 }
 
+/**
+ * The size class of a name: a badge has room for two lines at 15 pt of
+ * about 8 CJK characters (or 15 Latin ones) each; longer names are set
+ * smaller, on up to three or four lines, rather than cut or pushing the QR
+ * code (print.css keeps every badge in its cell).
+ */
+export function nameSize(name) {
+  const width = [...String(name)].reduce((sum, ch) => sum + (/[\u2E80-\uFFEF]/.test(ch) ? 2 : 1), 0);
+  if (width > 54) return "longer";
+  if (width > 30) return "long";
+  return "";
+}
+
 function badge(ticket, event, typeName, qr) {
   return h("div", { class: "badge", dataset: { ticket: String(ticket.id) } },
     h("div", { class: "badge-event" }, event.name),
-    h("div", { class: "badge-name" }, ticket.holder_name),
+    h("div", { class: `badge-name ${nameSize(ticket.holder_name)}`.trim() }, ticket.holder_name),
     typeName ? h("div", { class: "badge-type" }, typeName) : null,
     h("div", { class: "badge-qr" }, qr),
     h("div", { class: "badge-code" }, ticket.code));
