@@ -102,6 +102,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await db.dispose()
 
     registry = Registry()
+    registry.gauge(
+        "muster_ws_connections",
+        lambda: len(getattr(ctx.parts.get("hub"), "connections", ())),
+        "realtime websockets subscribed on this process",
+    )
     app = Starlette(
         routes=all_routes, exception_handlers=exception_handlers(db.health), lifespan=lifespan
     )

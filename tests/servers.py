@@ -3,6 +3,7 @@ the organiser token it prints on a new database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +131,21 @@ def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], 
 
     threading.Thread(target=read, daemon=True).start()
     return process, lines
+
+
+@contextlib.contextmanager
+def servers_on(data_dir: Path, env: dict[str, str], count: int = 2) -> Iterator[list[LiveServer]]:
+    """``count`` processes on one database (``env``), each with its own data
+    folder under ``data_dir``; stopped after the block (those still running)."""
+    started: list[LiveServer] = []
+    try:
+        for n in range(count):
+            started.append(start_server(data_dir / f"p{n}", env))
+        yield started
+    finally:
+        for server in started:
+            if server.process.poll() is None:
+                server.stop()
 
 
 def wait_until_ready(base_url: str, process: subprocess.Popen[str], deadline: float) -> bool:

@@ -22,7 +22,7 @@ from server.auth import create_account
 from server.db import Database
 from tests.conftest import Api, TemplateDatabases, event_body, postgres_clone
 from tests.realtime.conftest import Client
-from tests.servers import LiveServer, start_server
+from tests.servers import LiveServer, servers_on
 
 #: Polling far beyond the waits here: delivery within them proves NOTIFY.
 NOTIFY_ONLY = {"MUSTER_BUS_POLL_INTERVAL": "30", "MUSTER_STATE_UPDATES_PER_SECOND": "20"}
@@ -38,17 +38,8 @@ def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
 
 @pytest.fixture
 def two_processes(pg_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
-    first = start_server(tmp_path / "a", {"MUSTER_DATABASE_URL": pg_url, **NOTIFY_ONLY})
-    try:
-        second = start_server(tmp_path / "b", {"MUSTER_DATABASE_URL": pg_url, **NOTIFY_ONLY})
-    except BaseException:
-        first.stop()
-        raise
-    try:
+    with servers_on(tmp_path, {"MUSTER_DATABASE_URL": pg_url, **NOTIFY_ONLY}) as (first, second):
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 @pytest.fixture
