@@ -376,10 +376,11 @@ class MailSender:
             try:
                 await record(self.db, claimed, outcome, generation)
                 return
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() + pause > deadline:
                     raise
-                log.warning("recording mail %s failed; trying again", claimed.delivery_id)
+                if not self.db.health.absorb(exc):
+                    log.warning("recording mail %s failed; trying again", claimed.delivery_id)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
@@ -436,11 +437,12 @@ class MailSender:
                 sent = await self.send_queued()
                 if sent:
                     log.info("%s ticket mail(s) sent", sent)
-            except Exception:
+            except Exception as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
-                log.exception("mail sender failed; trying again")
+                if not self.db.health.absorb(exc):  # an outage is logged once, there
+                    log.exception("mail sender failed; trying again")
                 self.backoff = min(max(self.backoff * 2, 1.0), MAX_BACKOFF)
             self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
