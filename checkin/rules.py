@@ -108,9 +108,15 @@ def decide(
     if ticket.valid_until is not None and when > ticket.valid_until:
         return refuse(EXPIRED)
     if ticket.zone_id != move.leaving:
-        # Going in while recorded inside somewhere (anti-passback), or
-        # through a door from a zone the holder is not in.
-        if move.direction == "in" and ticket.zone_id is not None:
+        # Going in to where the holder already is, or in from outside while
+        # recorded inside anywhere (anti-passback): already inside. Any other
+        # move from a zone the holder is not in — through an inner door
+        # (Hall A → VIP) before entering Hall A, or out of a zone never
+        # entered — is not_inside: not inside the zone the move leaves.
+        if move.direction == "in" and (
+            ticket.zone_id == move.to_zone
+            or (move.from_zone is None and ticket.zone_id is not None)
+        ):
             return refuse(ALREADY_INSIDE)
         return refuse(NOT_INSIDE)
     entering = move.entering

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as default
@@ -75,13 +76,45 @@ LANGUAGE_ALIASES = {
 
 
 def ticket_code(ticket_id: int) -> str:
-    """A short code for a ticket id (Crockford base32, at least 6 characters)."""
+    """A short code for a ticket id (Crockford base32, at least 6 characters).
+
+    ``pwa/app/display.js`` (ticketCode) computes the same on the phone.
+    """
     digits = []
     value = ticket_id
     while value:
         value, rem = divmod(value, 32)
         digits.append(_CROCKFORD[rem])
     return "".join(reversed(digits)).rjust(6, "0")
+
+
+#: What a typed printed code looks like (Crockford base32; a secret is 141 characters).
+PRINTED_CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{6,13}")
+
+
+def is_printed_code(text: str) -> bool:
+    return PRINTED_CODE.fullmatch(text.strip().upper()) is not None
+
+
+async def secrets_of_codes(
+    session: AsyncSession, event_id: int, codes: Iterable[str]
+) -> dict[str, str]:
+    """The current secret of each printed code of the event (codes upper case).
+
+    The code printed under a badge's QR admits wherever the secret does: a
+    door that types it scans the ticket's current secret. A code is the
+    ticket id in base32, so it proves nothing by itself — typing one says the
+    steward holds the badge, and the answer names the holder to compare.
+    """
+    wanted = sorted({c.strip().upper() for c in codes if is_printed_code(c)})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Ticket.code, Ticket.secret).where(
+            Ticket.event_id == event_id, Ticket.code.in_(wanted)
+        )
+    )
+    return {code: secret for code, secret in rows}
 
 
 @dataclass(frozen=True)

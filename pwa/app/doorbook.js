@@ -5,10 +5,13 @@
 //
 // Offline decisions run pwa/shared/rules.js (the copy of checkin/rules.py)
 // on this knowledge. Zone capacity cannot be known offline: the phone
-// assumes there is room, and the server settles it at sync.
+// assumes there is room, and the server settles it at sync. Who it is —
+// name, ticket type, printed code — comes from the bundle's sealed display
+// data, which only the scanned code opens (display.js).
 
 import { decide } from "/shared/rules.js";
 import { SecretError, parseSecret, verifySecret } from "/shared/secret.js";
+import { openBox, ticketCode } from "./display.js";
 import * as store from "./store.js";
 
 function byId(list) {
@@ -71,14 +74,21 @@ export class DoorBook {
         }
       : { ...bundle };
     delete merged.admitted;
+    delete merged.display;
     merged.loaded_at = new Date().toISOString();
     this.#applyLayout(merged);
     await store.put("kv", merged, "bundle");
+    if (bundle.display) {
+      if (!bundle.incremental) await store.clear("display");
+      await store.putMany("display", bundle.display);
+    }
     if (bundle.admitted) {
       const records = bundle.admitted.map((a) => ({
         ticket: String(a.ticket),
         zone: a.zone ?? null,
         checkedIn: a.checked_in !== false,
+        at: a.checked_in_at ?? null,
+        gate: null,
       }));
       if (bundle.incremental) {
         // An annulled first entry comes back as "never checked in".
@@ -108,7 +118,8 @@ export class DoorBook {
 
   #applyLocal(scan) {
     if (!scan.local_ok || scan.ticket == null) return;
-    this.seen.set(String(scan.ticket), { ticket: String(scan.ticket), zone: scan.zone_after, checkedIn: true });
+    const record = { ticket: String(scan.ticket), zone: scan.zone_after, checkedIn: true, at: scan.scanned_at, gate: scan.gate };
+    this.seen.set(record.ticket, record);
   }
 
   /** The `admissions` topic: a snapshot of every admitted ticket, or one admission. */
@@ -125,7 +136,14 @@ export class DoorBook {
   async admitted(message) {
     if (message.ticket == null) return;
     await this.#remember([
-      { ticket: String(message.ticket), zone: message.zone ?? null, checkedIn: true, generation: message.generation },
+      {
+        ticket: String(message.ticket),
+        zone: message.zone ?? null,
+        checkedIn: true,
+        generation: message.generation,
+        at: message.scanned_at ?? null,
+        gate: message.gate ?? null,
+      },
     ]);
   }
 
@@ -177,7 +195,22 @@ export class DoorBook {
     };
     const move = { fromZone: gate.from_zone ?? null, toZone: gate.to_zone, direction };
     const decision = decide(ticket, claims.generation, move, when, true);
-    return { ...decision, ticketId: claims.ticketId, claims, zoneBefore: ticket.zoneId, wasCheckedIn: ticket.checkedIn };
+    return {
+      ...decision,
+      ticketId: claims.ticketId,
+      claims,
+      zoneBefore: ticket.zoneId,
+      wasCheckedIn: ticket.checkedIn,
+      seen: seen || null,
+      who: await this.who(secret, claims, type),
+    };
+  }
+
+  /** Who a verified secret belongs to: name (sealed, opened with the secret), ticket type, printed code. */
+  async who(secret, claims, type) {
+    const sealed = await store.get("display", claims.ticketId);
+    const opened = sealed && sealed.generation === claims.generation ? await openBox(secret, sealed.box) : null;
+    return { name: opened ? opened.name : "", type: type ? type.name : "", code: ticketCode(claims.ticketId) };
   }
 
   /** The ticket id in a secret (unverified: only for finding our own records). */
@@ -186,9 +219,9 @@ export class DoorBook {
   }
 
   /** Record this phone's own accepted scan (online or off) in the seen set. */
-  async record(ticketId, zone) {
+  async record(ticketId, zone, gate = null, at = new Date().toISOString()) {
     if (ticketId == null) return;
-    await this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true }]);
+    await this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true, gate, at }]);
   }
 }
 

@@ -152,6 +152,7 @@ class App {
     }
     $("tabs").classList.remove("hidden");
     this.scanner?.mount();
+    await this.scanner?.restoreCounts();
     this.incidents.mount();
     this.stock?.mount();
     $("sync-now").onclick = () => this.flush({ force: true });

@@ -9,15 +9,16 @@
 
 import { ApiError } from "/shared/api.js";
 import { cameraText, errorText } from "/shared/codes.js";
-import { t } from "/shared/i18n.js";
+import { formatTime, t } from "/shared/i18n.js";
 import { startCamera } from "./camera.js";
 import { zoneAfter } from "./doorbook.js";
 import { signal } from "./feedback.js";
 import { isRetryable, newNonce } from "/shared/outbox.js";
+import { describe } from "./answer.js";
+import * as store from "./store.js";
 import { Verdicts } from "./verdict.js";
 
 const ANSWER_OK_MS = 1300;
-const ANSWER_BAD_MS = 2600;
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +33,8 @@ export class Scanner {
     this.inside = null;
     this.verdicts = new Verdicts(app);
     this.timings = [];
+    this.counts = { scans: 0, admitted: 0 }; // this phone's, kept across reloads
+    this.conflicted = new Set(); // nonces of recent scans that became conflicts
   }
 
   get eventId() {
@@ -74,7 +77,14 @@ export class Scanner {
       localStorage.setItem("muster.gate", $("gate-select").value);
       this.showGate();
     });
-    this.app.queue.addEventListener("conflicts", () => this.showConflicts());
+    this.app.queue.addEventListener("conflicts", (event) => {
+      this.showConflicts();
+      for (const c of event.detail) this.#conflicted(c.nonce);
+    });
+    // A late answer that disagreed: that scan comes back as a conflict, never undone.
+    this.verdicts.addEventListener("late", (event) => {
+      if (event.detail.outcome !== "agree") this.#conflicted(event.detail.nonce);
+    });
     window.addEventListener("languagechange-muster", () => {
       this.showGate();
       this.showLast();
@@ -154,7 +164,7 @@ export class Scanner {
     this.last = {
       nonce: scan.nonce,
       ticketId: answer.ticketId,
-      name: answer.name,
+      name: answer.who?.name || (answer.ticketId != null ? `#${answer.ticketId}` : ""),
       ok: answer.ok,
       reason: answer.reason,
       direction: scan.direction,
@@ -165,28 +175,47 @@ export class Scanner {
     this.showAnswer(answer);
     this.#timed(scan.nonce, readAt, heardAt, verdict.source);
     this.showLast();
+    this.#count(answer);
   }
 
   /** What the screen shows for a verdict (and what the phone records of it). */
   async #answerOf(verdict, scan, gate) {
+    const move = {
+      direction: scan.direction,
+      entering: zoneAfter(gate, scan.direction),
+      leaving: scan.direction === "in" ? (gate.from_zone ?? null) : gate.to_zone,
+    };
     if (verdict.source === "server") {
       const reply = verdict.reply;
-      const ticketId = reply.ticket ? reply.ticket.id : null;
-      if (verdict.ok) await this.app.book.record(ticketId, zoneAfter(gate, scan.direction));
-      return { ok: verdict.ok, reason: reply.reason, ticketId, name: reply.ticket ? reply.ticket.holder_name : "" };
+      const ticket = reply.ticket || null;
+      const ticketId = ticket ? ticket.id : null;
+      const seen = ticketId !== null ? this.app.book.seen.get(String(ticketId)) : null;
+      if (verdict.ok) await this.app.book.record(ticketId, move.entering, gate.id, scan.scanned_at);
+      return {
+        ...move,
+        ok: verdict.ok,
+        reason: reply.reason,
+        ticketId,
+        who: ticket ? { name: ticket.holder_name, type: ticket.ticket_type?.name || "", code: ticket.code || "" } : null,
+        zone: ticket ? (ticket.zone ?? null) : null,
+        since: { at: seen?.at ?? ticket?.checked_in_at ?? null, gate: seen?.gate ?? null },
+      };
     }
     if (verdict.source === "request") {
       if (verdict.error instanceof ApiError && verdict.error.status === 401) this.app.revoked();
-      return { ok: false, reasonText: errorText(verdict.error) };
+      return { ...move, ok: false, reasonText: errorText(verdict.error) };
     }
-    if (verdict.notReady) return { ok: false, reasonText: t("scan.not_ready") };
+    if (verdict.notReady) return { ...move, ok: false, reasonText: t(verdict.typedCode ? "scan.code_needs_server" : "scan.not_ready") };
     const decision = verdict.decision;
-    if (decision.ok) await this.app.book.record(decision.ticketId, decision.zoneAfter);
+    if (decision.ok) await this.app.book.record(decision.ticketId, decision.zoneAfter, gate.id, scan.scanned_at);
     return {
+      ...move,
       ok: decision.ok,
       reason: decision.reason,
       ticketId: decision.ticketId,
-      name: decision.ticketId ? `#${decision.ticketId}` : "",
+      who: decision.who || null,
+      zone: decision.zoneBefore ?? null,
+      since: { at: decision.seen?.at ?? null, gate: decision.seen?.gate ?? null },
       offline: true,
     };
   }
@@ -213,15 +242,30 @@ export class Scanner {
     box.classList.add(answer.ok ? "ok" : "bad");
     box.dataset.status = answer.ok ? "ok" : "error";
     box.dataset.reason = answer.reason || "";
+    const lines = describe({ direction: this.direction, ...answer }, t, this.#names());
     $("answer-mark").textContent = answer.ok ? "✓" : "✕";
-    const word = answer.ok ? t(this.direction === "out" ? "scan.ok.out" : "scan.ok.in") : t("scan.refused");
-    $("answer-word").textContent = word;
-    $("answer-reason").textContent = answer.ok ? "" : answer.reasonText || t(`reason.${answer.reason}`);
-    $("answer-name").textContent = answer.name || "";
-    $("answer-note").textContent = answer.offline ? t("scan.offline_answer") : "";
+    $("answer-word").textContent = lines.word;
+    $("answer-reason").textContent = lines.why;
+    $("answer-name").textContent = lines.who;
+    $("answer-detail").textContent = lines.detail;
+    $("answer-note").textContent = lines.note;
+    $("answer-hint").textContent = answer.ok ? "" : t("scan.tap_to_close");
+    this.shown = answer;
     signal(answer.ok);
     clearTimeout(this.answerTimer);
-    this.answerTimer = setTimeout(() => this.hideAnswer(), answer.ok ? ANSWER_OK_MS : ANSWER_BAD_MS);
+    // Green goes by itself; red stays until the next scan or a tap.
+    this.answerTimer = answer.ok ? setTimeout(() => this.hideAnswer(), ANSWER_OK_MS) : null;
+  }
+
+  /** The phone's names for zones and gates, and times in the event's zone. */
+  #names() {
+    const book = this.app.book;
+    const timezone = this.app.device.event?.timezone;
+    return {
+      zone: (id) => book.zones.get(String(id))?.name ?? "",
+      gate: (id) => book.gates.get(String(id))?.name ?? "",
+      time: (iso) => formatTime(iso, timezone),
+    };
   }
 
   hideAnswer() {
@@ -236,7 +280,14 @@ export class Scanner {
     if (!last) return;
     const result = last.ok ? t(last.direction === "out" ? "scan.ok.out" : "scan.ok.in") : t(`reason.${last.reason}`);
     $("last-text").textContent = t("scan.last", { name: last.name || "—", result });
-    $("undo").classList.toggle("hidden", !last.ok);
+    $("undo").classList.toggle("hidden", !last.ok || this.conflicted.has(last.nonce));
+  }
+
+  /** A scan turned out a conflict: nothing to undo on this phone for it any more. */
+  #conflicted(nonce) {
+    this.conflicted.add(nonce);
+    if (this.conflicted.size > 100) this.conflicted.delete(this.conflicted.values().next().value);
+    this.showLast();
   }
 
   /**
@@ -246,7 +297,7 @@ export class Scanner {
    */
   async undo() {
     const last = this.last;
-    if (!last || !last.ok) return;
+    if (!last || !last.ok || this.conflicted.has(last.nonce)) return;
     let zone = last.zoneBefore;
     try {
       const late = last.asking ? await last.asking : null;
@@ -311,26 +362,57 @@ export class Scanner {
     } catch (error) {
       if (isRetryable(error)) this.app.connection.set(false);
       list.append(item(isRetryable(error) ? t("scan.lookup.offline") : errorText(error)));
+      this.#backToWedge();
       return;
     }
     if (!found.tickets.length) list.append(item(t("scan.lookup.none")));
-    for (const ticket of found.tickets) {
-      const zone = ticket.zone != null ? this.app.book.zones.get(String(ticket.zone)) : null;
-      const note = ticket.status === "revoked" ? t("reason.revoked") : zone ? zone.name : ticket.code;
-      const li = item(ticket.holder_name, `${ticket.holder_email || ""} · ${note}`);
-      if (ticket.secret && ticket.status !== "revoked") {
-        const admit = document.createElement("button");
-        admit.type = "button";
-        admit.className = "primary";
-        admit.textContent = t(this.direction === "out" ? "scan.out" : "scan.lookup.admit");
-        admit.addEventListener("click", () => this.enqueue(ticket.secret));
-        const actions = document.createElement("div");
-        actions.className = "actions";
-        actions.append(admit);
-        li.append(actions);
-      }
-      list.append(li);
+    for (const ticket of found.tickets) list.append(this.#lookupRow(ticket));
+    // The next hardware-scanner read goes to the door again, not to the search.
+    this.#backToWedge();
+  }
+
+  /** A search result: who, ticket type and code, inside or not, and the one move that fits. */
+  #lookupRow(ticket) {
+    const book = this.app.book;
+    const type = book.types.get(String(ticket.ticket_type));
+    const zone = ticket.zone != null ? book.zones.get(String(ticket.zone)) : null;
+    const inside = ticket.zone != null;
+    const li = item(ticket.holder_name, [type ? type.name : "", ticket.code].filter(Boolean).join(" · "));
+    li.dataset.ticket = ticket.id;
+    li.dataset.inside = String(inside);
+    const state = document.createElement("span");
+    state.className = `badge ${ticket.status === "revoked" ? "critical" : inside ? "inside" : "outside"}`;
+    state.textContent =
+      ticket.status === "revoked"
+        ? t("reason.revoked")
+        : inside
+          ? t("scan.lookup.inside", { zone: zone ? zone.name : "" })
+          : t(ticket.checked_in_at ? "scan.lookup.left" : "scan.lookup.not_in");
+    li.querySelector(".what").append(state);
+    // In for someone outside, out for someone inside: never "in" for a holder already in.
+    const fits = this.direction === "out" ? inside : !inside;
+    if (ticket.secret && ticket.status !== "revoked" && fits) {
+      const move = document.createElement("button");
+      move.type = "button";
+      move.className = "primary";
+      move.dataset.action = this.direction;
+      move.textContent = t(this.direction === "out" ? "scan.out" : "scan.lookup.admit");
+      move.addEventListener("click", () => {
+        this.enqueue(ticket.secret);
+        this.#backToWedge();
+      });
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      actions.append(move);
+      li.append(actions);
     }
+    return li;
+  }
+
+  #backToWedge() {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.id !== "wedge") active.blur();
+    this.focusWedge();
   }
 
   async showConflicts() {
@@ -350,17 +432,35 @@ export class Scanner {
     );
   }
 
+  async restoreCounts() {
+    this.counts = (await store.get("kv", "my-counts")) || this.counts;
+    this.showInside();
+  }
+
+  async #count(answer) {
+    this.counts = {
+      scans: this.counts.scans + 1,
+      admitted: this.counts.admitted + (answer.ok && answer.direction === "in" ? 1 : 0),
+    };
+    this.showInside();
+    await store.put("kv", this.counts, "my-counts");
+  }
+
   /** The `headcount` topic: show how many are inside the zone this gate leads to. */
   headcount(data) {
     this.inside = data;
     this.showInside();
   }
 
+  /** The counters on the door screen: this phone's scans, inside against expected, this gate's zone. */
   showInside() {
     const gate = this.gate();
-    const zones = this.inside && this.inside.zones;
+    const data = this.inside;
+    const zones = data && data.zones;
     const zone = gate && zones ? zones.find((z) => String(z.id) === String(gate.to_zone)) : null;
     $("inside").textContent = zone ? t("scan.inside", { zone: zone.name, n: zone.inside }) : "";
+    $("count-mine").textContent = t("scan.count.mine", this.counts);
+    $("count-venue").textContent = data ? t("scan.count.venue", { inside: data.inside ?? 0, expected: data.expected ?? 0 }) : "";
   }
 }
 

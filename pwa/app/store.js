@@ -4,15 +4,24 @@
 //   scans      the queue of scans not yet accepted by the server (by nonce)
 //   incidents  incident reports not yet sent, with their photo Blob (by nonce)
 //   movements  stock movements not yet sent (by nonce)
-//   seen       what this door knows of each ticket: zone, checked in (by ticket)
+//   seen       what this door knows of each ticket: zone, checked in, since when (by ticket)
 //   accounts   evacuation accounts not yet sent (by nonce; pwa/app/evacuation.js)
+//   display    each ticket's name sealed under its own secret (by ticket; display.js)
 //
 // Every queued record has the client-made nonce the server deduplicates
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 2;
-const STORES = { kv: null, scans: "nonce", incidents: "nonce", movements: "nonce", seen: "ticket", accounts: "nonce" };
+const DB_VERSION = 3;
+const STORES = {
+  kv: null,
+  scans: "nonce",
+  incidents: "nonce",
+  movements: "nonce",
+  seen: "ticket",
+  accounts: "nonce",
+  display: "ticket",
+};
 
 let opening = null;
 

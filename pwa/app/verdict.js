@@ -28,6 +28,7 @@
 // phone bound to another gate, a malformed code) and is shown as a refusal.
 
 import { isRetryable } from "/shared/outbox.js";
+import { ticketIdOfCode } from "./display.js";
 
 /** How long after a code is read the door waits for the server's answer. */
 export const ANSWER_BUDGET_MS = 120;
@@ -50,8 +51,9 @@ function delay(ms) {
   return new Promise((resolve) => setTimeout(() => resolve(null), Math.max(0, ms)));
 }
 
-export class Verdicts {
+export class Verdicts extends EventTarget {
   constructor(app) {
+    super();
     this.app = app;
     this.budgetMs = ANSWER_BUDGET_MS;
   }
@@ -85,9 +87,12 @@ export class Verdicts {
    */
   async decide(scan, gate, readAt) {
     const asking = this.app.connection.online === false ? null : this.ask(scan);
+    // A typed printed code proves nothing on its own: only the server, which
+    // knows whose code it is, can answer it (it waits up to the timeout).
+    const typedCode = ticketIdOfCode(scan.secret) !== null;
     // The phone's own decision, written to the queue, while the server is asked:
     // when it is needed it is ready, and already kept.
-    const local = this.app.book.ready ? this.#decideAndKeep(scan, gate) : null;
+    const local = this.app.book.ready && !typedCode ? this.#decideAndKeep(scan, gate) : null;
     if (asking) {
       const budget = (local ? this.budgetMs : ONLINE_SCAN_TIMEOUT_MS) - (performance.now() - readAt);
       const first = await Promise.race([asking, delay(budget)]);
@@ -103,7 +108,7 @@ export class Verdicts {
     }
     if (!local) {
       asking?.then(() => this.#settled(scan));
-      return { source: "phone", ok: false, reason: null, notReady: true, asking };
+      return { source: "phone", ok: false, reason: null, notReady: true, typedCode, asking };
     }
     const decision = await local;
     const shown = { source: "phone", ok: decision.ok, reason: decision.reason, decision, asking };
@@ -132,6 +137,7 @@ export class Verdicts {
     }
     const outcome = lateOutcome(shown.ok, late.reply.status);
     shown.late = { outcome, reply: late.reply };
+    this.dispatchEvent(new CustomEvent("late", { detail: { nonce: scan.nonce, outcome } }));
     if (outcome === "agree") await this.app.queue.drop(scan.nonce);
     if (outcome === "annul") {
       try {

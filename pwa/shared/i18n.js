@@ -45,8 +45,15 @@ export function setLanguage(lang) {
   window.dispatchEvent(new CustomEvent("languagechange-muster", { detail: current }));
 }
 
-/** Format a time in the user's language. */
-export function formatTime(iso) {
+/** Format a time (hours and minutes) in the user's language; in ``timeZone`` when given (the event's). */
+export function formatTime(iso, timeZone) {
   if (!iso) return "";
-  return new Date(iso).toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+  const options = { hour: "2-digit", minute: "2-digit" };
+  if (timeZone) options.timeZone = timeZone;
+  try {
+    return new Date(iso).toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", options);
+  } catch {
+    delete options.timeZone; // an unknown zone name: the device's own
+    return new Date(iso).toLocaleTimeString(current === "zh" ? "zh-CN" : "en-GB", options);
+  }
 }

@@ -57,9 +57,15 @@ export function decide(ticket, secretGeneration, move, when, zoneHasRoom = true)
   if (ticket.validFrom && when < ticket.validFrom) return refuse(NOT_YET_VALID);
   if (ticket.validUntil && when > ticket.validUntil) return refuse(EXPIRED);
   if (!same(ticket.zoneId, leaving(move))) {
-    // Going in while recorded inside somewhere (anti-passback), or through
-    // a door from a zone the holder is not in.
-    if (move.direction === "in" && (ticket.zoneId ?? null) !== null) return refuse(ALREADY_INSIDE);
+    // Going in to where the holder already is, or in from outside while
+    // recorded inside anywhere (anti-passback): already inside. Any other
+    // move from a zone the holder is not in — through an inner door
+    // (Hall A → VIP) before entering Hall A, or out of a zone never
+    // entered — is not_inside: not inside the zone the move leaves.
+    const inside = (ticket.zoneId ?? null) !== null;
+    if (move.direction === "in" && (same(ticket.zoneId, move.toZone) || ((move.fromZone ?? null) === null && inside))) {
+      return refuse(ALREADY_INSIDE);
+    }
     return refuse(NOT_INSIDE);
   }
   const into = entering(move);

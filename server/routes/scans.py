@@ -9,15 +9,17 @@ unknown event (404). The work is in ``checkin.admission``.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from starlette.requests import Request
 from starlette.routing import Route
 
 from checkin.admission import ScanRequest, admit, annul, load_venue
+from checkin.display import ticket_box
 from checkin.rules import REASONS
 from checkin.sync import replay_offline
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
@@ -26,6 +28,7 @@ from server.errors import Forbidden, InvalidRequest, NotFound
 from server.fields import DbInt, UtcDatetime, storable
 from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
+from server.issuance import is_printed_code, secrets_of_codes
 from server.models import Event, Revocation, Scan, Ticket, utcnow
 from server.openapi import accepts
 from server.responses import JSONResponse
@@ -91,6 +94,15 @@ def _check_gate(principal: Principal, gate_ids: set[int]) -> None:
         )
 
 
+async def _typed_codes(ctx: Muster, event_id: int, texts: list[str]) -> dict[str, str]:
+    """For each text that is a printed code of the event, as typed: the ticket's secret."""
+    if not any(is_printed_code(text) for text in texts if storable(text)):
+        return {}
+    async with ctx.db.reading() as session:
+        found = await secrets_of_codes(session, event_id, (t for t in texts if storable(t)))
+    return {text: found[text.strip().upper()] for text in texts if text.strip().upper() in found}
+
+
 @accepts(ScanIn)
 async def scan(request: Request) -> JSONResponse:
     """Scan a ticket at a gate, in or out; a refusal is a 200 answer with its reason."""
@@ -98,11 +110,13 @@ async def scan(request: Request) -> JSONResponse:
     principal = await authorize(request, event_id, SCANNERS)
     body = await parse_body(request, ScanIn)
     _check_gate(principal, {body.gate})
+    ctx = muster(request)
+    secret = (await _typed_codes(ctx, event_id, [body.secret])).get(body.secret, body.secret)
     answer = await admit(
-        muster(request),
+        ctx,
         event_id,
         ScanRequest(
-            secret=body.secret,
+            secret=secret,
             gate_id=body.gate,
             direction=body.direction,
             nonce=body.nonce,
@@ -120,9 +134,11 @@ async def sync_scans(request: Request) -> JSONResponse:
     principal = await authorize(request, event_id, SCANNERS)
     body = await parse_body(request, SyncIn)
     _check_gate(principal, {s.gate for s in body.scans})
+    ctx = muster(request)
+    typed = await _typed_codes(ctx, event_id, [s.secret for s in body.scans])
     scans = [
         ScanRequest(
-            secret=s.secret,
+            secret=typed.get(s.secret, s.secret),
             gate_id=s.gate,
             direction=s.direction,
             nonce=s.nonce,
@@ -133,7 +149,7 @@ async def sync_scans(request: Request) -> JSONResponse:
         )
         for s in body.scans
     ]
-    return json_response(await replay_offline(muster(request), event_id, scans))
+    return json_response(await replay_offline(ctx, event_id, scans))
 
 
 async def annul_scan(request: Request) -> JSONResponse:
@@ -163,29 +179,43 @@ async def headcount(request: Request) -> JSONResponse:
 # --- the offline bundle ---------------------------------------------------------
 
 
-def encode_cursor(at: datetime) -> str:
-    return f"t{int(at.timestamp() * 1000)}"
+@dataclass(frozen=True)
+class Cursor:
+    """Where a bundle left off: its time, and the highest ticket id it sealed."""
+
+    at: datetime
+    ticket: int | None = None
 
 
-def decode_cursor(cursor: str) -> datetime:
+def encode_cursor(at: datetime, ticket: int | None = None) -> str:
+    stamp = f"t{int(at.timestamp() * 1000)}"
+    return stamp if ticket is None else f"{stamp}.{ticket}"
+
+
+def decode_cursor(cursor: str) -> Cursor:
     try:
         if not cursor.startswith("t"):
             raise ValueError(cursor)
-        return datetime.fromtimestamp(int(cursor[1:]) / 1000, utcnow().tzinfo)
+        stamp, _, ticket = cursor[1:].partition(".")
+        at = datetime.fromtimestamp(int(stamp) / 1000, utcnow().tzinfo)
+        return Cursor(at, int(ticket) if ticket else None)
     except (ValueError, OverflowError, OSError):
         raise InvalidRequest(
             f"{cursor!r} is not a cursor from an earlier bundle.", code="bad_cursor"
         ) from None
 
 
-async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> dict[str, Any]:
+async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> dict[str, Any]:
     """What a door phone needs to admit people with no network.
 
     The full bundle (no ``since``) has every key, revocation and admitted
     ticket; an incremental one only what changed since the cursor (with
     ``CURSOR_OVERLAP`` of slack, so an item can come twice — each is the
     ticket's current state, so applying it twice is harmless). Holds no
-    names or emails.
+    names or emails in the clear: ``display`` has each valid ticket's name
+    sealed under its own secret (``checkin.display``), so only a scanned QR
+    code opens its line — every ticket in a full bundle, then those issued
+    or re-issued since.
     """
     now = utcnow()
     venue = await load_venue(ctx.db, event_id)
@@ -200,12 +230,22 @@ async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> 
         tickets = select(Ticket.id, Ticket.zone_id, Ticket.checked_in_at).where(
             Ticket.event_id == event_id
         )
+        shown = select(Ticket.id, Ticket.generation, Ticket.secret, Ticket.holder_name).where(
+            Ticket.event_id == event_id, Ticket.status == "valid"
+        )
         if since is None:
             tickets = tickets.where(
                 or_(Ticket.zone_id.is_not(None), Ticket.checked_in_at.is_not(None))
             )
         else:
-            start = since - CURSOR_OVERLAP
+            start = since.at - CURSOR_OVERLAP
+            reissued = select(Revocation.ticket_id).where(
+                Revocation.event_id == event_id, Revocation.revoked_at >= start
+            )
+            issued = (
+                Ticket.id > since.ticket if since.ticket is not None else Ticket.created_at >= start
+            )
+            shown = shown.where(or_(issued, Ticket.id.in_(reissued)))
             revoked = revoked.where(Revocation.revoked_at >= start)
             # An annul happens within the annul window of the scan's
             # receipt, so the (event, received_at) index bounds both.
@@ -218,6 +258,10 @@ async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> 
             tickets = tickets.where(Ticket.id.in_(touched))
         revocations = (await session.execute(revoked.order_by(Revocation.id))).all()
         admitted = (await session.execute(tickets.order_by(Ticket.id))).all()
+        sealed = (await session.execute(shown.order_by(Ticket.id))).all()
+        last = await session.scalar(select(func.max(Ticket.id)).where(Ticket.event_id == event_id))
+    if since is not None and since.ticket is not None:
+        last = max(last or 0, since.ticket)
     return {
         "event": {
             "id": event.id,
@@ -227,7 +271,7 @@ async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> 
             "timezone": event.timezone,
         },
         "server_time": iso(now),
-        "cursor": encode_cursor(now),
+        "cursor": encode_cursor(now, last),
         "incremental": since is not None,
         "keys": [
             {
@@ -242,7 +286,12 @@ async def offline_bundle(ctx: Muster, event_id: int, since: datetime | None) -> 
             {"ticket": t, "generation": g, "revoked_at": iso(at)} for t, g, at in revocations
         ],
         "admitted": [
-            {"ticket": t, "zone": z, "checked_in": at is not None} for t, z, at in admitted
+            {"ticket": t, "zone": z, "checked_in": at is not None, "checked_in_at": iso(at)}
+            for t, z, at in admitted
+        ],
+        "display": [
+            {"ticket": t, "generation": g, "box": ticket_box(t, g, secret, name)}
+            for t, g, secret, name in sealed
         ],
         "gates": [
             {"id": g.id, "name": g.name, "from_zone": g.from_zone, "to_zone": g.to_zone}

@@ -107,6 +107,7 @@ def test_conflict_from_another_door_is_shown(
     page.wait_for_selector("#conflicts:not(.hidden)", timeout=SYNC_TIMEOUT_MS)
     assert page.inner_text("#conflicts-title") == "Offline conflicts: 1"
     assert "王伟" in page.inner_text("#conflict-list")
+    assert page.is_hidden("#undo")  # that scan is a conflict now: nothing to undo here
     assert headcount_inside(live_server, venue) == 1  # a conflict never counts twice
     shot(page, artifacts, "offline-05-conflict")
     page.click("#conflicts-clear")

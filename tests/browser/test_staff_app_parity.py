@@ -21,14 +21,14 @@ from tests.servers import LiveServer
 pytestmark = pytest.mark.browser
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-HALL, VIP = 1, 2
+HALL, VIP, OTHER = 1, 2, 3
 
 
 def rule_cases() -> list[dict[str, Any]]:
     """Every combination that matters to ``decide``, as plain data for both copies."""
     cases = []
     windows = [(None, None), (NOW + timedelta(hours=1), None), (None, NOW - timedelta(hours=1))]
-    moves = [(None, HALL), (HALL, VIP)]
+    moves = [(None, HALL), (HALL, VIP), (None, VIP)]
     for (
         status,
         generation,
@@ -44,7 +44,7 @@ def rule_cases() -> list[dict[str, Any]]:
         ["valid", "revoked"],
         [1, 2],
         windows,
-        [None, HALL, VIP],
+        [None, HALL, VIP, OTHER],
         [False, True],
         [None, [HALL], [VIP]],
         [True, False],
@@ -228,3 +228,31 @@ def test_installable_and_opens_offline(live_server: LiveServer, browser: Any) ->
     context.set_offline(False)
     page.wait_for_function("document.querySelector('#queue').dataset.scans === '0'", timeout=30_000)
     context.close()
+
+
+def test_display_js_opens_what_display_py_seals(live_server: LiveServer, browser: Any) -> None:
+    from checkin.display import seal
+    from checkin.secrets import generate_key
+    from server.issuance import ticket_code
+
+    key = generate_key(1)
+    secret = Signer(1, key.private).sign(TicketClaims(7, 42, 3, 1, None, None, 1))
+    other = Signer(1, key.private).sign(TicketClaims(7, 43, 3, 1, None, None, 1))
+    box = seal(secret, {"name": "王伟 Wang Wei"})
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/app/")
+    found = page.evaluate(
+        """async ([secret, other, box, ids]) => {
+          const m = await import("/app/display.js");
+          return [await m.openBox(secret, box), await m.openBox(secret.toLowerCase(), box),
+                  await m.openBox(other, box), ids.map(m.ticketCode),
+                  ids.map((i) => m.ticketIdOfCode(m.ticketCode(i))), m.ticketIdOfCode("NOT-A-CODE")];
+        }""",
+        [secret, other, box, [1, 31, 32, 42, 1_000_000, 2**40]],
+    )
+    ids = [1, 31, 32, 42, 1_000_000, 2**40]
+    assert found[0] == found[1] == {"name": "王伟 Wang Wei"}
+    assert found[2] is None  # another ticket's code opens nothing
+    assert found[3] == [ticket_code(i) for i in ids]
+    assert found[4] == ids and found[5] is None
+    page.close()

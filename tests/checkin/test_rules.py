@@ -85,3 +85,42 @@ def test_reentry_allowed_when_type_says_so() -> None:
 def test_no_room_does_not_matter_when_leaving() -> None:
     inside = replace(FRESH, zone_id=HALL, checked_in=True)
     assert decide(inside, 1, GateMove(None, HALL, "out"), NOW, zone_has_room=False).ok
+
+
+OTHER = 3
+OUTSIDE = None
+
+
+@pytest.mark.parametrize(
+    ("shape", "move", "where", "expected"),
+    [
+        # outside → zone, scanned in: entering the venue.
+        ("outside→zone", GateMove(None, HALL, "in"), OUTSIDE, (True, None, HALL)),
+        ("outside→zone", GateMove(None, HALL, "in"), HALL, (False, "already_inside", HALL)),
+        ("outside→zone", GateMove(None, HALL, "in"), VIP, (False, "already_inside", VIP)),
+        # zone → outside: the same door scanned out, leaving the venue.
+        ("zone→outside", GateMove(None, HALL, "out"), HALL, (True, None, None)),
+        ("zone→outside", GateMove(None, HALL, "out"), OUTSIDE, (False, "not_inside", None)),
+        ("zone→outside", GateMove(None, HALL, "out"), VIP, (False, "not_inside", VIP)),
+        # zone → zone, scanned in: the VIP door inside Hall A.
+        ("zone→zone", GateMove(HALL, VIP, "in"), HALL, (True, None, VIP)),
+        ("zone→zone", GateMove(HALL, VIP, "in"), OUTSIDE, (False, "not_inside", None)),
+        ("zone→zone", GateMove(HALL, VIP, "in"), VIP, (False, "already_inside", VIP)),
+        ("zone→zone", GateMove(HALL, VIP, "in"), OTHER, (False, "not_inside", OTHER)),
+        # zone → zone, scanned out: back from VIP into Hall A.
+        ("zone→zone", GateMove(HALL, VIP, "out"), VIP, (True, None, HALL)),
+        ("zone→zone", GateMove(HALL, VIP, "out"), HALL, (False, "not_inside", HALL)),
+        ("zone→zone", GateMove(HALL, VIP, "out"), OUTSIDE, (False, "not_inside", None)),
+        ("zone→zone", GateMove(HALL, VIP, "out"), OTHER, (False, "not_inside", OTHER)),
+    ],
+)
+def test_each_gate_shape_gives_the_right_reason(
+    shape: str, move: GateMove, where: int | None, expected: tuple[bool, str | None, int | None]
+) -> None:
+    # already_inside: in the zone the move enters (or, from outside, anywhere
+    # inside); not_inside: not in the zone the move leaves — a VIP holder at
+    # the Hall A → VIP door who has not entered Hall A yet is not_inside
+    # (the phone says "not in Hall A yet"), not told they cannot exit.
+    holder = replace(FRESH, zone_id=where, checked_in=where is not None)
+    found = decide(holder, 1, move, NOW)
+    assert (found.ok, found.reason, found.zone_after) == expected, shape

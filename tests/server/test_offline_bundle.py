@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from checkin.display import open_box
 from checkin.secrets import KeyRing
 from tests.conftest import Api
 from tests.server.test_scans import issue, scan
@@ -25,7 +28,13 @@ async def test_full_bundle(
     Ed25519PublicKey.from_public_bytes(raw)
     claims = KeyRing(event["id"], {key["kid"]: raw}).verify(ticket["secret"])  # verifies offline
     assert claims.ticket_id == ticket["id"]
-    assert bundle["admitted"] == [{"ticket": ticket["id"], "zone": zone["id"], "checked_in": True}]
+    [admitted] = bundle["admitted"]
+    assert (admitted["ticket"], admitted["zone"], admitted["checked_in"]) == (
+        ticket["id"],
+        zone["id"],
+        True,
+    )
+    assert admitted["checked_in_at"]
     assert bundle["gates"] == [
         {"id": gate["id"], "name": "North door", "from_zone": None, "to_zone": zone["id"]}
     ]
@@ -47,12 +56,16 @@ async def test_incremental_cursor(
     await organiser.post(f"/api/v1/tickets/{other['id']}/revoke", {}, expect=200)
     later = await door.get(f"/api/v1/events/{event['id']}/offline-bundle?since={first['cursor']}")
     assert later["incremental"] is True
-    assert later["admitted"] == [{"ticket": ticket["id"], "zone": zone["id"], "checked_in": True}]
+    assert [(a["ticket"], a["zone"], a["checked_in"]) for a in later["admitted"]] == [
+        (ticket["id"], zone["id"], True)
+    ]
     assert [(r["ticket"], r["generation"]) for r in later["revocations"]] == [(other["id"], 1)]
     await scan(door, event["id"], ticket["secret"], gate["id"], "out", nonce="leave-1")
     latest = await door.get(f"/api/v1/events/{event['id']}/offline-bundle?since={later['cursor']}")
     # The changed ticket with its state now (outside); nothing is lost by overlap.
-    assert {"ticket": ticket["id"], "zone": None, "checked_in": True} in latest["admitted"]
+    assert (ticket["id"], None, True) in [
+        (a["ticket"], a["zone"], a["checked_in"]) for a in latest["admitted"]
+    ]
     bad = await door.get(f"/api/v1/events/{event['id']}/offline-bundle?since=yesterday", expect=422)
     assert bad["error"]["code"] == "bad_cursor"
 
@@ -62,3 +75,32 @@ async def test_bundle_rights(api_as: Any, event: Any) -> None:
     await staff.get(f"/api/v1/events/{event['id']}/offline-bundle", expect=403)
     command = await api_as("command", event["id"])
     await command.get(f"/api/v1/events/{event['id']}/offline-bundle", expect=200)
+
+
+async def test_display_data_opens_only_with_its_own_secret(
+    api_as: Any, organiser: Api, event: Any, gate: Any, ticket: Any
+) -> None:
+    door = await api_as("door", event["id"], gate["id"])
+    other = await issue(organiser, event["id"], name="李娜")
+    gone = await issue(organiser, event["id"], name="Revoked")
+    await organiser.post(f"/api/v1/tickets/{gone['id']}/revoke", {}, expect=200)
+    bundle = await door.get(f"/api/v1/events/{event['id']}/offline-bundle")
+    boxes = {d["ticket"]: d for d in bundle["display"]}
+    assert sorted(boxes) == sorted([ticket["id"], other["id"]])  # valid tickets only
+    assert open_box(ticket["secret"], boxes[ticket["id"]]["box"]) == {"name": "王伟"}
+    assert open_box(other["secret"], boxes[other["id"]]["box"]) == {"name": "李娜"}
+    with pytest.raises(InvalidTag):
+        open_box(other["secret"], boxes[ticket["id"]]["box"])
+    assert "王伟" not in str(bundle) and "李娜" not in str(bundle)
+
+    # Incremental: tickets issued or re-issued since, with their new secret.
+    later = await issue(organiser, event["id"], name="张敏")
+    reissued = await organiser.post(
+        f"/api/v1/tickets/{other['id']}/revoke", {"reissue": True}, expect=200
+    )
+    since = await door.get(f"/api/v1/events/{event['id']}/offline-bundle?since={bundle['cursor']}")
+    fresh = {d["ticket"]: d for d in since["display"]}
+    assert sorted(fresh) == sorted([later["id"], other["id"]])
+    assert fresh[other["id"]]["generation"] == 2
+    assert open_box(reissued["secret"], fresh[other["id"]]["box"]) == {"name": "李娜"}
+    assert open_box(later["secret"], fresh[later["id"]]["box"]) == {"name": "张敏"}

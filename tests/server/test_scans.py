@@ -299,3 +299,37 @@ async def test_annul_rights_window_and_supersede(
     await scan(door, event["id"], ticket["secret"], gate["id"], "out", nonce="b-3")
     late = await door.post(f"/api/v1/events/{event['id']}/scans/b-3/annul", expect=409)
     assert late["error"]["code"] == "annul_window_passed"
+
+
+async def test_the_printed_code_admits_wherever_the_secret_does(
+    organiser: Api, door: Api, event: Any, gate: Any, zone: Any
+) -> None:
+    ticket = await issue(organiser, event["id"], name="王伟")
+    code = ticket["code"]
+    assert len(code) == 6
+    typed = await scan(door, event["id"], code.lower(), gate["id"])  # typed, lower case
+    assert (typed["status"], typed["ticket"]["id"], typed["ticket"]["holder_name"]) == (
+        "ok",
+        ticket["id"],
+        "王伟",
+    )
+    again = await scan(door, event["id"], ticket["secret"], gate["id"])
+    assert again["reason"] == "already_inside"  # one ticket, whichever way it came
+    out = {
+        "secret": code,
+        "gate": gate["id"],
+        "direction": "out",
+        "nonce": uuid.uuid4().hex,
+        "scanned_at": datetime.now(UTC).isoformat(),
+    }
+    synced = await door.post(f"/api/v1/events/{event['id']}/scans/sync", {"scans": [out]})
+    assert synced["results"][0]["status"] == "ok"  # offline sync too
+    unknown = await scan(door, event["id"], "ZZZZZZ", gate["id"])
+    assert unknown["reason"] == "invalid"
+    other = await organiser.post(
+        "/api/v1/events",
+        {"name": "other", "starts_at": event["starts_at"], "ends_at": event["ends_at"]},
+        expect=201,
+    )
+    elsewhere = await issue(organiser, other["id"])
+    assert (await scan(door, event["id"], elsewhere["code"], gate["id"]))["reason"] == "invalid"
