@@ -7,6 +7,7 @@ stock issued and received in two taps, online and offline. Screenshots:
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,23 +122,28 @@ def test_stock_in_two_taps_online_and_offline(
         page.get_attribute(f"#stock-list li[data-item='{lanyards['id']}']", "data-level") == "low"
     )
 
-    def quantity(item: dict[str, Any]) -> int:
-        with live_server.api() as api:
-            found = api.get(f"{venue.base}/stock/items/{item['id']}").json()
-        return int(found["quantity"])
+    def quantity(item: dict[str, Any], expected: int | None = None) -> int:
+        """The server's quantity (once it is ``expected``, or after SYNC_TIMEOUT_MS)."""
+        deadline = time.monotonic() + SYNC_TIMEOUT_MS / 1000
+        while True:
+            with live_server.api() as api:
+                found = int(api.get(f"{venue.base}/stock/items/{item['id']}").json()["quantity"])
+            if expected is None or found == expected or time.monotonic() > deadline:
+                return found
+            page.wait_for_timeout(100)  # the phone's queue drains meanwhile
 
     page.click(f"{row} [data-kind=issue]")  # amount 1 is preselected: one tap
     page.wait_for_function(f"document.querySelector(\"{row} .level\").textContent.startsWith('99')")
     # The level shows what is queued at once; the server has it once the queue drains.
     wait_until_sent(page)
-    assert quantity(water) == 99
+    assert quantity(water, 99) == 99
     page.click("#stock-amounts [data-amount='10']")
     page.click(f"{row} [data-kind=receive]")
     page.wait_for_function(
         f"document.querySelector(\"{row} .level\").textContent.startsWith('109')"
     )
     wait_until_sent(page)
-    assert quantity(water) == 109
+    assert quantity(water, 109) == 109
     shot(page, artifacts, "floor-04-stock")
 
     context.set_offline(True)
@@ -151,7 +157,7 @@ def test_stock_in_two_taps_online_and_offline(
 
     context.set_offline(False)
     wait_until_sent(page)
-    assert quantity(water) == 99
+    assert quantity(water, 99) == 99
     context.close()
     assert errors == []
 
