@@ -26,6 +26,10 @@ on the page (HTTP and websocket):
 
 Conditions take turns in rounds (the machine is shared; a round's
 conditions run back to back), after warm-up scans that are not measured.
+Each round also measures a same-run baseline, ``bare``: the app's camera
+reader (``pwa/app/camera.js``) on the same video, painting a fixed answer
+for each code — no decision, no storage, no network — so the figures can be
+read against what this machine takes just to read a frame and paint.
 Repeated codes (the video loops) get their real answer (already inside):
 every answer counts, green or red.
 
@@ -149,12 +153,49 @@ class Door:
         return entries
 
 
+BARE_START = """async () => {
+  const { startCamera } = await import("/app/camera.js");
+  const shown = document.getElementById("answer");
+  window.bare = { timings: [] };
+  window.bare.stop = await startCamera(document.getElementById("scan-video"), (text, readAt) => {
+    const heardAt = performance.now();
+    shown.classList.remove("hidden");
+    document.getElementById("answer-word").textContent = text.slice(0, 6);
+    const entry = { readAt, heardAt, shownAt: performance.now(), paintedAt: null, source: "bare" };
+    window.bare.timings.push(entry);
+    requestAnimationFrame(() => { entry.paintedAt = performance.now(); shown.classList.add("hidden"); });
+  });
+}"""
+
+
+def bare_round(page: Any, scans: int, timeout_s: float) -> list[dict[str, Any]]:
+    """The baseline: the camera reader alone, with the app's camera stopped meanwhile."""
+    page.evaluate("window.musterApp.scanner.toggleCamera()")  # the app's camera off
+    page.evaluate(BARE_START)
+    page.wait_for_function(
+        f"window.bare.timings.filter((t) => t.paintedAt !== null).length > {scans}",
+        timeout=timeout_s * 1000,
+        polling=100,
+    )
+    entries: list[dict[str, Any]] = page.evaluate(
+        f"(() => {{ window.bare.stop(); return window.bare.timings.slice(1, {scans + 1}); }})()"
+    )
+    page.evaluate("window.musterApp.scanner.toggleCamera()")  # the app's camera on again
+    return entries
+
+
 def summary(name: str, entries: list[dict[str, Any]]) -> str:
     painted = [e["paintedAt"] - e["readAt"] for e in entries]
     heard = [e["heardAt"] - e["readAt"] for e in entries]
     decided = [e["shownAt"] - e["heardAt"] for e in entries]
     sources = {s: sum(1 for e in entries if e["source"] == s) for s in ("server", "phone")}
     p95 = percentile(painted, 0.95)
+    if name == "bare":
+        return (
+            f"{name:8} n={len(entries):3}  frame→painted p50 {percentile(painted, 0.5):5.0f} ms"
+            f"  p95 {p95:5.0f} ms  max {max(painted):5.0f} ms"
+            f"  | frame→code read p50 {percentile(heard, 0.5):4.0f}  (baseline: read and paint only)"
+        )
     goal = GOALS[name]
     return (
         f"{name:8} n={len(entries):3}  frame→painted p50 {percentile(painted, 0.5):5.0f} ms"
@@ -196,8 +237,12 @@ def run(args: argparse.Namespace) -> None:
             page.click("#camera-toggle")
             per_scan = (CODE_FRAMES + BLANK_FRAMES) / FPS
             door.wait_for(args.warmup, timeout_s=30 + args.warmup * per_scan * 3)
-            results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONDITIONS}
+            results: dict[str, list[dict[str, Any]]] = {"bare": []}
+            results.update({name: [] for name in CONDITIONS})
             for _round in range(args.rounds):
+                results["bare"].extend(
+                    bare_round(page, args.scans, timeout_s=30 + args.scans * per_scan * 3)
+                )
                 for name in CONDITIONS:
                     door.condition(name)
                     # The first answer after a switch may straddle it: not measured.

@@ -54,9 +54,11 @@ export function detector() {
  * every frame is read as it arrives; a frame that arrives while the reader
  * is busy is not read, and the next read is dated back to it (the code may
  * have been in it), so the timing never flatters. Elsewhere a timer reads
- * every FRAME_EVERY_MS.
+ * every FRAME_EVERY_MS. While ``paused()`` says so (the door is deciding
+ * the code just read) frames are left unread: the decoder runs on the page's
+ * one thread and would only slow the answer down.
  */
-export async function startCamera(video, onCode) {
+export async function startCamera(video, onCode, { paused = () => false } = {}) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     throw new Error("no camera API (the page needs HTTPS)");
   }
@@ -101,7 +103,7 @@ export async function startCamera(video, onCode) {
       if (!running) return;
       video.requestVideoFrameCallback(onFrame);
       const at = frame.captureTime ?? frame.presentationTime ?? now;
-      if (busy) {
+      if (busy || paused()) {
         unreadSince ??= at;
         return;
       }
@@ -113,7 +115,7 @@ export async function startCamera(video, onCode) {
   } else {
     const look = async () => {
       if (!running) return;
-      await read(performance.now() - FRAME_EVERY_MS);
+      if (!paused()) await read(performance.now() - FRAME_EVERY_MS);
       if (running) setTimeout(look, FRAME_EVERY_MS);
     };
     look();

@@ -202,7 +202,8 @@ export class DoorBook {
       zoneBefore: ticket.zoneId,
       wasCheckedIn: ticket.checkedIn,
       seen: seen || null,
-      who: await this.who(secret, claims, type),
+      // Who it is: opened while the caller stores the scan (a promise).
+      who: this.who(secret, claims, type),
     };
   }
 
@@ -218,10 +219,15 @@ export class DoorBook {
     return parseSecret(secret).claims.ticketId;
   }
 
-  /** Record this phone's own accepted scan (online or off) in the seen set. */
-  async record(ticketId, zone, gate = null, at = new Date().toISOString()) {
-    if (ticketId == null) return;
-    await this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true, gate, at }]);
+  /**
+   * Record this phone's own accepted scan (online or off) in the seen set:
+   * at once in memory (the next decision sees it); the returned promise is
+   * its copy in IndexedDB, which the answer on screen need not wait for (the
+   * queued scan is already kept, and a reload rebuilds the set from it).
+   */
+  record(ticketId, zone, gate = null, at = new Date().toISOString()) {
+    if (ticketId == null) return Promise.resolve();
+    return this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true, gate, at }]);
   }
 }
 

@@ -35,6 +35,7 @@ export class Scanner {
     this.timings = [];
     this.counts = { scans: 0, admitted: 0 }; // this phone's, kept across reloads
     this.conflicted = new Set(); // nonces of recent scans that became conflicts
+    this.deciding = 0; // scans read and not yet answered (the camera pauses meanwhile)
   }
 
   get eventId() {
@@ -138,7 +139,13 @@ export class Scanner {
   /** Scans are handled one at a time, in the order they were read. */
   enqueue(text, readAt = performance.now()) {
     const heardAt = performance.now();
-    this.busy = this.busy.then(() => this.scan(text, readAt, heardAt)).catch((error) => console.error(error));
+    this.deciding += 1;
+    this.busy = this.busy
+      .then(() => this.scan(text, readAt, heardAt))
+      .catch((error) => console.error(error))
+      .finally(() => {
+        this.deciding -= 1;
+      });
     return this.busy;
   }
 
@@ -190,7 +197,7 @@ export class Scanner {
       const ticket = reply.ticket || null;
       const ticketId = ticket ? ticket.id : null;
       const seen = ticketId !== null ? this.app.book.seen.get(String(ticketId)) : null;
-      if (verdict.ok) await this.app.book.record(ticketId, move.entering, gate.id, scan.scanned_at);
+      if (verdict.ok) this.app.book.record(ticketId, move.entering, gate.id, scan.scanned_at).catch(console.warn);
       return {
         ...move,
         ok: verdict.ok,
@@ -207,7 +214,7 @@ export class Scanner {
     }
     if (verdict.notReady) return { ...move, ok: false, reasonText: t(verdict.typedCode ? "scan.code_needs_server" : "scan.not_ready") };
     const decision = verdict.decision;
-    if (decision.ok) await this.app.book.record(decision.ticketId, decision.zoneAfter, gate.id, scan.scanned_at);
+    if (decision.ok) this.app.book.record(decision.ticketId, decision.zoneAfter, gate.id, scan.scanned_at).catch(console.warn);
     return {
       ...move,
       ok: decision.ok,
@@ -340,7 +347,9 @@ export class Scanner {
     $("camera-message").textContent = "";
     video.classList.remove("hidden");
     try {
-      this.stopCamera = await startCamera(video, (text, frameAt) => this.enqueue(text, frameAt));
+      this.stopCamera = await startCamera(video, (text, frameAt) => this.enqueue(text, frameAt), {
+        paused: () => this.deciding > 0,
+      });
       button.textContent = t("scan.camera.stop");
       button.dataset.i18n = "scan.camera.stop";
     } catch (error) {

@@ -119,14 +119,16 @@ export class Verdicts extends EventTarget {
   /** Decide here and queue the scan with that decision (not sent while its request is out). */
   async #decideAndKeep(scan, gate) {
     const decision = await this.app.book.decide(scan.secret, gate.id, scan.direction, new Date(scan.scanned_at));
-    await this.app.queue.add({
+    const kept = this.app.queue.add({
       ...scan,
       local_ok: decision.ok,
       local_reason: decision.reason,
       ticket: decision.ticketId,
       zone_after: decision.ok ? decision.zoneAfter : null,
     });
-    return decision;
+    // Kept before it is shown; who it is is opened meanwhile.
+    const [, who] = await Promise.all([kept, decision.who || null]);
+    return { ...decision, who };
   }
 
   /** The server answered after the phone's own answer was shown. */
