@@ -17,6 +17,9 @@ from datetime import datetime
 INVALID = "invalid"
 WRONG_EVENT = "wrong_event"
 REVOKED = "revoked"
+#: The event's personal data was shredded (or the holder erased): the
+#: ticket's secret is retired and no QR of it admits anyone again.
+RETIRED = "retired"
 NOT_YET_VALID = "not_yet_valid"
 EXPIRED = "expired"
 ALREADY_INSIDE = "already_inside"
@@ -28,6 +31,7 @@ REASONS = (
     INVALID,
     WRONG_EVENT,
     REVOKED,
+    RETIRED,
     NOT_YET_VALID,
     EXPIRED,
     ALREADY_INSIDE,
@@ -41,7 +45,7 @@ REASONS = (
 class TicketState:
     """What the server (or the phone) knows of a ticket at the moment of the scan."""
 
-    #: "valid" or "revoked".
+    #: "valid", "revoked" or "retired".
     status: str
     #: The generation the database holds; a secret of another one was re-issued.
     generation: int
@@ -101,6 +105,8 @@ def decide(
     def refuse(reason: str) -> Decision:
         return Decision(False, reason, ticket.zone_id)
 
+    if ticket.status == RETIRED:
+        return refuse(RETIRED)
     if ticket.status == "revoked" or secret_generation != ticket.generation:
         return refuse(REVOKED)
     if ticket.valid_from is not None and when < ticket.valid_from:

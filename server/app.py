@@ -30,12 +30,14 @@ from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
+from server.retention import retention_clock
 from server.routes import alerts as alert_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
 from server.routes import evacuations as evacuation_routes
 from server.routes import incidents as incident_routes
 from server.routes import mailings as mailing_routes
 from server.routes import plans as plan_routes
+from server.routes import retention as retention_routes
 from server.routes import stock as stock_routes
 from server.settings import Settings, load_settings
 
@@ -47,7 +49,7 @@ VERSION = __version__
 #: hub, the escalation clock…): each is called with the context and returns
 #: an async context manager that runs for the app's lifetime.
 Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
-PARTS: list[Part] = [run_hub, escalation_clock, mail_sender]
+PARTS: list[Part] = [run_hub, escalation_clock, mail_sender, retention_clock]
 
 
 def api_routes() -> list[BaseRoute]:
@@ -65,6 +67,7 @@ def api_routes() -> list[BaseRoute]:
         *plan_routes.routes,
         *evacuation_routes.routes,
         *report.routes,
+        *retention_routes.routes,
         *alert_routes.routes,
         *realtime_ws.routes,
         *ops.routes,

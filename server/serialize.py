@@ -27,6 +27,8 @@ def event_json(event: Event) -> dict[str, Any]:
         "location": event.location,
         "options": event.options,
         "created_at": iso(event.created_at),
+        "retention_days": event.retention_days,
+        "shredded_at": iso(event.shredded_at),
     }
 
 

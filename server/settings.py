@@ -118,6 +118,8 @@ class Settings:
     mail_poll_interval: float
     smtp_timeout: float
     database_wait_seconds: float
+    retention_days: int
+    retention_check_interval: float
 
     @property
     def is_sqlite(self) -> bool:
@@ -285,5 +287,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
             cast=float,
             default=60.0,
+        ),
+        retention_days=config(
+            _doc(
+                "MUSTER_RETENTION_DAYS",
+                "days after an event ends that attendees' personal data is kept (events may differ)",
+            ),
+            cast=int,
+            default=30,
+        ),
+        retention_check_interval=config(
+            _doc(
+                "MUSTER_RETENTION_CHECK_INTERVAL",
+                "seconds between looks for events whose personal data is due to go (0: never)",
+            ),
+            cast=float,
+            default=600.0,
         ),
     )

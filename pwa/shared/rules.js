@@ -3,7 +3,7 @@
 // The JavaScript copy of `decide` in checkin/rules.py (keep the two in step;
 // the reason codes are a stable contract). Inputs are plain data, as there:
 //
-//   ticket: {status: "valid"|"revoked", generation, allowedZones: [ids]|null,
+//   ticket: {status: "valid"|"revoked"|"retired", generation, allowedZones: [ids]|null,
 //            reentry, validFrom: Date|null, validUntil: Date|null,
 //            zoneId: id|null (null: outside), checkedIn: bool}
 //   move:   {fromZone: id|null (null: outside), toZone: id, direction: "in"|"out"}
@@ -15,6 +15,8 @@
 export const INVALID = "invalid";
 export const WRONG_EVENT = "wrong_event";
 export const REVOKED = "revoked";
+// The event's personal data was shredded (or the holder erased): no QR of it admits anyone.
+export const RETIRED = "retired";
 export const NOT_YET_VALID = "not_yet_valid";
 export const EXPIRED = "expired";
 export const ALREADY_INSIDE = "already_inside";
@@ -26,6 +28,7 @@ export const REASONS = [
   INVALID,
   WRONG_EVENT,
   REVOKED,
+  RETIRED,
   NOT_YET_VALID,
   EXPIRED,
   ALREADY_INSIDE,
@@ -53,6 +56,7 @@ function same(a, b) {
 export function decide(ticket, secretGeneration, move, when, zoneHasRoom = true) {
   const refuse = (reason) => ({ ok: false, reason, zoneAfter: ticket.zoneId ?? null });
 
+  if (ticket.status === RETIRED) return refuse(RETIRED);
   if (ticket.status === "revoked" || secretGeneration !== ticket.generation) return refuse(REVOKED);
   if (ticket.validFrom && when < ticket.validFrom) return refuse(NOT_YET_VALID);
   if (ticket.validUntil && when > ticket.validUntil) return refuse(EXPIRED);

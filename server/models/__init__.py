@@ -2,6 +2,7 @@
 
 from server.models.accounts import ROLES, Account, PairingCode
 from server.models.alerts import Alert, BusMessage
+from server.models.audit import AuditEntry
 from server.models.base import Base, utcnow
 from server.models.evacuations import (
     Evacuation,
@@ -21,6 +22,7 @@ __all__ = [
     "ROLES",
     "Account",
     "Alert",
+    "AuditEntry",
     "Base",
     "BusEpoch",
     "BusMessage",

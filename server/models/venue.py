@@ -35,6 +35,13 @@ class Event(Base):
     #: Free-form per-event options (incident categories, escalation timeouts…).
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Days after ``ends_at`` that attendees' personal data is kept (None:
+    #: ``MUSTER_RETENTION_DAYS``); then the shred removes it (server/retention.py).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    #: When a process claimed the shred (a lease: ``retention_rules.SHRED_LEASE``).
+    shred_claimed_at: Mapped[datetime | None]
+    #: When the shred finished; None until then.
+    shredded_at: Mapped[datetime | None]
 
 
 class SigningKey(Base):

@@ -349,7 +349,7 @@ async def ticket_page(request: Request) -> HTMLResponse:
         f'<p class="when">{html.escape(event_span(event.starts_at, event.ends_at, tz, lang))}'
         f'<br><span class="zone">{html.escape(event.timezone)}</span></p>'
     )
-    if ticket.status == "revoked":
+    if ticket.status != "valid":  # revoked, or retired by the shred
         body = head + f'<p class="void">{html.escape(words["void"])}</p>'
     else:
         body = head + (

@@ -23,6 +23,8 @@ from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, ticket_type_json, zone_json
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+#: Up to ten years; 0 shreds at the event's end.
+RetentionDays = Annotated[int, Field(ge=0, le=3650)]
 
 
 def _check_timezone(name: str) -> str:
@@ -76,6 +78,8 @@ class EventIn(BaseModel):
     #: The name of the ticket type every event starts with, in the
     #: organiser's language (the console sends "标准票" or "Standard").
     default_ticket_type: Name = "Standard"
+    #: Days after the end that personal data is kept (None: the server's default).
+    retention_days: RetentionDays | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
@@ -92,6 +96,8 @@ class EventPatch(BaseModel):
     language: Literal["zh", "en"] | None = None
     location: Annotated[str, Field(max_length=300)] | None = None
     options: Options | None = None
+    #: null puts the event back on the server's default (MUSTER_RETENTION_DAYS).
+    retention_days: RetentionDays | None = None
 
 
 class ZoneIn(BaseModel):
@@ -203,7 +209,7 @@ async def update_event(request: Request) -> JSONResponse:
     async with muster(request).db.writing() as session:
         event = await get_event(session, event_id)
         for key, value in body.model_dump(exclude_unset=True).items():
-            if value is not None:
+            if value is not None or key == "retention_days":
                 setattr(event, key, value)
         if event.ends_at < event.starts_at:
             raise InvalidRequest("ends_at is before starts_at", code="ends_before_start")

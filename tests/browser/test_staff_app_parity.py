@@ -41,7 +41,7 @@ def rule_cases() -> list[dict[str, Any]]:
         direction,
         room,
     ) in itertools.product(
-        ["valid", "revoked"],
+        ["valid", "revoked", "retired"],
         [1, 2],
         windows,
         [None, HALL, VIP, OTHER],
@@ -114,7 +114,7 @@ def test_rules_js_matches_rules_py(live_server: LiveServer, browser: Any) -> Non
     assert mismatches == []
     reasons = {e[1] for e in expected}
     assert reasons == {
-        None, "revoked", "not_yet_valid", "expired", "already_inside", "not_inside",
+        None, "revoked", "retired", "not_yet_valid", "expired", "already_inside", "not_inside",
         "zone_full", "wrong_zone",
     }  # fmt: skip
     page.close()

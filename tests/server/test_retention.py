@@ -1,0 +1,263 @@
+"""The shred and one person's export and erasure, end to end on both databases.
+
+The seeded values (``retention_seed``) are searched for in every column of
+every table afterwards, so a place the shred forgot is found whether or not
+anyone listed it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+import zipfile
+from typing import Any
+
+from sqlalchemy import select
+
+from server.auth import create_account
+from server.models import AuditEntry, IncidentPhoto, MailDelivery, Mailing
+from server.retention import check_retention
+from tests.conftest import Api
+from tests.server.retention_seed import (
+    COMMENT_TEXT,
+    DEVICE_NAME,
+    HOLDERS,
+    INCIDENT_TEXT,
+    SEEDED,
+    find_in_database,
+    past_retention,
+    scan_body,
+    seed_event,
+)
+from tests.server.test_photos import jpeg_with_gps
+
+SMTP_REPLY = "550 5.1.1 <nana.ouyang@example.com>: no such user"
+
+
+async def seeded(organiser: Api, ctx: Any) -> dict[str, Any]:
+    async def post(path: str, body: Any) -> Any:
+        answer = await organiser.post(path, body)
+        assert answer.get("error") is None, (path, answer)
+        return answer
+
+    async def patch(path: str, body: Any) -> Any:
+        return await organiser.patch(path, body)
+
+    async def get(path: str) -> Any:
+        return await organiser.get(path)
+
+    async def with_photo(path: str, form: dict[str, str]) -> Any:
+        response = await organiser.http.post(
+            path,
+            data=form,
+            files={"photo": ("p.jpg", jpeg_with_gps((300, 200)), "image/jpeg")},
+            headers=organiser.headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    seed = await seed_event(post, patch, get, with_photo)
+    eid = seed["event"]["id"]
+    # A staff phone named after its holder writes a comment; a mail that bounced.
+    _account, token = await create_account(ctx.db, "staff", event_id=eid, name=DEVICE_NAME)
+    staff = Api(organiser.http, token)
+    incident = (await organiser.get(f"/api/v1/events/{eid}/incidents"))["incidents"][0]
+    await staff.post(
+        f"/api/v1/events/{eid}/incidents/{incident['id']}/comments",
+        {"text": "on my way", "nonce": uuid.uuid4().hex},
+        expect=201,
+    )
+    async with ctx.db.writing() as session:
+        mailing = Mailing(event_id=eid, kind="unsent")
+        session.add(mailing)
+        await session.flush()
+        session.add(
+            MailDelivery(
+                mailing_id=mailing.id,
+                event_id=eid,
+                ticket_id=seed["tickets"][0]["id"],
+                status="failed",
+                error_code="refused",
+                smtp_reply=SMTP_REPLY,
+            )
+        )
+    return seed
+
+
+async def test_an_event_past_its_retention_is_shredded_and_its_review_kept(
+    organiser, ctx, settings
+):
+    seed = await seeded(organiser, ctx)
+    eid = seed["event"]["id"]
+    url = str(settings.database_url)
+    assert await find_in_database(url, SEEDED), "the seed wrote nothing to look for"
+    await organiser.patch(f"/api/v1/events/{eid}", past_retention(seed["event"]))
+    report_before = await organiser.get(f"/api/v1/events/{eid}/report")
+    drill_before = await organiser.get(f"/api/v1/evacuations/{seed['drill']['id']}/report")
+    policy = await organiser.get(f"/api/v1/events/{eid}/retention")
+    assert policy["effective_days"] == 1 and policy["due_in_days"] < 0
+
+    # An event not yet due is left alone; this one is shredded once.
+    other = await organiser.post("/api/v1/events", {**seed["event"], "name": "明年"}, expect=201)
+    assert await check_retention(ctx.db, 30) == [eid]
+    assert await check_retention(ctx.db, 30) == []
+
+    assert await find_in_database(url, [*SEEDED, SMTP_REPLY]) == []
+    async with ctx.db.reading() as session:
+        assert (await session.scalars(select(IncidentPhoto))).all() == []
+        [entry] = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "shred"))
+        ).all()
+    assert entry.event_id == eid and entry.actor_id is None and entry.data["tickets"] == 3
+    assert await organiser.get(f"/api/v1/events/{eid}/report") == report_before
+    drill_after = await organiser.get(f"/api/v1/evacuations/{seed['drill']['id']}/report")
+    assert drill_after == {**drill_before, "message": ""}
+    shown = await organiser.get(f"/api/v1/events/{eid}")
+    assert shown["shredded_at"] is not None
+    assert (await organiser.get(f"/api/v1/events/{other['id']}"))["shredded_at"] is None
+
+
+async def test_a_retired_secret_is_refused_with_its_reason(organiser, ctx):
+    seed = await seeded(organiser, ctx)
+    eid, gate = seed["event"]["id"], seed["gate"]["id"]
+    await organiser.post(f"/api/v1/events/{eid}/shred", {"confirm": True}, expect=200)
+    for ticket in seed["tickets"]:
+        direction = "out" if ticket is not seed["tickets"][2] else "in"
+        answer = await organiser.post(
+            f"/api/v1/events/{eid}/scans", scan_body(ticket["secret"], gate, direction), expect=200
+        )
+        assert (answer["status"], answer["reason"]) == ("error", "retired")
+    page = await organiser.http.get(f"/t/{seed['tickets'][2]['secret']}")
+    assert page.status_code == 404
+
+
+async def test_shred_now_needs_confirmation_and_runs_once(organiser, api_as, ctx):
+    event = await organiser.post("/api/v1/events", seed_body(), expect=201)
+    path = f"/api/v1/events/{event['id']}/shred"
+    refused = await organiser.post(path, {}, expect=422)
+    assert refused["error"]["code"] == "invalid_request"
+    await organiser.post(path, {"confirm": False}, expect=422)
+    command = await api_as("command", event["id"])
+    await command.post(path, {"confirm": True}, expect=403)
+    await organiser.post(path, {"confirm": True}, expect=200)
+    again = await organiser.post(path, {"confirm": True}, expect=409)
+    assert again["error"]["code"] == "already_shredded"
+    trail = await organiser.get(f"/api/v1/events/{event['id']}/audit")
+    assert [e["action"] for e in trail["entries"]] == ["shred"]
+
+
+def seed_body() -> dict[str, Any]:
+    from tests.conftest import event_body
+
+    return event_body()
+
+
+async def test_retention_days_is_a_field_of_the_event(organiser, settings):
+    event = await organiser.post("/api/v1/events", seed_body(), expect=201)
+    assert event["retention_days"] is None
+    path = f"/api/v1/events/{event['id']}"
+    assert (await organiser.patch(path, {"retention_days": 90}))["retention_days"] == 90
+    assert (await organiser.get(f"{path}/retention"))["effective_days"] == 90
+    await organiser.patch(path, {"retention_days": -1}, expect=422)
+    await organiser.patch(path, {"retention_days": "soon"}, expect=422)
+    assert (await organiser.patch(path, {"retention_days": None}))["retention_days"] is None
+    policy = await organiser.get(f"{path}/retention")
+    assert policy["effective_days"] == settings.retention_days == 30
+
+
+async def test_one_attendee_export_holds_what_was_seeded_and_erasure_removes_it(
+    organiser, ctx, settings
+):
+    seed = await seeded(organiser, ctx)
+    eid = seed["event"]["id"]
+    nana, margarethe = seed["tickets"][0], seed["tickets"][1]
+    report_before = await organiser.get(f"/api/v1/events/{eid}/report")
+
+    response = await organiser.http.get(
+        f"/api/v1/tickets/{nana['id']}/personal-data", headers=organiser.headers
+    )
+    assert response.status_code == 200
+    assert "no-store" in response.headers["cache-control"]
+    record = response.json()
+    assert record["ticket"]["holder_name"] == HOLDERS[0][0]
+    assert record["ticket"]["holder_email"] == HOLDERS[0][1]
+    assert "secret" not in record["ticket"]
+    assert [(s["status"], s["reason"], s["gate_name"]) for s in record["scans"]] == [
+        ("ok", None, "North door"),
+        ("error", "already_inside", "North door"),
+    ]
+    assert all(s["scanned_at"] for s in record["scans"])
+    assert [(m["status"], m["smtp_reply"]) for m in record["mails"]] == [("failed", SMTP_REPLY)]
+    assert [i["description"] for i in record["incidents"]] == [INCIDENT_TEXT]
+    assert [e["name"] for e in record["evacuations"]] == [HOLDERS[0][0]]
+
+    as_csv = await organiser.http.get(
+        f"/api/v1/tickets/{nana['id']}/personal-data",
+        headers={**organiser.headers, "Accept": "text/csv"},
+    )
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert "no-store" in as_csv.headers["cache-control"]
+    rows = list(csv.DictReader(io.StringIO(as_csv.text.lstrip("\ufeff"))))
+    assert {
+        "section": "ticket",
+        "row": "1",
+        "field": "holder_email",
+        "value": HOLDERS[0][1],
+    } in rows
+    assert {r["section"] for r in rows} >= {"ticket", "scans", "mails", "incidents", "evacuations"}
+
+    erased = await organiser.post(f"/api/v1/tickets/{nana['id']}/erase", expect=200)
+    assert erased["changed"]["tickets"] == 1
+    url = str(settings.database_url)
+    assert await find_in_database(url, [*HOLDERS[0], SMTP_REPLY]) == []
+    # The others keep theirs; the kept text keeps what does not name her.
+    remaining = {n for _t, _c, n in await find_in_database(url, SEEDED)}
+    assert HOLDERS[1][0] in remaining and COMMENT_TEXT in remaining
+    assert "fainted near the stage" in remaining
+    assert await organiser.get(f"/api/v1/events/{eid}/report") == report_before
+    refused = await organiser.post(
+        f"/api/v1/events/{eid}/scans", scan_body(nana["secret"], seed["gate"]["id"], "out")
+    )
+    assert refused["reason"] == "retired"
+    still = await organiser.post(
+        f"/api/v1/events/{eid}/scans", scan_body(margarethe["secret"], seed["gate"]["id"], "out")
+    )
+    assert still["status"] == "ok"
+
+    trail = (await organiser.get(f"/api/v1/events/{eid}/audit"))["entries"]
+    assert [(e["action"], e["ticket"]) for e in trail] == [
+        ("erase", nana["id"]),
+        ("personal_data_export", nana["id"]),
+        ("personal_data_export", nana["id"]),
+    ]
+    assert all(e["actor"] is not None and e["at"] for e in trail)
+    text = str(trail)
+    assert HOLDERS[0][0] not in text and HOLDERS[0][1] not in text
+
+
+async def test_personal_data_is_for_the_organiser_only(organiser, api_as, ctx):
+    seed = await seeded(organiser, ctx)
+    ticket = seed["tickets"][0]["id"]
+    command = await api_as("command", seed["event"]["id"])
+    await command.get(f"/api/v1/tickets/{ticket}/personal-data", expect=403)
+    await command.post(f"/api/v1/tickets/{ticket}/erase", expect=403)
+    await organiser.get("/api/v1/tickets/987654321/personal-data", expect=404)
+    anonymous = await organiser.http.get(f"/api/v1/tickets/{ticket}/personal-data")
+    assert anonymous.status_code == 401
+
+
+async def test_the_archive_holds_every_csv_the_shred_empties(organiser, ctx):
+    seed = await seeded(organiser, ctx)
+    eid = seed["event"]["id"]
+    response = await organiser.get(f"/api/v1/events/{eid}/exports/personal-data.zip")
+    assert response.headers["content-type"] == "application/zip"
+    assert "no-store" in response.headers["cache-control"]
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = set(archive.namelist())
+    assert {"tickets.csv", "scans.csv", "incidents.csv", "incident_log.csv", "mail.csv"} <= names
+    everything = "".join(archive.read(n).decode("utf-8") for n in names)
+    for value in (*HOLDERS[0], INCIDENT_TEXT, COMMENT_TEXT, SMTP_REPLY, DEVICE_NAME):
+        assert value in everything, value
+    trail = (await organiser.get(f"/api/v1/events/{eid}/audit"))["entries"]
+    assert [e["action"] for e in trail] == ["personal_data_archive"]
