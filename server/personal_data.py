@@ -231,7 +231,7 @@ async def event_archive(db: Database, event_id: int) -> bytes:
             .where(MailDelivery.event_id == event_id).order_by(MailDelivery.id)
         )).all()  # fmt: skip
         alerts = (await session.execute(
-            select(Alert.id, Alert.created_at, Alert.kind, Alert.severity, Alert.message)
+            select(Alert.id, Alert.created_at, Alert.kind, Alert.severity, Alert.data)
             .where(Alert.event_id == event_id).order_by(Alert.id)
         )).all()  # fmt: skip
         people = (await session.execute(
@@ -271,7 +271,7 @@ async def event_archive(db: Database, event_id: int) -> bytes:
             [(*r[:4], iso(r[4]), *r[5:]) for r in mails],
         ),
         "alerts.csv": _table(
-            ["alert_id", "created_at", "kind", "severity", "message"],
+            ["alert_id", "created_at", "kind", "severity", "data"],
             [(r[0], iso(r[1]), *r[2:]) for r in alerts],
         ),
         "evacuation_people.csv": _table(

@@ -217,7 +217,6 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
         counts["stock_movements"] = await _blank(
             session, StockMovement, StockMovement.event_id == event_id, reason="", actor_name=""
         )
-        counts["alerts"] = await _blank(session, Alert, Alert.event_id == event_id, message="")
         bus = await session.execute(delete(BusMessage).where(BusMessage.event_id == event_id))
         counts["bus_messages"] = int(bus.rowcount or 0)  # type: ignore[attr-defined]
         counts["mail_deliveries"] = await _blank(
@@ -406,9 +405,6 @@ async def erase_ticket(db: Database, ticket_id: int, *, actor_id: int | None) ->
                 session, IncidentLogEntry, IncidentLogEntry.event_id == event_id,
                 ["text", "actor_name"], needles,
             )  # fmt: skip
-            counts["alerts"] = await _redact_text(
-                session, Alert, Alert.event_id == event_id, ["message"], needles
-            )
             counts["stock_movements"] = await _redact_text(
                 session, StockMovement, StockMovement.event_id == event_id, ["reason"], needles
             )

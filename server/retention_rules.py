@@ -17,7 +17,7 @@ incidents              title, description, location_text,           "" (title:
 incident_log           actor_name, text; data (title…)              "", scrubbed
 incident_photos        data (the JPEG)                              deleted
 stock_movements        reason, actor_name; response                 "", scrubbed
-alerts                 message (names, titles); data                "", scrubbed
+alerts                 data (names, titles: the alert's parameters)  scrubbed
 bus_messages           payload (live copies of all of the above)    deleted
 mail_deliveries        smtp_reply (may quote the address)           ""
 revocations            reason (free text)                           ""
