@@ -312,7 +312,9 @@ async def _replay_once(
         await _write_shards(conn, shards, merged.zone_delta)
         alerted = await _batch_alerts(conn, venue, merged, shards, fresh, diverged)
     if merged.outcomes or alerted:
-        moved = TOPICS if merged.outcomes else ()
+        # Offline scans may prove someone inside (or gone) at the start of a
+        # running evacuation: its topic reads them in (server.evacuations.catch_up).
+        moved = (*TOPICS, "evacuation") if merged.outcomes else ()
         ctx.changed(event_id, *moved, *(("alerts",) if alerted else ()))
     return replayed
 

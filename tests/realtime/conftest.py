@@ -172,7 +172,14 @@ Open = Callable[..., Awaitable[Client]]
 @pytest.fixture
 async def open_socket(served: Served) -> AsyncIterator[Open]:
     """``await open_socket(event_id, token, topics, since=None)`` → a Client, said hello."""
-    opened: list[ClientConnection] = []
+    async with opened(served) as opener:
+        yield opener
+
+
+@contextlib.asynccontextmanager
+async def opened(served: Served) -> AsyncIterator[Open]:
+    """``open_socket`` for a server of the test's own; the sockets closed after the block."""
+    sockets: list[ClientConnection] = []
 
     async def opener(
         event_id: int,
@@ -183,13 +190,15 @@ async def open_socket(served: Served) -> AsyncIterator[Open]:
         **kwargs: Any,
     ) -> Client:
         ws = await connect(url or served.socket_url(event_id), compression=None, **kwargs)
-        opened.append(ws)
+        sockets.append(ws)
         client = Client(ws)
         hello = {"type": "hello", "token": token, "topics": topics, "since": since or {}}
         await client.send(hello)
         return client
 
-    yield opener
-    for ws in opened:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 2)
+    try:
+        yield opener
+    finally:
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2)

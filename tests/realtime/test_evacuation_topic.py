@@ -4,8 +4,12 @@ phone role gets it; a start, each account and the all-clear arrive as updates.""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
-from tests.realtime.conftest import Open, Served, make_venue, scan
+from server.settings import Settings
+from tests.realtime.conftest import Open, Served, make_venue, opened, scan, serve
+from tests.server.test_scans_sync import item, sync
 
 
 async def test_start_accounts_and_all_clear_reach_a_staff_phone(
@@ -48,3 +52,39 @@ async def test_start_accounts_and_all_clear_reach_a_staff_phone(
     await command.post(f"/api/v1/evacuations/{started['id']}/all-clear", expect=200)
     ended = await phone.until(lambda m: m.get("topic") == "evacuation" and not m["data"]["active"])
     assert ended["data"]["last"]["id"] == started["id"]
+
+
+async def test_a_late_offline_scan_updates_a_running_roll(realtime_settings: Settings) -> None:
+    """A door offline at the alarm syncs its admission afterwards: the topic
+    brings the person onto the roll without any account, and without the
+    hub's safety-net recompute (set to ten minutes here): the sync says so."""
+    quiet = replace(realtime_settings, bus_poll_interval=600.0)
+    async with serve(quiet) as served, opened(served) as open_socket:
+        await late_scan_joins(served, open_socket)
+
+
+async def late_scan_joins(served: Served, open_socket: Open) -> None:
+    venue = await make_venue(served)
+    door = served.api(await served.token("door", venue.event_id, venue.gate_id))
+    inside, offline, _never = venue.tickets
+    await scan(door, venue, inside)
+    before_the_alarm = datetime.now(UTC) - timedelta(seconds=5)
+    command = served.api(await served.token("command", venue.event_id))
+    await command.post(
+        f"/api/v1/events/{venue.event_id}/evacuations", {"kind": "drill"}, expect=201
+    )
+    phone = await open_socket(
+        venue.event_id, await served.token("staff", venue.event_id), ["evacuation"]
+    )
+    first = await phone.until(lambda m: m.get("topic") == "evacuation")
+    assert first["data"]["evacuation"]["total"] == 1
+    synced = await sync(
+        door,
+        venue.event_id,
+        [item(offline["secret"], venue.gate_id, uuid.uuid4().hex, before_the_alarm)],
+    )
+    assert synced["results"][0]["status"] == "ok"
+    late = await phone.until(
+        lambda m: m.get("topic") == "evacuation" and m["data"]["evacuation"]["total"] == 2
+    )
+    assert late["data"]["evacuation"]["missing"] == 2
