@@ -131,6 +131,15 @@ def database_url(
         yield url
 
 
+@pytest.fixture
+def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
+    """A PostgreSQL database of its own (for tests of several processes on one)."""
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    with postgres_clone(templates) as url:
+        yield url
+
+
 @contextlib.contextmanager
 def postgres_clone(templates: TemplateDatabases) -> Iterator[str]:
     """A PostgreSQL database cloned from the migrated template; dropped after."""

@@ -20,20 +20,12 @@ from websockets.asyncio.client import connect
 
 from server.auth import create_account
 from server.db import Database
-from tests.conftest import Api, TemplateDatabases, event_body, postgres_clone
+from tests.conftest import Api, event_body
 from tests.realtime.conftest import Client
 from tests.servers import LiveServer, servers_on
 
 #: Polling far beyond the waits here: delivery within them proves NOTIFY.
 NOTIFY_ONLY = {"MUSTER_BUS_POLL_INTERVAL": "30", "MUSTER_STATE_UPDATES_PER_SECOND": "20"}
-
-
-@pytest.fixture
-def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
-    if not pg_available:
-        pytest.skip("PostgreSQL is not reachable")
-    with postgres_clone(templates) as url:
-        yield url
 
 
 @pytest.fixture

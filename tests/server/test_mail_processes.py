@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TemplateDatabases, event_body, postgres_clone
+from tests.conftest import event_body
 from tests.servers import LiveServer, start_server
 from tests.smtp import LoopbackSmtp, smtp_server
 
@@ -116,14 +116,6 @@ def test_a_killed_server_mails_nobody_twice(smtp, tmp_path):
     # Every ticket got its mail, except at most the one in flight at the
     # kill, which is flagged for a resend (it may or may not have left).
     assert set(addresses) - set(received) <= interrupted
-
-
-@pytest.fixture
-def pg_url(templates: TemplateDatabases, pg_available: bool) -> Iterator[str]:
-    if not pg_available:
-        pytest.skip("PostgreSQL is not reachable")
-    with postgres_clone(templates) as url:
-        yield url
 
 
 def test_two_processes_share_a_job_each_mail_once(smtp, pg_url, tmp_path):
