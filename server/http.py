@@ -8,18 +8,50 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from server.errors import InvalidRequest, NotFound
+from server.context import muster
+from server.errors import InvalidRequest, NotFound, PayloadTooLarge
 from server.fields import fits_int
 from server.responses import JSONResponse, json_response
 
-__all__ = ["JSONResponse", "json_response", "parse_body", "path_int", "read_json", "validate"]
+__all__ = [
+    "JSONResponse",
+    "json_response",
+    "parse_body",
+    "path_int",
+    "read_json",
+    "read_limited",
+    "validate",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
+async def read_limited(request: Request, limit: int, code: str = "payload_too_large") -> bytes:
+    """The body, refused with 413 (``code``) as soon as it passes ``limit`` bytes:
+    by its declared length before reading, else while it streams in, so a
+    100 MB body costs no more memory than ``limit``."""
+    too_large = PayloadTooLarge(
+        f"The request body is over {limit} bytes.", {"max_bytes": limit}, code=code
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, optional: bool = False) -> Any:
+    """The JSON body, at most ``MUSTER_JSON_MAX_BYTES``; with ``optional`` an
+    empty body is ``{}``."""
+    body = await read_limited(request, muster(request).settings.json_max_bytes)
     if not body:
+        if optional:
+            return {}
         raise InvalidRequest("The request body is empty; JSON expected.")
     try:
         return orjson.loads(body)

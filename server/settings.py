@@ -96,6 +96,7 @@ class Settings:
     capacity_shards: int
     csv_max_rows: int
     upload_max_bytes: int
+    json_max_bytes: int
     token_cache_seconds: float
     pairing_code_ttl_seconds: int
     ws_queue_size: int
@@ -177,6 +178,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_UPLOAD_MAX_BYTES", "largest request body (CSV import)"),
             cast=int,
             default=64 * 1024 * 1024,
+        ),
+        json_max_bytes=config(
+            _doc("MUSTER_JSON_MAX_BYTES", "largest JSON request body"),
+            cast=int,
+            default=1024 * 1024,
         ),
         token_cache_seconds=config(
             _doc("MUSTER_TOKEN_CACHE_SECONDS", "how long a verified token is cached"),

@@ -21,8 +21,8 @@ from starlette.routing import Route
 from server import incident_rules, incidents
 from server.auth import EVERYONE, OPERATORS, authorize
 from server.context import muster
-from server.errors import InvalidRequest, PayloadTooLarge
-from server.http import json_response, parse_body, path_int, read_json, validate
+from server.errors import InvalidRequest
+from server.http import json_response, parse_body, path_int, read_json, read_limited, validate
 from server.openapi import accepts
 from server.photos import StoredPhoto, reencode_photo
 from server.responses import JSONResponse
@@ -32,23 +32,6 @@ FORM_FIELDS_BYTES = 64 * 1024
 FORM_FIELDS = frozenset(incidents.ReportIn.model_fields)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"The upload is over {limit} bytes.", {"max_bytes": limit}, code="photo_too_large"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"The upload is over {limit} bytes.", {"max_bytes": limit}, code="photo_too_large"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
@@ -56,7 +39,7 @@ async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
 async def _report_form(request: Request) -> tuple[dict[str, Any], bytes | None]:
     """The fields and the photo bytes of a multipart report, size-bounded."""
     max_photo = muster(request).settings.photo_max_bytes
-    body = await _read_limited(request, max_photo + FORM_FIELDS_BYTES)
+    body = await read_limited(request, max_photo + FORM_FIELDS_BYTES, "photo_too_large")
     parser = MultiPartParser(
         request.headers, _replay(body), max_files=1, max_fields=32, max_part_size=FORM_FIELDS_BYTES
     )
@@ -166,7 +149,7 @@ async def read_incident(request: Request) -> JSONResponse:
 
 
 async def _optional_json(request: Request) -> Any:
-    return await read_json(request) if await request.body() else {}
+    return await read_json(request, optional=True)
 
 
 async def _act(request: Request, action: str) -> JSONResponse:

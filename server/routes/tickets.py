@@ -18,7 +18,7 @@ from checkin.secrets import TicketClaims
 from server.auth import ORGANISER, SCANNERS, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
-from server.http import json_response, path_int, read_json, validate
+from server.http import json_response, path_int, read_json, read_limited, validate
 from server.issuance import (
     EXISTING_EMAILS,
     MAX_REPORTED_ERRORS,
@@ -52,16 +52,6 @@ class RevokeIn(BaseModel):
     reason: Annotated[str, Field(max_length=200)] = ""
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The upload is over {limit} bytes.", {"max_bytes": limit})
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _csv_text(request: Request, limit: int) -> str:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -75,7 +65,7 @@ async def _csv_text(request: Request, limit: int) -> str:
             if len(raw) > limit:
                 raise PayloadTooLarge(f"The upload is over {limit} bytes.", {"max_bytes": limit})
             return decode_csv(raw)
-    return decode_csv(await _read_limited(request, limit))
+    return decode_csv(await read_limited(request, limit))
 
 
 async def create_tickets(request: Request) -> JSONResponse:
@@ -203,7 +193,7 @@ def _scale(request: Request) -> int:
 async def revoke_ticket(request: Request) -> JSONResponse:
     """Revoke a ticket; with ``reissue`` it gets a new secret and stays valid."""
     ticket = await _ticket_for(request, {ORGANISER})
-    data: dict[str, Any] = await read_json(request) if await request.body() else {}
+    data: dict[str, Any] = await read_json(request, optional=True)
     body = validate(RevokeIn, data)
     ctx = muster(request)
     signer = await ctx.keys.signer(ticket.event_id)
