@@ -8,13 +8,11 @@ CSV for the fire service (formula cells neutralised). The arithmetic is in
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlalchemy import select
 
-from server import roll_call
+from server import roll_call, spreadsheet
 from server.db import Database
 from server.evacuations import evacuation_in, evacuation_json
 from server.models import Evacuation, EvacuationPerson, MusterPoint
@@ -106,17 +104,5 @@ async def report(db: Database, evacuation_id: int) -> dict[str, Any]:
 CSV_COLUMNS = ("name", "ticket_id", "staff_id", "zone", "reason", "status", "accounted_at", "point")
 
 
-def neutralise(cell: str) -> str:
-    """A cell Excel would run as a formula, made plain text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def roll_csv(people: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for person in people:
-        writer.writerow(
-            [neutralise("" if person[c] is None else str(person[c])) for c in CSV_COLUMNS]
-        )
-    return out.getvalue()
+    return spreadsheet.table(CSV_COLUMNS, ([person[c] for c in CSV_COLUMNS] for person in people))

@@ -12,16 +12,15 @@ shred: every table the shred empties, as it stands.
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from server import spreadsheet
 from server.db import Database
-from server.evacuation_report import neutralise
 from server.models import (
     Alert,
     Evacuation,
@@ -162,35 +161,15 @@ def _names(needles: list[str], *columns: Any) -> Any:
 
 def record_csv(record: dict[str, Any]) -> str:
     """One person's record as CSV: section, row, field, value (formula cells neutralised)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "row", "field", "value"])
-    for field, value in record["ticket"].items():
-        writer.writerow(["ticket", 1, field, _cell(value)])
-    for section, rows in record.items():
+    rows: list[Sequence[Any]] = [
+        ["ticket", 1, field, value] for field, value in record["ticket"].items()
+    ]
+    for section, entries in record.items():
         if section == "ticket":
             continue
-        for n, row in enumerate(rows, 1):
-            for field, value in row.items():
-                writer.writerow([section, n, field, _cell(value)])
-    return "\ufeff" + out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return neutralise(str(value))
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return "\ufeff" + out.getvalue()
+        for n, entry in enumerate(entries, 1):
+            rows.extend([section, n, field, value] for field, value in entry.items())
+    return spreadsheet.table(["section", "row", "field", "value"], rows)
 
 
 async def event_archive(db: Database, event_id: int) -> bytes:
@@ -242,39 +221,39 @@ async def event_archive(db: Database, event_id: int) -> bytes:
             .where(Evacuation.event_id == event_id).order_by(EvacuationPerson.id)
         )).all()  # fmt: skip
     files = {
-        "tickets.csv": _table(
+        "tickets.csv": spreadsheet.table(
             ["ticket_id", "code", "holder_name", "holder_email", "language", "ticket_type",
              "status", "checked_in_at"],
             [(*r[:7], iso(r[7])) for r in tickets],
         ),
-        "scans.csv": _table(
+        "scans.csv": spreadsheet.table(
             ["scan_id", "scanned_at", "ticket_id", "holder_name", "gate_id", "direction",
              "status", "reason", "offline"],
             [(r[0], iso(r[1]), *r[2:]) for r in scans],
         ),
-        "incidents.csv": _table(
+        "incidents.csv": spreadsheet.table(
             ["incident_id", "created_at", "category", "severity", "title", "description",
              "location", "equipment_tag", "reporter", "assignee"],
             [(r[0], iso(r[1]), *r[2:]) for r in incidents],
         ),
-        "incident_log.csv": _table(
+        "incident_log.csv": spreadsheet.table(
             ["entry_id", "incident_id", "at", "action", "actor", "text"],
             [(r[0], r[1], iso(r[2]), *r[3:]) for r in comments],
         ),
-        "stock_movements.csv": _table(
+        "stock_movements.csv": spreadsheet.table(
             ["movement_id", "occurred_at", "kind", "item_id", "delta", "reason", "actor"],
             [(r[0], iso(r[1]), *r[2:]) for r in stock],
         ),
-        "mail.csv": _table(
+        "mail.csv": spreadsheet.table(
             ["delivery_id", "mailing_id", "ticket_id", "status", "sent_at", "error_code",
              "smtp_reply"],
             [(*r[:4], iso(r[4]), *r[5:]) for r in mails],
         ),
-        "alerts.csv": _table(
+        "alerts.csv": spreadsheet.table(
             ["alert_id", "created_at", "kind", "severity", "data"],
             [(r[0], iso(r[1]), *r[2:]) for r in alerts],
         ),
-        "evacuation_people.csv": _table(
+        "evacuation_people.csv": spreadsheet.table(
             ["evacuation_id", "ticket_id", "name", "status", "accounted_at", "point_id"],
             [(*r[:4], iso(r[4]), r[5]) for r in people],
         ),

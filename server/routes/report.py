@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from server import spreadsheet
 from server.auth import READERS, authorize
 from server.context import muster
 from server.db import Database
@@ -161,12 +160,6 @@ async def event_report(request: Request) -> JSONResponse:
     )
 
 
-def _csv_line(values: Sequence[Any]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerow(["" if v is None else v for v in values])
-    return out.getvalue()
-
-
 async def _stream_rows(
     db: Database,
     query: Select[*tuple[Any, ...]],
@@ -176,7 +169,7 @@ async def _stream_rows(
 ) -> AsyncIterator[str]:
     """CSV text in batches by id (keyset pagination), a byte-order mark first
     so that Excel opens the Chinese names as UTF-8."""
-    yield "\ufeff" + _csv_line(header)
+    yield "\ufeff" + spreadsheet.line(header)
     last = 0
     while True:
         async with db.reading() as session:
@@ -187,7 +180,7 @@ async def _stream_rows(
             ).all()
         if not batch:
             return
-        yield "".join(_csv_line(row(r)) for r in batch)
+        yield "".join(spreadsheet.line(row(r)) for r in batch)
         last = batch[-1][0]
 
 

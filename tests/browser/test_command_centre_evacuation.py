@@ -128,7 +128,9 @@ def test_drill_from_the_command_centre(
     screen.screenshot(path=str(artifacts / f"command-evacuation-{tag}-report.png"))
     with screen.expect_download() as download:
         screen.click("#evac-report-csv")
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    rows = list(
+        csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")))
+    )
     assert {r["name"]: r["status"] for r in rows} == {
         a["holder_name"]: "safe",
         b["holder_name"]: "safe",
