@@ -54,9 +54,41 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
             return {}
         raise InvalidRequest("The request body is empty; JSON expected.")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"The request body nests deeper than {MAX_JSON_DEPTH} levels.",
+            {"max_depth": MAX_JSON_DEPTH},
+            code="json_too_deep",
+        )
+    return data
+
+
+#: The deepest JSON a body may nest. Stored JSON (an event's ``options``) is
+#: written back out by orjson, which refuses more than 254 levels: a deeper
+#: value accepted once would make every listing that holds it a 500.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar is 0, ``[]`` is 1); iterative, so a
+    deep value cannot exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _params(ctx: dict[str, Any] | None) -> dict[str, Any]:

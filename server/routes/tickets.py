@@ -18,6 +18,7 @@ from checkin.secrets import TicketClaims
 from server.auth import ORGANISER, SCANNERS, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from server.fields import MAX_INT, storable
 from server.http import json_response, path_int, read_json, read_limited, validate
 from server.issuance import (
     EXISTING_EMAILS,
@@ -118,14 +119,24 @@ async def create_tickets(request: Request) -> JSONResponse:
     return json_response(issued_one, status=201)
 
 
+#: The longest search term: a ticket secret (512) is the longest thing one finds.
+SEARCH_MAX_LENGTH = 512
+
+
 async def search_tickets(request: Request) -> JSONResponse:
     """Find tickets by name, email, code or secret (``q``), newest first."""
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, SCANNERS)
     q = request.query_params.get("q", "").strip()
+    if len(q) > SEARCH_MAX_LENGTH or not storable(q):
+        raise InvalidRequest(
+            f"q must be at most {SEARCH_MAX_LENGTH} characters, without NUL.",
+            {"max_length": SEARCH_MAX_LENGTH},
+            code="search_too_long",
+        )
     try:
         limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
-        offset = max(int(request.query_params.get("offset", "0")), 0)
+        offset = min(max(int(request.query_params.get("offset", "0")), 0), MAX_INT)
     except ValueError:
         raise InvalidRequest("limit and offset must be whole numbers.") from None
     query = select(Ticket).where(Ticket.event_id == event_id)
