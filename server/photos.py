@@ -65,6 +65,9 @@ def reencode_photo(raw: bytes, *, max_bytes: int, max_pixels: int, max_side: int
             raise _refuse(
                 "The upload is not a JPEG, PNG or WebP image.", "unsupported_photo"
             ) from None
+        except (OSError, ValueError, SyntaxError):
+            # A header cut short (a truncated JPEG) fails while it is opened.
+            raise _refuse("The photo could not be decoded.", "corrupt_photo") from None
         with image:
             width, height = image.size
             if width * height > max_pixels or width < 1 or height < 1:

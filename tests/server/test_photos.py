@@ -133,8 +133,9 @@ def test_too_many_bytes_is_refused():
     assert refused.value.code == "photo_too_large"
 
 
-def test_truncated_photo_is_refused():
+@pytest.mark.parametrize("cut", [1 / 3, 0.99, 0.02])  # 0.02: inside the header
+def test_truncated_photo_is_refused(cut: float):
     raw = jpeg_with_gps((800, 800))
     with pytest.raises(InvalidRequest) as refused:
-        reencode_photo(raw[: len(raw) // 3], **LIMITS)
+        reencode_photo(raw[: int(len(raw) * cut)], **LIMITS)
     assert refused.value.code == "corrupt_photo"
