@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from server.context import muster
 from server.errors import InvalidRequest, NotFound, PayloadTooLarge
-from server.fields import fits_int
+from server.fields import fits_int, storable
 from server.responses import JSONResponse, json_response
 
 __all__ = [
@@ -45,10 +45,13 @@ async def read_limited(request: Request, limit: int, code: str = "payload_too_la
     return b"".join(chunks)
 
 
-async def read_json(request: Request, *, optional: bool = False) -> Any:
-    """The JSON body, at most ``MUSTER_JSON_MAX_BYTES``; with ``optional`` an
-    empty body is ``{}``."""
-    body = await read_limited(request, muster(request).settings.json_max_bytes)
+async def read_json(
+    request: Request, *, optional: bool = False, max_bytes: int | None = None
+) -> Any:
+    """The JSON body, at most ``max_bytes`` (default ``MUSTER_JSON_MAX_BYTES``);
+    with ``optional`` an empty body is ``{}``."""
+    limit = max_bytes if max_bytes is not None else muster(request).settings.json_max_bytes
+    body = await read_limited(request, limit)
     if not body:
         if optional:
             return {}
@@ -63,6 +66,13 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
             {"max_depth": MAX_JSON_DEPTH},
             code="json_too_deep",
         )
+    unstorable = first_unstorable(data)
+    if unstorable is not None:
+        raise InvalidRequest(
+            "The request body holds a text with a NUL byte or a number past 64 bits.",
+            {"field": unstorable},
+            code="unstorable_value",
+        )
     return data
 
 
@@ -70,6 +80,31 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
 #: written back out by orjson, which refuses more than 254 levels: a deeper
 #: value accepted once would make every listing that holds it a 500.
 MAX_JSON_DEPTH = 32
+
+
+def first_unstorable(value: Any) -> str | None:
+    """The path of the first text with a NUL byte or integer past 64 bits in
+    ``value``, which no column of either database could hold (``server.fields``),
+    or None. Checked once for every JSON body, whatever its model says."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return path
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not fits_int(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not storable(key):
+                    return path
+                stack.append((child, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
+    return None
 
 
 def json_depth(value: Any) -> int:
@@ -120,8 +155,8 @@ def validate(model: type[M], data: Any) -> M:
         raise InvalidRequest("The request body does not match the schema.", details) from None
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    return validate(model, await read_json(request))
+async def parse_body(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
+    return validate(model, await read_json(request, max_bytes=max_bytes))
 
 
 def path_int(request: Request, name: str) -> int:

@@ -175,7 +175,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_CSV_MAX_ROWS", "most rows in one ticket import"), cast=int, default=100_000
         ),
         upload_max_bytes=config(
-            _doc("MUSTER_UPLOAD_MAX_BYTES", "largest request body (CSV import)"),
+            _doc("MUSTER_UPLOAD_MAX_BYTES", "largest ticket import (a CSV file or a JSON batch)"),
             cast=int,
             default=64 * 1024 * 1024,
         ),

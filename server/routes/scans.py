@@ -36,6 +36,9 @@ from server.serialize import iso
 
 #: Most scans in one offline batch.
 SYNC_MAX_SCANS = 5000
+#: A full offline batch: SYNC_MAX_SCANS scans of at most ~1 KB each (a secret
+#: of 512, a nonce of 64, times and ids), above the JSON default.
+SYNC_MAX_BYTES = SYNC_MAX_SCANS * 1024
 
 NONCE_MAX_LENGTH = 64
 
@@ -132,7 +135,7 @@ async def sync_scans(request: Request) -> JSONResponse:
     """Replay an offline queue (≤ 5,000 scans) in scan-time order; conflicts are marked."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
-    body = await parse_body(request, SyncIn)
+    body = await parse_body(request, SyncIn, max_bytes=SYNC_MAX_BYTES)
     _check_gate(principal, {s.gate for s in body.scans})
     ctx = muster(request)
     typed = await _typed_codes(ctx, event_id, [s.secret for s in body.scans])

@@ -100,7 +100,8 @@ async def create_tickets(request: Request) -> JSONResponse:
         issued = await issue_tickets(ctx, event_id, rows) if rows or not skipped else []
         answer = {"tickets": issued, "count": len(issued), "skipped": skipped[:MAX_REPORTED_ERRORS]}
         return json_response({**answer, "skipped_count": len(skipped)}, status=201)
-    data = await read_json(request)
+    # A JSON batch is an import too: it has the import's cap, not the JSON default.
+    data = await read_json(request, max_bytes=ctx.settings.upload_max_bytes)
     if isinstance(data, dict) and "tickets" in data:
         batch = validate(TicketBatchIn, data)
         requests = [

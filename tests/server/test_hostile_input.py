@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.http import MAX_JSON_DEPTH, json_depth
+from server.http import MAX_JSON_DEPTH, first_unstorable, json_depth
 from tests.conftest import Api, event_body
 
 
@@ -40,3 +40,22 @@ async def test_search_terms_are_bounded(organiser: Api, event: dict[str, Any]) -
         assert answer["error"]["code"] == "search_too_long"
     await organiser.get(base, params={"q": "x" * 512})
     await organiser.get(base, params={"offset": str(2**70)})
+
+
+def test_unstorable_values_are_found_anywhere() -> None:
+    assert first_unstorable({"a": [1, "ok", {"b": "x\x00"}]}) == "a.2.b"
+    assert first_unstorable({"n": 2**63}) == "n"
+    assert first_unstorable({"n": -(2**63), "t": True, "f": 1.5}) is None
+    assert first_unstorable({"k\x00": 1}) == ""
+
+
+async def test_nul_and_huge_numbers_are_refused_on_both_databases(
+    organiser: Api, event: dict[str, Any]
+) -> None:
+    for body in (event_body(name="a\x00b"), event_body(options={"n": 2**63})):
+        answer = await organiser.post("/api/v1/events", body, expect=422)
+        assert answer["error"]["code"] == "unstorable_value"
+    answer = await organiser.post(
+        f"/api/v1/events/{event['id']}/zones", {"name": "z", "capacity": 2**63}, expect=422
+    )
+    assert answer["error"]["code"] == "unstorable_value"
