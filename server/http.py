@@ -46,10 +46,17 @@ async def read_limited(request: Request, limit: int, code: str = "payload_too_la
 
 
 async def read_json(
-    request: Request, *, optional: bool = False, max_bytes: int | None = None
+    request: Request,
+    *,
+    optional: bool = False,
+    max_bytes: int | None = None,
+    screen_unstorable: bool = True,
 ) -> Any:
     """The JSON body, at most ``max_bytes`` (default ``MUSTER_JSON_MAX_BYTES``);
-    with ``optional`` an empty body is ``{}``."""
+    with ``optional`` an empty body is ``{}``. ``screen_unstorable=False`` is for
+    the scan routes only: a scan holding a NUL byte is that scan's ``invalid``
+    answer (``server.fields``), never a 422 that would refuse the good scans
+    of its batch."""
     limit = max_bytes if max_bytes is not None else muster(request).settings.json_max_bytes
     body = await read_limited(request, limit)
     if not body:
@@ -66,7 +73,7 @@ async def read_json(
             {"max_depth": MAX_JSON_DEPTH},
             code="json_too_deep",
         )
-    unstorable = first_unstorable(data)
+    unstorable = first_unstorable(data) if screen_unstorable else None
     if unstorable is not None:
         raise InvalidRequest(
             "The request body holds a text with a NUL byte or a number past 64 bits.",
@@ -155,8 +162,15 @@ def validate(model: type[M], data: Any) -> M:
         raise InvalidRequest("The request body does not match the schema.", details) from None
 
 
-async def parse_body(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
-    return validate(model, await read_json(request, max_bytes=max_bytes))
+async def parse_body(
+    request: Request,
+    model: type[M],
+    *,
+    max_bytes: int | None = None,
+    screen_unstorable: bool = True,
+) -> M:
+    body = await read_json(request, max_bytes=max_bytes, screen_unstorable=screen_unstorable)
+    return validate(model, body)
 
 
 def path_int(request: Request, name: str) -> int:

@@ -111,7 +111,7 @@ async def scan(request: Request) -> JSONResponse:
     """Scan a ticket at a gate, in or out; a refusal is a 200 answer with its reason."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
-    body = await parse_body(request, ScanIn)
+    body = await parse_body(request, ScanIn, screen_unstorable=False)
     _check_gate(principal, {body.gate})
     ctx = muster(request)
     secret = (await _typed_codes(ctx, event_id, [body.secret])).get(body.secret, body.secret)
@@ -135,7 +135,7 @@ async def sync_scans(request: Request) -> JSONResponse:
     """Replay an offline queue (≤ 5,000 scans) in scan-time order; conflicts are marked."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
-    body = await parse_body(request, SyncIn, max_bytes=SYNC_MAX_BYTES)
+    body = await parse_body(request, SyncIn, max_bytes=SYNC_MAX_BYTES, screen_unstorable=False)
     _check_gate(principal, {s.gate for s in body.scans})
     ctx = muster(request)
     typed = await _typed_codes(ctx, event_id, [s.secret for s in body.scans])
