@@ -65,13 +65,16 @@ def ticket_type_json(ticket_type: TicketType) -> dict[str, Any]:
     }
 
 
-def ticket_json(ticket: Ticket, *, with_secret: bool = True) -> dict[str, Any]:
+def ticket_json(
+    ticket: Ticket, *, with_secret: bool = True, with_contact: bool = True
+) -> dict[str, Any]:
+    """A ticket; ``with_secret`` and ``with_contact`` (its email) say what the
+    reader may see (server/rights.py: ``ticket_view`` picks them by role)."""
     out: dict[str, Any] = {
         "id": ticket.id,
         "event_id": ticket.event_id,
         "ticket_type": ticket.type_id,
         "holder_name": ticket.holder_name,
-        "holder_email": ticket.holder_email,
         "language": ticket.language,
         "code": ticket.code,
         "status": ticket.status,
@@ -81,6 +84,29 @@ def ticket_json(ticket: Ticket, *, with_secret: bool = True) -> dict[str, Any]:
         "zone": ticket.zone_id,
         "checked_in_at": iso(ticket.checked_in_at),
     }
+    if with_contact:
+        out["holder_email"] = ticket.holder_email
     if with_secret:
         out["secret"] = ticket.secret
     return out
+
+
+#: What a door sees of a ticket it looks up: what admitting by name needs
+#: (who, which ticket type, the printed code, inside or not) and nothing more.
+#: The printed code admits through the server (POST /scans), so a door never
+#: needs another ticket's secret; pwa/app/scanner.js (lookup) reads these.
+DOOR_TICKET_FIELDS = (
+    "id",
+    "event_id",
+    "ticket_type",
+    "holder_name",
+    "code",
+    "status",
+    "zone",
+    "checked_in_at",
+)
+
+
+def door_ticket_json(ticket: Ticket) -> dict[str, Any]:
+    full = ticket_json(ticket, with_secret=False, with_contact=False)
+    return {name: full[name] for name in DOOR_TICKET_FIELDS}

@@ -400,14 +400,16 @@ export class Scanner {
     li.querySelector(".what").append(state);
     // In for someone outside, out for someone inside: never "in" for a holder already in.
     const fits = this.direction === "out" ? inside : !inside;
-    if (ticket.secret && ticket.status !== "revoked" && fits) {
+    // The printed code admits through the server (POST /scans maps it to the
+    // ticket): a door never gets another ticket's secret (server/rights.py).
+    if (ticket.code && ticket.status !== "revoked" && fits) {
       const move = document.createElement("button");
       move.type = "button";
       move.className = "primary";
       move.dataset.action = this.direction;
       move.textContent = t(this.direction === "out" ? "scan.out" : "scan.lookup.admit");
       move.addEventListener("click", () => {
-        this.enqueue(ticket.secret);
+        this.enqueue(ticket.code);
         this.#backToWedge();
       });
       const actions = document.createElement("div");

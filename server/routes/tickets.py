@@ -15,7 +15,15 @@ from starlette.routing import Route
 
 from checkin.qr import render_png, render_svg
 from checkin.secrets import TicketClaims
-from server.auth import ORGANISER, SCANNERS, authenticate, authorize
+from server.auth import (
+    DOOR,
+    ORGANISER,
+    READERS,
+    SCANNERS,
+    Principal,
+    authenticate,
+    authorize,
+)
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from server.fields import MAX_INT, storable
@@ -33,6 +41,7 @@ from server.issuance import (
 from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.responses import JSONResponse
+from server.rights import ticket_view
 from server.serialize import ticket_json
 
 
@@ -122,12 +131,19 @@ async def create_tickets(request: Request) -> JSONResponse:
 
 #: The longest search term: a ticket secret (512) is the longest thing one finds.
 SEARCH_MAX_LENGTH = 512
+#: The most a door's look-up answers: a person at the gate, not a list to page.
+DOOR_LOOKUP_LIMIT = 20
 
 
 async def search_tickets(request: Request) -> JSONResponse:
-    """Find tickets by name, email, code or secret (``q``), newest first."""
+    """Find tickets by name, email, code or secret (``q``), newest first.
+
+    A door looks a person up by name or printed code only: it gets at most
+    ``DOOR_LOOKUP_LIMIT`` answers, no paging, nothing without a search term,
+    and no email or secret in them (server.rights.ticket_view)."""
     event_id = path_int(request, "event_id")
-    await authorize(request, event_id, SCANNERS)
+    principal = await authorize(request, event_id, SCANNERS)
+    door = principal.role == DOOR
     q = request.query_params.get("q", "").strip()
     if len(q) > SEARCH_MAX_LENGTH or not storable(q):
         raise InvalidRequest(
@@ -140,25 +156,27 @@ async def search_tickets(request: Request) -> JSONResponse:
         offset = min(max(int(request.query_params.get("offset", "0")), 0), MAX_INT)
     except ValueError:
         raise InvalidRequest("limit and offset must be whole numbers.") from None
+    if door:
+        limit, offset = min(limit, DOOR_LOOKUP_LIMIT), 0
     query = select(Ticket).where(Ticket.event_id == event_id)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
-        query = query.where(
-            or_(
-                Ticket.holder_name.ilike(like),
-                Ticket.holder_email.ilike(like),
-                Ticket.code == q.upper(),
-                Ticket.secret == q.upper(),
-            )
-        )
+        # A door finds by name or printed code; an email or a secret that
+        # matches would tell it whose they are.
+        found_by = [Ticket.holder_name.ilike(like), Ticket.code == q.upper()]
+        if not door:
+            found_by += [Ticket.holder_email.ilike(like), Ticket.secret == q.upper()]
+        query = query.where(or_(*found_by))
     query = query.order_by(Ticket.id.desc()).limit(limit).offset(offset)
     async with muster(request).db.reading() as session:
         await get_event(session, event_id)
-        tickets = (await session.scalars(query)).all()
-    return json_response({"tickets": [ticket_json(t) for t in tickets]})
+        tickets = (await session.scalars(query)).all() if q or not door else []
+    return json_response({"tickets": [ticket_view(t, principal.role) for t in tickets]})
 
 
-async def _ticket_for(request: Request, roles: frozenset[str] | set[str]) -> Ticket:
+async def _ticket_for(
+    request: Request, roles: frozenset[str] | set[str]
+) -> tuple[Ticket, Principal]:
     """The ticket in the path, once the caller has ``roles`` on its event.
 
     The token is checked before the lookup, so an unauthenticated caller
@@ -170,23 +188,25 @@ async def _ticket_for(request: Request, roles: frozenset[str] | set[str]) -> Tic
         ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"No ticket {ticket_id}.")
-    await authorize(request, ticket.event_id, roles)
-    return ticket
+    principal = await authorize(request, ticket.event_id, roles)
+    return ticket, principal
 
 
 async def read_ticket(request: Request) -> JSONResponse:
-    ticket = await _ticket_for(request, SCANNERS)
-    return json_response(ticket_json(ticket))
+    """One ticket (organiser; command without its secret). Doors look up by
+    name instead: the phone never reads a ticket by id."""
+    ticket, principal = await _ticket_for(request, READERS)
+    return json_response(ticket_view(ticket, principal.role))
 
 
 async def ticket_qr_png(request: Request) -> Response:
-    ticket = await _ticket_for(request, {ORGANISER})
+    ticket, _principal = await _ticket_for(request, {ORGANISER})
     scale = _scale(request)
     return Response(render_png(ticket.secret, scale), media_type="image/png", headers=_NO_STORE)
 
 
 async def ticket_qr_svg(request: Request) -> Response:
-    ticket = await _ticket_for(request, {ORGANISER})
+    ticket, _principal = await _ticket_for(request, {ORGANISER})
     return Response(
         render_svg(ticket.secret, _scale(request)), media_type="image/svg+xml", headers=_NO_STORE
     )
@@ -204,7 +224,7 @@ def _scale(request: Request) -> int:
 
 async def revoke_ticket(request: Request) -> JSONResponse:
     """Revoke a ticket; with ``reissue`` it gets a new secret and stays valid."""
-    ticket = await _ticket_for(request, {ORGANISER})
+    ticket, _principal = await _ticket_for(request, {ORGANISER})
     data: dict[str, Any] = await read_json(request, optional=True)
     body = validate(RevokeIn, data)
     ctx = muster(request)
