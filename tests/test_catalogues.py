@@ -115,7 +115,7 @@ def test_both_languages_take_the_same_parameters(name: str) -> None:
 #: a person types or reads off a badge, the names of things on screen, and
 #: the example of an English name beside its field.
 ALLOWED_LATIN = {
-    "Muster", "muster", "serve", "CSV", "QR", "PNG", "PDF", "UTF", "GB", "Excel",
+    "Muster", "muster", "serve", "CSV", "JSON", "QR", "PNG", "PDF", "UTF", "GB", "Excel",
     "Markdown", "HTTPS", "EN", "English", "A", "B", "VIP", "P", "mst", "name", "Asia", "Shanghai",
     "Wi", "Fi", "ID", "JavaScript", "API", "URL", "localhost", "IP", "zh", "en", "Catering",
 }  # fmt: skip

@@ -1,5 +1,6 @@
 // The organiser's console: sign in, pick an event, then one section at a
-// time (overview, venue, tickets, phones, stock, incidents and plans). The
+// time (overview, venue, tickets, phones, stock, incidents and plans, the
+// review, personal data). The
 // address keeps the place ("#event=3&tab=venue") so reload and back work.
 
 import { Api } from "../../shared/api.js";
@@ -11,6 +12,8 @@ import { MAIL_STRINGS } from "./mail_strings.js";
 import { showPhones } from "./phones.js";
 import { showPlans } from "./plans.js";
 import { showReview } from "./review.js";
+import { showRetention, showRetentionReminder } from "./retention.js";
+import { RETENTION_STRINGS } from "./retention_strings.js";
 import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeTokenFromLink } from "./session.js";
 import { showStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
@@ -27,6 +30,7 @@ const TABS = [
   { id: "stock", show: showStock },
   { id: "plans", show: showPlans },
   { id: "review", show: showReview },
+  { id: "retention", show: showRetention },
 ];
 
 const main = document.getElementById("main");
@@ -66,7 +70,9 @@ async function render() {
     if (stale()) return;
     const tab = TABS.find((x) => x.id === route.tab) || TABS[0];
     renderChrome(event, tab.id);
-    await tab.show({ api: client, main, go, stale, event, reload: render });
+    const view = { api: client, main, go, stale, event, reload: render };
+    await tab.show(view);
+    if (tab.id !== "retention" && !stale()) await showRetentionReminder(view);
   } catch (err) {
     if (stale()) return;
     if (err.status === 401) return showSignIn(t("signin.invalid"));
@@ -133,6 +139,7 @@ function boot() {
   addStrings(TERMS);
   addStrings(STRINGS);
   addStrings(MAIL_STRINGS);
+  addStrings(RETENTION_STRINGS);
   takeTokenFromLink();
   applyTranslations();
   setupLanguageSwitch();
