@@ -27,6 +27,7 @@ log = logging.getLogger("muster.realtime")
 CLOSE_TIMEOUT = 4000  # no hello in time, or no pong in time
 CLOSE_BAD_HELLO = 4400
 CLOSE_NO_TOKEN = 4401
+CLOSE_RATE_LIMITED = 4429  # too many bad tokens from this address this minute
 CLOSE_FORBIDDEN = 4403
 CLOSE_NO_EVENT = 4404
 CLOSE_TOO_SLOW = 4008

@@ -27,6 +27,7 @@ from realtime.connection import (
     CLOSE_GOING_AWAY,
     CLOSE_NO_EVENT,
     CLOSE_NO_TOKEN,
+    CLOSE_RATE_LIMITED,
     CLOSE_TIMEOUT,
     CLOSE_TRY_AGAIN,
     Connection,
@@ -37,8 +38,9 @@ from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
 from server.availability import RETRY_AFTER_SECONDS
 from server.context import muster
-from server.errors import Forbidden, unavailable_response
+from server.errors import Forbidden, TooManyRequests, unavailable_response
 from server.models import Event
+from server.rate_limits import client_address
 
 log = logging.getLogger("muster.realtime")
 
@@ -110,6 +112,11 @@ async def _welcome(websocket: WebSocket, event_id: int) -> tuple[HelloIn, Princi
     hello = parse_hello(raw)
     principal = await ctx.tokens.verify(hello.token)
     if principal is None:
+        # Counted with the HTTP routes' failed tokens (``server.auth.authenticate``).
+        try:
+            await ctx.limits.count(ctx.limits.auth_failures, client_address(websocket))
+        except TooManyRequests:
+            raise HelloRefused(CLOSE_RATE_LIMITED, "too many invalid tokens") from None
         raise HelloRefused(CLOSE_NO_TOKEN, "the token is not valid")
     check_topics(principal, event_id, hello.topics)
     async with ctx.db.reading() as session:

@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 from server.db import Database
 from server.errors import Forbidden, InvalidRequest, Unauthorized
 from server.models import ROLES, Account, utcnow
+from server.rate_limits import client_address
 
 ORGANISER = "organiser"
 COMMAND = "command"
@@ -144,11 +145,16 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def authenticate(conn: HTTPConnection) -> Principal:
+    """The caller's principal; 401 without a valid token, 429 (``rate_limited``)
+    once its address has presented too many invalid ones this minute. A valid
+    token is never counted nor refused (``server.rate_limits``)."""
     token = bearer_token(conn)
     if token is None:
         raise Unauthorized("A bearer token is required.")
-    principal = await conn.app.state.muster.tokens.verify(token)
+    ctx = conn.app.state.muster
+    principal: Principal | None = await ctx.tokens.verify(token)
     if principal is None:
+        await ctx.limits.count(ctx.limits.auth_failures, client_address(conn))
         raise Unauthorized("The token is not valid.")
     return principal
 

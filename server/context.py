@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from server.auth import TokenVerifier
 from server.db import Database
+from server.rate_limits import RateLimiter
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,6 +29,15 @@ class Muster:
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.
     listeners: list[Callable[[int, tuple[str, ...]], None]] = field(default_factory=list)
+    #: Failed authentications and pairing claims per client (``server.rate_limits``).
+    limits: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = RateLimiter(
+            self.db,
+            auth_failures=self.settings.auth_failures_per_minute,
+            pairing_claims=self.settings.pairing_claims_per_minute,
+        )
 
     def changed(self, event_id: int, *topics: str) -> None:
         """Say that committed data of ``topics`` of an event changed.

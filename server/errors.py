@@ -1,6 +1,9 @@
 """The few exceptions the API raises, each with a stable code, and the one
 JSON shape every error takes: ``{"error": {"code", "message", "details"}}``.
 
+A rate limit passed is a ``429 rate_limited`` with ``Retry-After`` (the
+seconds until its window ends, also in ``details.retry_after``).
+
 A database that cannot be reached is a ``503`` with the code
 ``database_unavailable`` and ``Retry-After``, whatever route met it and
 whichever of the drivers' errors said so (``server.availability``); a
@@ -69,16 +72,31 @@ class PayloadTooLarge(MusterError):
     code = "payload_too_large"
 
 
+class TooManyRequests(MusterError):
+    """A rate limit was passed (``server.rate_limits``): 429 with ``Retry-After``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, *, code: str | None = None) -> None:
+        super().__init__(message, {"retry_after": retry_after}, code=code)
+        self.retry_after = retry_after
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, *, retry_after: int | None = None
+) -> Response:
     headers = None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     elif status == 503:
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        headers = {"Retry-After": str(retry_after or RETRY_AFTER_SECONDS)}
+    elif status == 429 and retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
     return json_response(error_body(code, message, details), status=status, headers=headers)
 
 
@@ -95,7 +113,8 @@ def unavailable_response(health: DependencyHealth) -> Response:
 
 async def handle_muster_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MusterError)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    retry_after = exc.retry_after if isinstance(exc, TooManyRequests) else None
+    return error_response(exc.status, exc.code, exc.message, exc.details, retry_after=retry_after)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

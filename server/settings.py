@@ -99,6 +99,8 @@ class Settings:
     json_max_bytes: int
     token_cache_seconds: float
     pairing_code_ttl_seconds: int
+    auth_failures_per_minute: int
+    pairing_claims_per_minute: int
     ws_queue_size: int
     ws_ping_interval: float
     ws_ping_timeout: float
@@ -193,6 +195,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_PAIRING_CODE_TTL_SECONDS", "lifetime of a phone pairing code"),
             cast=int,
             default=600,
+        ),
+        auth_failures_per_minute=config(
+            _doc(
+                "MUSTER_AUTH_FAILURES_PER_MINUTE",
+                "invalid tokens one client address may present a minute before 429 (0: no limit)",
+            ),
+            cast=int,
+            default=30,
+        ),
+        pairing_claims_per_minute=config(
+            _doc(
+                "MUSTER_PAIRING_CLAIMS_PER_MINUTE",
+                "pairing-code claims one client address may make a minute before 429 (0: no limit)",
+            ),
+            cast=int,
+            default=10,
         ),
         ws_queue_size=config(
             _doc("MUSTER_WS_QUEUE_SIZE", "messages queued per socket before it is dropped"),

@@ -12,6 +12,7 @@ from server.models.evacuations import (
 )
 from server.models.incidents import EmergencyPlan, Incident, IncidentLogEntry, IncidentPhoto
 from server.models.mail import MailDelivery, Mailing
+from server.models.rate_limits import RateCounter
 from server.models.realtime import BusEpoch, DeviceStatus
 from server.models.scans import Scan
 from server.models.stock import StockItem, StockMovement
@@ -40,6 +41,7 @@ __all__ = [
     "Mailing",
     "MusterPoint",
     "PairingCode",
+    "RateCounter",
     "Revocation",
     "Scan",
     "SigningKey",

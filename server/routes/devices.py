@@ -16,7 +16,9 @@ the fragment, which browsers never send to a server.
 Claiming is one conditional ``UPDATE … WHERE used_at IS NULL AND expires_at
 > now``: two phones racing for one code both run it, the database lets one
 row change, and only that phone gets a token (``test_devices.py`` races
-them on PostgreSQL).
+them on PostgreSQL). A code that is unknown, used or expired gets the same
+404 ``unknown_pairing_code``, and claims are rate-limited per client
+address (``MUSTER_PAIRING_CLAIMS_PER_MINUTE``, ``server.rate_limits``).
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from starlette.routing import Route
 from checkin.qr import render_png, render_svg
 from server.auth import ORGANISER, READERS, authenticate, authorize, hash_token, new_token
 from server.context import muster
-from server.errors import Conflict, InvalidRequest, NotFound
+from server.errors import InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import Account, Event, Gate, PairingCode, utcnow
 from server.openapi import accepts
+from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
 
@@ -220,26 +223,16 @@ async def pairing_qr_png(request: Request) -> Response:
 _NO_STORE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 
-async def _refuse_claim(session: AsyncSession, code_hash: str) -> None:
-    """Say why a code could not be claimed (the claim itself changed no row)."""
-    pairing = await session.scalar(select(PairingCode).where(PairingCode.code_hash == code_hash))
-    if pairing is None:
-        raise NotFound(
-            "No such pairing code; check it or ask for a new one.", code="unknown_pairing_code"
-        )
-    if pairing.used_at is not None:
-        raise Conflict(
-            "This pairing code has been used already; ask for a new one.", code="pairing_code_used"
-        )
-    raise Conflict("This pairing code has expired; ask for a new one.", code="pairing_code_expired")
-
-
 @accepts(PairIn)
 async def pair_device(request: Request) -> JSONResponse:
     """Trade a pairing code for a device token (no token needed; each code works once)."""
     body = await parse_body(request, PairIn)
     code_hash = hash_token(normalise_code(body.code))
     token = new_token()
+    limits = muster(request).limits
+    # Counted before the code is looked at: past the limit a right guess is
+    # refused like a wrong one, so 40 bits cannot be walked at request speed.
+    attempt = await limits.count(limits.pairing_claims, client_address(request))
     async with muster(request).db.writing() as session:
         now = utcnow()
         # The claim: one statement, so of two phones racing for a code the
@@ -263,8 +256,12 @@ async def pair_device(request: Request) -> JSONResponse:
             )
         ).one_or_none()
         if claimed is None:
-            await _refuse_claim(session, code_hash)
-        assert claimed is not None
+            # Unknown, used and expired codes get one answer: a guesser
+            # learns nothing of which codes exist or existed.
+            raise NotFound(
+                "No such pairing code, or used or expired; ask for a new one.",
+                code="unknown_pairing_code",
+            )
         pairing_id, event_id, role, gate_id, preset_name = claimed
         account = Account(
             name=body.device_name.strip() or preset_name or f"{role} phone",
@@ -284,6 +281,7 @@ async def pair_device(request: Request) -> JSONResponse:
         event = await session.get(Event, event_id)
         gate = await session.get(Gate, gate_id) if gate_id is not None else None
     assert event is not None
+    await limits.take_back(attempt)
     return json_response(
         {
             "token": token,
