@@ -600,7 +600,8 @@ async def annul(
             raise NotFound(f"No scan with nonce {nonce!r} in this event.")
         if scan.device_id != account_id and not may_annul_any:
             raise Forbidden(
-                "Only the device that made a scan (or the command centre) may annul it."
+                "Only the device that made a scan (or the command centre) may annul it.",
+                code="not_own_scan",
             )
         if scan.annulled_at is not None:
             return _annul_answer(scan, scan.annulled_at, scan.annulled_by)

@@ -1,19 +1,31 @@
-"""What each role sees of personal data.
+"""Who may call what, and what each role sees of personal data.
 
 Roles (DESIGN.md "Privacy and rights"): ``organiser`` does everything;
 ``command`` reads everything and runs the day; ``door`` admits at its gate
 and looks people up by name; ``staff`` report incidents, move stock, do
 tasks and account people at an assembly point.
 
+``ROUTE_ROLES`` is the role × route table: for every operation of the HTTP
+API, the roles that may call it; a token of another event never may, except
+on the few ``UNSCOPED`` operations that answer about the caller itself.
+Each route checks its roles beside its own code (``server.auth.authorize``);
+this table is what they must agree with: ``tests/server/test_role_table.py``
+calls every operation ``/openapi.json`` lists as every role, as another
+event's token and with no token, on both databases, and fails on any
+answer that disagrees and on an operation missing here. A new route needs
+one line here. The websocket's topics have their own table,
+``realtime.topics.TOPIC_ROLES``. docs/rights.md is the table for people.
+
 An email or a phone number is for ``CONTACT_READERS``; a ticket's secret
-(its QR: whoever holds it gets in) for ``SECRET_READERS``.
+(its QR: whoever holds it gets in) for ``SECRET_READERS``; the same test
+looks for them in every answer to every other role.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from server.auth import ORGANISER, READERS
+from server.auth import DOOR, EVERYONE, OPERATORS, ORGANISER, READERS, SCANNERS, STAFF
 from server.models import Ticket
 from server.serialize import door_ticket_json, ticket_json
 
@@ -37,3 +49,122 @@ def ticket_view(ticket: Ticket, role: str) -> dict[str, Any]:
     if role not in CONTACT_READERS:
         return door_ticket_json(ticket)
     return ticket_json(ticket, with_secret=role in SECRET_READERS)
+
+
+ORGANISER_ONLY = frozenset({ORGANISER})
+
+#: Routes that need no token: a phone pairing, a load balancer probing.
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {("POST", "/api/v1/devices/pair"), ("GET", "/healthz"), ("GET", "/readyz")}
+)
+
+#: Routes that answer about the caller itself, whatever its event: the
+#: events it may see, its own device.
+UNSCOPED: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/api/v1/events"), ("GET", "/api/v1/devices/me")}
+)
+
+#: Roles the route lets in for their own things only (a scan a door made,
+#: an incident assigned to a staff member or reported by them): the route
+#: refuses them with 403 on anyone else's.
+OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/api/v1/events/{event_id}/scans/{nonce}/annul"): frozenset({DOOR}),
+    ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/resolve"): frozenset({STAFF}),
+    ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/reopen"): frozenset({STAFF}),
+}
+
+_EVENT = "/api/v1/events/{event_id}"
+_INCIDENT = _EVENT + "/incidents/{incident_id}"
+_EVACUATION = "/api/v1/evacuations/{evacuation_id}"
+
+#: (method, path as the routes declare it) -> the roles that may call it.
+ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
+    # the door line
+    ("POST", _EVENT + "/scans"): SCANNERS,
+    ("POST", _EVENT + "/scans/sync"): SCANNERS,
+    ("POST", _EVENT + "/scans/{nonce}/annul"): SCANNERS,
+    ("GET", _EVENT + "/offline-bundle"): SCANNERS,
+    ("GET", _EVENT + "/headcount"): EVERYONE,
+    # the venue: the organiser sets it up, every phone reads it
+    ("POST", "/api/v1/events"): ORGANISER_ONLY,
+    ("GET", "/api/v1/events"): EVERYONE,
+    ("GET", _EVENT): EVERYONE,
+    ("PATCH", _EVENT): ORGANISER_ONLY,
+    ("POST", _EVENT + "/zones"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/zones"): EVERYONE,
+    ("PATCH", _EVENT + "/zones/{zone_id}"): ORGANISER_ONLY,
+    ("POST", _EVENT + "/gates"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/gates"): EVERYONE,
+    ("PATCH", _EVENT + "/gates/{gate_id}"): ORGANISER_ONLY,
+    ("POST", _EVENT + "/ticket-types"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/ticket-types"): EVERYONE,
+    ("PATCH", _EVENT + "/ticket-types/{type_id}"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/keys"): READERS,
+    ("POST", _EVENT + "/keys/rotate"): ORGANISER_ONLY,
+    # tickets: a door looks up by name (no email, no secret: ticket_view)
+    ("POST", _EVENT + "/tickets"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/tickets"): SCANNERS,
+    ("GET", "/api/v1/tickets/{ticket_id}"): READERS,
+    ("GET", "/api/v1/tickets/{ticket_id}/qr.png"): ORGANISER_ONLY,
+    ("GET", "/api/v1/tickets/{ticket_id}/qr.svg"): ORGANISER_ONLY,
+    ("POST", "/api/v1/tickets/{ticket_id}/revoke"): ORGANISER_ONLY,
+    ("POST", _EVENT + "/mailings"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/mailings"): ORGANISER_ONLY,
+    ("GET", "/api/v1/mailings/{mailing_id}"): ORGANISER_ONLY,
+    # phones
+    ("POST", _EVENT + "/pairing-codes"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/pairing-codes/{pairing_id}/qr.svg"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/pairing-codes/{pairing_id}/qr.png"): ORGANISER_ONLY,
+    ("GET", "/api/v1/devices/me"): EVERYONE,
+    ("GET", _EVENT + "/devices"): READERS,
+    ("POST", _EVENT + "/devices/{device_id}/revoke"): ORGANISER_ONLY,
+    # stock: the floor moves it, the organiser names it
+    ("POST", _EVENT + "/stock/items"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/stock/items"): OPERATORS,
+    ("GET", _EVENT + "/stock/items/{item_id}"): OPERATORS,
+    ("PATCH", _EVENT + "/stock/items/{item_id}"): ORGANISER_ONLY,
+    ("POST", _EVENT + "/stock/movements"): OPERATORS,
+    ("GET", _EVENT + "/stock/movements"): OPERATORS,
+    # incidents: anyone reports and comments; the floor takes them (incident_rules.may_act)
+    ("POST", _EVENT + "/incidents"): EVERYONE,
+    ("GET", _EVENT + "/incidents"): EVERYONE,
+    ("GET", _INCIDENT): EVERYONE,
+    ("POST", _INCIDENT + "/ack"): OPERATORS,
+    ("POST", _INCIDENT + "/assign"): OPERATORS,
+    ("POST", _INCIDENT + "/resolve"): OPERATORS,
+    ("POST", _INCIDENT + "/reopen"): OPERATORS,
+    ("POST", _INCIDENT + "/comments"): EVERYONE,
+    ("GET", _INCIDENT + "/photo"): EVERYONE,
+    ("GET", _INCIDENT + "/photos/{photo_id}"): EVERYONE,
+    ("POST", _EVENT + "/plans"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/plans"): EVERYONE,
+    ("GET", _EVENT + "/plans/{plan_id}"): EVERYONE,
+    ("PATCH", _EVENT + "/plans/{plan_id}"): ORGANISER_ONLY,
+    # evacuation: every phone accounts people (names only; contact for readers)
+    ("POST", _EVENT + "/muster-points"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/muster-points"): EVERYONE,
+    ("POST", _EVENT + "/evacuations"): READERS,
+    ("GET", _EVENT + "/evacuations"): EVERYONE,
+    ("GET", _EVACUATION): EVERYONE,
+    ("GET", _EVACUATION + "/missing"): EVERYONE,
+    ("GET", _EVACUATION + "/people"): EVERYONE,
+    ("GET", _EVACUATION + "/people.csv"): READERS,
+    ("POST", _EVACUATION + "/accounts"): EVERYONE,
+    ("POST", _EVACUATION + "/all-clear"): READERS,
+    ("GET", _EVACUATION + "/report"): READERS,
+    # the review
+    ("GET", _EVENT + "/report"): READERS,
+    ("GET", _EVENT + "/exports/checkins.csv"): READERS,
+    ("GET", _EVENT + "/exports/incidents.csv"): READERS,
+    ("GET", _EVENT + "/exports/stock.csv"): READERS,
+    # personal data: the organiser's alone
+    ("GET", _EVENT + "/retention"): ORGANISER_ONLY,
+    ("POST", _EVENT + "/shred"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/audit"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/exports/personal-data.zip"): ORGANISER_ONLY,
+    ("GET", "/api/v1/tickets/{ticket_id}/personal-data"): ORGANISER_ONLY,
+    ("POST", "/api/v1/tickets/{ticket_id}/erase"): ORGANISER_ONLY,
+    # alerts: every phone reads them, the command centre acknowledges
+    ("GET", _EVENT + "/alerts"): EVERYONE,
+    ("POST", _EVENT + "/alerts/{alert_id}/ack"): READERS,
+}

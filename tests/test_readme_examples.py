@@ -265,7 +265,9 @@ def test_install_and_server_examples_run_in_a_fresh_copy(tmp_path, pg_url):
 
 def test_the_readme_stays_short_and_its_links_resolve():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert len(readme.splitlines()) <= 260, "the README is for a newcomer and an operator"
+    # 270: 260 and the role table an operator needs (who sees what, issue 13);
+    # the full role × route table lives in docs/rights.md.
+    assert len(readme.splitlines()) <= 270, "the README is for a newcomer and an operator"
     for document in DOCUMENTS:
         text = document.read_text(encoding="utf-8")
         for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", text):

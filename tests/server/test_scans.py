@@ -284,7 +284,7 @@ async def test_annul_rights_window_and_supersede(
     await scan(door, event["id"], ticket["secret"], gate["id"], nonce="b-1")
     other_door = await api_as("door", event["id"], gate["id"])
     denied = await other_door.post(f"/api/v1/events/{event['id']}/scans/b-1/annul", expect=403)
-    assert denied["error"]["code"] == "forbidden"
+    assert denied["error"]["code"] == "not_own_scan"
     await door.post(f"/api/v1/events/{event['id']}/scans/nope/annul", expect=404)
     await scan(door, event["id"], ticket["secret"], gate["id"], "out", nonce="b-2")
     stale = await door.post(f"/api/v1/events/{event['id']}/scans/b-1/annul", expect=409)
