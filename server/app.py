@@ -38,6 +38,7 @@ from server.routes import incidents as incident_routes
 from server.routes import mailings as mailing_routes
 from server.routes import plans as plan_routes
 from server.routes import retention as retention_routes
+from server.routes import staff as staff_routes
 from server.routes import stock as stock_routes
 from server.settings import Settings, load_settings
 
@@ -62,6 +63,7 @@ def api_routes() -> list[BaseRoute]:
         *tickets.routes,
         *mailing_routes.routes,
         *devices.routes,
+        *staff_routes.routes,
         *stock_routes.routes,
         *incident_routes.routes,
         *plan_routes.routes,

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import roll_call
+from server import roll_call, staff
 from server.auth import Principal
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
@@ -48,6 +48,7 @@ from server.models import (
     Gate,
     MusterPoint,
     Scan,
+    StaffMember,
     Ticket,
     Zone,
     utcnow,
@@ -171,20 +172,19 @@ async def list_points(db: Database, event_id: int) -> list[dict[str, Any]]:
 class StaffOnDuty:
     staff_id: int
     name: str
-    zone_id: int
+    #: None: a shift that named no zone (kept only when every zone is cleared).
+    zone_id: int | None
 
 
 async def staff_on_duty(
-    _session: AsyncSession, _event_id: int, _zones: frozenset[int] | None
+    session: AsyncSession, event_id: int, zones: frozenset[int] | None, instant: datetime
 ) -> list[StaffOnDuty]:
-    """The roster members on duty in the cleared zones at the start.
-
-    The seam for the staff roster (issue 16, helper ``roster``): until its
-    ``staff`` table lands there is no duty to read, and staff found at a
-    point are added to the roll as found. When it lands this reads
-    ``staff.on_duty_since IS NOT NULL`` with the member's zone.
-    """
-    return []
+    """The roster members on duty in the cleared zones at the start
+    (``roster_rules.on_duty_in`` over the event's shifts)."""
+    return [
+        StaffOnDuty(staff_id, name, zone_id)
+        for staff_id, name, zone_id in await staff.on_duty(session, event_id, zones, instant)
+    ]
 
 
 def _last_scans_query(event_id: int, started_at: datetime, tickets: list[int] | None) -> Any:
@@ -379,7 +379,7 @@ async def start(
         session.add(evacuation)
         await session.flush()
         await session.execute(_roll_insert(evacuation))
-        staff = await staff_on_duty(session, event_id, _zones_of(evacuation))
+        on_duty = await staff_on_duty(session, event_id, _zones_of(evacuation), now)
         await _add_people(
             session,
             [
@@ -391,7 +391,7 @@ async def start(
                     zone_id=s.zone_id,
                     reason=roll_call.ON_DUTY,
                 )
-                for s in staff
+                for s in on_duty
             ],
             "staff_id",
         )
@@ -875,8 +875,11 @@ async def missing(db: Database, evacuation_id: int, *, contact: bool) -> dict[st
             EvacuationPerson.status == roll_call.MISSING,
         )
         if contact:
-            query = query.add_columns(Ticket.holder_email).outerjoin(
-                Ticket, Ticket.id == EvacuationPerson.ticket_id
+            # Staff on the roll are reached by the phone number on the roster.
+            query = (
+                query.add_columns(Ticket.holder_email, StaffMember.phone)
+                .outerjoin(Ticket, Ticket.id == EvacuationPerson.ticket_id)
+                .outerjoin(StaffMember, StaffMember.id == EvacuationPerson.staff_id)
             )
         query = query.order_by(EvacuationPerson.name)
         rows: list[Any]
@@ -905,7 +908,7 @@ async def missing(db: Database, evacuation_id: int, *, contact: bool) -> dict[st
         }
         if contact:
             entry["email"] = row[8] or ""
-            entry["phone"] = ""
+            entry["phone"] = row[9] or ""
         people.append(entry)
     return {"evacuation": evacuation.id, "count": len(people), "people": people}
 

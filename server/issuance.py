@@ -181,11 +181,15 @@ def decode_csv(raw: bytes) -> str:
     raise InvalidRequest("The CSV file is neither UTF-8 nor GB18030 text.", code="csv_not_text")
 
 
-def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
-    """Rows of a ticket CSV as requests, or errors, with their line numbers.
+def csv_records(
+    text: str, max_rows: int, aliases: dict[str, str], required: str
+) -> Iterator[tuple[int, dict[str, str]] | RowError]:
+    """The rows of a CSV file as (line, {column: stripped cell}), or errors.
 
-    The header names the columns: ``holder_name`` (or ``name``, ``姓名``),
-    ``holder_email`` (``email``, ``邮箱``), ``ticket_type`` (``type``, ``票种``).
+    The header names the columns through ``aliases`` (lower-cased header →
+    column; unknown headers are ignored); ``required`` is the name column
+    every import needs. Blank rows are skipped; more than ``max_rows`` is
+    refused whole. The one reader of the ticket and the roster imports.
     """
     reader = csv.reader(io.StringIO(text))
     try:
@@ -194,10 +198,10 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
         raise InvalidRequest("The CSV file is empty.", code="csv_empty") from None
     except csv.Error as exc:
         raise InvalidRequest(f"Line 1: {exc}", {"line": 1}, code="csv_malformed") from None
-    columns = [HEADER_ALIASES.get(h.strip().lstrip("\ufeff").lower()) for h in header]
-    if "holder_name" not in columns:
+    columns = [aliases.get(h.strip().lstrip("\ufeff").lower()) for h in header]
+    if required not in columns:
         raise InvalidRequest(
-            "The CSV header has no holder_name (or name, 姓名) column.",
+            f"The CSV header has no {required} (or name, 姓名) column.",
             {"header": header},
             code="csv_no_name_column",
         )
@@ -227,13 +231,29 @@ def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
                 {"cells": len(row), "columns": len(columns)},
             )
             continue
-        values = {col: cell.strip() for col, cell in zip(columns, row, strict=False) if col}
+        yield (
+            reader.line_num,
+            {col: cell.strip() for col, cell in zip(columns, row, strict=False) if col},
+        )
+
+
+def parse_csv(text: str, max_rows: int) -> Iterator[TicketRequest | RowError]:
+    """Rows of a ticket CSV as requests, or errors, with their line numbers.
+
+    The header names the columns: ``holder_name`` (or ``name``, ``姓名``),
+    ``holder_email`` (``email``, ``邮箱``), ``ticket_type`` (``type``, ``票种``).
+    """
+    for record in csv_records(text, max_rows, HEADER_ALIASES, "holder_name"):
+        if isinstance(record, RowError):
+            yield record
+            continue
+        line, values = record
         yield TicketRequest(
             holder_name=values.get("holder_name", ""),
             holder_email=values.get("holder_email", ""),
             ticket_type=values.get("ticket_type") or None,
             language=values.get("language", ""),
-            line=reader.line_num,
+            line=line,
         )
 
 

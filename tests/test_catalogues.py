@@ -506,3 +506,21 @@ def test_the_server_sends_no_sentence_beside_its_codes() -> None:
                 if len(node.args) > 3 or any(k.arg == "message" for k in node.keywords):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: alert with a sentence")
     assert found == []
+
+
+def test_roster_problem_codes_are_worded() -> None:
+    """The roster's member codes come back as import rows (``import.row.<code>``)
+    through a variable the code scan cannot follow (``server/staff.py``)."""
+    from server import roster_rules
+
+    codes = {
+        value
+        for name, value in vars(roster_rules).items()
+        if name.isupper() and isinstance(value, str) and value.endswith(("_required", "_invalid"))
+    } | {roster_rules.NAME_TOO_LONG, roster_rules.TEAM_TOO_LONG, roster_rules.TEXT_HAS_NUL}
+    codes |= {"supervisor_invalid", "unknown_zone", "unknown_gate"}
+    for lang in ("zh", "en"):
+        missing = sorted(c for c in codes if f"import.row.{c}" not in SHARED_TERMS[lang])
+        assert not missing, f"{lang}: {missing}"
+    for team in roster_rules.TEAMS:
+        assert f"team.{team}" in SHARED_TERMS["zh"] and f"team.{team}" in SHARED_TERMS["en"]

@@ -15,6 +15,7 @@ from server.models.mail import MailDelivery, Mailing
 from server.models.rate_limits import RateCounter
 from server.models.realtime import BusEpoch, DeviceStatus
 from server.models.scans import Scan
+from server.models.staff import DutyShift, StaffMember
 from server.models.stock import StockItem, StockMovement
 from server.models.tickets import Revocation, Ticket
 from server.models.venue import Event, Gate, SigningKey, TicketType, Zone, ZoneShard
@@ -28,6 +29,7 @@ __all__ = [
     "BusEpoch",
     "BusMessage",
     "DeviceStatus",
+    "DutyShift",
     "EmergencyPlan",
     "Evacuation",
     "EvacuationAccount",
@@ -45,6 +47,7 @@ __all__ = [
     "Revocation",
     "Scan",
     "SigningKey",
+    "StaffMember",
     "StockItem",
     "StockMovement",
     "Ticket",

@@ -28,6 +28,8 @@ class Account(Base):
     #: None: every event (organisers only).
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     gate_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The roster member holding this phone (paired with a code made for them).
+    staff_id: Mapped[int | None] = mapped_column(BigInteger)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
@@ -45,6 +47,8 @@ class PairingCode(Base):
     role: Mapped[str] = mapped_column(String(16))
     gate_id: Mapped[int | None] = mapped_column(BigInteger)
     device_name: Mapped[str] = mapped_column(String(200), default="")
+    #: Made for a roster member: the phone paired with it is theirs.
+    staff_id: Mapped[int | None] = mapped_column(BigInteger)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -48,6 +48,7 @@ from server.openapi import accepts
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
+from server.staff import own_staff_json, staff_of_account
 
 #: No 0/O, 1/I: a code read out over a radio or typed from a screen survives.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -137,6 +138,7 @@ def device_json(account: Account, gate: Gate | None) -> dict[str, Any]:
         "event": account.event_id,
         "gate": account.gate_id,
         "gate_name": gate.name if gate else None,
+        "staff": account.staff_id,
         "paired_at": iso(account.created_at),
         "last_seen_at": iso(account.last_seen_at),
         "revoked_at": iso(account.revoked_at),
@@ -149,19 +151,42 @@ async def create_pairing_code(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, {ORGANISER})
     body = await parse_body(request, PairingCodeIn)
+    return await issue_pairing_code(
+        request,
+        event_id,
+        role=body.role,
+        gate_id=body.gate,
+        device_name=body.device_name,
+        created_by=principal.account_id,
+    )
+
+
+async def issue_pairing_code(
+    request: Request,
+    event_id: int,
+    *,
+    role: str,
+    gate_id: int | None,
+    device_name: str,
+    created_by: int,
+    staff_id: int | None = None,
+) -> JSONResponse:
+    """Make a pairing code (the caller has checked the rights) and answer with it and its QR;
+    ``staff_id``: the phone paired with it is that roster member's."""
     ctx = muster(request)
     code = new_pairing_code()
     async with ctx.db.writing() as session:
         await get_event(session, event_id)
-        gate = await _gate_of(session, event_id, body.gate)
+        gate = await _gate_of(session, event_id, gate_id)
         now = utcnow()
         pairing = PairingCode(
             event_id=event_id,
             code_hash=hash_token(code),
-            role=body.role,
-            gate_id=body.gate,
-            device_name=body.device_name,
-            created_by=principal.account_id,
+            role=role,
+            gate_id=gate_id,
+            device_name=device_name,
+            staff_id=staff_id,
+            created_by=created_by,
             created_at=now,
             expires_at=now + timedelta(seconds=ctx.settings.pairing_code_ttl_seconds),
         )
@@ -179,6 +204,7 @@ async def create_pairing_code(request: Request) -> JSONResponse:
             "gate": pairing.gate_id,
             "gate_name": gate.name if gate else None,
             "device_name": pairing.device_name,
+            "staff": pairing.staff_id,
             "expires_at": iso(pairing.expires_at),
             "pairing_url": url,
             # A QR code a phone cannot open: the console warns (and suggests
@@ -252,6 +278,7 @@ async def pair_device(request: Request) -> JSONResponse:
                     PairingCode.role,
                     PairingCode.gate_id,
                     PairingCode.device_name,
+                    PairingCode.staff_id,
                 )
             )
         ).one_or_none()
@@ -262,13 +289,14 @@ async def pair_device(request: Request) -> JSONResponse:
                 "No such pairing code, or used or expired; ask for a new one.",
                 code="unknown_pairing_code",
             )
-        pairing_id, event_id, role, gate_id, preset_name = claimed
+        pairing_id, event_id, role, gate_id, preset_name, staff_id = claimed
         account = Account(
             name=body.device_name.strip() or preset_name or f"{role} phone",
             kind="device",
             role=role,
             event_id=event_id,
             gate_id=gate_id,
+            staff_id=staff_id,
             token_hash=hash_token(token),
             created_at=now,
             last_seen_at=now,
@@ -301,12 +329,15 @@ async def read_own_device(request: Request) -> JSONResponse:
         account = await session.get(Account, principal.account_id)
         event = await session.get(Event, principal.event_id) if principal.event_id else None
         gate = await session.get(Gate, principal.gate_id) if principal.gate_id else None
+        member = await staff_of_account(session, principal.account_id)
     if account is None:
         raise NotFound("This token's account is gone.")
     return json_response(
         {
             "device": device_json(account, gate),
             "role": principal.role,
+            # The roster member holding the phone, and what a supervisor may do.
+            "staff": own_staff_json(member, principal.role) if member else None,
             "event": event_json(event) if event else None,
             "gate": gate_json(gate) if gate else None,
         }

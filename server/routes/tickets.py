@@ -62,7 +62,8 @@ class RevokeIn(BaseModel):
     reason: Annotated[str, Field(max_length=200)] = ""
 
 
-async def _csv_text(request: Request, limit: int) -> str:
+async def csv_upload_text(request: Request, limit: int) -> str:
+    """A CSV upload (the body, or a form's ``file``), at most ``limit`` bytes, as text."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_part_size=limit) as form:
@@ -92,7 +93,7 @@ async def create_tickets(request: Request) -> JSONResponse:
                 {"existing_emails": mode[:16]},
                 code="bad_existing_emails",
             )
-        text = await _csv_text(request, ctx.settings.upload_max_bytes)
+        text = await csv_upload_text(request, ctx.settings.upload_max_bytes)
         rows = list(parse_csv(text, ctx.settings.csv_max_rows))
         skipped: list[dict[str, Any]] = []
         if mode != "issue":
