@@ -61,7 +61,11 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
 #: Routes that answer about the caller itself, whatever its event: the
 #: events it may see, its own device.
 UNSCOPED: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/api/v1/events"), ("GET", "/api/v1/devices/me")}
+    {
+        ("GET", "/api/v1/events"),
+        ("GET", "/api/v1/devices/me"),
+        ("POST", "/api/v1/devices/me/duty"),
+    }
 )
 
 #: Roles the route lets in for their own things only (a scan a door made,
@@ -118,6 +122,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/devices/me"): EVERYONE,
     ("GET", _EVENT + "/devices"): READERS,
     ("POST", _EVENT + "/devices/{device_id}/revoke"): ORGANISER_ONLY,
+    # the roster: the organiser keeps it, command reads it (phone numbers:
+    # contact data); a phone paired to a person starts and ends their shift
+    ("GET", _EVENT + "/staff"): READERS,
+    ("POST", _EVENT + "/staff"): ORGANISER_ONLY,
+    ("PATCH", "/api/v1/staff/{staff_id}"): ORGANISER_ONLY,
+    ("DELETE", "/api/v1/staff/{staff_id}"): ORGANISER_ONLY,
+    ("POST", "/api/v1/staff/{staff_id}/pairing-codes"): ORGANISER_ONLY,
+    ("POST", "/api/v1/devices/me/duty"): EVERYONE,
     # stock: the floor moves it, the organiser names it
     ("POST", _EVENT + "/stock/items"): ORGANISER_ONLY,
     ("GET", _EVENT + "/stock/items"): OPERATORS,

@@ -108,6 +108,9 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
     )
     await organiser.post(f"{base}/muster-points", {"name": "P1", "zones": [zone["id"]]}, expect=201)
     evacuation = await organiser.post(f"{base}/evacuations", {"kind": "drill"}, expect=201)
+    member = await organiser.post(
+        f"{base}/staff", {"name": "赵磊", "phone": "13800000000", "team": "tech"}, expect=201
+    )
     mailing, _queued = await create_mailing(ctx.db, e, MailingRequest("unsent"), None)
     async with ctx.db.writing() as session:
         alert = await raise_alert(session, e, "conflict", data={"ticket": ticket["id"]})
@@ -128,6 +131,7 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "evacuation_id": evacuation["id"],
         "mailing_id": mailing.id,
         "alert_id": alert.id,
+        "staff_id": member["id"],
     }
     other = await organiser.post("/api/v1/events", event_body(name="Other"), expect=201)
     callers = {ANONYMOUS: {}, "organiser": organiser.headers}
