@@ -106,10 +106,15 @@ def _median_minutes(spans: list[timedelta]) -> float | None:
 
 
 def summarise_incidents(rows: Iterable[IncidentRow]) -> dict[str, object]:
+    """Counts, and the median minutes to take and to resolve an incident,
+    overall and per category (next year's team asks "how long did medical
+    calls wait?", not only "how long did calls wait?")."""
     by_category: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
     to_ack: list[timedelta] = []
     to_resolve: list[timedelta] = []
+    ack_by_category: dict[str, list[timedelta]] = defaultdict(list)
+    resolve_by_category: dict[str, list[timedelta]] = defaultdict(list)
     total = escalated = unresolved = 0
     for row in rows:
         total += 1
@@ -119,8 +124,10 @@ def summarise_incidents(rows: Iterable[IncidentRow]) -> dict[str, object]:
         unresolved += row.status != "resolved"
         if row.acknowledged_at is not None:
             to_ack.append(row.acknowledged_at - row.created_at)
+            ack_by_category[row.category].append(to_ack[-1])
         if row.resolved_at is not None:
             to_resolve.append(row.resolved_at - row.created_at)
+            resolve_by_category[row.category].append(to_resolve[-1])
     return {
         "total": total,
         "unresolved": unresolved,
@@ -129,4 +136,11 @@ def summarise_incidents(rows: Iterable[IncidentRow]) -> dict[str, object]:
         "by_severity": dict(sorted(by_severity.items())),
         "median_minutes_to_acknowledge": _median_minutes(to_ack),
         "median_minutes_to_resolve": _median_minutes(to_resolve),
+        "times_by_category": {
+            category: {
+                "median_minutes_to_acknowledge": _median_minutes(ack_by_category[category]),
+                "median_minutes_to_resolve": _median_minutes(resolve_by_category[category]),
+            }
+            for category, _n in by_category.most_common()
+        },
     }

@@ -72,6 +72,10 @@ def test_incident_times():
     assert summary["by_category"] == {"power": 2, "medical": 1}
     assert summary["median_minutes_to_acknowledge"] == 3.0
     assert summary["median_minutes_to_resolve"] == 30.0
+    assert summary["times_by_category"] == {
+        "power": {"median_minutes_to_acknowledge": 3.0, "median_minutes_to_resolve": 30.0},
+        "medical": {"median_minutes_to_acknowledge": None, "median_minutes_to_resolve": None},
+    }
 
 
 def test_empty_event():

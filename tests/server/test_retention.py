@@ -261,3 +261,101 @@ async def test_the_archive_holds_every_csv_the_shred_empties(organiser, ctx):
         assert value in everything, value
     trail = (await organiser.get(f"/api/v1/events/{eid}/audit"))["entries"]
     assert [e["action"] for e in trail] == ["personal_data_archive"]
+
+
+#: The export columns that name or describe a person: blanked by the shred.
+#: Every other column of the review's exports is the same after it.
+PERSONAL_COLUMNS = {
+    "checkins": {"holder_name"},
+    "incidents": {"title", "location", "reporter", "assignee", "description", "resolution_note"},
+    "stock": {"reason", "actor"},
+}
+REVOKED_HOLDER = "Ingrid Holm"
+
+
+async def test_the_review_is_the_same_figure_by_figure_after_the_shred(organiser, api_as, ctx):
+    """Every figure the issue lists is non-trivial before (so an equal report
+    proves something): arrivals, per gate and zone, refusals by reason,
+    peaks, incident times by category, stock used, drill times; and the
+    review's exports keep every column that holds no personal data."""
+    seed = await seeded(organiser, ctx)
+    eid, base = seed["event"]["id"], f"/api/v1/events/{seed['event']['id']}"
+    hall_a, door_gate = seed["zone"], seed["gate"]
+    hall_b = await organiser.post(f"{base}/zones", {"name": "Hall B", "capacity": 50}, expect=201)
+    inner = await organiser.post(
+        f"{base}/gates",
+        {"name": "Inner door", "from_zone": hall_a["id"], "to_zone": hall_b["id"]},
+        expect=201,
+    )
+    secrets = [t["secret"] for t in seed["tickets"]]
+    for secret, gate, direction, expected in [
+        (secrets[0], inner["id"], "in", ("ok", None)),
+        (secrets[1], door_gate["id"], "out", ("ok", None)),
+        (secrets[2], door_gate["id"], "out", ("error", "not_inside")),
+    ]:
+        answer = await organiser.post(
+            f"{base}/scans", scan_body(secret, gate, direction), expect=200
+        )
+        assert (answer["status"], answer["reason"]) == expected, answer
+    revoked = await organiser.post(f"{base}/tickets", {"holder_name": REVOKED_HOLDER}, expect=201)
+    await organiser.post(f"/api/v1/tickets/{revoked['id']}/revoke", {}, expect=200)
+    medical = (await organiser.get(f"{base}/incidents"))["incidents"][0]
+    await organiser.post(
+        f"{base}/incidents/{medical['id']}/resolve", {"note": "欧阳娜娜 went home"}, expect=200
+    )
+    power = await organiser.post(
+        f"{base}/incidents",
+        {"category": "power", "severity": "P3", "title": "socket dead", "nonce": uuid.uuid4().hex},
+        expect=201,
+    )
+    await organiser.post(f"{base}/incidents/{power['id']}/ack", {}, expect=200)
+    point = await organiser.post(
+        f"{base}/muster-points", {"name": "P1", "zones": [hall_a["id"], hall_b["id"]]}, expect=201
+    )
+    drill = await organiser.post(f"{base}/evacuations", {"kind": "drill"}, expect=201)
+    door = await api_as("door", eid, door_gate["id"])
+    await door.post(
+        f"/api/v1/evacuations/{drill['id']}/accounts",
+        {"nonce": uuid.uuid4().hex, "secret": secrets[0], "status": "safe", "point": point["id"]},
+        expect=200,
+    )
+    await organiser.post(f"/api/v1/evacuations/{drill['id']}/all-clear", {}, expect=200)
+
+    report = await organiser.get(f"{base}/report")
+    drill_report = await organiser.get(f"/api/v1/evacuations/{drill['id']}/report")
+    exports = {name: await _export(organiser, base, name) for name in PERSONAL_COLUMNS}
+    # Non-trivial before.
+    assert report["tickets"]["revoked"] == 1 and report["tickets"]["checked_in"] == 2
+    assert report["scans"]["refused_by_reason"] == {"already_inside": 1, "not_inside": 1}
+    assert sum(a["arrivals"] for a in report["scans"]["arrivals_per_15_minutes"]) >= 2
+    assert {(g["name"], g["in"], g["out"]) for g in report["gates"]} == {
+        ("North door", 2, 1),
+        ("Inner door", 1, 0),
+    }
+    assert all(z["peak_inside"] >= 1 and z["peak_at"] for z in report["zones"])
+    times = report["incidents"]["times_by_category"]
+    assert times["medical"]["median_minutes_to_resolve"] is not None
+    assert times["power"]["median_minutes_to_acknowledge"] is not None
+    assert [s["issued"] for s in report["stock"]] == [2]
+    assert drill_report["accounted"] == 1 and drill_report["seconds_to"]["100"] is not None
+    assert all(len(rows) > 1 for rows in exports.values())
+
+    await organiser.post(f"{base}/shred", {"confirm": True}, expect=200)
+
+    assert await organiser.get(f"{base}/report") == report
+    assert await organiser.get(f"/api/v1/evacuations/{drill['id']}/report") == drill_report
+    revoked_after = await organiser.get(f"/api/v1/tickets/{revoked['id']}")
+    assert revoked_after["status"] == "revoked" and revoked_after["holder_name"] == ""
+    for name, personal in PERSONAL_COLUMNS.items():
+        before, after = exports[name], await _export(organiser, base, name)
+        assert len(after) == len(before), name
+        header = before[0]
+        kept = [i for i, column in enumerate(header) if column not in personal]
+        assert [[r[i] for i in kept] for r in after] == [[r[i] for i in kept] for r in before]
+        text = "\n".join(",".join(r) for r in after)
+        assert [v for v in [*SEEDED, REVOKED_HOLDER] if v.casefold() in text.casefold()] == []
+
+
+async def _export(organiser: Api, base: str, name: str) -> list[list[str]]:
+    response = await organiser.get(f"{base}/exports/{name}.csv")
+    return list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))

@@ -96,7 +96,11 @@ export async function showReview(view) {
         h("p", {}, t("review.incident_line", { unresolved: r.incidents.unresolved, escalated: r.incidents.escalated }),
           " · ", t("review.ack"), " ", minutes(r.incidents.median_minutes_to_acknowledge),
           " · ", t("review.resolve"), " ", minutes(r.incidents.median_minutes_to_resolve)),
-        table(["review.category", "review.count"], Object.entries(r.incidents.by_category).map(([c, n]) => h("tr", {}, h("td", {}, categoryLabel(c, event)), h("td", {}, n))))),
+        table(["review.category", "review.count", "review.ack", "review.resolve"], Object.entries(r.incidents.by_category).map(([c, n]) => {
+          const times = (r.incidents.times_by_category || {})[c] || {};
+          return h("tr", { dataset: { category: c } }, h("td", {}, categoryLabel(c, event)), h("td", {}, n),
+            h("td", {}, minutes(times.median_minutes_to_acknowledge)), h("td", {}, minutes(times.median_minutes_to_resolve)));
+        }))),
       h("section", { class: "card" }, h("h2", {}, t("nav.stock")),
         table(["stock.name", "stock.location", "review.handed_out", "review.on_hand"], r.stock.map((s) => h("tr", {},
           h("td", {}, s.name), h("td", {}, s.location), h("td", {}, `${s.issued} ${s.unit}`), h("td", {}, `${s.on_hand} ${s.unit}`)))))),
