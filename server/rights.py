@@ -23,9 +23,10 @@ looks for them in every answer to every other role.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from server.auth import DOOR, EVERYONE, OPERATORS, ORGANISER, READERS, SCANNERS, STAFF
+from server.auth import COMMAND, DOOR, EVERYONE, OPERATORS, ORGANISER, READERS, SCANNERS, STAFF
 from server.models import Ticket
 from server.serialize import door_ticket_json, ticket_json
 
@@ -75,6 +76,27 @@ OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/events/{event_id}/scans/{nonce}/annul"): frozenset({DOOR}),
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/resolve"): frozenset({STAFF}),
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/reopen"): frozenset({STAFF}),
+}
+
+#: The event option (``PATCH /api/v1/events/{event}`` ``{"options":
+#: {"command_exports": true}}``) by which the organiser lets command export
+#: the logs, which name people (attendees, reporters, whoever moved stock).
+COMMAND_EXPORTS = "command_exports"
+
+
+def may_export_personal_data(role: str, options: Mapping[str, Any] | None) -> bool:
+    """Whether ``role`` may download an export that names people: the
+    organiser always, command where the organiser allows it, nobody else."""
+    if role == ORGANISER:
+        return True
+    return role == COMMAND and (options or {}).get(COMMAND_EXPORTS) is True
+
+
+#: Roles the route lets in only where the organiser allows it (an event
+#: option): refused with 403 ``export_not_allowed`` otherwise.
+ORGANISER_ALLOWS: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/api/v1/events/{event_id}/exports/" + name): frozenset({COMMAND})
+    for name in ("checkins.csv", "incidents.csv", "stock.csv")
 }
 
 _EVENT = "/api/v1/events/{event_id}"
@@ -160,11 +182,13 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", _EVACUATION): EVERYONE,
     ("GET", _EVACUATION + "/missing"): EVERYONE,
     ("GET", _EVACUATION + "/people"): EVERYONE,
+    # The roll for the fire service: command has it at once, whatever the option.
     ("GET", _EVACUATION + "/people.csv"): READERS,
     ("POST", _EVACUATION + "/accounts"): EVERYONE,
     ("POST", _EVACUATION + "/all-clear"): READERS,
     ("GET", _EVACUATION + "/report"): READERS,
-    # the review
+    # the review: the figures for both; the logs that name people for command
+    # only where the organiser allows it (ORGANISER_ALLOWS)
     ("GET", _EVENT + "/report"): READERS,
     ("GET", _EVENT + "/exports/checkins.csv"): READERS,
     ("GET", _EVENT + "/exports/incidents.csv"): READERS,

@@ -17,6 +17,7 @@ from server import spreadsheet
 from server.auth import READERS, authorize
 from server.context import muster
 from server.db import Database
+from server.errors import Forbidden
 from server.http import json_response, path_int
 from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
@@ -24,6 +25,7 @@ from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
 from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
+from server.rights import COMMAND_EXPORTS, may_export_personal_data
 from server.serialize import iso
 
 #: Rows fetched per round trip while streaming an export.
@@ -206,10 +208,17 @@ async def _csv_response(body: AsyncIterator[str], name: str) -> StreamingRespons
 
 
 async def _event_zone(request: Request, event_id: int) -> ZoneInfo:
-    """The event's time zone, once the caller may read the event."""
-    await authorize(request, event_id, READERS)
+    """The event's time zone, once the caller may export the event's logs
+    (they name people: command only where the organiser allows it)."""
+    principal = await authorize(request, event_id, READERS)
     async with muster(request).db.reading() as session:
         event = await get_event(session, event_id)
+    if not may_export_personal_data(principal.role, event.options):
+        raise Forbidden(
+            f"The organiser has not let {principal.role} export personal data.",
+            {"option": COMMAND_EXPORTS},
+            code="export_not_allowed",
+        )
     return ZoneInfo(event.timezone)
 
 

@@ -145,6 +145,11 @@ async def test_report_and_exports(organiser, api_as, event, zone, gate):
     assert report["stock"][0]["issued"] == 4 and report["stock"][0]["on_hand"] == 6
     assert report["incidents"]["total"] == 0
 
+    # The logs name people: command exports them once the organiser allows it.
+    for name in ("checkins", "stock", "incidents"):
+        refused = await command.get(f"{base}/exports/{name}.csv", expect=403)
+        assert refused["error"]["code"] == "export_not_allowed"
+    await organiser.patch(base, {"options": {"command_exports": True}})
     checkins = await command.get(f"{base}/exports/checkins.csv")
     assert checkins.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(checkins.text.lstrip("\ufeff"))))
