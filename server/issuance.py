@@ -402,7 +402,8 @@ async def issue_tickets(
             await session.scalars(select(TicketType).where(TicketType.event_id == event_id))
         ).all()
     by_id = {t.id: t for t in types}
-    by_name = {t.name.casefold(): t for t in types}
+    # A live type wins over an archived one of the same name.
+    by_name = {t.name.casefold(): t for t in sorted(types, key=lambda t: t.archived_at is None)}
     default = next((t for t in types if t.is_default), types[0] if types else None)
     if default is None:
         raise InvalidRequest("This event has no ticket type.", code="no_ticket_type")
@@ -417,6 +418,10 @@ async def issue_tickets(
         resolved = _resolve_type(item, by_id, by_name, default)
         if isinstance(resolved, RowError):
             problems.append(resolved)
+        elif resolved.archived_at is not None:
+            problems.append(
+                RowError(item.line, "ticket_type", "ticket_type_archived", {"value": resolved.name})
+            )
         if problems:
             errors.extend(problems)
         else:

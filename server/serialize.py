@@ -39,6 +39,7 @@ def zone_json(zone: Zone) -> dict[str, Any]:
         "name": zone.name,
         "capacity": zone.capacity,
         "soft_warning": zone.soft_warning,
+        "archived_at": iso(zone.archived_at),
     }
 
 
@@ -49,6 +50,7 @@ def gate_json(gate: Gate) -> dict[str, Any]:
         "name": gate.name,
         "from_zone": gate.from_zone_id,
         "to_zone": gate.to_zone_id,
+        "archived_at": iso(gate.archived_at),
     }
 
 
@@ -62,6 +64,7 @@ def ticket_type_json(ticket_type: TicketType) -> dict[str, Any]:
         "is_default": ticket_type.is_default,
         "valid_from": iso(ticket_type.valid_from),
         "valid_until": iso(ticket_type.valid_until),
+        "archived_at": iso(ticket_type.archived_at),
     }
 
 

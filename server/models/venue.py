@@ -74,6 +74,9 @@ class Zone(Base):
     #: Fraction of capacity at which a "near full" alert is raised.
     soft_warning: Mapped[float] = mapped_column(Float, default=0.9)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the organiser archived it (it has history, so it is kept, not
+    #: deleted); None: in use.
+    archived_at: Mapped[datetime | None]
 
 
 class ZoneShard(Base):
@@ -105,6 +108,9 @@ class Gate(Base):
     from_zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     to_zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the organiser archived it (it has history, so it is kept, not
+    #: deleted); None: in use.
+    archived_at: Mapped[datetime | None]
 
 
 class TicketType(Base):
@@ -121,3 +127,6 @@ class TicketType(Base):
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the organiser archived it (it has history, so it is kept, not
+    #: deleted); None: in use.
+    archived_at: Mapped[datetime | None]

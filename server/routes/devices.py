@@ -127,6 +127,10 @@ async def _gate_of(session: AsyncSession, event_id: int, gate_id: int | None) ->
         raise InvalidRequest(
             f"No gate {gate_id} in this event.", {"gate": gate_id}, code="unknown_gate"
         )
+    if gate.archived_at is not None:
+        raise InvalidRequest(
+            f"Gate {gate_id} is archived.", {"gate": gate_id}, code="gate_archived"
+        )
     return gate
 
 

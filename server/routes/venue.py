@@ -7,18 +7,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.routing import Route
 
+from checkin.admission import venues
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
-from server.errors import InvalidRequest
+from server.errors import Conflict, InvalidRequest
 from server.http import json_response, parse_body, path_int
 from server.keys import create_event_key
 from server.lookup import event_rows, get_event, get_in_event
-from server.models import Event, Gate, TicketType, Zone, ZoneShard
+from server.models import (
+    Account,
+    Evacuation,
+    Event,
+    Gate,
+    Incident,
+    MusterPoint,
+    PairingCode,
+    Scan,
+    Ticket,
+    TicketType,
+    Zone,
+    ZoneShard,
+    utcnow,
+)
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, ticket_type_json, zone_json
 
@@ -108,6 +123,8 @@ class ZoneIn(BaseModel):
 
 class ZonePatch(BaseModel):
     name: Name | None = None
+    #: false restores an archived zone (DELETE archives one with history).
+    archived: Literal[False] | None = None
     capacity: Annotated[int, Field(ge=0)] | None = None
     soft_warning: Annotated[float, Field(gt=0, le=1)] | None = None
 
@@ -120,6 +137,7 @@ class GateIn(BaseModel):
 
 class GatePatch(BaseModel):
     name: Name | None = None
+    archived: Literal[False] | None = None
     from_zone: int | None = None
     to_zone: int | None = None
 
@@ -135,6 +153,7 @@ class TicketTypeIn(BaseModel):
 
 class TicketTypePatch(BaseModel):
     name: Name | None = None
+    archived: Literal[False] | None = None
     zones: list[int] | None = None
     reentry: bool | None = None
     is_default: bool | None = None
@@ -154,17 +173,17 @@ async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int 
     wanted = {z for z in zone_ids if z is not None}
     if not wanted:
         return
-    found = set(
-        (
-            await session.scalars(
-                select(Zone.id).where(Zone.event_id == event_id, Zone.id.in_(wanted))
-            )
-        ).all()
-    )
-    missing = sorted(wanted - found)
+    query = select(Zone.id, Zone.archived_at).where(Zone.event_id == event_id, Zone.id.in_(wanted))
+    found = {zone_id: archived_at for zone_id, archived_at in (await session.execute(query)).all()}
+    missing = sorted(wanted - set(found))
     if missing:
         raise InvalidRequest(
             f"No zone {missing[0]} in this event.", {"zones": missing}, code="unknown_zone"
+        )
+    archived = sorted(z for z, at in found.items() if at is not None)
+    if archived:
+        raise InvalidRequest(
+            f"Zone {archived[0]} is archived.", {"zones": archived}, code="zone_archived"
         )
 
 
@@ -256,6 +275,8 @@ async def update_zone(request: Request) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
     async with muster(request).db.writing() as session:
         zone: Zone = await get_in_event(session, Zone, event_id, zone_id)
+        if "archived" in changes:
+            zone.archived_at = None
         if changes.get("name"):
             zone.name = changes["name"]
         if changes.get("soft_warning"):
@@ -319,7 +340,12 @@ async def update_gate(request: Request) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
     async with muster(request).db.writing() as session:
         gate: Gate = await get_in_event(session, Gate, event_id, gate_id)
+        if "archived" in changes:
+            gate.archived_at = None
         await _check_zones(session, event_id, [changes.get("from_zone"), changes.get("to_zone")])
+        if gate.archived_at is None:
+            # A live gate may not lead into an archived zone (one restored included).
+            await _check_zones(session, event_id, [gate.from_zone_id, gate.to_zone_id])
         if changes.get("name"):
             gate.name = changes["name"]
         if "from_zone" in changes:
@@ -378,6 +404,12 @@ async def update_ticket_type(request: Request) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
     async with muster(request).db.writing() as session:
         ticket_type: TicketType = await get_in_event(session, TicketType, event_id, type_id)
+        if "archived" in changes:
+            ticket_type.archived_at = None
+        if changes.get("is_default") and ticket_type.archived_at is not None:
+            raise Conflict(
+                "An archived ticket type cannot be the default.", code="ticket_type_archived"
+            )
         if "zones" in changes:
             await _check_zones(session, event_id, list(changes["zones"] or []))
             ticket_type.zone_ids = changes["zones"]
@@ -392,6 +424,139 @@ async def update_ticket_type(request: Request) -> JSONResponse:
     return json_response(ticket_type_json(ticket_type))
 
 
+# --- removing: delete what has no history, archive what has ------------------
+#
+# A scan row names its gate and zones by id, a ticket its type: removing one
+# that any scan, ticket, phone or plan refers to would leave the log and the
+# review with holes. Those are archived instead (hidden from the console's
+# choices, refused as a new reference, restored with PATCH {"archived": false})
+# and keep working for what already holds them: a phone paired at an archived
+# gate still admits, a ticket of an archived type still opens its zones.
+
+
+async def _any(session: AsyncSession, *queries: Any) -> bool:
+    for query in queries:
+        if (await session.execute(query.limit(1))).first() is not None:
+            return True
+    return False
+
+
+def _listed(rows: Any, item_id: int) -> bool:
+    return any(item_id in (ids or ()) for ids in rows)
+
+
+def _removed(kind: str, archived: bool, body: dict[str, Any]) -> JSONResponse:
+    return json_response({"outcome": "archived" if archived else "deleted", kind: body})
+
+
+async def delete_zone(request: Request) -> JSONResponse:
+    event_id, zone_id = path_int(request, "event_id"), path_int(request, "zone_id")
+    await authorize(request, event_id, {ORGANISER})
+    async with muster(request).db.writing() as session:
+        zone: Zone = await get_in_event(session, Zone, event_id, zone_id)
+        if zone.archived_at is not None:
+            return _removed("zone", True, zone_json(zone))
+        inside = await session.scalar(
+            select(func.coalesce(func.sum(ZoneShard.inside), 0)).where(ZoneShard.zone_id == zone_id)
+        )
+        if inside:
+            raise Conflict(
+                f"{inside} people are inside {zone.name}.",
+                {"inside": inside},
+                code="zone_not_empty",
+            )
+        leads = or_(Gate.from_zone_id == zone_id, Gate.to_zone_id == zone_id)
+        live_gates = (
+            await session.scalars(select(Gate.id).where(leads, Gate.archived_at.is_(None)))
+        ).all()
+        if live_gates:
+            raise Conflict(
+                "Gates still lead into or out of this zone.",
+                {"gates": list(live_gates)},
+                code="zone_has_gates",
+            )
+        listed_by = [
+            *(
+                await session.scalars(
+                    select(TicketType.zone_ids).where(TicketType.event_id == event_id)
+                )
+            ),
+            *(
+                await session.scalars(
+                    select(MusterPoint.zone_ids).where(MusterPoint.event_id == event_id)
+                )
+            ),
+            *(
+                await session.scalars(
+                    select(Evacuation.zone_ids).where(Evacuation.event_id == event_id)
+                )
+            ),
+        ]
+        archived = _listed(listed_by, zone_id) or await _any(
+            session,
+            select(Gate.id).where(leads),
+            select(Scan.id).where(
+                Scan.event_id == event_id,
+                or_(Scan.from_zone_id == zone_id, Scan.to_zone_id == zone_id),
+            ),
+            select(Incident.id).where(Incident.zone_id == zone_id),
+        )
+        body = zone_json(zone)
+        if archived:
+            zone.archived_at = utcnow()
+            body = zone_json(zone)
+        else:
+            await session.delete(zone)
+    venues(muster(request)).forget(event_id)
+    return _removed("zone", archived, body)
+
+
+async def delete_gate(request: Request) -> JSONResponse:
+    event_id, gate_id = path_int(request, "event_id"), path_int(request, "gate_id")
+    await authorize(request, event_id, {ORGANISER})
+    async with muster(request).db.writing() as session:
+        gate: Gate = await get_in_event(session, Gate, event_id, gate_id)
+        if gate.archived_at is not None:
+            return _removed("gate", True, gate_json(gate))
+        archived = await _any(
+            session,
+            select(Scan.id).where(Scan.event_id == event_id, Scan.gate_id == gate_id),
+            select(Account.id).where(Account.event_id == event_id, Account.gate_id == gate_id),
+            select(PairingCode.id).where(
+                PairingCode.event_id == event_id, PairingCode.gate_id == gate_id
+            ),
+            select(Incident.id).where(Incident.gate_id == gate_id),
+        )
+        if archived:
+            gate.archived_at = utcnow()
+        else:
+            await session.delete(gate)
+        body = gate_json(gate)
+    venues(muster(request)).forget(event_id)
+    return _removed("gate", archived, body)
+
+
+async def delete_ticket_type(request: Request) -> JSONResponse:
+    event_id, type_id = path_int(request, "event_id"), path_int(request, "type_id")
+    await authorize(request, event_id, {ORGANISER})
+    async with muster(request).db.writing() as session:
+        ticket_type: TicketType = await get_in_event(session, TicketType, event_id, type_id)
+        if ticket_type.archived_at is not None:
+            return _removed("ticket_type", True, ticket_type_json(ticket_type))
+        if ticket_type.is_default:
+            raise Conflict(
+                "Make another ticket type the default first.", code="default_ticket_type"
+            )
+        archived = await _any(session, select(Ticket.id).where(Ticket.type_id == type_id))
+        if archived:
+            ticket_type.archived_at = utcnow()
+        else:
+            await session.delete(ticket_type)
+        body = ticket_type_json(ticket_type)
+    venues(muster(request)).forget(event_id)
+    return _removed("ticket_type", archived, body)
+
+
 routes = [
     Route("/api/v1/events", create_event, methods=["POST"]),
     Route("/api/v1/events", list_events, methods=["GET"]),
@@ -400,12 +565,19 @@ routes = [
     Route("/api/v1/events/{event_id}/zones", create_zone, methods=["POST"]),
     Route("/api/v1/events/{event_id}/zones", list_zones, methods=["GET"]),
     Route("/api/v1/events/{event_id}/zones/{zone_id}", update_zone, methods=["PATCH"]),
+    Route("/api/v1/events/{event_id}/zones/{zone_id}", delete_zone, methods=["DELETE"]),
     Route("/api/v1/events/{event_id}/gates", create_gate, methods=["POST"]),
     Route("/api/v1/events/{event_id}/gates", list_gates, methods=["GET"]),
     Route("/api/v1/events/{event_id}/gates/{gate_id}", update_gate, methods=["PATCH"]),
+    Route("/api/v1/events/{event_id}/gates/{gate_id}", delete_gate, methods=["DELETE"]),
     Route("/api/v1/events/{event_id}/ticket-types", create_ticket_type, methods=["POST"]),
     Route("/api/v1/events/{event_id}/ticket-types", list_ticket_types, methods=["GET"]),
     Route(
         "/api/v1/events/{event_id}/ticket-types/{type_id}", update_ticket_type, methods=["PATCH"]
+    ),
+    Route(
+        "/api/v1/events/{event_id}/ticket-types/{type_id}",
+        delete_ticket_type,
+        methods=["DELETE"],
     ),
 ]

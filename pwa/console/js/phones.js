@@ -13,7 +13,7 @@ const DEVICE_POLL_MS = 4000;
 export async function showPhones(view) {
   const { api, event } = view;
   const base = `/api/v1/events/${event.id}`;
-  const { gates } = await api.get(`${base}/gates`);
+  const gates = (await api.get(`${base}/gates`)).gates.filter((g) => !g.archived_at);
   if (view.stale()) return;
   const pairingBox = h("div", { class: "pairing-box", id: "pairing" }, h("p", { class: "muted" }, t("pair.none_yet")));
   const deviceBody = h("tbody");
