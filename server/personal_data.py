@@ -30,6 +30,7 @@ from server.models import (
     IncidentLogEntry,
     MailDelivery,
     Scan,
+    StaffMember,
     StockMovement,
     Ticket,
     TicketType,
@@ -220,6 +221,11 @@ async def event_archive(db: Database, event_id: int) -> bytes:
             .join(Evacuation, Evacuation.id == EvacuationPerson.evacuation_id)
             .where(Evacuation.event_id == event_id).order_by(EvacuationPerson.id)
         )).all()  # fmt: skip
+        staff = (await session.execute(
+            select(StaffMember.id, StaffMember.name, StaffMember.phone, StaffMember.team,
+                   StaffMember.role, StaffMember.supervisor)
+            .where(StaffMember.event_id == event_id).order_by(StaffMember.id)
+        )).all()  # fmt: skip
     files = {
         "tickets.csv": spreadsheet.table(
             ["ticket_id", "code", "holder_name", "holder_email", "language", "ticket_type",
@@ -256,6 +262,9 @@ async def event_archive(db: Database, event_id: int) -> bytes:
         "evacuation_people.csv": spreadsheet.table(
             ["evacuation_id", "ticket_id", "name", "status", "accounted_at", "point_id"],
             [(*r[:4], iso(r[4]), r[5]) for r in people],
+        ),
+        "staff.csv": spreadsheet.table(
+            ["staff_id", "name", "phone", "team", "role", "supervisor"], staff
         ),
     }  # fmt: skip
     buffer = io.BytesIO()

@@ -59,6 +59,7 @@ from server.models import (
     PairingCode,
     Revocation,
     Scan,
+    StaffMember,
     StockMovement,
     Ticket,
     utcnow,
@@ -233,6 +234,9 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
             session, EvacuationPerson, EvacuationPerson.evacuation_id.in_(evacuations), name=""
         )
         counts["accounts"] = await _blank(session, Account, Account.event_id == event_id, name="")
+        counts["staff"] = await _blank(
+            session, StaffMember, StaffMember.event_id == event_id, name="", phone=None
+        )
         counts["pairing_codes"] = await _blank(
             session, PairingCode, PairingCode.event_id == event_id, device_name=""
         )

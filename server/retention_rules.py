@@ -26,6 +26,7 @@ evacuation_people      name                                         ""
 evacuation_accounts    response                                     scrubbed
 accounts               name (device and staff names) of the event   ""
 pairing_codes          device_name                                  ""
+staff                  name, phone (the roster's contact data)      "", NULL
 =====================  ===========================================  ==========
 
 Kept: ids, times, gates, zones, directions, statuses, reason codes,
@@ -34,8 +35,9 @@ a person) and the event's own names — everything the post-event report and
 the exports of figures are made of, so they read the same after the shred.
 A ticket's ``checked_in_at`` and ``zone_id`` stay for the same reason.
 
-The staff roster, tasks and broadcasts are not in this inventory yet: they
-land with the roster (issue 16); their names, phones and notes join here.
+The roster keeps its teams, roles, zones and duty shifts (ids and times).
+Tasks and broadcasts are not in this inventory yet: their notes and texts
+join here when they land.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ STOCK_REASON = "given to 司马光耀 at the first-aid desk"
 REPORTER_PHONE = "+86 138 0013 8000"
 #: A staff member's phone, named after them.
 DEVICE_NAME = "Phone of Ingeborg Vasquez"
+#: A member of the roster and their phone number (contact data).
+STAFF_NAME = "诸葛晓岚"
+STAFF_PHONE = "+86 139 2468 1357"
 
 SEEDED = [
     *(v for pair in HOLDERS for v in pair),
@@ -35,6 +38,8 @@ SEEDED = [
     STOCK_REASON,
     REPORTER_PHONE,
     DEVICE_NAME,
+    STAFF_NAME,
+    STAFF_PHONE,
     "Ingeborg",
     "fainted near the stage",
     "diabetic",
@@ -55,7 +60,7 @@ def scan_body(secret: str, gate: int, direction: str = "in") -> dict[str, Any]:
 async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict[str, Any]:
     """The event, its tickets (secrets), the door gate; scans, an incident with a
     comment (and a photo when a ``photo(path, incident_form)`` sender is given),
-    stock with a reason, an evacuation drill. ``post/patch/get`` are awaited
+    stock with a reason, a roster member with a phone, an evacuation drill. ``post/patch/get`` are awaited
     API calls returning JSON."""
     event = await post("/api/v1/events", event_body())
     eid = event["id"]
@@ -93,6 +98,10 @@ async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict
     await post(
         f"{base}/stock/movements",
         {"kind": "issue", "item": item["id"], "quantity": 2, "reason": STOCK_REASON, "nonce": "s1"},
+    )
+    await post(
+        f"{base}/staff",
+        {"name": STAFF_NAME, "phone": STAFF_PHONE, "team": "安保", "role": "door"},
     )
     drill = await post(
         f"{base}/evacuations", {"kind": "drill", "message": "drill for 欧阳娜娜's hall"}

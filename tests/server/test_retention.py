@@ -25,6 +25,8 @@ from tests.server.retention_seed import (
     HOLDERS,
     INCIDENT_TEXT,
     SEEDED,
+    STAFF_NAME,
+    STAFF_PHONE,
     find_in_database,
     past_retention,
     scan_body,
@@ -255,9 +257,19 @@ async def test_the_archive_holds_every_csv_the_shred_empties(organiser, ctx):
     assert "no-store" in response.headers["cache-control"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = set(archive.namelist())
-    assert {"tickets.csv", "scans.csv", "incidents.csv", "incident_log.csv", "mail.csv"} <= names
+    assert {
+        "tickets.csv", "scans.csv", "incidents.csv", "incident_log.csv", "mail.csv", "staff.csv"
+    } <= names  # fmt: skip
     everything = "".join(archive.read(n).decode("utf-8") for n in names)
-    for value in (*HOLDERS[0], INCIDENT_TEXT, COMMENT_TEXT, SMTP_REPLY, DEVICE_NAME):
+    for value in (
+        *HOLDERS[0],
+        INCIDENT_TEXT,
+        COMMENT_TEXT,
+        SMTP_REPLY,
+        DEVICE_NAME,
+        STAFF_NAME,
+        STAFF_PHONE,
+    ):
         assert value in everything, value
     trail = (await organiser.get(f"/api/v1/events/{eid}/audit"))["entries"]
     assert [e["action"] for e in trail] == ["personal_data_archive"]
