@@ -151,6 +151,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     # contact data); a phone paired to a person starts and ends their shift
     ("GET", _EVENT + "/staff"): READERS,
     ("POST", _EVENT + "/staff"): ORGANISER_ONLY,
+    ("GET", _EVENT + "/exports/staff.csv"): ORGANISER_ONLY,
     ("PATCH", "/api/v1/staff/{staff_id}"): ORGANISER_ONLY,
     ("DELETE", "/api/v1/staff/{staff_id}"): ORGANISER_ONLY,
     ("POST", "/api/v1/staff/{staff_id}/pairing-codes"): ORGANISER_ONLY,

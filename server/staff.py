@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import roster_rules
+from server import roster_rules, spreadsheet
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.fields import DbInt, UtcDatetime
@@ -212,7 +212,8 @@ def parse_roster_csv(text: str, max_rows: int) -> list[MemberRequest | RowError]
         found.append(
             MemberRequest(
                 name=values.get("name", ""),
-                phone=values.get("phone") or None,
+                # An exported phone starts "'+86…": the export's formula guard.
+                phone=values.get("phone", "").removeprefix("'") or None,
                 team=values.get("team", ""),
                 role=values.get("role") or "staff",
                 supervisor=values.get("supervisor", ""),
@@ -370,6 +371,41 @@ async def list_members(db: Database, event_id: int) -> list[dict[str, Any]]:
         )
         shifts = await _open_shifts(session, event_id)
     return [member_json(m, shifts.get(m.id)) for m in members]
+
+
+#: The roster export's columns: the import reads the same file back.
+ROSTER_COLUMNS = ("staff_id", "name", "phone", "team", "role", "supervisor", "zone", "gate")
+
+
+async def roster_csv(db: Database, event_id: int) -> str:
+    """The roster as CSV (zones and gates by name), cells safe in Excel
+    (``server/spreadsheet.py``); ``POST …/staff`` imports it again."""
+    async with db.reading() as session:
+        await get_event(session, event_id)
+        places = await _Places.load(session, event_id)
+        members = list(
+            await session.scalars(
+                select(StaffMember)
+                .where(StaffMember.event_id == event_id)
+                .order_by(StaffMember.team, StaffMember.name, StaffMember.id)
+            )
+        )
+    zones = {z: zone.name for z, zone in places.zones.items()}
+    gates = {g: gate.name for g, gate in places.gates.items()}
+    rows = [
+        (
+            m.id,
+            m.name,
+            m.phone,
+            m.team,
+            m.role,
+            m.supervisor,
+            zones.get(m.zone_id) if m.zone_id is not None else None,
+            gates.get(m.gate_id) if m.gate_id is not None else None,
+        )
+        for m in members
+    ]
+    return spreadsheet.table(ROSTER_COLUMNS, rows)
 
 
 async def event_of(db: Database, staff_id: int) -> int:

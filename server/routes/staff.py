@@ -8,6 +8,7 @@ Door and staff phones never read the roster (it holds phone numbers).
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server import staff
@@ -109,9 +110,22 @@ async def record_own_duty(request: Request) -> JSONResponse:
     return json_response(answer)
 
 
+async def export_staff(request: Request) -> Response:
+    """The roster as CSV (the import reads it back)."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, {ORGANISER})
+    text = await staff.roster_csv(muster(request).db, event_id)
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="staff-{event_id}.csv"'},
+    )
+
+
 routes = [
     Route("/api/v1/events/{event_id}/staff", list_staff, methods=["GET"]),
     Route("/api/v1/events/{event_id}/staff", create_staff, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/exports/staff.csv", export_staff, methods=["GET"]),
     Route("/api/v1/staff/{staff_id}", update_staff, methods=["PATCH"]),
     Route("/api/v1/staff/{staff_id}", delete_staff, methods=["DELETE"]),
     Route("/api/v1/staff/{staff_id}/pairing-codes", create_staff_pairing_code, methods=["POST"]),

@@ -211,3 +211,32 @@ async def test_the_evacuation_roll_holds_the_staff_on_duty_in_the_cleared_zones(
     ]
     assert people[0]["phone"] == "+86 138 0000 0000"  # contact data: organiser and command
     assert never["id"] not in {p["staff_id"] for p in people}
+
+
+async def test_the_roster_exports_as_csv_safe_in_excel_and_imports_again(
+    organiser, api_as, event, gate
+):
+    e = event["id"]
+    await add(organiser, e, gate=gate["id"], supervisor=True)
+    await add(organiser, e, name="=HYPERLINK(1)", team="Press", role="staff", phone=None)
+    response = await organiser.get(f"/api/v1/events/{e}/exports/staff.csv")
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeffstaff_id,name,phone,team,role,supervisor,zone,gate\r\n")
+    assert ",'=HYPERLINK(1),," in text and "'+86 138 0000 0000" in text
+    assert ",security,door,true,,North door\r\n" in text
+    await (await api_as("command", e)).get(f"/api/v1/events/{e}/exports/staff.csv", expect=403)
+
+    other = await organiser.post("/api/v1/events", {**event, "name": "明年"}, expect=201)
+    o = other["id"]
+    await organiser.post(f"/api/v1/events/{o}/zones", {"name": "Hall A"}, expect=201)
+    zone = (await organiser.get(f"/api/v1/events/{o}/zones"))["zones"][0]
+    await organiser.post(
+        f"/api/v1/events/{o}/gates", {"name": "North door", "to_zone": zone["id"]}, expect=201
+    )
+    imported = await organiser.post(
+        roster(o), content=response.content, headers={"Content-Type": "text/csv"}, expect=201
+    )
+    assert imported["count"] == 2
+    again = {m["name"]: m for m in (await organiser.get(roster(o)))["staff"]}
+    assert again["李娜"]["phone"] == "+86 138 0000 0000" and again["李娜"]["supervisor"] is True
+    assert again["'=HYPERLINK(1)"]["team"] == "Press"
