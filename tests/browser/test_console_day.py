@@ -1,5 +1,6 @@
 """The console on the day, on SQLite and PostgreSQL: the command-centre link
-opens a screen signed in with its own command token; the overview shows the
+opens a screen signed in with its own command token (which may download the
+logs once the review's box allows it); the overview shows the
 check-ins; importing the same list again asks before doubling tickets; a
 loopback pairing link warns; the review shows tickets by type and refusals
 by reason; the attendee's bad link is a page in their language. Screenshots
@@ -138,6 +139,14 @@ def test_the_console_on_the_day(
         "已在场内"
     )
     expect(page.locator("#review-zone")).to_contain_text("Asia/Shanghai")
+    # The logs name people: the command centre downloads them once allowed here.
+    with server.api(token) as screen_api:
+        assert screen_api.get(f"{base}/exports/checkins.csv").status_code == 403
+        page.check("#command-exports")
+        expect(page.locator("#command-exports")).to_be_checked()
+        with server.api() as api:
+            assert api.get(base).json()["options"]["command_exports"] is True
+        assert screen_api.get(f"{base}/exports/checkins.csv").status_code == 200
     page.screenshot(path=str(artifacts / f"console-day-review-zh-{db}.png"), full_page=True)
     page.click("[data-lang=en]")
     expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(

@@ -105,5 +105,31 @@ export async function showReview(view) {
         table(["stock.name", "stock.location", "review.handed_out", "review.on_hand"], r.stock.map((s) => h("tr", {},
           h("td", {}, s.name), h("td", {}, s.location), h("td", {}, `${s.issued} ${s.unit}`), h("td", {}, `${s.on_hand} ${s.unit}`)))))),
     h("section", { class: "card", id: "exports" }, h("h2", {}, t("review.exports")),
-      h("div", { class: "buttons" }, ["checkins", "incidents", "stock"].map(exportButton))));
+      h("div", { class: "buttons" }, ["checkins", "incidents", "stock"].map(exportButton)),
+      commandExportsBox(view)));
+}
+
+/**
+ * The organiser's leave for the command centre to download these logs too:
+ * they name people, so command gets 403 export_not_allowed without it
+ * (the event option command_exports; server/rights.py).
+ */
+function commandExportsBox(view) {
+  const { api, event } = view;
+  const box = h("input", {
+    type: "checkbox",
+    id: "command-exports",
+    checked: Boolean(event.options && event.options.command_exports === true),
+    onchange: async () => {
+      try {
+        await api.patch(`/api/v1/events/${event.id}`, { options: { ...(event.options || {}), command_exports: box.checked } });
+        toast(t("saved"));
+        view.reload();
+      } catch (err) {
+        box.checked = !box.checked;
+        toast(errorText(err), "bad");
+      }
+    },
+  });
+  return h("p", {}, h("label", { class: "check" }, box, t("review.command_exports")));
 }
