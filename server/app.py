@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from realtime import ws as realtime_ws
 from realtime.hub import Hub, run_hub
 from server import __version__
+from server.access_log import redact_access_logs
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
@@ -40,6 +41,7 @@ from server.routes import plans as plan_routes
 from server.routes import retention as retention_routes
 from server.routes import staff as staff_routes
 from server.routes import stock as stock_routes
+from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
 
 log = logging.getLogger("muster")
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.muster = ctx
     app.state.metrics = registry
     app.add_middleware(MetricsMiddleware, registry=registry)
+    # Added last, so outermost: error answers and 404s get the headers too.
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -144,6 +148,9 @@ class GoingAwayServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ctx: Muster) -> None:
         super().__init__(config)
         self.ctx = ctx
+        # uvicorn.Config has set its loggers up by now: hide what the access
+        # log would otherwise keep (ticket secrets, search terms, pairing codes).
+        redact_access_logs()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for listening in getattr(self, "servers", []):

@@ -115,6 +115,7 @@ class Settings:
     incident_dedupe_window_seconds: int
     tls_certfile: str
     tls_keyfile: str
+    metrics_token: Secret
     smtp: SmtpServer | None
     mail_from: str
     mail_per_second: float
@@ -281,6 +282,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         tls_keyfile=config(
             _doc("MUSTER_TLS_KEYFILE", "PEM private key of that certificate"), default=""
+        ),
+        metrics_token=Secret(
+            config(
+                _doc(
+                    "MUSTER_METRICS_TOKEN",
+                    "bearer token /metrics asks for (none: /metrics answers loopback only)",
+                ),
+                default="",
+            )
         ),
         smtp=SmtpServer.from_url(str(smtp_url)) if str(smtp_url) else None,
         mail_from=config(

@@ -42,6 +42,7 @@ from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.responses import JSONResponse
 from server.rights import ticket_view
+from server.security_headers import page_policy
 from server.serialize import ticket_json
 
 
@@ -264,22 +265,27 @@ async def revoke_ticket(request: Request) -> JSONResponse:
     return json_response(ticket_json(locked))
 
 
+#: The attendee page's whole style, inline (the page needs no other file):
+#: allowed by its hash in the page's Content-Security-Policy.
+TICKET_STYLE = """
+body{margin:0;font:16px/1.4 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;
+background:#f4f5f7;color:#111;display:flex;justify-content:center}
+main{max-width:420px;width:100%;padding:24px 16px;box-sizing:border-box;text-align:center}
+.card{background:#fff;border-radius:16px;padding:20px;box-shadow:0 2px 12px #0001}
+h1{font-size:20px;margin:0 0 4px} .when{color:#555;margin:0 0 16px} .zone{font-size:13px;color:#777}
+.qr svg{width:100%;height:auto;max-width:360px}
+.name{font-size:24px;font-weight:600;margin:12px 0 0} .code{font-family:monospace;color:#555;letter-spacing:2px}
+.void{color:#b00020;font-weight:600;font-size:20px} .hint{color:#555;font-size:14px;margin-top:16px}
+.lang{display:block;margin-top:12px;font-size:14px;color:#1f5fd6}
+"""
+TICKET_POLICY = page_policy(style=TICKET_STYLE)
+
 PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{title}</title>
-<style>
-body{{margin:0;font:16px/1.4 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;
-background:#f4f5f7;color:#111;display:flex;justify-content:center}}
-main{{max-width:420px;width:100%;padding:24px 16px;box-sizing:border-box;text-align:center}}
-.card{{background:#fff;border-radius:16px;padding:20px;box-shadow:0 2px 12px #0001}}
-h1{{font-size:20px;margin:0 0 4px}} .when{{color:#555;margin:0 0 16px}} .zone{{font-size:13px;color:#777}}
-.qr svg{{width:100%;height:auto;max-width:360px}}
-.name{{font-size:24px;font-weight:600;margin:12px 0 0}} .code{{font-family:monospace;color:#555;letter-spacing:2px}}
-.void{{color:#b00020;font-weight:600;font-size:20px}} .hint{{color:#555;font-size:14px;margin-top:16px}}
-.lang{{display:block;margin-top:12px;font-size:14px;color:#1f5fd6}}
-</style></head>
+<style>{style}</style></head>
 <body><main><div class="card">
 {body}
 </div><p class="hint">{hint}</p><a class="lang" href="?lang={other}" hreflang="{other}">{switch}</a></main></body></html>"""
@@ -337,10 +343,12 @@ def _page(lang: str, title: str, body: str, hint: str, status: int = 200) -> HTM
         hint=html.escape(hint),
         other=other,
         switch=html.escape(TEXT[lang]["switch"]),
+        style=TICKET_STYLE,
     )
     headers = {
         "Cache-Control": "private, no-store",
         "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": TICKET_POLICY,
         "Content-Language": "zh-CN" if lang == "zh" else "en",
     }
     return HTMLResponse(page, status_code=status, headers=headers)

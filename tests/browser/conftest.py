@@ -64,13 +64,70 @@ def playwright_instance() -> Iterator[Any]:
         yield playwright
 
 
+#: Run in every page before its own scripts: a blocked load or inline script
+#: is also a console line the test can read, whatever Chromium logs itself.
+REPORT_CSP_VIOLATIONS = """
+addEventListener("securitypolicyviolation", (e) => {
+  console.error(`csp-violation ${e.effectiveDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+class CspWatchingBrowser:
+    """The launched browser, with every context it makes reporting the
+    Content-Security-Policy violations of its pages into ``violations``
+    (``no_csp_violations`` fails the test that caused one)."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def _watch(self, context: Any) -> Any:
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("console", self._console)
+        return context
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if "csp-probe" in text:  # a test checking that the policy blocks (test_docs)
+            return
+        if "csp-violation" in text or "Content Security Policy" in text:
+            self.violations.append(text)
+
+    def new_context(self, *args: Any, **kwargs: Any) -> Any:
+        return self._watch(self._browser.new_context(*args, **kwargs))
+
+    def new_page(self, *args: Any, **kwargs: Any) -> Any:
+        context = self.new_context(*args, **kwargs)
+        page = context.new_page()
+        # As Browser.new_page: the page owns its context, closed with it.
+        page.on("close", lambda _page: context.close())
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
-def browser(playwright_instance: Any, chromium_path: str) -> Iterator[Any]:
+def browser(playwright_instance: Any, chromium_path: str) -> Iterator[CspWatchingBrowser]:
     launched = playwright_instance.chromium.launch(
         executable_path=chromium_path, args=CHROMIUM_ARGS
     )
-    yield launched
+    yield CspWatchingBrowser(launched)
     launched.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A browser test fails when a page broke the Content-Security-Policy
+    (server/security_headers.py): what the policy blocked, the user lost."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watching: CspWatchingBrowser = request.getfixturevalue("browser")
+    watching.violations.clear()
+    yield
+    assert not watching.violations, "\n".join(watching.violations)
 
 
 @pytest.fixture

@@ -127,11 +127,11 @@ def open_paired_phone(
     page = context.new_page()
     page.goto(pairing_url(live, venue, role))
     page.wait_for_function(
-        "window.musterApp && document.querySelector('#online').dataset.state === 'online'"
+        "() => window.musterApp && document.querySelector('#online').dataset.state === 'online'"
     )
     if role in ("door", "command"):
         # The offline bundle has arrived: the phone could decide on its own.
-        page.wait_for_function("window.musterApp.book.ready")
+        page.wait_for_function("() => window.musterApp.book.ready")
         if patient:
             be_patient(page)
     return context, page
@@ -147,7 +147,7 @@ def headcount_inside(live: LiveServer, venue: Venue) -> int:
 def wait_for_queue(page: Any, scans: int, timeout: float = SYNC_TIMEOUT_MS) -> None:
     """Wait until the header says ``scans`` scans wait to be sent."""
     page.wait_for_function(
-        f"document.querySelector('#queue').dataset.scans === '{scans}'", timeout=timeout
+        f"() => document.querySelector('#queue').dataset.scans === '{scans}'", timeout=timeout
     )
 
 

@@ -83,7 +83,7 @@ def test_drill_from_the_command_centre(
     # A phone shows it.
     phone.locator("#evacuation").wait_for(state="visible", timeout=SHOWN_MS)
     assert "P1" in phone.inner_text("#evac-point")
-    phone.wait_for_function("document.querySelectorAll('#evac-people li').length === 4")
+    phone.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 4")
 
     # Badges scanned at the point, one while the phone is offline.
     muster_scan(phone, a["secret"])
@@ -91,13 +91,13 @@ def test_drill_from_the_command_centre(
     expect(screen.locator("#evac-points li[data-point] .evac-point-count")).to_have_text("1")
     phone_context.set_offline(True)
     muster_scan(phone, b["secret"])
-    phone.wait_for_function("document.querySelector('#evac-queue').dataset.n === '1'")
+    phone.wait_for_function("() => document.querySelector('#evac-queue').dataset.n === '1'")
     expect(screen.locator("#evac-missing-list tr[data-person]")).to_have_count(3, timeout=SHOWN_MS)
     screen.screenshot(path=str(artifacts / f"command-evacuation-{tag}-running.png"))
     phone_context.set_offline(False)
     muster_scan(phone, c["secret"])
     phone.wait_for_function(
-        "document.querySelector('#evac-queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
+        "() => document.querySelector('#evac-queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
     )
 
     # The missing list shrinks to the one never scanned, with where and how to reach them.

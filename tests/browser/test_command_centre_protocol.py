@@ -566,7 +566,7 @@ def test_reconnect_resumes_from_the_last_offsets(page: Page, hub: FakeHub) -> No
         "data-state", "live", timeout=TIMEOUT_MS
     )
     page.wait_for_function(
-        "window.musterCommand.socket.socket && window.musterCommand.socket.socket.readyState === 1",
+        "() => window.musterCommand.socket.socket && window.musterCommand.socket.socket.readyState === 1",
         timeout=15000,
     )
     deadline = time.monotonic() + 5

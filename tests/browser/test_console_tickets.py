@@ -111,7 +111,9 @@ def test_issue_search_qr_link_revoke_and_reissue(
     page.fill("#ticket-search", "zhou.min")
     row = page.locator(f"#ticket-list tr[data-ticket='{ticket['id']}']")
     row.wait_for()
-    page.wait_for_function("document.querySelectorAll('#ticket-list tr[data-ticket]').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#ticket-list tr[data-ticket]').length === 1"
+    )
 
     # One ticket's QR code as a PNG.
     with page.expect_download() as info:
@@ -148,7 +150,7 @@ def test_walk_in_badges_print_three_by_four_on_a4(
 ) -> None:
     page.fill("#walk-ins [name=count]", "14")
     page.click("#walk-ins button[type=submit]")
-    page.wait_for_function("window.__printed === 1", timeout=30_000)
+    page.wait_for_function("() => window.__printed === 1", timeout=30_000)
     walk_ins = [
         t for t in tickets_of(live_server, event_id) if t["holder_name"].startswith("Walk-in")
     ]
@@ -212,7 +214,7 @@ def test_badges_fit_any_name_and_every_qr_decodes_from_the_pdf(
         }""",
         issued,
     )
-    page.wait_for_function("window.__printed >= 1")
+    page.wait_for_function("() => window.__printed >= 1")
     page.emulate_media(media="print")
     pdf = page.pdf(format="A4", prefer_css_page_size=True)
     page.emulate_media(media="screen")

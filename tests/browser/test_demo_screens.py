@@ -72,7 +72,7 @@ def test_the_demo_moves_the_command_centre_within_a_minute(
         first = inside(page)
         assert first > 0
         page.wait_for_function(
-            f"Number(document.querySelector('[data-testid=inside-total]').innerText.replace(/\\D/g, '')) > {first}",
+            f"() => Number(document.querySelector('[data-testid=inside-total]').innerText.replace(/\\D/g, '')) > {first}",
             timeout=30_000,
         )
         took = time.monotonic() - shown

@@ -4,9 +4,9 @@ It renders the server's /openapi.json with the vendored Swagger UI, a call
 can be tried from the page with the console's token, every request the page
 makes goes to the server itself (none to a CDN, a validator or a font host),
 and the page runs under the pages' Content-Security-Policy with no violation.
-While the server sends no CSP of its own (helper ``trust`` adds one), the
-test puts a strict one on every answer, so the page is proven against the
-rules it will meet.
+The server sends its own (server/security_headers.py); should an answer come
+without one, the test puts a strict one on it, so the page is proven against
+the rules it will meet.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_docs_render_the_api_with_nothing_leaving_the_server(
             "document.body.insertAdjacentHTML('beforeend',"
             " '<img src=\"http://127.0.0.2:9/csp-probe.png\">')"
         )
-        page.wait_for_function("window.__violations.length > 0")
+        page.wait_for_function("() => window.__violations.length > 0")
         assert page.evaluate("window.__violations") == ["img-src http://127.0.0.2:9/csp-probe.png"]
     finally:
         context.close()

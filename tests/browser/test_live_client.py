@@ -60,7 +60,7 @@ def test_refusals_are_final_and_said(
     }[who]
     event_id = {"own": venue.event["id"], "other": venue.event["id"], "missing": 999_999}[event]
     page.evaluate(START, [event_id, token, ["headcount"], 50_000])
-    page.wait_for_function(f"window.probe.states.includes('{state}')", timeout=10_000)
+    page.wait_for_function(f"() => window.probe.states.includes('{state}')", timeout=10_000)
     found = page.evaluate(
         "({ last: window.probe.socket.state.name, timer: window.probe.socket.retryTimer,"
         " socket: window.probe.socket.socket, refused: window.probe.socket.refused,"
@@ -95,10 +95,10 @@ def test_a_silent_socket_is_dropped_and_resumed_from_its_positions(
     page.on("websocket", watch)
     # The server pings every 20 s; a client that trusts silence for 1.5 s drops first.
     page.evaluate(START, [venue.event["id"], live_server.token, ["headcount", "alerts"], 1500])
-    page.wait_for_function("window.probe.states.includes('live')")
-    page.wait_for_function("window.probe.messages.some((m) => m.topic === 'alerts')")
+    page.wait_for_function("() => window.probe.states.includes('live')")
+    page.wait_for_function("() => window.probe.messages.some((m) => m.topic === 'alerts')")
     page.wait_for_function(
-        "window.probe.states.filter((s) => s === 'live').length >= 2", timeout=15_000
+        "() => window.probe.states.filter((s) => s === 'live').length >= 2", timeout=15_000
     )
     assert page.evaluate("window.probe.socket.lastClose") == 4000  # dropped by the client
     states = page.evaluate("window.probe.states")

@@ -33,7 +33,7 @@ def test_pairing_by_link(live_server: LiveServer, browser: Any, artifacts: Path)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url)
-    page.wait_for_function("window.musterApp && window.musterApp.book.ready")
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.ready")
     assert "pair=" not in page.url  # the code left the address bar
     device = page.evaluate("JSON.parse(localStorage.getItem('muster.device'))")
     assert device["role"] == "door"
@@ -91,7 +91,9 @@ def test_wedge_scan_undo_and_lookup(live_server: LiveServer, browser: Any, artif
     assert answer(page)["status"] == "ok"
     assert headcount_inside(live_server, venue) == 2
     page.click("#undo")
-    page.wait_for_function("document.querySelector('#camera-message').textContent === '已撤销'")
+    page.wait_for_function(
+        "() => document.querySelector('#camera-message').textContent === '已撤销'"
+    )
     assert headcount_inside(live_server, venue) == 1
 
     # Out, then in again (re-entry is allowed by the default ticket type).

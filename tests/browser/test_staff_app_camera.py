@@ -65,7 +65,7 @@ def test_ticket_scanned_by_camera(
     wasm: list[str] = []
     page.on("request", lambda r: wasm.append(r.url) if r.url.endswith(".wasm") else None)
     page.goto(pairing_url(live_server, venue, "door"))
-    page.wait_for_function("window.musterApp && window.musterApp.book.ready")
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.ready")
     be_patient(page)
 
     page.click("#camera-toggle")
@@ -95,7 +95,7 @@ def test_pairing_qr_scanned_by_camera(
     page.wait_for_selector("#view-pair:not(.hidden)")
     shot(page, artifacts, "camera-03-pairing")
     page.click("#pair-camera")
-    page.wait_for_function("window.musterApp && window.musterApp.device.role === 'staff'")
+    page.wait_for_function("() => window.musterApp && window.musterApp.device.role === 'staff'")
     # The staff view is shown once the device is stored: wait for it, not race it.
     page.wait_for_selector("#view-incidents", state="visible")
     assert page.is_hidden("#tabs [data-view=scan]")

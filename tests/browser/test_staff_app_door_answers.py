@@ -104,7 +104,9 @@ def test_offline_answers_say_who_and_storage_reveals_no_one(
     assert "guest0@example.com" not in kept
 
     context.set_offline(False)
-    page.wait_for_function("document.querySelector('#queue').dataset.scans === '0'", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#queue').dataset.scans === '0'", timeout=30_000
+    )
     # Online, the printed code admits as the QR code would.
     wedge(page, third["code"].lower())
     online = answer_box(page)
@@ -114,7 +116,7 @@ def test_offline_answers_say_who_and_storage_reveals_no_one(
     assert headcount_inside(live_server, venue) == 2
     mine = {"zh": "本机 扫码 4 · 放行 2", "en": "This phone: 4 scans · 2 in"}[lang]
     assert page.inner_text("#count-mine") == mine
-    page.wait_for_function("document.querySelector('#count-venue').textContent.includes('2')")
+    page.wait_for_function("() => document.querySelector('#count-venue').textContent.includes('2')")
     context.close()
     assert errors == []
 
@@ -167,7 +169,7 @@ def test_zone_to_zone_door_and_a_full_zone_say_which_zone(
     )
     page = context.new_page()
     page.goto(made["pairing_url"])
-    page.wait_for_function("window.musterApp && window.musterApp.book.ready")
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.ready")
     page.evaluate("window.musterApp.scanner.verdicts.budgetMs = 2500")
     # A VIP holder who has not entered Hall A yet, at the Hall A → VIP door.
     wedge(page, vip_holder["secret"])

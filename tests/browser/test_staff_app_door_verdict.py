@@ -87,7 +87,7 @@ def test_the_door_decides_at_once_and_late_answers_change_nothing(
     held.pop().continue_()
     # The server had it: off the queue, and not sent again.
     page.wait_for_function(
-        "window.musterApp.queue.pending().then((q) => q.length === 0)", polling=100
+        "() => window.musterApp.queue.pending().then((q) => q.length === 0)", polling=100
     )
     assert headcount_inside(live_server, venue) == 2
     assert slow_nonce not in synced
@@ -128,7 +128,7 @@ def test_the_door_decides_at_once_and_late_answers_change_nothing(
     token = device_token(live_server, venue, "command")
     screen.goto(f"{live_server.base_url}/command/#token={token}&event={venue.event['id']}")
     screen.wait_for_function(
-        "document.querySelectorAll(\"li.alert[data-kind='conflict']\").length === 2"
+        "() => document.querySelectorAll(\"li.alert[data-kind='conflict']\").length === 2"
     )
     command.close()
     context.close()

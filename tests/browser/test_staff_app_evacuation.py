@@ -66,7 +66,7 @@ def test_drill_on_the_phone(
     assert "P1" in page.inner_text("#evac-point")
     assert "旗杆" in page.inner_text("#evac-point-note")
     assert "Stay calm" in page.inner_text("#evac-plan")
-    page.wait_for_function("document.querySelectorAll('#evac-people li').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 4")
     tag = "zh" if locale == "zh-CN" else "en"
     shot(page, artifacts, f"evacuation-{tag}-start")
 
@@ -77,20 +77,21 @@ def test_drill_on_the_phone(
     wait_until(lambda: a["holder_name"] not in missing(live_server, started["id"]))
     context.set_offline(True)
     muster_scan(page, b["secret"])  # queued on the phone
-    page.wait_for_function("document.querySelector('#evac-queue').dataset.n === '1'")
+    page.wait_for_function("() => document.querySelector('#evac-queue').dataset.n === '1'")
     page.fill("#evac-search", c["holder_name"])  # found by name, marked safe
-    page.wait_for_function("document.querySelectorAll('#evac-people li').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 1")
     page.locator("#evac-people li .evac-safe").click()
     shot(page, artifacts, f"evacuation-{tag}-offline")
     context.set_offline(False)
     page.wait_for_function(
-        "document.querySelector('#evac-queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
+        "() => document.querySelector('#evac-queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
     )
     page.fill("#evac-search", "")
     remaining = missing(live_server, started["id"])
     assert remaining == [d["holder_name"]], remaining
     page.wait_for_function(
-        "document.querySelector('#evac-figures').textContent.includes('3 / 4')", timeout=10_000
+        "() => document.querySelector('#evac-figures').textContent.includes('3 / 4')",
+        timeout=10_000,
     )
     shot(page, artifacts, f"evacuation-{tag}-accounted")
 

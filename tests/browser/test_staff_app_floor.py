@@ -56,7 +56,7 @@ def test_incident_with_photo_reported_offline(
     page.click("#incident-form button[type=submit]")
     page.wait_for_selector("#incident-list li[data-pending]")
     assert "联网后" in page.inner_text("#incident-message")
-    page.wait_for_function("document.querySelector('#queue').dataset.n === '1'")
+    page.wait_for_function("() => document.querySelector('#queue').dataset.n === '1'")
     shot(page, artifacts, "floor-02-incident-queued")
     with live_server.api() as api:
         assert api.get(f"{venue.base}/incidents").json()["incidents"] == []
@@ -90,7 +90,7 @@ def test_incident_with_photo_reported_offline(
 
 def wait_until_sent(page: Any) -> None:
     page.wait_for_function(
-        "document.querySelector('#queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
+        "() => document.querySelector('#queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
     )
 
 
@@ -133,14 +133,16 @@ def test_stock_in_two_taps_online_and_offline(
             page.wait_for_timeout(100)  # the phone's queue drains meanwhile
 
     page.click(f"{row} [data-kind=issue]")  # amount 1 is preselected: one tap
-    page.wait_for_function(f"document.querySelector(\"{row} .level\").textContent.startsWith('99')")
+    page.wait_for_function(
+        f"() => document.querySelector(\"{row} .level\").textContent.startsWith('99')"
+    )
     # The level shows what is queued at once; the server has it once the queue drains.
     wait_until_sent(page)
     assert quantity(water, 99) == 99
     page.click("#stock-amounts [data-amount='10']")
     page.click(f"{row} [data-kind=receive]")
     page.wait_for_function(
-        f"document.querySelector(\"{row} .level\").textContent.startsWith('109')"
+        f"() => document.querySelector(\"{row} .level\").textContent.startsWith('109')"
     )
     wait_until_sent(page)
     assert quantity(water, 109) == 109
@@ -150,7 +152,7 @@ def test_stock_in_two_taps_online_and_offline(
     page.click("#stock-amounts [data-amount='5']")
     page.click(f"{row} [data-kind=issue]")
     page.click(f"{row} [data-kind=issue]")
-    page.wait_for_function("document.querySelector('#queue').dataset.n === '2'")
+    page.wait_for_function("() => document.querySelector('#queue').dataset.n === '2'")
     assert page.inner_text(f"{row} .level").startswith("99")  # shown with what is queued
     shot(page, artifacts, "floor-05-stock-offline")
     assert quantity(water) == 109

@@ -207,12 +207,12 @@ def test_installable_and_opens_offline(live_server: LiveServer, browser: Any) ->
     for icon in manifest["icons"]:
         assert page.evaluate(f"fetch('{icon['src']}').then((r) => r.status)") == 200
     page.wait_for_function(
-        "navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(() => true)"
+        "() => navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(() => true)"
     )
     page.evaluate("navigator.serviceWorker.ready")
     page.reload()  # now controlled by the service worker
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
-    page.wait_for_function("window.musterApp && window.musterApp.book.ready")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.ready")
     cached = page.evaluate(
         "caches.keys().then(async (names) => (await (await caches.open(names[0])).keys()).map((r) => new URL(r.url).pathname))"
     )
@@ -220,13 +220,15 @@ def test_installable_and_opens_offline(live_server: LiveServer, browser: Any) ->
 
     context.set_offline(True)
     page.reload()
-    page.wait_for_function("window.musterApp && window.musterApp.book.ready")
-    page.wait_for_function("document.querySelector('#online').dataset.state === 'offline'")
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.ready")
+    page.wait_for_function("() => document.querySelector('#online').dataset.state === 'offline'")
     wedge(page, venue.tickets[0]["secret"])
     page.wait_for_selector("#answer.ok")
     assert page.inner_text("#answer-note") == "Decided offline"
     context.set_offline(False)
-    page.wait_for_function("document.querySelector('#queue').dataset.scans === '0'", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#queue').dataset.scans === '0'", timeout=30_000
+    )
     context.close()
 
 
