@@ -152,6 +152,14 @@ def server(
     if request.param == "sqlite":
         yield request.getfixturevalue("live_server")
         return
+    yield from postgres_server(tmp_path_factory)
+
+
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """``muster serve`` (with ``env``) on a throwaway PostgreSQL database, dropped
+    afterwards; skipped when PostgreSQL is not reachable, except in CI."""
     name = f"muster_cc_{uuid.uuid4().hex[:12]}"
     try:
         pg_admin(f'CREATE DATABASE "{name}"')
@@ -162,7 +170,8 @@ def server(
     started = None
     try:
         started = start_server(
-            tmp_path_factory.mktemp("live-pg"), {"MUSTER_DATABASE_URL": sqlalchemy_pg_url(name)}
+            tmp_path_factory.mktemp("live-pg"),
+            {**(env or {}), "MUSTER_DATABASE_URL": sqlalchemy_pg_url(name)},
         )
         yield started
     finally:

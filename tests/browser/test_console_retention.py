@@ -5,8 +5,9 @@ code is typed, the archive downloaded, the shred run by hand after the
 event's name is typed (in Chinese), and the audit trail — each step checked
 through the API and screenshotted at 1440 × 900.
 
-The server's retention clock is off (``MUSTER_RETENTION_CHECK_INTERVAL=0``)
-so that only the console shreds this event.
+On SQLite and PostgreSQL; the server's retention clock is off
+(``MUSTER_RETENTION_CHECK_INTERVAL=0``) so that only the console shreds the
+event.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import postgres_server
 from tests.servers import LiveServer, start_server
 
 pytestmark = pytest.mark.browser
@@ -37,11 +39,21 @@ HOLDERS = [
 INCIDENT_TEXT = "欧阳娜娜 fainted near the stage"
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("live"), {"MUSTER_RETENTION_CHECK_INTERVAL": "0"})
-    yield server
-    server.stop()
+#: The server's retention clock off: only the console shreds the event.
+CLOCK_OFF = {"MUSTER_RETENTION_CHECK_INTERVAL": "0"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """``muster serve`` with its clock off, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        server = start_server(tmp_path_factory.mktemp("live"), CLOCK_OFF)
+        yield server
+        server.stop()
+        return
+    yield from postgres_server(tmp_path_factory, CLOCK_OFF)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +152,14 @@ def test_reminder_policy_one_attendee_archive_and_shred(
         report_before = api.get(f"/api/v1/events/{eid}/report").json()
     page = open_console(live_server, browser, "en-GB")
 
-    # Three days before the shred, every section of the event reminds.
+    # Three days before the shred, the event list and every section of the event remind.
+    page.goto(f"{live_server.base_url}/console/")
+    pill = page.locator(f"#event-list tr[data-event='{eid}'] .retention-pill")
+    pill.wait_for()
+    assert (pill.get_attribute("data-retention"), pill.inner_text()) == (
+        "soon",
+        "personal data deleted in 3 days",
+    )
     page.goto(f"{live_server.base_url}/console/#event={eid}")
     reminder = page.locator("#retention-reminder")
     reminder.wait_for()
@@ -251,5 +270,10 @@ def test_reminder_policy_one_attendee_archive_and_shred(
     page.goto(f"{live_server.base_url}/console/#event={eid}")
     page.wait_for_selector("#checkin-figures")
     assert page.locator("#retention-reminder").count() == 0
+    page.goto(f"{live_server.base_url}/console/")
+    pill = page.locator(f"#event-list tr[data-event='{eid}'] .retention-pill")
+    pill.wait_for()
+    assert (pill.get_attribute("data-retention"), pill.inner_text()) == ("done", "个人数据已删除")
+    shot(page, artifacts, "event-list-zh")
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()

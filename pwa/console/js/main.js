@@ -12,7 +12,7 @@ import { MAIL_STRINGS } from "./mail_strings.js";
 import { showPhones } from "./phones.js";
 import { showPlans } from "./plans.js";
 import { showReview } from "./review.js";
-import { showRetention, showRetentionReminder } from "./retention.js";
+import { markEventList, showRetention, showRetentionReminder } from "./retention.js";
 import { RETENTION_STRINGS } from "./retention_strings.js";
 import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeTokenFromLink } from "./session.js";
 import { showStock } from "./stock.js";
@@ -64,6 +64,7 @@ async function render() {
       clear(eventTitle);
       document.title = `Muster · ${t("app.title")}`;
       await showEventList({ api: client, main, go, stale });
+      if (!stale()) await markEventList({ api: client, main, stale });
       return;
     }
     const event = await client.get(`/api/v1/events/${route.event}`);

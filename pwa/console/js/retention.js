@@ -53,6 +53,45 @@ export async function showRetentionReminder(view) {
     h("a", { href: `#event=${view.event.id}&tab=retention`, class: "button-like" }, t("retention.reminder_link"))));
 }
 
+/** At most this many events' policies are asked for on the event list. */
+const LIST_LOOKUPS = 20;
+
+/**
+ * Mark the rows of the event list (#event-list) whose shred is near, due or
+ * done. Only events that have ended or end within REMIND_DAYS can be near
+ * (the retention is never negative), so only those are asked about.
+ */
+export async function markEventList(view) {
+  const table = view.main.querySelector("#event-list");
+  if (!table) return;
+  let events;
+  try {
+    ({ events } = await view.api.get("/api/v1/events"));
+  } catch {
+    return;
+  }
+  const horizon = Date.now() + REMIND_DAYS * 86400000;
+  const candidates = events.filter((e) => !e.shredded_at && Date.parse(e.ends_at) <= horizon).slice(0, LIST_LOOKUPS);
+  const policies = await Promise.all(candidates.map((e) => view.api.get(`/api/v1/events/${e.id}/retention`).catch(() => null)));
+  if (view.stale()) return;
+  const byId = new Map(candidates.map((e, i) => [e.id, policies[i]]));
+  for (const event of events) {
+    const cell = table.querySelector(`tr[data-event="${event.id}"] td`);
+    if (!cell) continue;
+    const state = event.shredded_at ? "done" : reminderState(byId.get(event.id));
+    if (!state) continue;
+    const policy = byId.get(event.id);
+    const text = state === "done" ? t("retention.list_done")
+      : state === "due" ? t("retention.list_due")
+        : t("retention.list_soon", { days: days(Math.max(1, Math.ceil(policy.due_in_days))) });
+    cell.append(h("a", {
+      href: `#event=${event.id}&tab=retention`,
+      class: `pill retention-pill ${state === "done" ? "muted-pill" : state === "due" ? "critical" : "low"}`,
+      dataset: { retention: state },
+    }, text));
+  }
+}
+
 export async function showRetention(view) {
   const { api, event } = view;
   const base = `/api/v1/events/${event.id}`;
