@@ -22,6 +22,16 @@ MAX_INT = 2**63 - 1
 #: An id as the database holds it; an id out of this range names nothing.
 DbInt = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]
 
+#: The largest count a body may give: a zone's capacity, a stock quantity or
+#: threshold, a movement. Their columns are 32-bit ``integer`` on PostgreSQL
+#: (2^31 - 1), and a billion leaves room for the sums kept beside them (an
+#: item's quantity after a receive is checked against it too, not left to
+#: overflow).
+MAX_COUNT = 1_000_000_000
+
+#: A count of people or things: 0 to ``MAX_COUNT``.
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
 
 def storable(text: str) -> bool:
     """Whether a text column can hold ``text`` (PostgreSQL refuses NUL bytes)."""

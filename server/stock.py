@@ -26,6 +26,7 @@ from server.alerts import raise_alert
 from server.auth import Principal
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.fields import MAX_COUNT, Count, DbInt
 from server.lookup import get_event
 from server.models import StockItem, StockMovement, utcnow
 from server.serialize import iso
@@ -39,6 +40,8 @@ KINDS = (ISSUE, RECEIVE, ADJUST, TRANSFER)
 
 #: Stable refusal code: the movement would take an item below zero.
 INSUFFICIENT_STOCK = "insufficient_stock"
+#: A movement that would take an item's quantity past ``MAX_COUNT`` either way.
+STOCK_OVER_LIMIT = "stock_over_limit"
 
 ALERT_KINDS = {LOW: "low_stock", CRITICAL: "critical_stock"}
 
@@ -90,17 +93,24 @@ def refusal(kind: str, delta: int, available: int, reason: str) -> str | None:
     return INSUFFICIENT_STOCK
 
 
+def past_limit(available: int, delta: int) -> bool:
+    """Whether ``available + delta`` leaves the range a quantity is kept in
+    (``MAX_COUNT`` either way; the column is a 32-bit integer, and a sum past
+    it would be a database error, not an answer)."""
+    return abs(available + delta) > MAX_COUNT
+
+
 # --- request bodies ---------------------------------------------------------
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Threshold = Annotated[int, Field(ge=0)]
+Threshold = Count
 
 
 class ItemIn(BaseModel):
     name: Name
     unit: Annotated[str, Field(max_length=32)] = ""
     location: Annotated[str, Field(max_length=200)] = ""
-    quantity: Annotated[int, Field(ge=0)] = 0
+    quantity: Count = 0
     low_threshold: Threshold | None = None
     critical_threshold: Threshold | None = None
 
@@ -120,12 +130,12 @@ class ItemPatch(BaseModel):
 
 class MovementIn(BaseModel):
     kind: Literal["issue", "receive", "adjust", "transfer"]
-    item: int
+    item: DbInt
     #: How many; for ``adjust`` a signed correction (-3: three fewer than booked).
-    quantity: int
+    quantity: Annotated[int, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
     #: Transfers: the receiving item, or a location (the same item there is
     #: found, or created with the same name, unit and thresholds).
-    to_item: int | None = None
+    to_item: DbInt | None = None
     to_location: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     reason: Annotated[str, Field(max_length=500)] = ""
     nonce: Annotated[str, Field(min_length=1, max_length=64)]
@@ -440,6 +450,14 @@ async def _record_once(
                 },
                 code=refused,
             )
+        for over in (source, items[target.id] if target is not None else None):
+            change = delta if over is source else -delta
+            if over is not None and past_limit(over.quantity, change):
+                raise Conflict(
+                    f"{over.name} cannot hold more than {MAX_COUNT}.",
+                    {"item": over.id, "name": over.name, "max": MAX_COUNT},
+                    code=STOCK_OVER_LIMIT,
+                )
         now = utcnow()
         source.quantity += delta
         source.updated_at = now

@@ -20,6 +20,7 @@ from server.errors import InvalidRequest, NotFound
 from server.http import json_response, path_int
 from server.lookup import get_event
 from server.models import Alert, utcnow
+from server.openapi import answers
 from server.responses import JSONResponse
 
 #: Most alerts one list answer carries (newest first).
@@ -37,6 +38,7 @@ def _open_filter(request: Request) -> bool | None:
     raise InvalidRequest("open must be true or false.", {"open": raw})
 
 
+@answers(422)
 async def list_alerts(request: Request) -> JSONResponse:
     """The event's alerts, newest first; ``?open=true`` for unacknowledged ones only."""
     event_id = path_int(request, "event_id")

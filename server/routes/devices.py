@@ -44,7 +44,7 @@ from server.errors import InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import Account, Event, Gate, PairingCode, utcnow
-from server.openapi import accepts
+from server.openapi import accepts, answers, public
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
@@ -150,6 +150,7 @@ def device_json(account: Account, gate: Gate | None) -> dict[str, Any]:
 
 
 @accepts(PairingCodeIn)
+@answers(201)
 async def create_pairing_code(request: Request) -> JSONResponse:
     """Create a single-use code that pairs one phone with a role (and a gate)."""
     event_id = path_int(request, "event_id")
@@ -238,12 +239,14 @@ async def _pairing_link(request: Request) -> str:
     return pairing_url(public_base(request), code, event_id)
 
 
+@answers(422, media_type="image/svg+xml")
 async def pairing_qr_svg(request: Request) -> Response:
     """The pairing link as a QR code (SVG)."""
     url = await _pairing_link(request)
     return Response(render_svg(url, scale=8), media_type="image/svg+xml", headers=_NO_STORE)
 
 
+@answers(422, media_type="image/png")
 async def pairing_qr_png(request: Request) -> Response:
     """The pairing link as a QR code (PNG)."""
     url = await _pairing_link(request)
@@ -253,7 +256,9 @@ async def pairing_qr_png(request: Request) -> Response:
 _NO_STORE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 
+@public
 @accepts(PairIn)
+@answers(201, 404)
 async def pair_device(request: Request) -> JSONResponse:
     """Trade a pairing code for a device token (no token needed; each code works once)."""
     body = await parse_body(request, PairIn)

@@ -24,11 +24,12 @@ from server.auth import (
 )
 from server.context import muster
 from server.http import json_response, parse_body, path_int, read_json, validate
-from server.openapi import accepts
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 
 
 @accepts(evacuations.MusterPointIn)
+@answers(201)
 async def create_muster_point(request: Request) -> JSONResponse:
     """Add an assembly point (name, the zones that send people there, a map note)."""
     event_id = path_int(request, "event_id")
@@ -48,6 +49,7 @@ async def list_muster_points(request: Request) -> JSONResponse:
 
 
 @accepts(evacuations.EvacuationIn)
+@answers(201, 409)
 async def start_evacuation(request: Request) -> JSONResponse:
     """Start an evacuation or drill: the roll is frozen at this instant."""
     event_id = path_int(request, "event_id")
@@ -97,7 +99,7 @@ async def read_people(request: Request) -> JSONResponse:
     return json_response({"people": await evacuations.roll(muster(request).db, evacuation_id)})
 
 
-@accepts(evacuations.AccountsIn)
+@accepts(evacuations.AccountIn | evacuations.AccountsIn)
 async def record_accounts(request: Request) -> JSONResponse:
     """Account for one person or a batch; a repeated nonce returns its first answer."""
     evacuation_id, event_id, principal = await _evacuation(request, EVERYONE)
@@ -132,6 +134,7 @@ async def read_report(request: Request) -> JSONResponse:
     return json_response(await evacuation_report.report(muster(request).db, evacuation_id))
 
 
+@answers(media_type="text/csv")
 async def people_csv(request: Request) -> Response:
     """The roll as CSV (for the fire service and the review)."""
     evacuation_id, _event, _caller = await _evacuation(request, READERS)

@@ -23,7 +23,7 @@ from server.auth import EVERYONE, OPERATORS, authorize
 from server.context import muster
 from server.errors import InvalidRequest
 from server.http import json_response, parse_body, path_int, read_json, read_limited, validate
-from server.openapi import accepts
+from server.openapi import accepts, answers, file_form
 from server.photos import StoredPhoto, reencode_photo
 from server.responses import JSONResponse
 
@@ -68,7 +68,11 @@ async def _report_form(request: Request) -> tuple[dict[str, Any], bytes | None]:
     return fields, raw_photo or None
 
 
-@accepts(incidents.ReportIn)
+@accepts(
+    incidents.ReportIn,
+    uploads={"multipart/form-data": file_form("photo", fields=incidents.ReportIn)},
+)
+@answers(200, 201, 400, 409)
 async def report_incident(request: Request) -> JSONResponse:
     """Report an incident (JSON, or multipart with a ``photo``); duplicates join the open one."""
     event_id = path_int(request, "event_id")
@@ -120,6 +124,7 @@ def _statuses(raw: str | None) -> list[str] | None:
     return wanted
 
 
+@answers(422)
 async def list_incidents(request: Request) -> JSONResponse:
     """Incidents, newest first (``status``, ``mine``, ``category``, ``limit``)."""
     event_id = path_int(request, "event_id")
@@ -169,31 +174,36 @@ async def _act(request: Request, action: str) -> JSONResponse:
     return json_response({**result.incident, "entry": result.entry})
 
 
-@accepts(incidents.NoteIn)
+@accepts(incidents.NoteIn, required=False)
+@answers(409)
 async def acknowledge_incident(request: Request) -> JSONResponse:
     """Acknowledge (take) an open incident; staff who take it unassigned get it."""
     return await _act(request, incident_rules.ACK)
 
 
-@accepts(incidents.AssignIn)
+@accepts(incidents.AssignIn, required=False)
+@answers(409)
 async def assign_incident(request: Request) -> JSONResponse:
     """Assign to an account (id or name), "me", or a named person without an account."""
     return await _act(request, incident_rules.ASSIGN)
 
 
-@accepts(incidents.NoteIn)
+@accepts(incidents.NoteIn, required=False)
+@answers(409)
 async def resolve_incident(request: Request) -> JSONResponse:
     """Resolve an incident, with an optional note."""
     return await _act(request, incident_rules.RESOLVE)
 
 
-@accepts(incidents.NoteIn)
+@accepts(incidents.NoteIn, required=False)
+@answers(409)
 async def reopen_incident(request: Request) -> JSONResponse:
     """Reopen a resolved incident; its escalation clocks start again."""
     return await _act(request, incident_rules.REOPEN)
 
 
 @accepts(incidents.CommentIn)
+@answers(200, 201, 409)
 async def comment_incident(request: Request) -> JSONResponse:
     """Comment on an incident; a resent nonce is stored once."""
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
@@ -219,11 +229,13 @@ async def _photo_response(request: Request, photo_id: int | None) -> Response:
     )
 
 
+@answers(media_type=("image/jpeg", "image/png"))
 async def incident_photo(request: Request) -> Response:
     """The first photo of an incident (JPEG)."""
     return await _photo_response(request, None)
 
 
+@answers(media_type=("image/jpeg", "image/png"))
 async def incident_photo_by_id(request: Request) -> Response:
     """One photo of an incident (JPEG)."""
     return await _photo_response(request, path_int(request, "photo_id"))

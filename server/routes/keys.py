@@ -14,6 +14,7 @@ from server.http import json_response, path_int
 from server.keys import rotate_event_key
 from server.lookup import event_rows, get_event
 from server.models import SigningKey
+from server.openapi import answers
 from server.responses import JSONResponse
 from server.serialize import iso
 
@@ -37,6 +38,7 @@ async def list_keys(request: Request) -> JSONResponse:
     return json_response({"keys": [key_json(k) for k in keys]})
 
 
+@answers(201)
 async def rotate_keys(request: Request) -> JSONResponse:
     """Add a new signing key; it signs new and re-issued tickets once every
     process and phone has it. Tickets already issued stay valid."""

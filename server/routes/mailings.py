@@ -23,6 +23,7 @@ from server.mailings import (
     mailing_json,
     read_mailing,
 )
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 
 TicketId = Annotated[int, Field(ge=1, le=2**53)]
@@ -36,6 +37,8 @@ class MailingIn(BaseModel):
     note: Literal["", "reissued"] = ""
 
 
+@accepts(MailingIn)
+@answers(202, 409)
 async def start_mailing(request: Request) -> JSONResponse:
     """Queue the mail and answer at once with the job; a background sender mails."""
     event_id = path_int(request, "event_id")
@@ -57,6 +60,7 @@ async def start_mailing(request: Request) -> JSONResponse:
     return json_response(mailing_json(mailing, counts), status=202)
 
 
+@answers(422)
 async def event_mailings(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})

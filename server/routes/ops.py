@@ -14,6 +14,7 @@ from server.auth import bearer_token
 from server.context import muster
 from server.errors import Forbidden, Unauthorized, unavailable_response
 from server.http import json_response
+from server.openapi import answers
 from server.responses import JSONResponse
 
 log = logging.getLogger("muster")
@@ -24,6 +25,7 @@ async def healthz(_request: Request) -> JSONResponse:
     return json_response({"status": "ok"})
 
 
+@answers(503)
 async def readyz(request: Request) -> Response:
     """Readiness: the database answers (else 503 ``database_unavailable``, no driver text)."""
     db = muster(request).db

@@ -24,7 +24,7 @@ from server.incident_rules import event_categories
 from server.incidents import plan_json
 from server.lookup import get_event
 from server.models import EmergencyPlan, utcnow
-from server.openapi import accepts
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 
 Title = Annotated[str, Field(max_length=200)]
@@ -47,6 +47,7 @@ class PlanPatch(BaseModel):
 
 
 @accepts(PlanIn)
+@answers(201, 409)
 async def create_plan(request: Request) -> JSONResponse:
     """Add the emergency plan of an incident category."""
     event_id = path_int(request, "event_id")
@@ -123,6 +124,7 @@ async def read_plan(request: Request) -> JSONResponse:
 
 
 @accepts(PlanPatch)
+@answers(409)
 async def update_plan(request: Request) -> JSONResponse:
     """Change an emergency plan's titles or steps."""
     event_id, plan_id = await _plan(request, write=True)

@@ -23,6 +23,7 @@ from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
+from server.openapi import answers
 from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
 from server.rights import COMMAND_EXPORTS, may_export_personal_data
@@ -235,6 +236,7 @@ def _local(name: str, tz: ZoneInfo) -> str:
     return f"{name} ({tz.key})"
 
 
+@answers(media_type="text/csv")
 async def export_checkins(request: Request) -> StreamingResponse:
     """Every scan, accepted or refused, as CSV (times in UTC and in the event's zone)."""
     event_id = path_int(request, "event_id")
@@ -276,6 +278,7 @@ def _resolution_note() -> Any:
     )
 
 
+@answers(media_type="text/csv")
 async def export_incidents(request: Request) -> StreamingResponse:
     """Every incident with its timings and resolution note, as CSV."""
     event_id = path_int(request, "event_id")
@@ -305,6 +308,7 @@ async def export_incidents(request: Request) -> StreamingResponse:
     )
 
 
+@answers(media_type="text/csv")
 async def export_stock(request: Request) -> StreamingResponse:
     """The stock ledger (every movement), as CSV."""
     event_id = path_int(request, "event_id")

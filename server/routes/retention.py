@@ -20,6 +20,7 @@ from server.errors import Conflict, NotFound
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import AuditEntry, Ticket, utcnow
+from server.openapi import accepts, answers
 from server.personal_data import event_archive, record_csv, ticket_record
 from server.responses import JSONResponse
 from server.retention import audit, claim, erase_ticket, event_clock, shred
@@ -47,6 +48,8 @@ async def retention_policy(request: Request) -> JSONResponse:
     return json_response(shown)
 
 
+@accepts(ShredIn)
+@answers(409)
 async def shred_now(request: Request) -> JSONResponse:
     """Run the shred at once (the organiser confirmed); 409 when done or running."""
     event_id = path_int(request, "event_id")
@@ -86,6 +89,7 @@ def _wants_csv(request: Request) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
+@answers(422, media_type=("application/json", "text/csv"))
 async def personal_data(request: Request) -> Response:
     """Everything held about one ticket's holder, as JSON or (``?format=csv``) CSV."""
     ticket, actor = await _ticket(request)
@@ -119,6 +123,7 @@ async def erase(request: Request) -> JSONResponse:
     return json_response({"ticket": ticket.id, "changed": counts}, headers=NO_STORE)
 
 
+@answers(media_type="application/zip")
 async def personal_data_archive(request: Request) -> Response:
     """A zip of the CSVs the shred would empty, to keep before it runs."""
     event_id = path_int(request, "event_id")

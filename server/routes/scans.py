@@ -30,7 +30,7 @@ from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
 from server.issuance import is_printed_code, secrets_of_codes
 from server.models import Event, Revocation, Scan, Ticket, utcnow
-from server.openapi import accepts
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 from server.serialize import iso
 
@@ -321,6 +321,7 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
     }
 
 
+@answers(422)
 async def read_offline_bundle(request: Request) -> JSONResponse:
     """Keys, revocations, admitted set, gates, zones, ticket types; ``?since=CURSOR`` for changes."""
     event_id = path_int(request, "event_id")

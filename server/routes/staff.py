@@ -16,7 +16,7 @@ from server.auth import ORGANISER, READERS, Principal, authenticate, authorize, 
 from server.context import muster
 from server.errors import Conflict
 from server.http import json_response, parse_body, path_int, read_json, validate
-from server.openapi import accepts
+from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
 from server.routes.devices import issue_pairing_code
 from server.routes.tickets import csv_upload_text
@@ -31,7 +31,11 @@ async def list_staff(request: Request) -> JSONResponse:
     return json_response({"staff": await staff.list_members(muster(request).db, event_id)})
 
 
-@accepts(staff.MemberIn)
+@accepts(
+    staff.MemberIn,
+    uploads={"text/csv": CSV_FILE, "multipart/form-data": file_form("file")},
+)
+@answers(201, 400, 409)
 async def create_staff(request: Request) -> JSONResponse:
     """Add one member (JSON), or import the roster (a CSV file: all rows or none)."""
     event_id = path_int(request, "event_id")
@@ -82,6 +86,7 @@ async def delete_staff(request: Request) -> JSONResponse:
     return json_response({"id": staff_id, "deleted": True, "devices_unpaired": revoked})
 
 
+@answers(201)
 async def create_staff_pairing_code(request: Request) -> JSONResponse:
     """A single-use pairing code for this member: the phone paired with it is theirs."""
     staff_id, event_id, caller = await _member_event(request, {ORGANISER})
@@ -99,6 +104,7 @@ async def create_staff_pairing_code(request: Request) -> JSONResponse:
 
 
 @accepts(staff.DutyIn)
+@answers(409)
 async def record_own_duty(request: Request) -> JSONResponse:
     """Start or end the shift of the member holding this phone."""
     principal = await authenticate(request)

@@ -14,7 +14,7 @@ from server.auth import OPERATORS, ORGANISER, authorize
 from server.context import muster
 from server.errors import InvalidRequest
 from server.http import json_response, parse_body, path_int
-from server.openapi import accepts
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 
 
@@ -24,6 +24,7 @@ def _changed(request: Request, event_id: int, alerted: bool) -> None:
 
 
 @accepts(stock.ItemIn)
+@answers(201, 409)
 async def create_stock_item(request: Request) -> JSONResponse:
     """Add a stock item (its opening quantity enters the ledger)."""
     event_id = path_int(request, "event_id")
@@ -49,6 +50,7 @@ async def read_stock_item(request: Request) -> JSONResponse:
 
 
 @accepts(stock.ItemPatch)
+@answers(409)
 async def update_stock_item(request: Request) -> JSONResponse:
     """Rename, move or change the thresholds of a stock item."""
     event_id, item_id = path_int(request, "event_id"), path_int(request, "item_id")
@@ -60,6 +62,7 @@ async def update_stock_item(request: Request) -> JSONResponse:
 
 
 @accepts(stock.MovementIn)
+@answers(200, 201, 409)
 async def create_stock_movement(request: Request) -> JSONResponse:
     """Record an issue, receive, adjust or transfer; a repeated nonce changes nothing."""
     event_id = path_int(request, "event_id")
@@ -81,6 +84,7 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
         raise InvalidRequest(f"{name} must be a whole number.") from None
 
 
+@answers(422)
 async def list_stock_movements(request: Request) -> JSONResponse:
     """The ledger, newest first (``item``, ``before`` and ``limit`` narrow it)."""
     event_id = path_int(request, "event_id")

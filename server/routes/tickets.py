@@ -40,6 +40,7 @@ from server.issuance import (
 )
 from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
+from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
 from server.rights import ticket_view
 from server.security_headers import page_policy
@@ -80,6 +81,11 @@ async def csv_upload_text(request: Request, limit: int) -> str:
     return decode_csv(await read_limited(request, limit))
 
 
+@accepts(
+    TicketIn | TicketBatchIn,
+    uploads={"text/csv": CSV_FILE, "multipart/form-data": file_form("file")},
+)
+@answers(201, 400, 409)
 async def create_tickets(request: Request) -> JSONResponse:
     """Issue one ticket (JSON object), many (``{"tickets": [...]}``) or a CSV file."""
     event_id = path_int(request, "event_id")
@@ -137,6 +143,7 @@ SEARCH_MAX_LENGTH = 512
 DOOR_LOOKUP_LIMIT = 20
 
 
+@answers(422)
 async def search_tickets(request: Request) -> JSONResponse:
     """Find tickets by name, email, code or secret (``q``), newest first.
 
@@ -201,12 +208,14 @@ async def read_ticket(request: Request) -> JSONResponse:
     return json_response(ticket_view(ticket, principal.role))
 
 
+@answers(422, media_type="image/png")
 async def ticket_qr_png(request: Request) -> Response:
     ticket, _principal = await _ticket_for(request, {ORGANISER})
     scale = _scale(request)
     return Response(render_png(ticket.secret, scale), media_type="image/png", headers=_NO_STORE)
 
 
+@answers(422, media_type="image/svg+xml")
 async def ticket_qr_svg(request: Request) -> Response:
     ticket, _principal = await _ticket_for(request, {ORGANISER})
     return Response(
@@ -224,6 +233,8 @@ def _scale(request: Request) -> int:
         raise InvalidRequest("scale must be a whole number from 1 to 32.") from None
 
 
+@accepts(RevokeIn, required=False)
+@answers(409)
 async def revoke_ticket(request: Request) -> JSONResponse:
     """Revoke a ticket; with ``reissue`` it gets a new secret and stays valid."""
     ticket, _principal = await _ticket_for(request, {ORGANISER})

@@ -16,6 +16,7 @@ from checkin.admission import venues
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
+from server.fields import Count
 from server.http import json_response, parse_body, path_int
 from server.keys import create_event_key
 from server.lookup import event_rows, get_event, get_in_event
@@ -34,6 +35,7 @@ from server.models import (
     ZoneShard,
     utcnow,
 )
+from server.openapi import accepts, answers
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, ticket_type_json, zone_json
 
@@ -117,7 +119,7 @@ class EventPatch(BaseModel):
 
 class ZoneIn(BaseModel):
     name: Name
-    capacity: Annotated[int, Field(ge=0)] | None = None
+    capacity: Count | None = None
     soft_warning: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
@@ -125,7 +127,7 @@ class ZonePatch(BaseModel):
     name: Name | None = None
     #: false restores an archived zone (DELETE archives one with history).
     archived: Literal[False] | None = None
-    capacity: Annotated[int, Field(ge=0)] | None = None
+    capacity: Count | None = None
     soft_warning: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
@@ -190,6 +192,8 @@ async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int 
 # --- events -----------------------------------------------------------------
 
 
+@accepts(EventIn)
+@answers(201)
 async def create_event(request: Request) -> JSONResponse:
     await authorize(request, None, {ORGANISER})
     body = await parse_body(request, EventIn)
@@ -221,6 +225,7 @@ async def read_event(request: Request) -> JSONResponse:
     return json_response(event_json(event))
 
 
+@accepts(EventPatch)
 async def update_event(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
@@ -238,6 +243,8 @@ async def update_event(request: Request) -> JSONResponse:
 # --- zones ------------------------------------------------------------------
 
 
+@accepts(ZoneIn)
+@answers(201)
 async def create_zone(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
@@ -268,6 +275,7 @@ async def list_zones(request: Request) -> JSONResponse:
     return json_response({"zones": [zone_json(z) for z in zones]})
 
 
+@accepts(ZonePatch)
 async def update_zone(request: Request) -> JSONResponse:
     event_id, zone_id = path_int(request, "event_id"), path_int(request, "zone_id")
     await authorize(request, event_id, {ORGANISER})
@@ -309,6 +317,8 @@ async def reslice_zone(session: AsyncSession, zone: Zone) -> None:
 # --- gates ------------------------------------------------------------------
 
 
+@accepts(GateIn)
+@answers(201)
 async def create_gate(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
@@ -333,6 +343,7 @@ async def list_gates(request: Request) -> JSONResponse:
     return json_response({"gates": [gate_json(g) for g in gates]})
 
 
+@accepts(GatePatch)
 async def update_gate(request: Request) -> JSONResponse:
     event_id, gate_id = path_int(request, "event_id"), path_int(request, "gate_id")
     await authorize(request, event_id, {ORGANISER})
@@ -360,6 +371,8 @@ async def update_gate(request: Request) -> JSONResponse:
 # --- ticket types -------------------------------------------------------------
 
 
+@accepts(TicketTypeIn)
+@answers(201)
 async def create_ticket_type(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
@@ -397,6 +410,7 @@ async def list_ticket_types(request: Request) -> JSONResponse:
     return json_response({"ticket_types": [ticket_type_json(t) for t in types]})
 
 
+@accepts(TicketTypePatch)
 async def update_ticket_type(request: Request) -> JSONResponse:
     event_id, type_id = path_int(request, "event_id"), path_int(request, "type_id")
     await authorize(request, event_id, {ORGANISER})
@@ -449,6 +463,7 @@ def _removed(kind: str, archived: bool, body: dict[str, Any]) -> JSONResponse:
     return json_response({"outcome": "archived" if archived else "deleted", kind: body})
 
 
+@answers(409)
 async def delete_zone(request: Request) -> JSONResponse:
     event_id, zone_id = path_int(request, "event_id"), path_int(request, "zone_id")
     await authorize(request, event_id, {ORGANISER})
@@ -536,6 +551,7 @@ async def delete_gate(request: Request) -> JSONResponse:
     return _removed("gate", archived, body)
 
 
+@answers(409)
 async def delete_ticket_type(request: Request) -> JSONResponse:
     event_id, type_id = path_int(request, "event_id"), path_int(request, "type_id")
     await authorize(request, event_id, {ORGANISER})

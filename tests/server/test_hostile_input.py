@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.fields import MAX_COUNT
 from server.http import MAX_JSON_DEPTH, first_unstorable, json_depth
 from tests.conftest import Api, event_body
 
@@ -59,3 +60,59 @@ async def test_nul_and_huge_numbers_are_refused_on_both_databases(
         f"/api/v1/events/{event['id']}/zones", {"name": "z", "capacity": 2**63}, expect=422
     )
     assert answer["error"]["code"] == "unstorable_value"
+
+
+async def test_counts_past_a_32_bit_column_are_refused(
+    organiser: Api, event: dict[str, Any]
+) -> None:
+    """Capacities, stock quantities and thresholds are 32-bit columns on
+    PostgreSQL: a number between 2^31 and 2^63 passed the 64-bit screen and
+    was a 500 there (schemathesis found both)."""
+    base = f"/api/v1/events/{event['id']}"
+    big = 265704393617845280
+    for path, body in (
+        ("/zones", {"name": "z", "capacity": MAX_COUNT + 1}),
+        ("/stock/items", {"name": "w", "quantity": 2**31}),
+        ("/stock/items", {"name": "w", "low_threshold": big}),
+        ("/stock/items", {"name": "w", "critical_threshold": big}),
+    ):
+        answer = await organiser.post(base + path, body, expect=422)
+        assert answer["error"]["details"][0]["code"] == "less_than_equal", (path, body)
+    item = await organiser.post(
+        base + "/stock/items", {"name": "w", "quantity": MAX_COUNT}, expect=201
+    )
+    await organiser.patch(f"{base}/stock/items/{item['id']}", {"low_threshold": big}, expect=422)
+    movement = {"kind": "receive", "item": item["id"], "nonce": "m1"}
+    await organiser.post(base + "/stock/movements", {**movement, "quantity": 2**40}, expect=422)
+    await organiser.post(base + "/stock/movements", {**movement, "item": 2**63}, expect=422)
+    # Each count in range, the sum past it: refused before the column overflows.
+    answer = await organiser.post(
+        base + "/stock/movements", {**movement, "quantity": 1}, expect=409
+    )
+    assert answer["error"]["code"] == "stock_over_limit"
+    assert answer["error"]["details"]["max"] == MAX_COUNT
+    adjust = {"kind": "adjust", "reason": "recount", "nonce": "m2", "quantity": -MAX_COUNT}
+    await organiser.post(base + "/stock/movements", {**adjust, "item": item["id"]}, expect=201)
+    await organiser.post(
+        base + "/stock/movements",
+        {**adjust, "item": item["id"], "nonce": "m3", "quantity": -(MAX_COUNT)},
+        expect=201,
+    )
+    answer = await organiser.post(
+        base + "/stock/movements",
+        {**adjust, "item": item["id"], "nonce": "m4", "quantity": -1},
+        expect=409,
+    )
+    assert answer["error"]["code"] == "stock_over_limit"
+
+
+async def test_path_ids_past_64_bits_name_nothing(organiser: Api, event: dict[str, Any]) -> None:
+    for path in (
+        f"/api/v1/events/{2**64}",
+        f"/api/v1/events/{-(2**63) - 1}/zones",
+        f"/api/v1/events/{event['id']}/stock/items/{'9' * 40}",
+        f"/api/v1/tickets/{2**64}/qr.png",
+        f"/api/v1/evacuations/{2**64}",
+    ):
+        answer = await organiser.get(path, expect=404)
+        assert answer["error"]["code"] == "not_found", path
