@@ -23,7 +23,7 @@ the same statuses offline until the server has merged them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -156,11 +156,16 @@ def time_to_fraction(
 def per_minute(times: Iterable[datetime], started_at: datetime, minutes: int) -> list[int]:
     """How many arrivals in each minute since the start (the last ``minutes`` kept)."""
     counts: dict[int, int] = {}
-    last = 0
     for at in times:
         minute = max(0, int((at - started_at).total_seconds() // 60))
         counts[minute] = counts.get(minute, 0) + 1
-        last = max(last, minute)
+    return per_minute_of_counts(counts, minutes)
+
+
+def per_minute_of_counts(counts: Mapping[int, int], minutes: int) -> list[int]:
+    """``per_minute`` from arrivals already counted by minute since the start
+    (the database counts them for the ``evacuation`` topic)."""
+    last = max((m for m in counts if counts[m]), default=0)
     first = max(0, last - minutes + 1)
     return [counts.get(m, 0) for m in range(first, last + 1)]
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import evacuation_report, evacuations
+from server import evacuation_accounts, evacuation_report, evacuations
 from server.auth import (
     EVERYONE,
     ORGANISER,
@@ -99,18 +99,18 @@ async def read_people(request: Request) -> JSONResponse:
     return json_response({"people": await evacuations.roll(muster(request).db, evacuation_id)})
 
 
-@accepts(evacuations.AccountIn | evacuations.AccountsIn)
+@accepts(evacuation_accounts.AccountIn | evacuation_accounts.AccountsIn)
 async def record_accounts(request: Request) -> JSONResponse:
     """Account for one person or a batch; a repeated nonce returns its first answer."""
     evacuation_id, event_id, principal = await _evacuation(request, EVERYONE)
     data = await read_json(request)
     single = isinstance(data, dict) and "accounts" not in data
     items = (
-        [validate(evacuations.AccountIn, data)]
+        [validate(evacuation_accounts.AccountIn, data)]
         if single
-        else validate(evacuations.AccountsIn, data).accounts
+        else validate(evacuation_accounts.AccountsIn, data).accounts
     )
-    result = await evacuations.record_accounts(
+    result = await evacuation_accounts.record_accounts(
         muster(request).db, evacuation_id, event_id, items, principal
     )
     if result.changed:

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from checkin import admission
-from server import evacuations
+from server import evacuation_accounts
 from server.context import Muster
 from server.models import EvacuationAccount, EvacuationPerson
 from tests.conftest import Api
@@ -125,16 +125,12 @@ async def test_forty_phones_account_each_person_once(ctx, organiser, api_as, eve
 async def test_without_the_row_lock_merges_are_lost(
     ctx, organiser, api_as, event, monkeypatch
 ) -> None:
-    async def unlocked(session: Any, person_id: int) -> EvacuationPerson | None:
-        person: EvacuationPerson | None = await session.scalar(
-            select(EvacuationPerson)
-            .where(EvacuationPerson.id == person_id)
-            .execution_options(populate_existing=True)
-        )
+    async def unlocked(session: Any, person_ids: list[int]) -> dict[int, dict[str, Any]]:
+        rows = await session.execute(evacuation_accounts.people_query(person_ids))
         await asyncio.sleep(0.002)  # what a busy server does between read and write
-        return person
+        return {row.id: dict(row._mapping) for row in rows}
 
-    monkeypatch.setattr(evacuations, "read_person_for_update", unlocked)
+    monkeypatch.setattr(evacuation_accounts, "lock_people", unlocked)
     run = await hammer(organiser, api_as, event)
     rows, _logged = await outcome(ctx, run["started"]["id"])
     by_ticket = {r.ticket_id: r for r in rows}
