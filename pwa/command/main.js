@@ -12,6 +12,7 @@ import { TERMS } from "../shared/terms.js";
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
 import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
+import { DUTY_POLL_MS, dutyView, renderDuty } from "./duty.js";
 import { CommandEvacuation } from "./evacuation.js";
 import { renderIncidents } from "./incidents.js";
 import { LiveSocket, socketUrl } from "../shared/live.js";
@@ -51,6 +52,9 @@ const page = {
   alerts: new Map(),
   /** undefined: not loaded yet; null: could not be loaded. */
   plans: undefined,
+  /** Who is on duty where (duty.js dutyView); null: the roster could not be read. */
+  duty: dutyView([], []),
+  dutyTimer: null,
   /** Whether the token may acknowledge, assign and resolve (told by the welcome). */
   mayAct: false,
   dirty: new Set(),
@@ -65,6 +69,7 @@ const PANELS = {
   arrivals: () => renderArrivals($("panel-arrivals"), page.headcount.arrivals),
   gates: () => renderGates($("panel-gates"), gatesView(page.headcount, page.gatesData)),
   stock: () => renderStock($("panel-stock"), page.stock),
+  duty: () => renderDuty($("panel-duty"), page.duty),
   incidents: () => renderIncidents($("panel-incidents"), incidentBoard(incidentList()), incidentActions),
   alerts: () =>
     renderAlerts($("panel-alerts"), alertFeed([...page.alerts.values()].map(alertView)), acknowledgeAlert, page.mayAct, page.event && page.event.timezone),
@@ -446,7 +451,26 @@ async function pairScreen(code, wantedEvent) {
   }
 }
 
+/** Who is on duty where: the roster read again every DUTY_POLL_MS (duty.js says why). */
+async function loadDuty() {
+  const event = page.event;
+  if (!event) return;
+  try {
+    const [{ staff }, { zones }] = await Promise.all([
+      page.api.get(`/api/v1/events/${event.id}/staff`),
+      page.api.get(`/api/v1/events/${event.id}/zones`),
+    ]);
+    if (page.event !== event) return;
+    page.duty = dutyView(staff, zones);
+  } catch {
+    if (page.event !== event) return;
+    page.duty = null;
+  }
+  invalidate("duty");
+}
+
 function stopDashboard() {
+  clearInterval(page.dutyTimer);
   if (page.socket) page.socket.stop();
   page.socket = null;
   page.event = null;
@@ -465,6 +489,7 @@ function openDashboard(api, event) {
     incidents: new Map(),
     alerts: new Map(),
     plans: undefined,
+    duty: dutyView([], []),
     mayAct: false,
     connection: { name: "connecting" },
   });
@@ -479,6 +504,8 @@ function openDashboard(api, event) {
   renderAll();
   evacuation.open(api, event);
   loadPlans();
+  loadDuty();
+  page.dutyTimer = setInterval(loadDuty, DUTY_POLL_MS);
   page.socket = new LiveSocket({
     url: socketUrl(event.id),
     token: api.token,

@@ -1,5 +1,5 @@
 // The organiser's console: sign in, pick an event, then one section at a
-// time (overview, venue, tickets, phones, stock, incidents and plans, the
+// time (overview, venue, tickets, phones, the staff roster, stock, incidents and plans, the
 // review, personal data). The
 // address keeps the place ("#event=3&tab=venue") so reload and back work.
 
@@ -15,6 +15,8 @@ import { showReview } from "./review.js";
 import { markEventList, showRetention, showRetentionReminder } from "./retention.js";
 import { RETENTION_STRINGS } from "./retention_strings.js";
 import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeTokenFromLink } from "./session.js";
+import { showStaff } from "./staff.js";
+import { STAFF_STRINGS } from "./staff_strings.js";
 import { showStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
 import { TERMS } from "../../shared/terms.js";
@@ -27,6 +29,7 @@ const TABS = [
   { id: "tickets", show: showTickets },
   { id: "mail", show: showMail },
   { id: "phones", show: showPhones },
+  { id: "staff", show: showStaff },
   { id: "stock", show: showStock },
   { id: "plans", show: showPlans },
   { id: "review", show: showReview },
@@ -141,6 +144,7 @@ function boot() {
   addStrings(STRINGS);
   addStrings(MAIL_STRINGS);
   addStrings(RETENTION_STRINGS);
+  addStrings(STAFF_STRINGS);
   takeTokenFromLink();
   applyTranslations();
   setupLanguageSwitch();
