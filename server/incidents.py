@@ -699,6 +699,25 @@ async def read_incident(db: Database, event_id: int, incident_id: int) -> dict[s
     return view
 
 
+async def took_part(db: Database, event_id: int, incident_id: int, account_id: int) -> bool:
+    """Whether the account reported the incident (or a report linked to it),
+    has it assigned, or wrote in its log: the incidents a door phone sees.
+    An incident that is not there counts as theirs (the read then says 404)."""
+    async with db.reading() as session:
+        incident = await session.scalar(
+            select(Incident).where(Incident.id == incident_id, Incident.event_id == event_id)
+        )
+        if incident is None or account_id in (incident.reporter_id, incident.assignee_id):
+            return True
+        wrote = await session.scalar(
+            select(IncidentLogEntry.id)
+            .where(IncidentLogEntry.incident_id == incident_id)
+            .where(IncidentLogEntry.actor_id == account_id)
+            .limit(1)
+        )
+    return wrote is not None
+
+
 async def read_photo(
     db: Database, event_id: int, incident_id: int, photo_id: int | None
 ) -> IncidentPhoto:

@@ -69,11 +69,20 @@ UNSCOPED: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-#: Roles the route lets in for their own things only (a scan a door made,
-#: an incident assigned to a staff member or reported by them): the route
-#: refuses them with 403 on anyone else's.
+#: Roles the route lets in for their own things only (a scan a door made;
+#: an incident a door reported or wrote on; one assigned to or reported by
+#: a staff member): the route refuses them with 403 on anyone else's.
 OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/events/{event_id}/scans/{nonce}/annul"): frozenset({DOOR}),
+    **{
+        (method, "/api/v1/events/{event_id}/incidents/{incident_id}" + tail): frozenset({DOOR})
+        for method, tail in (
+            ("GET", ""),
+            ("POST", "/comments"),
+            ("GET", "/photo"),
+            ("GET", "/photos/{photo_id}"),
+        )
+    },
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/resolve"): frozenset({STAFF}),
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/reopen"): frozenset({STAFF}),
 }
@@ -163,7 +172,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", _EVENT + "/stock/items/{item_id}"): ORGANISER_ONLY,
     ("POST", _EVENT + "/stock/movements"): OPERATORS,
     ("GET", _EVENT + "/stock/movements"): OPERATORS,
-    # incidents: anyone reports and comments; the floor takes them (incident_rules.may_act)
+    # incidents: anyone reports and comments (a door on its own, and it lists
+    # only its own); the floor takes them (incident_rules.may_act)
     ("POST", _EVENT + "/incidents"): EVERYONE,
     ("GET", _EVENT + "/incidents"): EVERYONE,
     ("GET", _INCIDENT): EVERYONE,

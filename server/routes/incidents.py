@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import incident_rules, incidents
-from server.auth import EVERYONE, OPERATORS, authorize
+from server.auth import DOOR, EVERYONE, OPERATORS, Principal, authorize
 from server.context import muster
-from server.errors import InvalidRequest
+from server.errors import Forbidden, InvalidRequest
 from server.http import json_response, parse_body, path_int, read_json, read_limited, validate
 from server.openapi import accepts, answers, file_form
 from server.photos import StoredPhoto, reencode_photo
@@ -124,13 +124,29 @@ def _statuses(raw: str | None) -> list[str] | None:
     return wanted
 
 
+async def _door_took_part(request: Request, principal: Principal, event_id: int) -> None:
+    """A door phone reads the incidents it had a hand in, no others: they
+    may name attendees (who fainted where), and a door only reports and
+    comments (server/rights.py)."""
+    if principal.role != DOOR:
+        return
+    incident_id = path_int(request, "incident_id")
+    if not await incidents.took_part(
+        muster(request).db, event_id, incident_id, principal.account_id
+    ):
+        raise Forbidden(
+            "A door phone sees the incidents it reported or wrote on.", code="not_own_incident"
+        )
+
+
 @answers(422)
 async def list_incidents(request: Request) -> JSONResponse:
-    """Incidents, newest first (``status``, ``mine``, ``category``, ``limit``)."""
+    """Incidents, newest first (``status``, ``mine``, ``category``, ``limit``);
+    a door phone's are always ``mine``."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, EVERYONE)
     params = request.query_params
-    mine = params.get("mine", "").lower() in ("1", "true", "yes")
+    mine = principal.role == DOOR or params.get("mine", "").lower() in ("1", "true", "yes")
     try:
         limit = min(max(int(params.get("limit", "200")), 1), 1000)
     except ValueError:
@@ -149,7 +165,8 @@ async def list_incidents(request: Request) -> JSONResponse:
 async def read_incident(request: Request) -> JSONResponse:
     """One incident with its log, comments, photos and emergency plan."""
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
-    await authorize(request, event_id, EVERYONE)
+    principal = await authorize(request, event_id, EVERYONE)
+    await _door_took_part(request, principal, event_id)
     return json_response(await incidents.read_incident(muster(request).db, event_id, incident_id))
 
 
@@ -208,6 +225,7 @@ async def comment_incident(request: Request) -> JSONResponse:
     """Comment on an incident; a resent nonce is stored once."""
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
     principal = await authorize(request, event_id, EVERYONE)
+    await _door_took_part(request, principal, event_id)
     body = await parse_body(request, incidents.CommentIn)
     ctx = muster(request)
     result = await incidents.comment_on_incident(ctx.db, event_id, incident_id, principal, body)
@@ -220,7 +238,8 @@ async def comment_incident(request: Request) -> JSONResponse:
 
 async def _photo_response(request: Request, photo_id: int | None) -> Response:
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
-    await authorize(request, event_id, EVERYONE)
+    principal = await authorize(request, event_id, EVERYONE)
+    await _door_took_part(request, principal, event_id)
     photo = await incidents.read_photo(muster(request).db, event_id, incident_id, photo_id)
     return Response(
         photo.data,

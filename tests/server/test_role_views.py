@@ -1,8 +1,11 @@
-"""What each role sees of a ticket (server/rights.py): a door what admitting
-by name needs — never an email, another ticket's secret or a list to page —
-command the contact too, the organiser also the secret; staff nothing."""
+"""What each role sees (server/rights.py). Of a ticket: a door what
+admitting by name needs — never an email, another ticket's secret or a list
+to page — command the contact too, the organiser also the secret; staff
+nothing. Of incidents: a door the ones it reported or wrote on."""
 
 from __future__ import annotations
+
+import uuid
 
 from server.serialize import DOOR_TICKET_FIELDS
 
@@ -52,3 +55,26 @@ async def test_a_ticket_by_id_is_for_organiser_and_command(organiser, api_as, ev
     for role in ("door", "staff"):
         caller = await api_as(role, event["id"])
         assert (await caller.get(url, expect=403))["error"]["code"] == "forbidden"
+
+
+def incident(title: str) -> dict[str, str]:
+    return {"category": "other", "title": title, "nonce": uuid.uuid4().hex, "location": title}
+
+
+async def test_a_door_sees_the_incidents_it_had_a_hand_in(api_as, event):
+    base = f"/api/v1/events/{event['id']}/incidents"
+    door = await api_as("door", event["id"])
+    staff = await api_as("staff", event["id"])
+    own = await door.post(base, incident("读卡器坏了 North reader"), expect=201)
+    other = await staff.post(base, incident("观众晕倒 王伟 B2"), expect=201)
+    assert [i["id"] for i in (await door.get(base))["incidents"]] == [own["id"]]
+    assert (await door.get(f"{base}/{own['id']}"))["id"] == own["id"]
+    for method, tail in (("GET", ""), ("GET", "/photo"), ("POST", "/comments")):
+        body = {"text": "x", "nonce": uuid.uuid4().hex} if method == "POST" else None
+        refused = await door.call(method, f"{base}/{other['id']}{tail}", 403, json=body)
+        assert refused["error"]["code"] == "not_own_incident", tail
+    # Staff take any incident, so they see them all.
+    assert {i["id"] for i in (await staff.get(base))["incidents"]} == {own["id"], other["id"]}
+    # Once it writes on one (a comment, a linked report), the door sees it.
+    await door.post(f"{base}/{own['id']}/comments", {"text": "换了", "nonce": "c1"}, expect=201)
+    await door.get(f"{base}/{own['id']}")
