@@ -548,6 +548,17 @@ async def on_duty(
     ]
 
 
+async def may_override_account(db: Database, account_id: int, role: str) -> bool:
+    """Whether the phone of ``account_id`` is held by a door supervisor."""
+    async with db.reading() as session:
+        supervisor = await session.scalar(
+            select(StaffMember.supervisor)
+            .join(Account, Account.staff_id == StaffMember.id)
+            .where(Account.id == account_id)
+        )
+    return roster_rules.may_override(role, bool(supervisor))
+
+
 async def staff_of_account(session: AsyncSession, account_id: int) -> StaffMember | None:
     """The roster member a phone was paired to, if any."""
     staff_id = await session.scalar(select(Account.staff_id).where(Account.id == account_id))

@@ -8,10 +8,16 @@
 // assumes there is room, and the server settles it at sync. Who it is —
 // name, ticket type, printed code — comes from the bundle's sealed display
 // data, which only the scanned code opens (display.js).
+//
+// A door supervisor's phone (roster_rules.may_override) also gets `people`:
+// each valid ticket's holder, code, type and validity in the clear, so it
+// can find someone by name and admit them by their printed code with no
+// network. Other phones never get it; a supervisor's drops it when a full
+// bundle comes without it, and unpairing wipes it with everything else.
 
 import { decide } from "/shared/rules.js";
 import { SecretError, parseSecret, verifySecret } from "/shared/secret.js";
-import { openBox, ticketCode } from "./display.js";
+import { openBox, ticketCode, ticketIdOfCode } from "./display.js";
 import * as store from "./store.js";
 
 function byId(list) {
@@ -32,6 +38,8 @@ export class DoorBook {
     this.zones = new Map();
     this.types = new Map();
     this.seen = new Map();
+    /** ticket id -> {ticket, generation, name, code, type, valid_from, valid_until}: supervisors only. */
+    this.people = new Map();
     this.cursor = null;
     this.loadedAt = null;
   }
@@ -46,6 +54,7 @@ export class DoorBook {
     if (saved) this.#applyLayout(saved);
     this.cursor = (await store.get("kv", "cursor")) ?? null;
     for (const record of await store.all("seen")) this.seen.set(String(record.ticket), record);
+    this.people = byTicket((await store.get("kv", "people")) || []);
   }
 
   #applyLayout(bundle) {
@@ -75,6 +84,7 @@ export class DoorBook {
       : { ...bundle };
     delete merged.admitted;
     delete merged.display;
+    delete merged.people;
     merged.loaded_at = new Date().toISOString();
     this.#applyLayout(merged);
     await store.put("kv", merged, "bundle");
@@ -100,8 +110,58 @@ export class DoorBook {
         await this.#replaceSeen(records, pending);
       }
     }
+    await this.#applyPeople(bundle);
     this.cursor = bundle.cursor ?? null;
     await store.put("kv", this.cursor, "cursor");
+  }
+
+  async #applyPeople(bundle) {
+    if (!bundle.people && bundle.incremental) return;
+    const fresh = byTicket(bundle.people || []);
+    this.people = bundle.incremental ? new Map([...this.people, ...fresh]) : fresh;
+    if (this.people.size) await store.put("kv", [...this.people.values()], "people");
+    else await store.remove("kv", "people");
+  }
+
+  /** Whether this phone may look people up and admit them by code offline. */
+  get knowsPeople() {
+    return this.people.size > 0;
+  }
+
+  /**
+   * People whose name or printed code matches ``query`` (supervisor phones,
+   * offline): like the server's look-up, with where each is now from the
+   * seen set. At most ``limit``.
+   */
+  findPeople(query, limit = 20) {
+    const words = normalised(query).split(/\s+/).filter(Boolean);
+    if (!words.length) return [];
+    const code = String(query).trim().toUpperCase();
+    const found = [];
+    for (const person of this.people.values()) {
+      const name = normalised(person.name);
+      if (person.code === code || words.every((w) => name.includes(w))) {
+        const seen = this.seen.get(String(person.ticket));
+        const revoked = this.revoked.has(`${person.ticket}:${person.generation}`);
+        found.push({
+          id: person.ticket,
+          holder_name: person.name,
+          code: person.code,
+          ticket_type: person.type,
+          status: revoked ? "revoked" : "valid",
+          zone: seen ? seen.zone : null,
+          checked_in_at: seen && seen.checkedIn ? seen.at || true : null,
+        });
+        if (found.length >= limit) break;
+      }
+    }
+    return found;
+  }
+
+  /** The supervisor's record of a typed printed code, or null. */
+  personOfCode(text) {
+    const id = ticketIdOfCode(text);
+    return id === null ? null : this.people.get(String(id)) || null;
   }
 
   async #replaceSeen(records, pending) {
@@ -173,6 +233,8 @@ export class DoorBook {
    * "wrong_event"), exactly as the server would answer.
    */
   async decide(secret, gateId, direction, when) {
+    const person = this.personOfCode(secret);
+    if (person) return this.#decideKnown(person, gateId, direction, when);
     let claims;
     try {
       claims = await verifySecret(secret, this.eventId, this.keys);
@@ -207,6 +269,34 @@ export class DoorBook {
     };
   }
 
+  /** A typed printed code on a supervisor's phone: decided from the person's record. */
+  #decideKnown(person, gateId, direction, when) {
+    const gate = this.gates.get(String(gateId));
+    const type = this.types.get(String(person.type));
+    const seen = this.seen.get(String(person.ticket));
+    const ticket = {
+      status: this.revoked.has(`${person.ticket}:${person.generation}`) ? "revoked" : "valid",
+      generation: person.generation,
+      allowedZones: type ? (type.zones ?? null) : null,
+      reentry: type ? type.reentry !== false : true,
+      validFrom: person.valid_from ? new Date(person.valid_from) : null,
+      validUntil: person.valid_until ? new Date(person.valid_until) : null,
+      zoneId: seen ? seen.zone : null,
+      checkedIn: Boolean(seen && seen.checkedIn),
+    };
+    const move = { fromZone: gate.from_zone ?? null, toZone: gate.to_zone, direction };
+    const decision = decide(ticket, person.generation, move, when, true);
+    return {
+      ...decision,
+      ticketId: person.ticket,
+      claims: null,
+      zoneBefore: ticket.zoneId,
+      wasCheckedIn: ticket.checkedIn,
+      seen: seen || null,
+      who: Promise.resolve({ name: person.name, type: type ? type.name : "", code: person.code }),
+    };
+  }
+
   /** Who a verified secret belongs to: name (sealed, opened with the secret), ticket type, printed code. */
   async who(secret, claims, type) {
     const sealed = await store.get("display", claims.ticketId);
@@ -229,6 +319,15 @@ export class DoorBook {
     if (ticketId == null) return Promise.resolve();
     return this.#remember([{ ticket: String(ticketId), zone: zone ?? null, checkedIn: true, gate, at }]);
   }
+}
+
+function byTicket(people) {
+  return new Map(people.map((p) => [String(p.ticket), p]));
+}
+
+/** Lower case, full-width folded (NFKC), for matching names as typed. */
+function normalised(text) {
+  return String(text || "").normalize("NFKC").toLowerCase().trim();
 }
 
 function mergeBy(old, fresh, keyOf) {

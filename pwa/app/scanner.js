@@ -363,16 +363,23 @@ export class Scanner {
     list.replaceChildren();
     const q = query.trim();
     if (!q) return;
+    const book = this.app.book;
     let found;
     try {
+      // A supervisor's phone with no network looks in its own list at once.
+      if (book.knowsPeople && this.app.connection.online === false) throw new TypeError("offline");
       found = await this.app.api.get(`/api/v1/events/${this.eventId}/tickets?q=${encodeURIComponent(q)}&limit=20`, {
         timeoutMs: 5000,
       });
     } catch (error) {
       if (isRetryable(error)) this.app.connection.set(false);
-      list.append(item(isRetryable(error) ? t("scan.lookup.offline") : errorText(error)));
-      this.#backToWedge();
-      return;
+      if (!isRetryable(error) || !book.knowsPeople) {
+        list.append(item(isRetryable(error) ? t("scan.lookup.offline") : errorText(error)));
+        this.#backToWedge();
+        return;
+      }
+      found = { tickets: book.findPeople(q), offline: true };
+      list.append(item(t("scan.lookup.from_phone")));
     }
     if (!found.tickets.length) list.append(item(t("scan.lookup.none")));
     for (const ticket of found.tickets) list.append(this.#lookupRow(ticket));

@@ -88,8 +88,9 @@ export class Verdicts extends EventTarget {
   async decide(scan, gate, readAt) {
     const asking = this.app.connection.online === false ? null : this.ask(scan);
     // A typed printed code proves nothing on its own: only the server, which
-    // knows whose code it is, can answer it (it waits up to the timeout).
-    const typedCode = ticketIdOfCode(scan.secret) !== null;
+    // knows whose code it is, can answer it (it waits up to the timeout) —
+    // or a door supervisor's phone, which holds the event's people.
+    const typedCode = ticketIdOfCode(scan.secret) !== null && !this.app.book.personOfCode(scan.secret);
     // The phone's own decision, written to the queue, while the server is asked:
     // when it is needed it is ready, and already kept.
     const local = this.app.book.ready && !typedCode ? this.#decideAndKeep(scan, gate) : null;

@@ -33,6 +33,7 @@ from server.models import Event, Revocation, Scan, Ticket, utcnow
 from server.openapi import accepts, answers
 from server.responses import JSONResponse
 from server.serialize import iso
+from server.staff import may_override_account
 
 #: Most scans in one offline batch.
 SYNC_MAX_SCANS = 5000
@@ -208,7 +209,9 @@ def decode_cursor(cursor: str) -> Cursor:
         ) from None
 
 
-async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> dict[str, Any]:
+async def offline_bundle(
+    ctx: Muster, event_id: int, since: Cursor | None, *, with_names: bool = False
+) -> dict[str, Any]:
     """What a door phone needs to admit people with no network.
 
     The full bundle (no ``since``) has every key, revocation and admitted
@@ -219,6 +222,12 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
     sealed under its own secret (``checkin.display``), so only a scanned QR
     code opens its line — every ticket in a full bundle, then those issued
     or re-issued since.
+
+    ``with_names`` (a door supervisor's phone: ``roster_rules.may_override``)
+    adds ``people``: each valid ticket's holder name, printed code, type,
+    generation and validity in the clear, for looking people up and
+    admitting them by hand with no network. Only those phones get it, and
+    they drop it when unpaired or when a full bundle comes without it.
     """
     now = utcnow()
     venue = await load_venue(ctx.db, event_id)
@@ -233,9 +242,19 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
         tickets = select(Ticket.id, Ticket.zone_id, Ticket.checked_in_at).where(
             Ticket.event_id == event_id
         )
+        valid = (Ticket.event_id == event_id, Ticket.status == "valid")
         shown = select(Ticket.id, Ticket.generation, Ticket.secret, Ticket.holder_name).where(
-            Ticket.event_id == event_id, Ticket.status == "valid"
+            *valid
         )
+        named = select(
+            Ticket.id,
+            Ticket.generation,
+            Ticket.holder_name,
+            Ticket.code,
+            Ticket.type_id,
+            Ticket.valid_from,
+            Ticket.valid_until,
+        ).where(*valid)
         if since is None:
             tickets = tickets.where(
                 or_(Ticket.zone_id.is_not(None), Ticket.checked_in_at.is_not(None))
@@ -249,6 +268,7 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
                 Ticket.id > since.ticket if since.ticket is not None else Ticket.created_at >= start
             )
             shown = shown.where(or_(issued, Ticket.id.in_(reissued)))
+            named = named.where(or_(issued, Ticket.id.in_(reissued)))
             revoked = revoked.where(Revocation.revoked_at >= start)
             # An annul happens within the annul window of the scan's
             # receipt, so the (event, received_at) index bounds both.
@@ -262,10 +282,11 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
         revocations = (await session.execute(revoked.order_by(Revocation.id))).all()
         admitted = (await session.execute(tickets.order_by(Ticket.id))).all()
         sealed = (await session.execute(shown.order_by(Ticket.id))).all()
+        people = (await session.execute(named.order_by(Ticket.id))).all() if with_names else []
         last = await session.scalar(select(func.max(Ticket.id)).where(Ticket.event_id == event_id))
     if since is not None and since.ticket is not None:
         last = max(last or 0, since.ticket)
-    return {
+    bundle = {
         "event": {
             "id": event.id,
             "name": event.name,
@@ -319,16 +340,32 @@ async def offline_bundle(ctx: Muster, event_id: int, since: Cursor | None) -> di
             for t in sorted(venue.types.values(), key=lambda t: t.id)
         ],
     }
+    if with_names:
+        bundle["people"] = [
+            {
+                "ticket": t,
+                "generation": g,
+                "name": name,
+                "code": code,
+                "type": type_id,
+                "valid_from": iso(start),
+                "valid_until": iso(end),
+            }
+            for t, g, name, code, type_id, start, end in people
+        ]
+    return bundle
 
 
 @answers(422)
 async def read_offline_bundle(request: Request) -> JSONResponse:
     """Keys, revocations, admitted set, gates, zones, ticket types; ``?since=CURSOR`` for changes."""
     event_id = path_int(request, "event_id")
-    await authorize(request, event_id, SCANNERS)
+    principal = await authorize(request, event_id, SCANNERS)
     since = request.query_params.get("since")
     cursor = decode_cursor(since) if since else None
-    return json_response(await offline_bundle(muster(request), event_id, cursor))
+    ctx = muster(request)
+    with_names = await may_override_account(ctx.db, principal.account_id, principal.role)
+    return json_response(await offline_bundle(ctx, event_id, cursor, with_names=with_names))
 
 
 routes = [

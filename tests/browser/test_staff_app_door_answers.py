@@ -198,3 +198,75 @@ def test_zone_to_zone_door_and_a_full_zone_say_which_zone(
     )
     shot(page, artifacts, f"door-zone-full-{lang}")
     context.close()
+
+
+def test_a_supervisor_finds_and_admits_people_offline(
+    live_server: LiveServer, browser: Any, artifacts: Path
+) -> None:
+    """A door supervisor's phone (roster: door, supervisor) holds the event's
+    people: with no network it finds 李娜 by name, admits her by her printed
+    code, refuses her second entry, and the server counts her once back
+    online; unpairing wipes the list. A plain door phone still says a look-up
+    needs the network."""
+    venue = set_up_venue(live_server, "新品发布会 · supervisor", tickets=4)
+    li = venue.tickets[1]
+    with live_server.api() as api:
+        member = api.post(
+            f"{venue.base}/staff",
+            json={
+                "name": "周队长",
+                "team": "安保",
+                "role": "door",
+                "supervisor": True,
+                "gate": venue.gate["id"],
+            },
+        ).json()
+        made = api.post(f"/api/v1/staff/{member['id']}/pairing-codes", json={}).json()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(made["pairing_url"])
+    page.wait_for_function("() => window.musterApp && window.musterApp.book.knowsPeople")
+
+    context.set_offline(True)
+    page.fill("#lookup", "李")
+    page.press("#lookup", "Enter")
+    row = page.locator(f"#lookup-results li[data-ticket='{li['id']}']")
+    row.wait_for()
+    assert "离线" in page.inner_text("#lookup-results")
+    assert "未入场" in row.inner_text() and li["code"] in row.inner_text()
+    shot(page, artifacts, "door-supervisor-offline-lookup-zh")
+    row.locator("button[data-action='in']").click()
+    admitted = answer_box(page)
+    assert admitted["status"] == "ok" and admitted["who"] == "李娜"
+    assert admitted["note"] == "离线判定"
+    page.evaluate("window.musterApp.scanner.hideAnswer()")
+    wedge(page, li["code"])  # her code again, typed: she is inside
+    again = answer_box(page)
+    assert (
+        again["status"] == "error"
+        and page.get_attribute("#answer", "data-reason") == "already_inside"
+    )
+    page.evaluate("window.musterApp.scanner.hideAnswer()")
+    assert headcount_inside(live_server, venue) == 0
+
+    context.set_offline(False)
+    page.wait_for_function(
+        "() => document.querySelector('#queue').dataset.scans === '0'", timeout=30_000
+    )
+    assert headcount_inside(live_server, venue) == 1
+
+    # Unpairing wipes the list with everything else.
+    page.evaluate("window.musterApp.unpair()")
+    page.wait_for_function("() => !localStorage.getItem('muster.device')")
+    assert "李娜" not in page.evaluate(DUMP_STORAGE)
+    context.close()
+
+    # A plain door phone: no list, so a look-up offline needs the network.
+    context, plain = open_paired_phone(browser, live_server, venue, locale="zh-CN")
+    assert plain.evaluate("window.musterApp.book.knowsPeople") is False
+    context.set_offline(True)
+    plain.fill("#lookup", "李")
+    plain.press("#lookup", "Enter")
+    plain.wait_for_selector("#lookup-results li")
+    assert "离线时无法查找" in plain.inner_text("#lookup-results")
+    context.close()

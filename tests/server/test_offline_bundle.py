@@ -13,6 +13,7 @@ from checkin.display import open_box
 from checkin.secrets import KeyRing
 from tests.conftest import Api
 from tests.server.test_scans import issue, scan
+from tests.server.test_staff import add, pair_member
 
 
 async def test_full_bundle(
@@ -104,3 +105,42 @@ async def test_display_data_opens_only_with_its_own_secret(
     assert fresh[other["id"]]["generation"] == 2
     assert open_box(reissued["secret"], fresh[other["id"]]["box"]) == {"name": "李娜"}
     assert open_box(later["secret"], fresh[later["id"]]["box"]) == {"name": "张敏"}
+
+
+async def test_only_a_supervisor_phone_gets_names_in_the_clear(
+    client: Any, organiser: Api, event: Any, gate: Any, ticket: Any
+) -> None:
+    """A door supervisor looks people up and admits them by hand offline, so
+    its bundle lists each valid ticket's holder; a plain door phone's holds
+    no name in the clear (only the sealed display lines)."""
+    base = f"/api/v1/events/{event['id']}"
+    supervisor = await add(organiser, event["id"], name="周队长", role="door", supervisor=True)
+    steward = await add(organiser, event["id"], name="小李", role="door")
+    lead = await pair_member(client, organiser, supervisor["id"])
+    plain = await pair_member(client, organiser, steward["id"])
+
+    full = await lead.get(f"{base}/offline-bundle")
+    [person] = full["people"]
+    assert person == {
+        "ticket": ticket["id"],
+        "generation": 1,
+        "name": "王伟",
+        "code": ticket["code"],
+        "type": ticket["ticket_type"],
+        "valid_from": person["valid_from"],
+        "valid_until": person["valid_until"],
+    }
+    assert person["valid_from"] and person["valid_until"]
+    assert "people" not in await plain.get(f"{base}/offline-bundle")
+    assert "王伟" not in str(await plain.get(f"{base}/offline-bundle"))
+
+    # Incremental: a ticket issued since comes; a revoked one does not.
+    later = await organiser.post(f"{base}/tickets", {"holder_name": "李娜"}, expect=201)
+    await organiser.post(f"/api/v1/tickets/{ticket['id']}/revoke", {}, expect=200)
+    since = await lead.get(f"{base}/offline-bundle", params={"since": full["cursor"]})
+    assert [p["name"] for p in since["people"]] == ["李娜"]
+    assert since["people"][0]["ticket"] == later["id"]
+
+    # No longer a supervisor: the next bundle carries no names.
+    await organiser.patch(f"/api/v1/staff/{supervisor['id']}", {"supervisor": False})
+    assert "people" not in await lead.get(f"{base}/offline-bundle")
