@@ -42,6 +42,7 @@ from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
 from server.issuance import TicketRequest, issue_tickets
+from server.key_sealing import KeyEncryptionKey, new_key_text
 from server.keys import KeyStore, create_event_key
 from server.mail import TicketMail, ticket_mail
 from server.mail_sender import MailSender
@@ -147,7 +148,9 @@ async def muster_round(kind: str, port: int, count: int) -> float:
             mail_per_second=0,
         )
         db = Database(url)
-        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=KeyStore(db))
+        kek = KeyEncryptionKey.from_text(new_key_text(), "bench")
+        keys = KeyStore(db, kek)
+        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=keys)
         try:
             now = datetime.now(UTC)
             async with db.writing() as session:
@@ -161,7 +164,7 @@ async def muster_round(kind: str, port: int, count: int) -> float:
                 )
                 session.add(event)
                 await session.flush()
-                await create_event_key(session, event.id)
+                await create_event_key(session, kek, event.id)
                 session.add(TicketType(event_id=event.id, name="Standard 标准票", is_default=True))
             await issue_tickets(
                 ctx,

@@ -25,6 +25,7 @@ from server.db import Database
 from server.errors import exception_handlers
 from server.escalation import escalation_clock
 from server.http import json_response
+from server.key_sealing import adopt, load_key_encryption_key
 from server.keys import KeyStore
 from server.mail_sender import mail_sender
 from server.metrics import MetricsMiddleware, Registry
@@ -81,11 +82,12 @@ def api_routes() -> list[BaseRoute]:
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or load_settings()
     db = Database(str(settings.database_url))
+    kek = load_key_encryption_key(settings)
     ctx = Muster(
         settings=settings,
         db=db,
         tokens=TokenVerifier(db, settings.token_cache_seconds),
-        keys=KeyStore(db),
+        keys=KeyStore(db, kek),
     )
     routes = api_routes()
 
@@ -102,6 +104,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if migrate:
             await upgrade(str(settings.database_url))
+        # This KEK is the database's (or the process stops here), and keys
+        # stored in plain before sealing existed are sealed now.
+        await adopt(db, kek)
         async with contextlib.AsyncExitStack() as stack:
             for part in PARTS:
                 await stack.enter_async_context(part(ctx))

@@ -24,6 +24,15 @@ from server import __version__
 from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.availability import pauses, unreachable
 from server.db import CONNECT_TIMEOUT, Database, dialect_name
+from server.key_sealing import (
+    KeyEncryptionKey,
+    KeySealingError,
+    adopt,
+    load_key_encryption_key,
+    new_key_text,
+    write_key_file,
+)
+from server.key_sealing import rotate as rotate_key_encryption_key
 from server.migrate import upgrade
 from server.models import Account
 from server.settings import Settings, load_settings
@@ -140,14 +149,34 @@ async def start_database(settings: Settings, say: Callable[[str], None]) -> str 
 
 
 async def bootstrap(settings: Settings) -> str | None:
-    """Migrate; on an empty database create the first organiser token and return it."""
+    """Migrate; check the key-encryption key and seal keys stored in plain;
+    on an empty database create the first organiser token and return it."""
     url = str(settings.database_url)
+    try:
+        kek = load_key_encryption_key(settings)
+    except KeySealingError as refused:
+        raise StartRefused(str(refused)) from None
     await upgrade(url)
     db = Database(url)
     try:
+        try:
+            await adopt(db, kek)
+        except KeySealingError as refused:
+            raise StartRefused(str(refused) + _interrupted_rotation(settings)) from None
         return await create_first_token(db)
     finally:
         await db.dispose()
+
+
+def _interrupted_rotation(settings: Settings) -> str:
+    pending = _pending_key_file(settings)
+    if str(settings.secret_key) or not pending.exists():
+        return ""
+    return f"; a rotation stopped half-way? then `mv {pending} {settings.secret_key_file}`"
+
+
+def _pending_key_file(settings: Settings) -> Path:
+    return settings.secret_key_file.with_name(settings.secret_key_file.name + ".new")
 
 
 async def create_first_token(db: Database) -> str | None:
@@ -427,7 +456,8 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
     async def run() -> int:
         await upgrade(str(settings.database_url))
         db = Database(str(settings.database_url))
-        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=KeyStore(db))
+        keys = KeyStore(db, load_key_encryption_key(settings))
+        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=keys)
         try:
             text = decode_csv(raw)
             issued = await issue_tickets(
@@ -450,6 +480,55 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
             )
         return 1
     print(f"\nImported {count} tickets into event {args.event}.")
+    return 0
+
+
+def cmd_secret_key_rotate(args: argparse.Namespace) -> int:
+    """Re-seal every signing key under a new key-encryption key (servers stopped)."""
+    settings = load_settings()
+    from_setting = bool(str(settings.secret_key))
+    if from_setting and not args.new_key_file:
+        print(
+            "muster: the key comes from MUSTER_SECRET_KEY: give the new one with --new-key-file"
+            " (made with `openssl rand -base64 32 > new.key`)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        old = load_key_encryption_key(settings)
+        text = Path(args.new_key_file).read_text("ascii") if args.new_key_file else new_key_text()
+        new = KeyEncryptionKey.from_text(text, args.new_key_file or "a new key")
+    except (KeySealingError, OSError, UnicodeDecodeError) as exc:
+        print(f"muster: {exc}".replace("muster: muster: ", "muster: "), file=sys.stderr)
+        return 2
+    pending = _pending_key_file(settings)
+    if not from_setting:
+        # Written before the database changes, so a crash between the two
+        # leaves the new key on disk (bootstrap says how to finish).
+        write_key_file(pending, text.strip(), replace=True)
+
+    async def run() -> int:
+        await upgrade(str(settings.database_url))
+        db = Database(str(settings.database_url))
+        try:
+            return await rotate_key_encryption_key(db, old, new)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except KeySealingError as refused:
+        pending.unlink(missing_ok=True)
+        print(refused, file=sys.stderr)
+        return 1
+    print(
+        f"Re-sealed {count} signing keys: key-encryption key {old.fingerprint} -> {new.fingerprint}."
+    )
+    if from_setting:
+        print("Set MUSTER_SECRET_KEY to the new key on every process, then start them.")
+    else:
+        os.replace(pending, settings.secret_key_file)
+        print(f"{settings.secret_key_file} holds the new key; start the servers again.")
     return 0
 
 
@@ -564,6 +643,22 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--gate", type=int, default=None, help="the gate of a door token")
     create.add_argument("--name", default=None, help="who or what holds it")
     create.set_defaults(run=cmd_token_create)
+
+    secret_key = commands.add_parser(
+        "secret-key", help="the key-encryption key that seals the signing keys"
+    )
+    secret_key_commands = secret_key.add_subparsers(dest="secret_key_command", required=True)
+    rotate = secret_key_commands.add_parser(
+        "rotate",
+        help="re-seal every signing key under a new key-encryption key (stop the servers first)",
+    )
+    rotate.add_argument(
+        "--new-key-file",
+        default=None,
+        help="the new key (required when MUSTER_SECRET_KEY is set; else one is made"
+        " and replaces MUSTER_SECRET_KEY_FILE)",
+    )
+    rotate.set_defaults(run=cmd_secret_key_rotate)
 
     imp = commands.add_parser("import-tickets", help="issue tickets from a CSV file")
     imp.add_argument(

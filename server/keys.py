@@ -6,6 +6,10 @@ signing ``KEY_ACTIVATION_DELAY`` later (twice the refresh), so by the time
 any secret carries the new key id, every process — and every door phone that
 synced since — already holds its public key. Old keys are retired from
 signing but never removed: tickets they signed keep verifying.
+
+Private keys are stored sealed with the key-encryption key
+(server/key_sealing.py) and unsealed only when a process first signs with
+one; the unsealed signer is then kept for the process's life.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.secrets import KeyRing, Signer, generate_key
 from server.db import Database
+from server.key_sealing import KeyEncryptionKey
 from server.models import Event, SigningKey, utcnow
 
 KEY_REFRESH_SECONDS = 30.0
@@ -26,13 +31,18 @@ KEY_ACTIVATION_DELAY = timedelta(seconds=2 * KEY_REFRESH_SECONDS)
 
 
 async def create_event_key(
-    session: AsyncSession, event_id: int, kid: int = 1, activates_at: datetime | None = None
+    session: AsyncSession,
+    kek: KeyEncryptionKey,
+    event_id: int,
+    kid: int = 1,
+    activates_at: datetime | None = None,
 ) -> SigningKey:
     pair = generate_key(kid)
     key = SigningKey(
         event_id=event_id,
         kid=kid,
-        private_key=pair.private,
+        private_key=kek.seal(pair.private, event_id, kid),
+        sealed_by=kek.fingerprint,
         public_key=pair.public,
         activates_at=activates_at,
     )
@@ -40,7 +50,9 @@ async def create_event_key(
     return key
 
 
-async def rotate_event_key(session: AsyncSession, event_id: int) -> SigningKey:
+async def rotate_event_key(
+    session: AsyncSession, kek: KeyEncryptionKey, event_id: int
+) -> SigningKey:
     """Add the event's next key; it signs from ``KEY_ACTIVATION_DELAY`` on, and
     the keys before it are retired from signing then."""
     # Lock the event row so two rotations at once cannot pick the same kid
@@ -57,7 +69,7 @@ async def rotate_event_key(session: AsyncSession, event_id: int) -> SigningKey:
         .where(SigningKey.event_id == event_id, SigningKey.retired_at.is_(None))
         .values(retired_at=activates)
     )
-    return await create_event_key(session, event_id, (top or 0) + 1, activates)
+    return await create_event_key(session, kek, event_id, (top or 0) + 1, activates)
 
 
 def active_key(keys: list[SigningKey], now: datetime) -> SigningKey:
@@ -81,10 +93,14 @@ class _EventKeys:
 
 
 class KeyStore:
-    """Caches each event's keys; reloads them every ``KEY_REFRESH_SECONDS``."""
+    """Caches each event's keys; reloads them every ``KEY_REFRESH_SECONDS``.
+    ``kek`` seals the keys it creates and unseals the ones it signs with."""
 
-    def __init__(self, db: Database, refresh_seconds: float = KEY_REFRESH_SECONDS) -> None:
+    def __init__(
+        self, db: Database, kek: KeyEncryptionKey, refresh_seconds: float = KEY_REFRESH_SECONDS
+    ) -> None:
         self.db = db
+        self.kek = kek
         self.refresh_seconds = refresh_seconds
         self._events: dict[int, _EventKeys] = {}
 
@@ -119,7 +135,7 @@ class KeyStore:
         key = active_key(found.keys, utcnow())
         signer = found.signers.get(key.kid)
         if signer is None:
-            signer = found.signers[key.kid] = Signer(key.kid, key.private_key)
+            signer = found.signers[key.kid] = Signer(key.kid, self.kek.private_key(key))
         return signer
 
     async def ring(self, event_id: int) -> KeyRing:

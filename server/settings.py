@@ -116,6 +116,8 @@ class Settings:
     tls_certfile: str
     tls_keyfile: str
     metrics_token: Secret
+    secret_key: Secret
+    secret_key_file: Path
     smtp: SmtpServer | None
     mail_from: str
     mail_per_second: float
@@ -290,6 +292,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                     "bearer token /metrics asks for (none: /metrics answers loopback only)",
                 ),
                 default="",
+            )
+        ),
+        secret_key=Secret(
+            config(
+                _doc(
+                    "MUSTER_SECRET_KEY",
+                    "key-encryption key of the signing keys (none: MUSTER_SECRET_KEY_FILE)",
+                ),
+                default="",
+            )
+        ),
+        secret_key_file=Path(
+            config(
+                _doc(
+                    "MUSTER_SECRET_KEY_FILE",
+                    "file holding the key-encryption key, made 0600 on first start",
+                ),
+                default=str(data_dir / "secret.key"),
             )
         ),
         smtp=SmtpServer.from_url(str(smtp_url)) if str(smtp_url) else None,

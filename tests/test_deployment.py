@@ -108,6 +108,8 @@ def test_compose_builds_the_image_and_installs_nothing_at_start():
         unknown = {key for key in env if key.startswith("MUSTER_")} - set(load_and_list())
         assert not unknown, f"compose sets settings Muster does not read: {unknown}"
         assert "ports" not in services[name], "only the TLS proxy is published"
+        # Both open the signing keys with one key-encryption key: one shared file.
+        assert "muster-keys:/var/lib/muster" in services[name]["volumes"]
     for name, service in services.items():
         if "image" in service and not service.get("build"):
             assert PINNED.match(service["image"]), f"{name}: {service['image']} is not pinned"

@@ -18,7 +18,15 @@ from server.models.scans import Scan
 from server.models.staff import DutyShift, StaffMember
 from server.models.stock import StockItem, StockMovement
 from server.models.tickets import Revocation, Ticket
-from server.models.venue import Event, Gate, SigningKey, TicketType, Zone, ZoneShard
+from server.models.venue import (
+    Event,
+    Gate,
+    KeyEncryption,
+    SigningKey,
+    TicketType,
+    Zone,
+    ZoneShard,
+)
 
 __all__ = [
     "ROLES",
@@ -39,6 +47,7 @@ __all__ = [
     "Incident",
     "IncidentLogEntry",
     "IncidentPhoto",
+    "KeyEncryption",
     "MailDelivery",
     "Mailing",
     "MusterPoint",

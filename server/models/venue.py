@@ -53,14 +53,30 @@ class SigningKey(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     kid: Mapped[int] = mapped_column(Integer)
-    private_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: Sealed with the key-encryption key (server/key_sealing.py): version,
+    #: nonce, AES-GCM ciphertext; the raw 32 bytes while ``sealed_by`` is None.
+    private_key: Mapped[bytes] = mapped_column(LargeBinary())
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The fingerprint of the key-encryption key that sealed ``private_key``.
+    sealed_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: A rotated-in key signs only from this time on, once every server
     #: process has loaded it (None: at once — an event's first key).
     activates_at: Mapped[datetime | None]
     #: A retired key no longer signs; tickets it signed still verify.
     retired_at: Mapped[datetime | None]
+
+
+class KeyEncryption(Base):
+    """The one key-encryption key this database's signing keys are sealed
+    with, by its fingerprint: a process holding another refuses to start."""
+
+    __tablename__ = "key_encryption"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[datetime | None]
 
 
 class Zone(Base):

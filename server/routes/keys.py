@@ -47,7 +47,7 @@ async def rotate_keys(request: Request) -> JSONResponse:
     ctx = muster(request)
     async with ctx.db.writing() as session:
         await get_event(session, event_id)
-        key = await rotate_event_key(session, event_id)
+        key = await rotate_event_key(session, ctx.keys.kek, event_id)
     ctx.keys.forget(event_id)
     return json_response(key_json(key), status=201)
 

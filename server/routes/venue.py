@@ -201,7 +201,7 @@ async def create_event(request: Request) -> JSONResponse:
         event = Event(**body.model_dump(exclude={"default_ticket_type"}))
         session.add(event)
         await session.flush()
-        await create_event_key(session, event.id)
+        await create_event_key(session, muster(request).keys.kek, event.id)
         session.add(TicketType(event_id=event.id, name=body.default_ticket_type, is_default=True))
     return json_response(event_json(event), status=201)
 

@@ -37,8 +37,10 @@ def query(data_dir, statement):
 def make_event(data_dir) -> int:
     from datetime import UTC, datetime, timedelta
 
+    from server.key_sealing import load_key_encryption_key
     from server.keys import create_event_key
     from server.models import TicketType
+    from server.settings import load_settings
 
     async def run():
         url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'muster.db'}"
@@ -56,7 +58,8 @@ def make_event(data_dir) -> int:
                 )
                 session.add(event)
                 await session.flush()
-                await create_event_key(session, event.id)
+                kek = load_key_encryption_key(load_settings({"MUSTER_DATA_DIR": str(data_dir)}))
+                await create_event_key(session, kek, event.id)
                 session.add(TicketType(event_id=event.id, name="Standard", is_default=True))
             return event.id
         finally:

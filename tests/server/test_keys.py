@@ -49,7 +49,7 @@ async def test_rotation(organiser, api_as, ctx, event, ticket):
 
 async def test_other_processes_pick_up_a_rotation(organiser, ctx, event):
     """A second KeyStore (another process) refreshes within its refresh period."""
-    other = KeyStore(ctx.db, refresh_seconds=0.0)
+    other = KeyStore(ctx.db, ctx.keys.kek, refresh_seconds=0.0)
     assert set(await other.public_keys(event["id"])) == {1}
     await organiser.post(f"/api/v1/events/{event['id']}/keys/rotate", {}, expect=201)
     assert set(await other.public_keys(event["id"])) == {1, 2}
