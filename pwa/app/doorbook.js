@@ -242,58 +242,46 @@ export class DoorBook {
       if (error instanceof SecretError) return { ok: false, reason: error.reason, ticketId: null, claims: null };
       throw error;
     }
-    const gate = this.gates.get(String(gateId));
     const type = this.types.get(String(claims.typeId));
-    const seen = this.seen.get(String(claims.ticketId));
-    const ticket = {
-      status: this.revoked.has(`${claims.ticketId}:${claims.generation}`) ? "revoked" : "valid",
-      generation: claims.generation,
-      allowedZones: type ? (type.zones ?? null) : null,
-      reentry: type ? type.reentry !== false : true,
-      validFrom: claims.validFrom,
-      validUntil: claims.validUntil,
-      zoneId: seen ? seen.zone : null,
-      checkedIn: Boolean(seen && seen.checkedIn),
-    };
-    const move = { fromZone: gate.from_zone ?? null, toZone: gate.to_zone, direction };
-    const decision = decide(ticket, claims.generation, move, when, true);
-    return {
-      ...decision,
-      ticketId: claims.ticketId,
-      claims,
-      zoneBefore: ticket.zoneId,
-      wasCheckedIn: ticket.checkedIn,
-      seen: seen || null,
-      // Who it is: opened while the caller stores the scan (a promise).
-      who: this.who(secret, claims, type),
-    };
+    const facts = { ticketId: claims.ticketId, generation: claims.generation, validFrom: claims.validFrom, validUntil: claims.validUntil };
+    // Who it is: opened while the caller stores the scan (a promise).
+    return { ...this.#judge(facts, type, gateId, direction, when), claims, who: this.who(secret, claims, type) };
   }
 
   /** A typed printed code on a supervisor's phone: decided from the person's record. */
   #decideKnown(person, gateId, direction, when) {
-    const gate = this.gates.get(String(gateId));
     const type = this.types.get(String(person.type));
-    const seen = this.seen.get(String(person.ticket));
-    const ticket = {
-      status: this.revoked.has(`${person.ticket}:${person.generation}`) ? "revoked" : "valid",
+    const facts = {
+      ticketId: person.ticket,
       generation: person.generation,
-      allowedZones: type ? (type.zones ?? null) : null,
-      reentry: type ? type.reentry !== false : true,
       validFrom: person.valid_from ? new Date(person.valid_from) : null,
       validUntil: person.valid_until ? new Date(person.valid_until) : null,
+    };
+    const who = Promise.resolve({ name: person.name, type: type ? type.name : "", code: person.code });
+    return { ...this.#judge(facts, type, gateId, direction, when), claims: null, who };
+  }
+
+  /** The rules (pwa/shared/rules.js) on one ticket's facts and what this door has seen of it. */
+  #judge({ ticketId, generation, validFrom, validUntil }, type, gateId, direction, when) {
+    const gate = this.gates.get(String(gateId));
+    const seen = this.seen.get(String(ticketId));
+    const ticket = {
+      status: this.revoked.has(`${ticketId}:${generation}`) ? "revoked" : "valid",
+      generation,
+      allowedZones: type ? (type.zones ?? null) : null,
+      reentry: type ? type.reentry !== false : true,
+      validFrom,
+      validUntil,
       zoneId: seen ? seen.zone : null,
       checkedIn: Boolean(seen && seen.checkedIn),
     };
     const move = { fromZone: gate.from_zone ?? null, toZone: gate.to_zone, direction };
-    const decision = decide(ticket, person.generation, move, when, true);
     return {
-      ...decision,
-      ticketId: person.ticket,
-      claims: null,
+      ...decide(ticket, generation, move, when, true),
+      ticketId,
       zoneBefore: ticket.zoneId,
       wasCheckedIn: ticket.checkedIn,
       seen: seen || null,
-      who: Promise.resolve({ name: person.name, type: type ? type.name : "", code: person.code }),
     };
   }
 
