@@ -203,7 +203,12 @@ def filled_keys(value: Any) -> set[str]:
 
 
 def url_of(path: str, params: dict[str, str]) -> str:
-    return re.sub(r"{(\w+)}", lambda m: params[m.group(1)], path)
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in params, f"{path}: make a real {{{name}}} in build_world (params)"
+        return params[name]
+
+    return re.sub(r"{(\w+)}", value, path)
 
 
 async def test_every_operation_answers_every_caller_as_the_table_says(ctx, client, organiser):
