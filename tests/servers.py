@@ -19,6 +19,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The key-encryption key of test servers (server/key_sealing.py).
+TEST_SECRET_KEY = "muster test key-encryption key, not for production"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -66,6 +69,10 @@ def spawn_server(
         "MUSTER_DATA_DIR": str(data_dir),
         "MUSTER_PORT": str(port),
         "MUSTER_LOG_LEVEL": "warning",
+        # One key-encryption key for every process a test starts: processes
+        # on one database must share it (each data folder would make its own
+        # secret.key, and the second process would refuse to start).
+        "MUSTER_SECRET_KEY": TEST_SECRET_KEY,
         **(env or {}),
     }
     if not env or "MUSTER_DATABASE_URL" not in env:
