@@ -116,6 +116,10 @@ def start_server(command: list[str], env: dict[str, str], port: int) -> Server:
     return Server(url, process, token)
 
 
+#: The key-encryption key of the benchmark's servers (server/key_sealing.py).
+BENCH_SECRET_KEY = "muster benchmark key-encryption key, not for production"
+
+
 def start_muster(database_url: str, data_dir: Path) -> Server:
     port = free_port()
     env = {
@@ -124,6 +128,9 @@ def start_muster(database_url: str, data_dir: Path) -> Server:
         "MUSTER_DATA_DIR": str(data_dir),
         "MUSTER_PORT": str(port),
         "MUSTER_LOG_LEVEL": "warning",
+        # Processes on one database share one key-encryption key (each data
+        # folder would make its own, and the second process would not start).
+        "MUSTER_SECRET_KEY": os.environ.get("MUSTER_SECRET_KEY", BENCH_SECRET_KEY),
     }
     return start_server([sys.executable, "-m", "server.cli", "serve"], env, port)
 
