@@ -1,8 +1,9 @@
 """The role × route table (server/rights.py) is what the server does.
 
 Every operation that Muster's own ``/openapi.json`` lists is called with
-each caller: the organiser, a command screen, a door phone, a staff phone,
-a token of each role of another event and no token at all. The answer must
+each caller: the organiser, a command screen, a door phone, a door
+supervisor's phone, a staff phone, a token of each role of another event and
+no token at all. The answer must
 be the table's: 401 without a token (unless the route is public), 403 with
 a token of another event or a role the table leaves out, and anything but
 401, 403 or a 5xx for a role it lets in. An operation the document lists
@@ -38,8 +39,11 @@ from tests.conftest import Api, event_body, token_for
 ROLES = ("organiser", "command", "door", "staff")
 #: A token of each role bound to another event ("door@other").
 STRANGERS = tuple(f"{role}@other" for role in ROLES)
+#: A door phone paired to a door supervisor of the roster: the door role,
+#: with more in its offline bundle (names in the clear) and no more rights.
+SUPERVISOR = "door-supervisor"
 ANONYMOUS = "anonymous"
-CALLERS = (*ROLES, *STRANGERS, ANONYMOUS)
+CALLERS = (*ROLES, SUPERVISOR, *STRANGERS, ANONYMOUS)
 
 EMAIL = "wang.privacy@example.com"
 NAME = "王伟"
@@ -137,6 +141,23 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
     other = await organiser.post("/api/v1/events", event_body(name="Other"), expect=201)
     callers = {ANONYMOUS: {}, "organiser": organiser.headers}
     tokens = {role: await token_for(ctx, role, e) for role in ROLES if role != "organiser"}
+    lead = await organiser.post(
+        f"{base}/staff",
+        {
+            "name": "周队长",
+            "phone": "13900000000",
+            "team": "安保",
+            "role": "door",
+            "supervisor": True,
+        },
+        expect=201,
+    )
+    lead_code = await organiser.post(f"/api/v1/staff/{lead['id']}/pairing-codes", {}, expect=201)
+    lead_phone = await client.post("/api/v1/devices/pair", json={"code": lead_code["code"]})
+    assert lead_phone.status_code == 201, lead_phone.text
+    tokens[SUPERVISOR] = lead_phone.json()["token"]
+    lead_bundle = await Api(client, tokens[SUPERVISOR]).get(f"{base}/offline-bundle")
+    assert lead_bundle["people"], "the supervisor's phone is to hold names in the clear"
     for stranger in STRANGERS:
         tokens[stranger] = await token_for(ctx, role_of(stranger), other["id"])
     callers.update({who: {"Authorization": f"Bearer {t}"} for who, t in tokens.items()})
@@ -153,7 +174,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def role_of(caller: str) -> str:
-    return caller.removesuffix("@other")
+    return "door" if caller == SUPERVISOR else caller.removesuffix("@other")
 
 
 def expected(caller: str, method: str, path: str) -> str:
