@@ -2,7 +2,8 @@
 
 Every change the hub shows is in a table, written in the business
 transaction: stream messages in ``bus_messages`` (``realtime.outbox``),
-admissions in ``scans``, revocations in ``revocations``. Each process runs
+admissions in ``scans``, revocations in ``revocations``, revoked tokens in
+``token_revocations``. Each process runs
 one ``TableReader`` per table that reads ``id > position`` and hands new
 rows to the hub, so every process delivers the same messages with the same
 offsets (the ids).
@@ -46,7 +47,7 @@ from realtime.core import SequenceCursor
 from realtime.snapshots import admission_json, revocation_json
 from server.availability import DependencyHealth
 from server.db import Database
-from server.models import BusMessage, Revocation, Scan, Ticket
+from server.models import BusMessage, Revocation, Scan, Ticket, TokenRevocation
 
 log = logging.getLogger("muster.realtime")
 
@@ -287,6 +288,43 @@ class Revocations:
 
 
 SOURCES: tuple[TableSource, ...] = (BusMessages(), Scans(), Revocations())
+
+_PG_TOKEN_REVOCATIONS = (
+    "SELECT id, account_id FROM token_revocations WHERE id > $1 ORDER BY id LIMIT $2"
+)
+
+
+class TokenRevocations:
+    """``token_revocations``: tokens revoked (``server.tokens``), one item per
+    token with ``data = {"account": id}``. Not a client topic: the hub reads
+    it to refuse those tokens and close their sockets (``Hub.on_revoked``)."""
+
+    name: str = "token_revocations"
+    #: What wakes its reader (``server.tokens.TOKENS_TOPIC``); nobody watches it.
+    topics: tuple[str, ...] = ("tokens",)
+
+    async def max_id(self, session: AsyncSession) -> int:
+        found = await session.scalar(select(func.coalesce(func.max(TokenRevocation.id), 0)))
+        return int(found or 0)
+
+    async def fetch(self, session: AsyncSession, after: int, limit: int) -> list[BusItem]:
+        rows = await session.execute(
+            select(TokenRevocation.id, TokenRevocation.account_id)
+            .where(TokenRevocation.id > after)
+            .order_by(TokenRevocation.id)
+            .limit(limit)
+        )
+        return [BusItem(0, row_id, None, {"account": account}) for row_id, account in rows]
+
+    async def fetch_pg(self, conn: asyncpg.Connection, after: int, limit: int) -> list[BusItem]:
+        rows = await conn.fetch(_PG_TOKEN_REVOCATIONS, after, limit)
+        return [BusItem(0, row_id, None, {"account": account}) for row_id, account in rows]
+
+    async def recent(
+        self, session: AsyncSession, event_id: int, topic: str, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        return []  # no history: a revocation matters once, when it happens
+
 
 _XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 _XMAX = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"

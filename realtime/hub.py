@@ -11,6 +11,9 @@
   process's updates and their epoch is this process's own: a client that
   reconnects (here or elsewhere) always gets a fresh snapshot of a state
   topic, which is the whole state, so nothing can be missed.
+- Revoked tokens: read from ``token_revocations`` like a stream, never
+  sent; each one is dropped from the token cache and its sockets closed
+  with 4401 (``on_revoked``).
 - Every ``MUSTER_WS_PING_INTERVAL`` each socket gets a ping; one that has
   said nothing for the interval plus ``MUSTER_WS_PING_TIMEOUT`` is closed.
 
@@ -33,8 +36,8 @@ import orjson
 from sqlalchemy import select
 
 from realtime import topics as topic_registry
-from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, running
-from realtime.connection import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, Connection
+from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocations, running
+from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
 from realtime.topics import STATE_TOPICS
@@ -75,6 +78,15 @@ class Hub:
             )
             for source in SOURCES
         }
+        revoked_tokens = TokenRevocations()
+        self.readers[revoked_tokens.name] = TableReader(
+            ctx.db,
+            revoked_tokens,
+            self.on_revoked,
+            lambda _items: None,
+            self.settings.bus_poll_interval,
+            self.settings.bus_notify_interval,
+        )
         self._reader_of = {topic: r for r in self.readers.values() for topic in r.source.topics}
         self.signal: PgSignal | None = None
         if not ctx.db.is_sqlite:
@@ -183,6 +195,15 @@ class Hub:
         for item in items:
             if item.topic is not None and (item.event_id, item.topic) in self.histories:
                 self.publish(item.event_id, item.topic, item.offset, item.message())
+
+    def on_revoked(self, items: list[BusItem]) -> None:
+        """Tokens revoked on any process: refused here from now on, and their
+        open sockets closed with 4401 (a phone takes that as final)."""
+        accounts = {int(item.message()["account"]) for item in items}
+        self.ctx.tokens.drop(accounts)
+        for conn in list(self.connections):
+            if conn.principal.account_id in accounts:
+                conn.fail(CLOSE_NO_TOKEN, "token revoked")
 
     def publish(self, event_id: int, topic: str, offset: int, data: dict[str, Any]) -> None:
         key = (event_id, topic)

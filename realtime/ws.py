@@ -224,6 +224,9 @@ async def realtime_socket(websocket: WebSocket) -> None:
     conn.on_finished = stop_listening
     try:
         await hub.subscribe(conn, {t: Since(s.epoch, s.offset) for t, s in hello.since.items()})
+        if principal.account_id in muster(websocket).tokens.revoked:
+            # Revoked between its hello and now: the hub's sweep missed it.
+            conn.fail(CLOSE_NO_TOKEN, "token revoked")
         await _listen(websocket, conn, hub)
     except asyncio.CancelledError:
         if not abandoned or handler is None:

@@ -42,6 +42,7 @@ from server.routes import plans as plan_routes
 from server.routes import retention as retention_routes
 from server.routes import staff as staff_routes
 from server.routes import stock as stock_routes
+from server.routes import tokens as token_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
 
@@ -67,6 +68,7 @@ def api_routes() -> list[BaseRoute]:
         *mailing_routes.routes,
         *devices.routes,
         *staff_routes.routes,
+        *token_routes.routes,
         *stock_routes.routes,
         *incident_routes.routes,
         *plan_routes.routes,

@@ -6,8 +6,10 @@ tickets up; ``staff`` reports incidents and moves stock. A token bound to an
 event cannot touch another; only organiser tokens may be unbound.
 
 Verified tokens are cached for ``MUSTER_TOKEN_CACHE_SECONDS`` so the scan
-path does not pay a database round trip per request for them; a revoked
-token therefore keeps working for at most that long on each process.
+path does not pay a database round trip per request for them. A revocation
+does not wait for the cache: it is written to ``token_revocations`` with the
+account, and every process's hub reads that log (``realtime.bus``) and calls
+``TokenVerifier.drop``, within about a second (``server.tokens``).
 """
 
 from __future__ import annotations
@@ -71,9 +73,19 @@ class TokenVerifier:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         self._last_seen: dict[int, float] = {}
+        #: Accounts this process was told are revoked: refused even from an
+        #: entry cached, or a lookup that was in flight, before it was told.
+        self.revoked: set[int] = set()
 
     def forget(self) -> None:
         self._cache.clear()
+
+    def drop(self, account_ids: Iterable[int]) -> None:
+        """These accounts are revoked: refuse their tokens from now on, here."""
+        self.revoked.update(account_ids)
+        for digest, (_expiry, principal) in list(self._cache.items()):
+            if principal is not None and principal.account_id in self.revoked:
+                del self._cache[digest]
 
     async def verify(self, token: str) -> Principal | None:
         now = time.monotonic()
@@ -83,8 +95,9 @@ class TokenVerifier:
             principal = hit[1]
         else:
             principal = await self._load_once(digest, now)
-        if principal is not None:
-            await self._touch(principal.account_id, now)
+        if principal is None or principal.account_id in self.revoked:
+            return None
+        await self._touch(principal.account_id, now)
         return principal
 
     async def _load_once(self, digest: str, now: float) -> Principal | None:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from server import __version__
 from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.availability import pauses, unreachable
+from server.cli_tokens import add_token_commands
 from server.db import CONNECT_TIMEOUT, Database, dialect_name
 from server.key_sealing import (
     KeyEncryptionKey,
@@ -630,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2026, help="the same seed plays the same day")
     demo.set_defaults(run=cmd_demo)
 
-    token = commands.add_parser("token", help="manage API tokens")
+    token = commands.add_parser("token", aliases=["tokens"], help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token; it is the last line printed")
     create.add_argument(
@@ -643,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--gate", type=int, default=None, help="the gate of a door token")
     create.add_argument("--name", default=None, help="who or what holds it")
     create.set_defaults(run=cmd_token_create)
+    add_token_commands(token_commands)
 
     secret_key = commands.add_parser(
         "secret-key", help="the key-encryption key that seals the signing keys"

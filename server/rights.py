@@ -156,6 +156,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/devices/me"): EVERYONE,
     ("GET", _EVENT + "/devices"): READERS,
     ("POST", _EVENT + "/devices/{device_id}/revoke"): ORGANISER_ONLY,
+    # every token of every event: an organiser token of every event only
+    ("GET", "/api/v1/tokens"): ORGANISER_ONLY,
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): ORGANISER_ONLY,
     # the roster: the organiser keeps it, command reads it (phone numbers:
     # contact data); a phone paired to a person starts and ends their shift
     ("GET", _EVENT + "/staff"): READERS,

@@ -34,6 +34,7 @@ from server.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
 from server.lookup import get_event
 from server.models import Account, DutyShift, Gate, StaffMember, Zone, utcnow
 from server.serialize import iso
+from server.tokens import log_revocations
 
 #: The Chinese names of the built-in teams, read as their codes.
 TEAM_ALIASES = {
@@ -458,7 +459,7 @@ async def update_member(db: Database, staff_id: int, patch: MemberPatch) -> dict
 async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
     """Take a member off the roster: their shifts go, their phones are unpaired.
 
-    Returns the event and the accounts revoked (the caller drops its token cache).
+    Returns the event and the accounts revoked (the caller announces them: ``server.tokens``).
     """
     async with db.writing() as session:
         member = await read_member(session, staff_id)
@@ -472,6 +473,8 @@ async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
                 .returning(Account.id)
             )
         )
+        # Their open sockets are closed on every process (server.tokens).
+        log_revocations(session, revoked)
         await session.execute(delete(DutyShift).where(DutyShift.staff_id == staff_id))
         await session.delete(member)
     return event_id, revoked

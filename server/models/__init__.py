@@ -1,6 +1,6 @@
 """All tables. Importing this module registers every model on ``Base.metadata``."""
 
-from server.models.accounts import ROLES, Account, PairingCode
+from server.models.accounts import ROLES, Account, PairingCode, TokenRevocation
 from server.models.alerts import Alert, BusMessage
 from server.models.audit import AuditEntry
 from server.models.base import Base, utcnow
@@ -61,6 +61,7 @@ __all__ = [
     "StockMovement",
     "Ticket",
     "TicketType",
+    "TokenRevocation",
     "Zone",
     "ZoneShard",
     "utcnow",

@@ -54,3 +54,15 @@ class PairingCode(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     account_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TokenRevocation(Base):
+    """One revoked token, in the order revoked: the log every server process
+    reads (``realtime.bus``) to drop the token from its cache and close its
+    open websockets with 4401 at once, wherever they are."""
+
+    __tablename__ = "token_revocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -49,6 +49,7 @@ from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
 from server.staff import own_staff_json, staff_of_account
+from server.tokens import announce, revoke_token
 
 #: No 0/O, 1/I: a code read out over a radio or typed from a screen survives.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -375,18 +376,14 @@ async def list_devices(request: Request) -> JSONResponse:
 
 
 async def revoke_device(request: Request) -> JSONResponse:
-    """Unpair a phone: its token stops working (within MUSTER_TOKEN_CACHE_SECONDS everywhere)."""
+    """Unpair a phone: its token is refused and its websocket closed (4401) on every process."""
     event_id, device_id = path_int(request, "event_id"), path_int(request, "device_id")
     await authorize(request, event_id, {ORGANISER})
     ctx = muster(request)
-    async with ctx.db.writing() as session:
-        account = await session.get(Account, device_id, with_for_update=True)
-        if account is None or account.event_id != event_id or account.kind != "device":
-            raise NotFound(f"No device {device_id}.")
-        if account.revoked_at is None:
-            account.revoked_at = utcnow()
+    account = await revoke_token(ctx.db, device_id, event_id=event_id, kind="device")
+    announce(ctx, [account.id], event_id)
+    async with ctx.db.reading() as session:
         gate = await session.get(Gate, account.gate_id) if account.gate_id is not None else None
-    ctx.tokens.forget()
     ctx.changed(event_id, "gates")
     return json_response(device_json(account, gate))
 

@@ -20,6 +20,7 @@ from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
 from server.routes.devices import issue_pairing_code
 from server.routes.tickets import csv_upload_text
+from server.tokens import announce
 
 _CSV_TYPES = ("text/csv", "multipart/form-data", "application/csv")
 
@@ -81,7 +82,7 @@ async def delete_staff(request: Request) -> JSONResponse:
     ctx = muster(request)
     event_id, revoked = await staff.remove_member(ctx.db, staff_id)
     if revoked:
-        ctx.tokens.forget()
+        announce(ctx, revoked, event_id)
     ctx.changed(event_id, "gates")
     return json_response({"id": staff_id, "deleted": True, "devices_unpaired": revoked})
 

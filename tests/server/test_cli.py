@@ -82,6 +82,31 @@ def test_token_create_refuses_unbound_door(data_dir, capsys):
     assert "bound to an event" in capsys.readouterr().err
 
 
+def test_tokens_list_revoke_and_rotate_organiser(data_dir, capsys):
+    assert main(["token", "create", "--role", "organiser", "--name", "ops"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["tokens", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "organiser" in listed and "active" in listed and "ops" in listed
+    assert first not in listed
+    assert main(["tokens", "rotate-organiser"]) == 0
+    rotated = capsys.readouterr().out.strip().splitlines()
+    assert rotated[0].startswith("Revoked the organiser tokens for every event (1)")
+    new = rotated[-1]
+    assert new.startswith("mst_") and new != first
+    revoked_at = select(Account.revoked_at).where(Account.name == "ops")
+    assert query(data_dir, revoked_at) is not None
+    assert main(["token", "create", "--role", "organiser", "--name", "spare"]) == 0
+    capsys.readouterr()
+    spare_id = query(data_dir, select(Account.id).where(Account.name == "spare"))
+    assert main(["token", "revoke", str(spare_id)]) == 0
+    assert query(data_dir, select(Account.revoked_at).where(Account.id == spare_id))
+    assert main(["tokens", "list"]) == 0
+    assert capsys.readouterr().out.count("revoked") == 2
+    assert main(["token", "revoke", "999999"]) == 2
+    assert "No token 999999" in capsys.readouterr().err
+
+
 def test_import_tickets(data_dir, capsys):
     main(["token", "create", "--role", "organiser"])
     event_id = make_event(data_dir)

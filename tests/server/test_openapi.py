@@ -26,6 +26,7 @@ NO_BODY = {
     "create_staff_pairing_code",
     "erase",
     "revoke_device",
+    "revoke_token_by_id",
     "rotate_keys",
 }
 

@@ -129,6 +129,7 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "nonce": nonce,
         "pairing_id": pairing["id"],
         "device_id": device_id,
+        "token_id": device_id,
         "item_id": item["id"],
         "incident_id": incident["id"],
         "photo_id": 1,

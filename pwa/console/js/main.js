@@ -21,6 +21,8 @@ import { showStock } from "./stock.js";
 import { STRINGS } from "./strings.js";
 import { TERMS } from "../../shared/terms.js";
 import { showTickets } from "./tickets.js";
+import { showTokens } from "./tokens.js";
+import { TOKENS_STRINGS } from "./tokens_strings.js";
 import { showVenue } from "./venue.js";
 
 const TABS = [
@@ -34,6 +36,7 @@ const TABS = [
   { id: "plans", show: showPlans },
   { id: "review", show: showReview },
   { id: "retention", show: showRetention },
+  { id: "tokens", show: showTokens },
 ];
 
 const main = document.getElementById("main");
@@ -145,6 +148,7 @@ function boot() {
   addStrings(MAIL_STRINGS);
   addStrings(RETENTION_STRINGS);
   addStrings(STAFF_STRINGS);
+  addStrings(TOKENS_STRINGS);
   takeTokenFromLink();
   applyTranslations();
   setupLanguageSwitch();
