@@ -79,7 +79,7 @@ class Hub:
             for source in SOURCES
         }
         revoked_tokens = TokenRevocations()
-        self.readers[revoked_tokens.name] = TableReader(
+        self._revocations = self.readers[revoked_tokens.name] = TableReader(
             ctx.db,
             revoked_tokens,
             self.on_revoked,
@@ -163,6 +163,11 @@ class Hub:
     def on_hint(self, marks: dict[int, set[str]] | None) -> None:
         """Another process committed something (a NOTIFY arrived)."""
         for reader in self.readers.values():
+            if reader is self._revocations and marks is not None:
+                # Revocations are rare and always hinted: not one more read
+                # per wake-up of a door rush (NOTIFY every few tens of ms).
+                if not any(TokenRevocations.topics[0] in t for t in marks.values()):
+                    continue
             reader.wake()
         if marks is None:
             self.mark_all()

@@ -19,7 +19,7 @@ from server.db import Database
 from server.errors import MusterError
 from server.migrate import upgrade
 from server.settings import load_settings
-from server.tokens import list_tokens, revoke_token, rotate_organiser
+from server.tokens import TOKENS_TOPIC, list_tokens, revoke_token, rotate_organiser
 
 T = TypeVar("T")
 
@@ -42,7 +42,9 @@ async def _wake_servers(db: Database) -> None:
     """Tell running servers on PostgreSQL to read their bus tables now."""
     if not db.is_sqlite:
         async with db.raw_connection() as conn:
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, encode_hint("cli", {}))
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", CHANNEL, encode_hint("cli", {0: {TOKENS_TOPIC}})
+            )
 
 
 def cmd_token_list(_args: argparse.Namespace) -> int:
