@@ -60,3 +60,21 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 
 #: A time with an offset, given back in UTC.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+#: The span a ticket's times must lie in: its secret holds them as seconds
+#: since 1970 in 32 bits (``checkin/secrets.py``, good until 2106), and
+#: issuing widens an event's span by hours either way. An event of the year
+#: 1 or 9999 was stored, and then every ticket issued for it was a 500.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _ticket_time(moment: datetime) -> datetime:
+    if not EARLIEST <= _in_utc(moment) < LATEST:
+        raise ValueError("the time must be in the years 2000 to 2099")
+    return moment
+
+
+#: A time with an offset within ``EARLIEST``-``LATEST``, kept with its offset
+#: (an event's start and end, a ticket type's validity).
+TicketTime = Annotated[AwareDatetime, AfterValidator(_ticket_time)]

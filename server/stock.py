@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from server.alerts import raise_alert
 from server.auth import Principal
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
-from server.fields import MAX_COUNT, Count, DbInt
+from server.fields import MAX_COUNT, Count, DbInt, UtcDatetime
 from server.lookup import get_event
 from server.models import StockItem, StockMovement, utcnow
 from server.serialize import iso
@@ -139,7 +139,7 @@ class MovementIn(BaseModel):
     to_location: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     reason: Annotated[str, Field(max_length=500)] = ""
     nonce: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> MovementIn:

@@ -117,6 +117,7 @@ async def record_own_duty(request: Request) -> JSONResponse:
     return json_response(answer)
 
 
+@answers(media_type="text/csv")
 async def export_staff(request: Request) -> Response:
     """The roster as CSV (the import reads it back)."""
     event_id = path_int(request, "event_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from checkin.admission import venues
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
-from server.fields import Count
+from server.fields import Count, TicketTime
 from server.http import json_response, parse_body, path_int
 from server.keys import create_event_key
 from server.lookup import event_rows, get_event, get_in_event
@@ -84,8 +84,8 @@ Options = Annotated[dict[str, Any], AfterValidator(_check_options)]
 
 class EventIn(BaseModel):
     name: Name
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: TicketTime
+    ends_at: TicketTime
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
     #: The language of mail to attendees who chose none.
     language: Literal["zh", "en"] = "zh"
@@ -107,8 +107,8 @@ class EventIn(BaseModel):
 
 class EventPatch(BaseModel):
     name: Name | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: TicketTime | None = None
+    ends_at: TicketTime | None = None
     timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
     language: Literal["zh", "en"] | None = None
     location: Annotated[str, Field(max_length=300)] | None = None
@@ -149,8 +149,8 @@ class TicketTypeIn(BaseModel):
     zones: list[int] | None = None
     reentry: bool = True
     is_default: bool = False
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: TicketTime | None = None
+    valid_until: TicketTime | None = None
 
 
 class TicketTypePatch(BaseModel):
@@ -159,8 +159,8 @@ class TicketTypePatch(BaseModel):
     zones: list[int] | None = None
     reentry: bool | None = None
     is_default: bool | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: TicketTime | None = None
+    valid_until: TicketTime | None = None
 
 
 def slice_capacity(capacity: int | None, shards: int) -> list[int | None]:

@@ -116,3 +116,38 @@ async def test_path_ids_past_64_bits_name_nothing(organiser: Api, event: dict[st
     ):
         answer = await organiser.get(path, expect=404)
         assert answer["error"]["code"] == "not_found", path
+
+
+async def test_event_times_a_ticket_cannot_carry_are_refused(
+    organiser: Api, event: dict[str, Any]
+) -> None:
+    """A ticket's secret holds its times as 32-bit seconds since 1970: an
+    event moved to the year 1 or 9999 was stored, then every ticket issued
+    for it (and its report) was a 500; a time at the calendar's edge with an
+    offset (``0001-01-01T00:00+14:00``) did not even convert to UTC."""
+    base = f"/api/v1/events/{event['id']}"
+    for body in (
+        {"starts_at": "0001-01-01T00:00:00+00:00"},
+        {"starts_at": "0001-01-01T00:00:00+14:00"},
+        {"ends_at": "9999-12-31T23:59:59-14:00"},
+        {"ends_at": "2100-01-01T00:00:00+00:00"},
+    ):
+        answer = await organiser.patch(base, body, expect=422)
+        assert answer["error"]["details"][0]["field"] in body
+    await organiser.post(
+        "/api/v1/events", event_body(ends_at="9999-12-31T23:59:59+00:00"), expect=422
+    )
+    await organiser.post(
+        f"{base}/ticket-types",
+        {"name": "Early", "valid_from": "1969-12-31T23:00:00+00:00"},
+        expect=422,
+    )
+    movement_time = {"occurred_at": "0001-01-01T00:00:00+14:00"}
+    item = await organiser.post(f"{base}/stock/items", {"name": "w"}, expect=201)
+    await organiser.post(
+        f"{base}/stock/movements",
+        {"kind": "receive", "item": item["id"], "quantity": 1, "nonce": "t1", **movement_time},
+        expect=422,
+    )
+    await organiser.post(f"{base}/tickets", {"holder_name": "王伟"}, expect=201)
+    await organiser.get(f"{base}/report")
