@@ -24,8 +24,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.access_log import redact_target
 from server.availability import RETRY_AFTER_SECONDS, DependencyHealth, DependencyUnavailable
 from server.responses import json_response
+from server.security_headers import headers_for
 
 log = logging.getLogger("muster")
 
@@ -127,8 +129,12 @@ async def handle_http_exception(_request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error")
+    path = request.url.path
+    log.exception("unhandled error on %s %s", request.method, redact_target(path), exc_info=exc)
+    response = error_response(500, "internal_error", "Internal server error")
+    # Starlette answers this outside every middleware, SecurityHeaders included.
+    response.headers.update(dict(headers_for(path)))
+    return response
 
 
 #: Every kind of error a driver raises when the database cannot be reached.

@@ -69,6 +69,19 @@ def page_policy(style: str | None = None) -> str:
     return PAGE_POLICY.replace("style-src 'self'", f"style-src 'self' {style_hash(style)}")
 
 
+def headers_for(path: str) -> list[tuple[str, str]]:
+    """The headers an answer to ``path`` carries (names in lower case)."""
+    wanted = [
+        ("content-security-policy", API_POLICY if path.startswith("/api/") else PAGE_POLICY),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ]
+    if path.startswith(PRIVATE_PREFIXES):
+        wanted.append(("cache-control", PRIVATE))
+    return wanted
+
+
 class SecurityHeaders:
     """Adds the headers above to every HTTP answer; a route's own win."""
 
@@ -79,25 +92,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        api = path.startswith("/api/")
-        private = path.startswith(PRIVATE_PREFIXES)
+        wanted = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers_for(scope.get("path", ""))
+        ]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                wanted = [
-                    (b"content-security-policy", API_POLICY if api else PAGE_POLICY),
-                    (b"x-frame-options", "DENY"),
-                    (b"x-content-type-options", "nosniff"),
-                    (b"referrer-policy", "no-referrer"),
-                ]
-                if private:
-                    wanted.append((b"cache-control", PRIVATE))
-                headers.extend(
-                    (name, value.encode("latin-1")) for name, value in wanted if name not in present
-                )
+                headers.extend((name, value) for name, value in wanted if name not in present)
                 message = {**message, "headers": headers}
             await send(message)
 

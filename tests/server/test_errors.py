@@ -75,6 +75,10 @@ async def test_unexpected_errors_keep_the_shape(app, client, organiser, monkeypa
     assert response.status_code == 500
     assert_error_shape(response.json(), "internal_error")
     assert "boom" not in response.text
+    # Answered outside the middleware, with the headers of every answer still.
+    assert response.headers["cache-control"] == "private, no-store"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -210,3 +210,20 @@ def _wait_for_line(output: list[str], needle: str) -> str:
             return text
         time.sleep(0.05)
     raise AssertionError(f"no {needle!r} in the log:\n{''.join(output)[-2000:]}")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_unexpected_error_logs_no_secret(app, ticket, monkeypatch, caplog):
+    from server.routes import tickets
+
+    def broken(*_args: object) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tickets, "page_language", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://muster.test") as http:
+        with caplog.at_level(logging.ERROR, logger="muster"):
+            answer = await http.get(f"/t/{ticket['secret']}")
+    assert answer.status_code == 500 and "no-store" in answer.headers["cache-control"]
+    assert "unhandled error on GET /t/[redacted]" in caplog.text
+    assert ticket["secret"] not in caplog.text
