@@ -116,10 +116,10 @@ class _Row(asyncpg.Record):
 
 
 class BusMessages:
-    """``bus_messages``: incidents and alerts, written by ``realtime.outbox.publish``."""
+    """``bus_messages``: incidents, alerts and broadcasts, written by ``realtime.outbox.publish``."""
 
     name: str = "bus_messages"
-    topics: tuple[str, ...] = ("incidents", "alerts")
+    topics: tuple[str, ...] = ("incidents", "alerts", "broadcasts")
 
     async def max_id(self, session: AsyncSession) -> int:
         return int(await session.scalar(select(func.coalesce(func.max(BusMessage.id), 0))) or 0)

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from server.auth import Principal
+from server.broadcast_rules import Reader
 
 log = logging.getLogger("muster.realtime")
 
@@ -71,6 +72,8 @@ class Connection:
         self.event_id = event_id
         self.topics = topics
         self.id = connection_id
+        #: What the audience of a broadcast is checked against (read at the hello).
+        self.reader: Reader | None = None
         self._queue: deque[str] = deque()
         self._ready = asyncio.Event()
         #: Topics still being primed (snapshot or replay being prepared):

@@ -40,7 +40,8 @@ from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocatio
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
-from realtime.topics import STATE_TOPICS
+from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS
+from server.broadcast_rules import Reader, audience_of, shown_to
 from server.context import Muster
 from server.models import BusEpoch
 
@@ -53,6 +54,20 @@ def _frame(kind: str, topic: str, epoch: str, offset: int, data_json: bytes) -> 
     """A message around already-encoded data (the data is encoded once per change)."""
     head = encode({"type": kind, "topic": topic, "epoch": epoch, "offset": offset})
     return f'{head[:-1]},"data":{data_json.decode()}}}'
+
+
+def reader_of_connection(conn: Connection) -> Reader:
+    """What the audience rule knows of a socket: the facts read at its hello,
+    or (none read) its role alone."""
+    if conn.reader is not None:
+        return conn.reader
+    return Reader(conn.principal.account_id, conn.principal.role)
+
+
+def _shown(text: str, conn: Connection) -> bool:
+    """Whether a replayed message of an audience topic is for this socket."""
+    audience = audience_of(orjson.loads(text).get("data", {}).get("audience"))
+    return shown_to(audience, reader_of_connection(conn))
 
 
 class Hub:
@@ -217,7 +232,10 @@ class Hub:
             return  # nobody has watched this topic of this event on this process
         text = _frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
         if history.append(offset, text):
-            self._fan_out(key, offset, text)
+            if topic in AUDIENCE_TOPICS:
+                self._fan_out_to_audience(key, offset, text, data)
+            else:
+                self._fan_out(key, offset, text)
 
     def _fan_out(self, key: Key, offset: int, text: str) -> None:
         subscribers = self.subscribers.get(key)
@@ -226,6 +244,19 @@ class Hub:
         for conn in subscribers:
             conn.deliver(key[1], offset, text)
         self.deliveries += len(subscribers)
+
+    def _fan_out_to_audience(self, key: Key, offset: int, text: str, data: dict[str, Any]) -> None:
+        """``_fan_out`` for a topic whose messages are for some sockets only
+        (``broadcasts``: its audience, and every command screen); human-paced,
+        so a check per socket costs nothing the other topics would notice."""
+        subscribers = self.subscribers.get(key)
+        if not subscribers:
+            return
+        audience = audience_of(data.get("audience"))
+        for conn in subscribers:
+            if shown_to(audience, reader_of_connection(conn)):
+                conn.deliver(key[1], offset, text)
+                self.deliveries += 1
 
     # --- subscribing ----------------------------------------------------------------------
 
@@ -280,6 +311,8 @@ class Hub:
         plan = plan_resume(history, self.bus_epoch, since)
         if isinstance(plan, Replay):
             assert since is not None
+            if topic in AUDIENCE_TOPICS:
+                plan = Replay([m for m in plan.messages if _shown(m, conn)])
             resume = encode(
                 {
                     "type": "resume",

@@ -16,7 +16,7 @@ from server.models import BusMessage
 
 #: Topics carried by ``bus_messages``. Admissions and revocations are read
 #: straight from the ``scans`` and ``revocations`` tables instead.
-STREAM_TOPICS = ("incidents", "alerts")
+STREAM_TOPICS = ("incidents", "alerts", "broadcasts")
 
 
 def publish(session: AsyncSession, event_id: int, topic: str, data: dict[str, Any]) -> BusMessage:

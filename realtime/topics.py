@@ -2,7 +2,7 @@
 
 State topics (``headcount``, ``gates``, ``stock``) are a snapshot and then
 coalesced updates, each a whole new snapshot. Stream topics (``incidents``,
-``alerts``, ``admissions``, ``revocations``) are every message in order,
+``alerts``, ``admissions``, ``revocations``, ``broadcasts``) are every message in order,
 with offsets that are database ids, so they can be replayed.
 
 Snapshots come from providers registered by topic: the hub knows nothing of
@@ -22,8 +22,12 @@ from server.auth import COMMAND, DOOR, ORGANISER, STAFF
 from server.db import Database
 
 STATE_TOPICS = ("headcount", "gates", "stock", "evacuation")
-STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations")
+STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations", "broadcasts")
 TOPICS = STATE_TOPICS + STREAM_TOPICS
+#: Stream topics whose messages go to some sockets only: each message names
+#: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
+#: of these topics check it per socket. The others' fan-out checks nothing.
+AUDIENCE_TOPICS = ("broadcasts",)
 
 #: Which roles may subscribe to which topics. Door phones see the doors'
 #: picture (and the alerts about their conflicts); floor staff see incidents
@@ -38,6 +42,8 @@ TOPIC_ROLES: dict[str, frozenset[str]] = {
     "alerts": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
     "admissions": frozenset({ORGANISER, COMMAND, DOOR}),
     "revocations": frozenset({ORGANISER, COMMAND, DOOR}),
+    # Every phone, each given only what its audience includes (realtime.hub).
+    "broadcasts": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
 }
 
 Provider = Callable[[Database, int], Awaitable[dict[str, Any]]]
@@ -57,6 +63,7 @@ PROVIDERS: dict[str, str] = {
     "alerts": "realtime.snapshots:alerts_snapshot",
     "admissions": "realtime.snapshots:admissions_snapshot",
     "revocations": "realtime.snapshots:revocations_snapshot",
+    "broadcasts": "server.broadcasts:broadcasts_snapshot",
 }
 
 _loaded: dict[str, Provider] = {}

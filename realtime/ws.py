@@ -37,6 +37,8 @@ from realtime.hub import Hub
 from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
 from server.availability import RETRY_AFTER_SECONDS
+from server.broadcast_rules import Reader
+from server.broadcasts import reader_of
 from server.context import muster
 from server.errors import Forbidden, TooManyRequests, unavailable_response
 from server.models import Event
@@ -141,6 +143,18 @@ async def _database_away(websocket: WebSocket) -> None:
     await _refuse(websocket, CLOSE_TRY_AGAIN, "database unavailable")
 
 
+async def _reader(websocket: WebSocket, principal: Principal, event_id: int) -> Reader | None:
+    """The roster facts a broadcast's audience is checked against; None (the
+    role alone) when the database is away: the phone gets fewer, never more."""
+    ctx = muster(websocket)
+    try:
+        return await reader_of(ctx.db, principal, event_id)
+    except Exception as exc:
+        if not ctx.db.health.absorb(exc):
+            log.exception("reading the roster facts of a socket failed")
+        return None
+
+
 async def realtime_socket(websocket: WebSocket) -> None:
     """The realtime topics of one event (a websocket; see docs/api.md, "Realtime")."""
     health = muster(websocket).db.health
@@ -182,6 +196,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
         write_now=direct,
         abort=direct.abort if direct is not None else None,
     )
+    if any(t in topic_registry.AUDIENCE_TOPICS for t in conn.topics):
+        conn.reader = await _reader(websocket, principal, event_id)
     conn.push(
         encode(
             {

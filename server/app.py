@@ -34,6 +34,7 @@ from server.openapi import build_openapi
 from server.responses import JSONResponse
 from server.retention import retention_clock
 from server.routes import alerts as alert_routes
+from server.routes import broadcasts as broadcast_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
 from server.routes import evacuations as evacuation_routes
 from server.routes import incidents as incident_routes
@@ -72,6 +73,7 @@ def api_routes() -> list[BaseRoute]:
         *stock_routes.routes,
         *incident_routes.routes,
         *plan_routes.routes,
+        *broadcast_routes.routes,
         *evacuation_routes.routes,
         *report.routes,
         *retention_routes.routes,

@@ -47,6 +47,7 @@ from server.models import (
     Account,
     Alert,
     AuditEntry,
+    Broadcast,
     BusMessage,
     Evacuation,
     EvacuationAccount,
@@ -239,6 +240,9 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
         )
         counts["pairing_codes"] = await _blank(
             session, PairingCode, PairingCode.event_id == event_id, device_name=""
+        )
+        counts["broadcasts"] = await _blank(
+            session, Broadcast, Broadcast.event_id == event_id, text_zh="", text_en=""
         )
     counts["stock_responses"] = await _scrub_json(
         db,

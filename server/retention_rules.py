@@ -27,6 +27,7 @@ evacuation_accounts    response                                     scrubbed
 accounts               name (device and staff names) of the event   ""
 pairing_codes          device_name                                  ""
 staff                  name, phone (the roster's contact data)      "", NULL
+broadcasts             text_zh, text_en (free text: may name people) ""
 =====================  ===========================================  ==========
 
 Kept: ids, times, gates, zones, directions, statuses, reason codes,
@@ -36,8 +37,9 @@ the exports of figures are made of, so they read the same after the shred.
 A ticket's ``checked_in_at`` and ``zone_id`` stay for the same reason.
 
 The roster keeps its teams, roles, zones and duty shifts (ids and times).
-Tasks and broadcasts are not in this inventory yet: their notes and texts
-join here when they land.
+Broadcasts keep their priority, audience, plan and acknowledgement times
+(ids and times: the review's acknowledgement figures). Tasks are not in
+this inventory yet: their notes join here when they land.
 """
 
 from __future__ import annotations

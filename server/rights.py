@@ -85,6 +85,7 @@ OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
     },
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/resolve"): frozenset({STAFF}),
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/reopen"): frozenset({STAFF}),
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/ack"): frozenset({DOOR, STAFF}),
 }
 
 #: The event option (``PATCH /api/v1/events/{event}`` ``{"options":
@@ -191,6 +192,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", _EVENT + "/plans"): EVERYONE,
     ("GET", _EVENT + "/plans/{plan_id}"): EVERYONE,
     ("PATCH", _EVENT + "/plans/{plan_id}"): ORGANISER_ONLY,
+    # broadcasts: command sends and reads receipts; every phone acknowledges
+    # what reaches it (not_in_audience otherwise); a roster phone confirms plans
+    ("POST", _EVENT + "/broadcasts"): READERS,
+    ("GET", _EVENT + "/broadcasts"): EVERYONE,
+    ("GET", "/api/v1/broadcasts/{broadcast_id}"): READERS,
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/ack"): EVERYONE,
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/resend"): READERS,
+    ("POST", "/api/v1/plans/{plan_id}/ack"): EVERYONE,
     # evacuation: every phone accounts people (names only; contact for readers)
     ("POST", _EVENT + "/muster-points"): ORGANISER_ONLY,
     ("GET", _EVENT + "/muster-points"): EVERYONE,

@@ -4,6 +4,7 @@ from server.models.accounts import ROLES, Account, PairingCode, TokenRevocation
 from server.models.alerts import Alert, BusMessage
 from server.models.audit import AuditEntry
 from server.models.base import Base, utcnow
+from server.models.broadcasts import Broadcast, BroadcastAck, PlanAck
 from server.models.evacuations import (
     Evacuation,
     EvacuationAccount,
@@ -34,6 +35,8 @@ __all__ = [
     "Alert",
     "AuditEntry",
     "Base",
+    "Broadcast",
+    "BroadcastAck",
     "BusEpoch",
     "BusMessage",
     "DeviceStatus",
@@ -52,6 +55,7 @@ __all__ = [
     "Mailing",
     "MusterPoint",
     "PairingCode",
+    "PlanAck",
     "RateCounter",
     "Revocation",
     "Scan",

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from server.auth import EVERYONE, ORGANISER, authorize
+from server.broadcasts import plan_readiness
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
@@ -94,9 +95,10 @@ async def _insert_plan(request: Request, event_id: int, body: PlanIn) -> Emergen
 
 
 async def list_plans(request: Request) -> JSONResponse:
-    """Every emergency plan of the event."""
+    """Every emergency plan of the event, whether the caller's roster member has
+    confirmed each, and the readiness: plans confirmed / expected, by team."""
     event_id = path_int(request, "event_id")
-    await authorize(request, event_id, EVERYONE)
+    principal = await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
         await get_event(session, event_id)
         plans = await session.scalars(
@@ -104,7 +106,13 @@ async def list_plans(request: Request) -> JSONResponse:
             .where(EmergencyPlan.event_id == event_id)
             .order_by(EmergencyPlan.category)
         )
-        return json_response({"plans": [plan_json(p) for p in plans]})
+        readiness, mine = await plan_readiness(session, event_id, principal)
+        return json_response(
+            {
+                "plans": [{**plan_json(p), "confirmed": p.id in mine} for p in plans],
+                "readiness": readiness,
+            }
+        )
 
 
 async def _plan(request: Request, *, write: bool) -> tuple[int, int]:

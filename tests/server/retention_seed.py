@@ -30,6 +30,8 @@ DEVICE_NAME = "Phone of Ingeborg Vasquez"
 #: A member of the roster and their phone number (contact data).
 STAFF_NAME = "诸葛晓岚"
 STAFF_PHONE = "+86 139 2468 1357"
+#: A broadcast that names a person.
+BROADCAST_TEXT = "请寻找走失儿童：欧阳小宝，蓝色外套"
 
 SEEDED = [
     *(v for pair in HOLDERS for v in pair),
@@ -40,6 +42,8 @@ SEEDED = [
     DEVICE_NAME,
     STAFF_NAME,
     STAFF_PHONE,
+    BROADCAST_TEXT,
+    "欧阳小宝",
     "Ingeborg",
     "fainted near the stage",
     "diabetic",
@@ -60,7 +64,8 @@ def scan_body(secret: str, gate: int, direction: str = "in") -> dict[str, Any]:
 async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict[str, Any]:
     """The event, its tickets (secrets), the door gate; scans, an incident with a
     comment (and a photo when a ``photo(path, incident_form)`` sender is given),
-    stock with a reason, a roster member with a phone, an evacuation drill. ``post/patch/get`` are awaited
+    stock with a reason, a roster member with a phone, a broadcast naming a child, an
+    evacuation drill. ``post/patch/get`` are awaited
     API calls returning JSON."""
     event = await post("/api/v1/events", event_body())
     eid = event["id"]
@@ -102,6 +107,14 @@ async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict
     await post(
         f"{base}/staff",
         {"name": STAFF_NAME, "phone": STAFF_PHONE, "team": "安保", "role": "door"},
+    )
+    await post(
+        f"{base}/broadcasts",
+        {
+            "text_zh": BROADCAST_TEXT,
+            "text_en": "Lost child 欧阳小宝, blue coat",
+            "audience": {"everyone": True},
+        },
     )
     drill = await post(
         f"{base}/evacuations", {"kind": "drill", "message": "drill for 欧阳娜娜's hall"}

@@ -21,10 +21,12 @@ from server.openapi import body_models, build_openapi
 #: Operations that take no body at all (their path says everything).
 NO_BODY = {
     "acknowledge_alert",
+    "acknowledge_plan",
     "all_clear",
     "annul_scan",
     "create_staff_pairing_code",
     "erase",
+    "resend_broadcast",
     "revoke_device",
     "revoke_token_by_id",
     "rotate_keys",

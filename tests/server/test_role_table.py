@@ -116,6 +116,11 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
     member = await organiser.post(
         f"{base}/staff", {"name": "赵磊", "phone": PHONE, "team": "tech"}, expect=201
     )
+    broadcast = await organiser.post(
+        f"{base}/broadcasts",
+        {"text_zh": "集合", "audience": {"everyone": True}, "plan_id": plan["id"]},
+        expect=201,
+    )
     mailing, _queued = await create_mailing(ctx.db, e, MailingRequest("unsent"), None)
     async with ctx.db.writing() as session:
         alert = await raise_alert(session, e, "conflict", data={"ticket": ticket["id"]})
@@ -138,6 +143,7 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "mailing_id": mailing.id,
         "alert_id": alert.id,
         "staff_id": member["id"],
+        "broadcast_id": broadcast["id"],
     }
     other = await organiser.post("/api/v1/events", event_body(name="Other"), expect=201)
     callers = {ANONYMOUS: {}, "organiser": organiser.headers}

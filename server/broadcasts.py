@@ -1,0 +1,630 @@
+"""Broadcasts with read receipts, and emergency plans confirmed before the day.
+
+Who a broadcast is for is ``server.broadcast_rules.reaches``; this module
+gathers the facts it reads (``Reader``: a phone, the roster member holding
+it, the zone they stand in) and wraps the rule in the database:
+
+- ``send`` stores the broadcast and its ``broadcasts`` stream message in
+  one transaction; the hub gives the message only to the sockets it
+  reaches (``realtime.hub``, the topic's own fan-out);
+- ``acknowledge`` inserts one row per broadcast and phone (the unique key
+  decides, so a phone that sends its acknowledgement twice, or from two
+  processes at once, is counted once and gets the first answer back);
+- ``receipts`` lists who has and has not acknowledged, by person and by team;
+- ``resend`` sends it again to the phones that have not acknowledged.
+
+Plans: every roster member is expected to confirm every plan of the event
+(``acknowledge_plan``); a plan changed after a confirmation needs it again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from realtime.outbox import publish
+from server.auth import Principal
+from server.broadcast_rules import (
+    SCREEN_ROLES,
+    Audience,
+    Reader,
+    audience_of,
+    not_acknowledged,
+    reaches,
+)
+from server.db import Database, dialect_name
+from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.fields import DbInt, Text
+from server.incidents import plan_json
+from server.lookup import get_event
+from server.models import (
+    Account,
+    Broadcast,
+    BroadcastAck,
+    DutyShift,
+    EmergencyPlan,
+    Gate,
+    PlanAck,
+    StaffMember,
+    Zone,
+    utcnow,
+)
+from server.serialize import iso
+
+TOPIC = "broadcasts"
+
+BroadcastText = Annotated[Text, Field(max_length=2000)]
+Team = Annotated[Text, Field(min_length=1, max_length=40)]
+
+
+class AudienceIn(BaseModel):
+    everyone: bool = False
+    roles: Annotated[list[Literal["door", "staff"]], Field(max_length=2)] = []
+    teams: Annotated[list[Team], Field(max_length=50)] = []
+    zones: Annotated[list[DbInt], Field(max_length=500)] = []
+    people: Annotated[list[DbInt], Field(max_length=5000)] = []
+
+
+class BroadcastIn(BaseModel):
+    text_zh: BroadcastText = ""
+    text_en: BroadcastText = ""
+    audience: AudienceIn
+    priority: Literal["info", "urgent"] = "info"
+    plan_id: DbInt | None = None
+    ack_required: bool = True
+
+
+class AckIn(BaseModel):
+    nonce: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    #: When the person tapped it; the phone's clock (offline, earlier than now).
+    acked_at: AwareDatetime | None = None
+
+
+# --- facts -----------------------------------------------------------------------
+
+
+async def _zones_of_gates(session: AsyncSession, event_id: int) -> dict[int, int]:
+    rows = await session.execute(select(Gate.id, Gate.to_zone_id).where(Gate.event_id == event_id))
+    return {gate_id: zone_id for gate_id, zone_id in rows}
+
+
+async def _open_shift_zones(session: AsyncSession, event_id: int) -> dict[int, int | None]:
+    rows = await session.execute(
+        select(DutyShift.staff_id, DutyShift.zone_id).where(
+            DutyShift.event_id == event_id, DutyShift.ended_at.is_(None)
+        )
+    )
+    return {staff_id: zone_id for staff_id, zone_id in rows}
+
+
+class _Facts:
+    """The roster, gates and shifts of an event, read once, as ``Reader`` s."""
+
+    def __init__(
+        self,
+        members: dict[int, StaffMember],
+        gate_zones: dict[int, int],
+        shift_zones: dict[int, int | None],
+    ) -> None:
+        self.members = members
+        self.gate_zones = gate_zones
+        self.shift_zones = shift_zones
+
+    def zone(self, member: StaffMember | None, gate_id: int | None) -> int | None:
+        if member is not None:
+            if self.shift_zones.get(member.id) is not None:
+                return self.shift_zones[member.id]
+            if member.zone_id is not None:
+                return member.zone_id
+            if member.gate_id is not None:
+                return self.gate_zones.get(member.gate_id)
+        return self.gate_zones.get(gate_id) if gate_id is not None else None
+
+    def member_reader(self, member: StaffMember) -> Reader:
+        return Reader(None, member.role, member.id, member.team, self.zone(member, None))
+
+    def phone_reader(
+        self, account_id: int, role: str, staff_id: int | None, gate_id: int | None
+    ) -> Reader:
+        member = self.members.get(staff_id) if staff_id is not None else None
+        if member is None:
+            return Reader(account_id, role, None, None, self.zone(None, gate_id))
+        return Reader(account_id, member.role, member.id, member.team, self.zone(member, gate_id))
+
+
+async def _facts(session: AsyncSession, event_id: int) -> _Facts:
+    members = await session.scalars(select(StaffMember).where(StaffMember.event_id == event_id))
+    return _Facts(
+        {m.id: m for m in members},
+        await _zones_of_gates(session, event_id),
+        await _open_shift_zones(session, event_id),
+    )
+
+
+async def _phones(
+    session: AsyncSession, event_id: int
+) -> list[tuple[int, str, int | None, int | None]]:
+    """(account, role, staff id, gate) of every live phone of the event."""
+    rows = await session.execute(
+        select(Account.id, Account.role, Account.staff_id, Account.gate_id).where(
+            Account.event_id == event_id,
+            Account.kind == "device",
+            Account.revoked_at.is_(None),
+        )
+    )
+    return [(a, r, s, g) for a, r, s, g in rows]
+
+
+async def reader_of(db: Database, principal: Principal, event_id: int) -> Reader:
+    """The facts of one caller (a websocket at its hello, an acknowledgement)."""
+    if principal.role in SCREEN_ROLES:
+        return Reader(principal.account_id, principal.role)
+    async with db.reading() as session:
+        return await _reader_in(session, principal, event_id)
+
+
+async def _reader_in(session: AsyncSession, principal: Principal, event_id: int) -> Reader:
+    staff_id = await session.scalar(
+        select(Account.staff_id).where(Account.id == principal.account_id)
+    )
+    facts = await _facts(session, event_id)
+    return facts.phone_reader(principal.account_id, principal.role, staff_id, principal.gate_id)
+
+
+# --- answers -------------------------------------------------------------------------
+
+
+def broadcast_json(broadcast: Broadcast, plan: EmergencyPlan | None) -> dict[str, Any]:
+    return {
+        "id": broadcast.id,
+        "event": broadcast.event_id,
+        "text": {"zh": broadcast.text_zh, "en": broadcast.text_en},
+        "priority": broadcast.priority,
+        "audience": broadcast.audience,
+        "ack_required": broadcast.ack_required,
+        "plan": plan_json(plan) if plan is not None else None,
+        "sent_at": iso(broadcast.sent_at),
+        "resent_at": iso(broadcast.resent_at),
+    }
+
+
+def _message(kind: str, body: dict[str, Any], audience: Audience) -> dict[str, Any]:
+    """A ``broadcasts`` stream message; ``audience`` says which sockets get it
+    (``realtime.hub`` reads it; an empty one: the screens only)."""
+    return {"kind": kind, **body, "audience": audience.as_json()}
+
+
+async def _plan(session: AsyncSession, event_id: int, plan_id: int | None) -> EmergencyPlan | None:
+    if plan_id is None:
+        return None
+    plan = await session.get(EmergencyPlan, plan_id)
+    if plan is None or plan.event_id != event_id:
+        raise InvalidRequest(f"No plan {plan_id}.", {"plan": plan_id}, code="unknown_plan")
+    return plan
+
+
+async def _check_audience(session: AsyncSession, event_id: int, body: AudienceIn) -> Audience:
+    audience = Audience(
+        everyone=body.everyone,
+        roles=frozenset(body.roles),
+        teams=frozenset(body.teams),
+        zones=frozenset(body.zones),
+        people=frozenset(body.people),
+    )
+    if audience.empty:
+        raise InvalidRequest("A broadcast needs an audience.", code="broadcast_needs_audience")
+    if audience.zones:
+        known = set(
+            await session.scalars(
+                select(Zone.id).where(Zone.event_id == event_id, Zone.id.in_(audience.zones))
+            )
+        )
+        if unknown := sorted(audience.zones - known):
+            raise InvalidRequest("Unknown zones.", {"zones": unknown}, code="unknown_zone")
+    if audience.people:
+        known = set(
+            await session.scalars(
+                select(StaffMember.id).where(
+                    StaffMember.event_id == event_id, StaffMember.id.in_(audience.people)
+                )
+            )
+        )
+        if unknown := sorted(audience.people - known):
+            raise InvalidRequest("Unknown people.", {"people": unknown}, code="unknown_person")
+    return audience
+
+
+async def send(
+    db: Database, event_id: int, principal: Principal, body: BroadcastIn
+) -> dict[str, Any]:
+    """Store a broadcast and its stream message (one transaction)."""
+    if not (body.text_zh.strip() or body.text_en.strip()):
+        raise InvalidRequest("A broadcast needs a text.", code="broadcast_needs_text")
+    async with db.writing() as session:
+        await get_event(session, event_id)
+        audience = await _check_audience(session, event_id, body.audience)
+        plan = await _plan(session, event_id, body.plan_id)
+        broadcast = Broadcast(
+            event_id=event_id,
+            text_zh=body.text_zh,
+            text_en=body.text_en,
+            priority=body.priority,
+            audience=audience.as_json(),
+            plan_id=body.plan_id,
+            ack_required=body.ack_required,
+            sent_by=principal.account_id,
+            sent_at=utcnow(),
+        )
+        session.add(broadcast)
+        await session.flush()
+        answer = broadcast_json(broadcast, plan)
+        publish(session, event_id, TOPIC, _message("broadcast", {"broadcast": answer}, audience))
+    return answer
+
+
+async def event_of(db: Database, broadcast_id: int) -> int:
+    async with db.reading() as session:
+        event_id = await session.scalar(
+            select(Broadcast.event_id).where(Broadcast.id == broadcast_id)
+        )
+    if event_id is None:
+        raise NotFound(f"No broadcast {broadcast_id}.")
+    return int(event_id)
+
+
+async def _acks(session: AsyncSession, broadcast_ids: list[int]) -> list[BroadcastAck]:
+    if not broadcast_ids:
+        return []
+    rows = await session.scalars(
+        select(BroadcastAck).where(BroadcastAck.broadcast_id.in_(broadcast_ids))
+    )
+    return list(rows)
+
+
+class _Expected:
+    """Who a broadcast is for: roster members, and phones paired to nobody."""
+
+    def __init__(
+        self, facts: _Facts, phones: list[tuple[int, str, int | None, int | None]]
+    ) -> None:
+        self.facts = facts
+        self.members = [facts.member_reader(m) for m in facts.members.values()]
+        self.unpaired = [
+            facts.phone_reader(a, r, None, g)
+            for a, r, s, g in phones
+            if s is None or s not in facts.members
+        ]
+        self.phones = [facts.phone_reader(a, r, s, g) for a, r, s, g in phones]
+
+    def people(self, audience: Audience) -> list[Reader]:
+        return [r for r in self.members if reaches(audience, r)]
+
+    def devices(self, audience: Audience) -> list[Reader]:
+        return [r for r in self.unpaired if reaches(audience, r)]
+
+
+async def _expected(session: AsyncSession, event_id: int) -> _Expected:
+    return _Expected(await _facts(session, event_id), await _phones(session, event_id))
+
+
+def _counts(
+    audience: Audience, expected: _Expected, acks: Iterable[BroadcastAck]
+) -> dict[str, int]:
+    people = expected.people(audience)
+    devices = expected.devices(audience)
+    acked_people = {a.staff_id for a in acks if a.staff_id is not None}
+    acked_devices = {a.account_id for a in acks}
+    acked = sum(1 for r in people if r.staff_id in acked_people) + sum(
+        1 for r in devices if r.account_id in acked_devices
+    )
+    return {"expected": len(people) + len(devices), "acked": acked}
+
+
+async def list_for(db: Database, event_id: int, principal: Principal) -> list[dict[str, Any]]:
+    """The event's broadcasts, newest first: every one with its counts for a
+    screen; those that reach a phone, with whether it has acknowledged, for a phone."""
+    async with db.reading() as session:
+        await get_event(session, event_id)
+        rows = list(
+            await session.scalars(
+                select(Broadcast)
+                .where(Broadcast.event_id == event_id)
+                .order_by(Broadcast.id.desc())
+                .limit(200)
+            )
+        )
+        plan_ids = {b.plan_id for b in rows if b.plan_id is not None}
+        plans = (
+            {
+                p.id: p
+                for p in await session.scalars(
+                    select(EmergencyPlan).where(EmergencyPlan.id.in_(plan_ids))
+                )
+            }
+            if plan_ids
+            else {}
+        )
+        acks = await _acks(session, [b.id for b in rows])
+        by_broadcast: dict[int, list[BroadcastAck]] = defaultdict(list)
+        for ack in acks:
+            by_broadcast[ack.broadcast_id].append(ack)
+        if principal.role in SCREEN_ROLES:
+            expected = await _expected(session, event_id)
+            return [
+                {
+                    **broadcast_json(b, plans.get(b.plan_id or 0)),
+                    "receipts": _counts(audience_of(b.audience), expected, by_broadcast[b.id]),
+                }
+                for b in rows
+            ]
+        me = await _reader_in(session, principal, event_id)
+    return [
+        {
+            **broadcast_json(b, plans.get(b.plan_id or 0)),
+            "acked": any(a.account_id == principal.account_id for a in by_broadcast[b.id]),
+        }
+        for b in rows
+        if reaches(audience_of(b.audience), me)
+    ]
+
+
+async def receipts(db: Database, broadcast_id: int) -> dict[str, Any]:
+    """A broadcast with who has and who has not acknowledged, by person and by team."""
+    async with db.reading() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+        if broadcast is None:
+            raise NotFound(f"No broadcast {broadcast_id}.")
+        plan = await _plan(session, broadcast.event_id, broadcast.plan_id)
+        acks = await _acks(session, [broadcast_id])
+        expected = await _expected(session, broadcast.event_id)
+    audience = audience_of(broadcast.audience)
+    by_person = {a.staff_id: a for a in sorted(acks, key=lambda a: a.acked_at) if a.staff_id}
+    by_device = {a.account_id: a for a in acks}
+    people = []
+    teams: dict[str, Counter[str]] = defaultdict(Counter)
+    for reader in expected.people(audience):
+        assert reader.staff_id is not None
+        member = expected.facts.members[reader.staff_id]
+        ack = by_person.get(reader.staff_id)
+        people.append(
+            {
+                "id": member.id,
+                "name": member.name,
+                "team": member.team,
+                "role": member.role,
+                "zone": reader.zone_id,
+                "acked_at": iso(ack.acked_at) if ack else None,
+            }
+        )
+        teams[member.team]["expected"] += 1
+        teams[member.team]["acked"] += 1 if ack else 0
+    devices = [
+        {
+            "account": r.account_id,
+            "role": r.role,
+            "zone": r.zone_id,
+            "acked_at": iso(by_device[r.account_id].acked_at)
+            if r.account_id in by_device
+            else None,
+        }
+        for r in expected.devices(audience)
+    ]
+    people.sort(key=lambda p: (p["acked_at"] is not None, p["team"], p["name"]))
+    acked = sum(1 for p in people if p["acked_at"]) + sum(1 for d in devices if d["acked_at"])
+    return {
+        **broadcast_json(broadcast, plan),
+        "receipts": {
+            "expected": len(people) + len(devices),
+            "acked": acked,
+            "people": people,
+            "devices": devices,
+            "teams": [
+                {"team": team, "expected": c["expected"], "acked": c["acked"]}
+                for team, c in sorted(teams.items())
+            ],
+        },
+    }
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+
+
+async def acknowledge(
+    db: Database, broadcast_id: int, principal: Principal, body: AckIn
+) -> dict[str, Any]:
+    """Record that the caller's phone read the broadcast; the first answer
+    again when it says so twice (same nonce or not: one row per phone)."""
+    now = utcnow()
+    acked_at = min(body.acked_at, now) if body.acked_at is not None else now
+    async with db.writing() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+        if broadcast is None:
+            raise NotFound(f"No broadcast {broadcast_id}.")
+        me = await _reader_in(session, principal, broadcast.event_id)
+        if not reaches(audience_of(broadcast.audience), me):
+            raise Forbidden("This broadcast is not for this phone.", code="not_in_audience")
+        insert = _insert_for(session)
+        inserted = await session.execute(
+            insert(BroadcastAck)
+            .values(
+                broadcast_id=broadcast_id,
+                event_id=broadcast.event_id,
+                account_id=principal.account_id,
+                staff_id=me.staff_id,
+                nonce=body.nonce,
+                acked_at=max(acked_at, broadcast.sent_at),
+                received_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["broadcast_id", "account_id"])
+            .returning(BroadcastAck.id)
+        )
+        first = inserted.scalar() is not None
+        ack = await session.scalar(
+            select(BroadcastAck).where(
+                BroadcastAck.broadcast_id == broadcast_id,
+                BroadcastAck.account_id == principal.account_id,
+            )
+        )
+        assert ack is not None
+        answer = {
+            "broadcast": broadcast_id,
+            "account": ack.account_id,
+            "staff": ack.staff_id,
+            "nonce": ack.nonce,
+            "acked_at": iso(ack.acked_at),
+            "first": first,
+        }
+        if first:
+            publish(
+                session, broadcast.event_id, TOPIC, _message("ack", {"ack": answer}, Audience())
+            )
+    return answer
+
+
+async def resend(db: Database, broadcast_id: int) -> dict[str, Any]:
+    """Send the broadcast again, to the phones of its audience that have not acknowledged."""
+    async with db.writing() as session:
+        broadcast = await session.get(Broadcast, broadcast_id, with_for_update=True)
+        if broadcast is None:
+            raise NotFound(f"No broadcast {broadcast_id}.")
+        if not broadcast.ack_required:
+            raise Conflict("This broadcast asks for no acknowledgement.", code="no_ack_asked")
+        plan = await _plan(session, broadcast.event_id, broadcast.plan_id)
+        acked = set(
+            await session.scalars(
+                select(BroadcastAck.account_id).where(BroadcastAck.broadcast_id == broadcast_id)
+            )
+        )
+        expected = await _expected(session, broadcast.event_id)
+        audience = not_acknowledged(audience_of(broadcast.audience), expected.phones, acked)
+        broadcast.resent_at = utcnow()
+        answer = broadcast_json(broadcast, plan)
+        publish(
+            session, broadcast.event_id, TOPIC, _message("resend", {"broadcast": answer}, audience)
+        )
+    return {**answer, "resent_to": len(audience.devices)}
+
+
+async def broadcasts_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """The ``broadcasts`` topic's snapshot: nothing but a mark.
+
+    Each client reads its own list (``GET …/broadcasts`` answers a phone only
+    what reaches it, with its own receipt): a snapshot is encoded once for
+    every socket, and what it may hold differs from phone to phone.
+    """
+    async with db.reading() as session:
+        latest = await session.scalar(
+            select(func.max(Broadcast.id)).where(Broadcast.event_id == event_id)
+        )
+    return {"latest": latest}
+
+
+# --- plans ---------------------------------------------------------------------------
+
+
+async def plan_event(db: Database, plan_id: int) -> int:
+    async with db.reading() as session:
+        event_id = await session.scalar(
+            select(EmergencyPlan.event_id).where(EmergencyPlan.id == plan_id)
+        )
+    if event_id is None:
+        raise NotFound(f"No plan {plan_id}.")
+    return int(event_id)
+
+
+async def acknowledge_plan(db: Database, plan_id: int, principal: Principal) -> dict[str, Any]:
+    """The roster member holding this phone confirms they have read the plan."""
+    now = utcnow()
+    async with db.writing() as session:
+        plan = await session.get(EmergencyPlan, plan_id)
+        if plan is None:
+            raise NotFound(f"No plan {plan_id}.")
+        staff_id = await session.scalar(
+            select(Account.staff_id).where(Account.id == principal.account_id)
+        )
+        member = await session.get(StaffMember, staff_id) if staff_id is not None else None
+        if member is None or member.event_id != plan.event_id:
+            raise Conflict("This token is not a roster member's phone.", code="not_a_roster_phone")
+        existing = await session.scalar(
+            select(PlanAck).where(PlanAck.plan_id == plan_id, PlanAck.staff_id == member.id)
+        )
+        if existing is None:
+            await session.execute(
+                _insert_for(session)(PlanAck)
+                .values(
+                    plan_id=plan_id,
+                    event_id=plan.event_id,
+                    staff_id=member.id,
+                    account_id=principal.account_id,
+                    acked_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["plan_id", "staff_id"])
+            )
+        elif existing.acked_at < plan.updated_at:
+            existing.acked_at = now  # confirmed again after a change
+            existing.account_id = principal.account_id
+    return {"plan": plan_id, "staff": member.id, "confirmed": True}
+
+
+def _confirmed(acked_at: datetime, updated_at: datetime) -> bool:
+    return acked_at >= updated_at
+
+
+async def plan_readiness(
+    session: AsyncSession, event_id: int, principal: Principal
+) -> tuple[dict[str, Any], set[int]]:
+    """(readiness by team: plans confirmed / expected, the caller's confirmed plans)."""
+    plans = {
+        p.id: p.updated_at
+        for p in await session.scalars(
+            select(EmergencyPlan).where(EmergencyPlan.event_id == event_id)
+        )
+    }
+    members = list(
+        await session.scalars(select(StaffMember).where(StaffMember.event_id == event_id))
+    )
+    rows = await session.execute(
+        select(PlanAck.plan_id, PlanAck.staff_id, PlanAck.acked_at).where(
+            PlanAck.event_id == event_id
+        )
+    )
+    on_roster = {m.id for m in members}
+    confirmed = {
+        (plan_id, staff_id)
+        for plan_id, staff_id, acked_at in rows
+        if plan_id in plans and staff_id in on_roster and _confirmed(acked_at, plans[plan_id])
+    }
+    teams: dict[str, Counter[str]] = defaultdict(Counter)
+    for member in members:
+        teams[member.team]["expected"] += len(plans)
+        teams[member.team]["confirmed"] += sum(1 for p in plans if (p, member.id) in confirmed)
+        teams[member.team]["people"] += 1
+        teams[member.team]["ready"] += all((p, member.id) in confirmed for p in plans)
+    staff_id = await session.scalar(
+        select(Account.staff_id).where(Account.id == principal.account_id)
+    )
+    mine = {p for p, s in confirmed if s == staff_id} if staff_id is not None else set()
+    readiness = {
+        "expected": len(plans) * len(members),
+        "confirmed": len(confirmed),
+        "teams": [
+            {
+                "team": team,
+                "people": c["people"],
+                "ready": c["ready"],
+                "expected": c["expected"],
+                "confirmed": c["confirmed"],
+            }
+            for team, c in sorted(teams.items())
+        ],
+    }
+    return readiness, mine
