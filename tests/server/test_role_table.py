@@ -2,8 +2,8 @@
 
 Every operation that Muster's own ``/openapi.json`` lists is called with
 each caller: the organiser, a command screen, a door phone, a door
-supervisor's phone, a staff phone, a token of each role of another event and
-no token at all. The answer must
+supervisor's phone, a staff phone, a token of each role of another event, a
+bad token and no token at all. The answer must
 be the table's: 401 without a token (unless the route is public), 403 with
 a token of another event or a role the table leaves out, and anything but
 401, 403 or a 5xx for a role it lets in. An operation the document lists
@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from server.alerts import raise_alert
 from server.mailings import MailingRequest, create_mailing
 from server.rights import ORGANISER_ALLOWS, OWN_ONLY, PERSONAL_FIELDS, PUBLIC, ROUTE_ROLES, UNSCOPED
+from server.settings import Settings
 from tests.conftest import Api, event_body, token_for
 
 ROLES = ("organiser", "command", "door", "staff")
@@ -43,7 +45,8 @@ STRANGERS = tuple(f"{role}@other" for role in ROLES)
 #: with more in its offline bundle (names in the clear) and no more rights.
 SUPERVISOR = "door-supervisor"
 ANONYMOUS = "anonymous"
-CALLERS = (*ROLES, SUPERVISOR, *STRANGERS, ANONYMOUS)
+BAD_TOKEN = "bad-token"
+CALLERS = (*ROLES, SUPERVISOR, *STRANGERS, ANONYMOUS, BAD_TOKEN)
 
 EMAIL = "wang.privacy@example.com"
 NAME = "王伟"
@@ -58,6 +61,13 @@ class World:
     params: dict[str, str]
     secret: str
     callers: dict[str, dict[str, str]]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """No limit on invalid tokens: the bad token's ~90 calls are to be 401s
+    here, not 429s (tests/server/test_rate_limits.py has the limit)."""
+    return replace(settings, auth_failures_per_minute=0)
 
 
 async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> World:
@@ -146,7 +156,11 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "broadcast_id": broadcast["id"],
     }
     other = await organiser.post("/api/v1/events", event_body(name="Other"), expect=201)
-    callers = {ANONYMOUS: {}, "organiser": organiser.headers}
+    callers = {
+        ANONYMOUS: {},
+        BAD_TOKEN: {"Authorization": "Bearer mst_not-a-token"},
+        "organiser": organiser.headers,
+    }
     tokens = {role: await token_for(ctx, role, e) for role in ROLES if role != "organiser"}
     lead = await organiser.post(
         f"{base}/staff",
@@ -191,7 +205,7 @@ def expected(caller: str, method: str, path: str) -> str:
     key = (method, path)
     if key in PUBLIC:
         return "allowed"
-    if caller == ANONYMOUS:
+    if caller in (ANONYMOUS, BAD_TOKEN):
         return "unauthorized"
     if caller in STRANGERS and key not in UNSCOPED:
         return "forbidden"
