@@ -178,8 +178,10 @@ def member_json(member: StaffMember, shift: DutyShift | None = None) -> dict[str
     }
 
 
-def own_staff_json(member: StaffMember, role: str) -> dict[str, Any]:
-    """What a member's own phone is told of them (no phone number)."""
+def own_staff_json(
+    member: StaffMember, role: str, shift: DutyShift | None = None
+) -> dict[str, Any]:
+    """What a member's own phone is told of them (no phone number), with their running shift."""
     return {
         "id": member.id,
         "name": member.name,
@@ -188,6 +190,8 @@ def own_staff_json(member: StaffMember, role: str) -> dict[str, Any]:
         "may_override": roster_rules.may_override(role, member.supervisor),
         "zone": member.zone_id,
         "gate": member.gate_id,
+        "on_duty": shift is not None,
+        "duty": shift_json(shift) if shift is not None else None,
     }
 
 
@@ -562,7 +566,17 @@ async def may_override_account(db: Database, account_id: int, role: str) -> bool
     return roster_rules.may_override(role, bool(supervisor))
 
 
-async def staff_of_account(session: AsyncSession, account_id: int) -> StaffMember | None:
-    """The roster member a phone was paired to, if any."""
+async def own_staff(session: AsyncSession, account_id: int, role: str) -> dict[str, Any] | None:
+    """The roster member a phone was paired to, as their phone sees them; None for
+    a phone paired without a member."""
     staff_id = await session.scalar(select(Account.staff_id).where(Account.id == account_id))
-    return await session.get(StaffMember, staff_id) if staff_id is not None else None
+    member = await session.get(StaffMember, staff_id) if staff_id is not None else None
+    if member is None:
+        return None
+    shift = await session.scalar(
+        select(DutyShift)
+        .where(DutyShift.staff_id == member.id, DutyShift.ended_at.is_(None))
+        .order_by(DutyShift.started_at.desc(), DutyShift.id.desc())
+        .limit(1)
+    )
+    return own_staff_json(member, role, shift)

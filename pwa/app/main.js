@@ -10,6 +10,7 @@ import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom, saveDevice } from "./device.js";
 import { DoorBook } from "./doorbook.js";
+import { Duty } from "./duty.js";
 import { Evacuation } from "./evacuation.js";
 import { unlockAudio } from "./feedback.js";
 import { Incidents } from "./incidents.js";
@@ -126,6 +127,7 @@ class App {
     this.incidents = new Incidents(this);
     this.stock = this.moves ? new Stock(this) : null;
     this.evacuation = new Evacuation(this);
+    this.duty = new Duty(this);
     this.live = null;
     // Send every queue, then refresh what the phone knows. One flush at a time.
     this.flush = oneAtATime(({ force = false } = {}) => this.#flushOnce(force));
@@ -155,6 +157,7 @@ class App {
     await this.scanner?.restoreCounts();
     this.incidents.mount();
     this.stock?.mount();
+    await this.duty.mount();
     $("sync-now").onclick = () => this.flush({ force: true });
     $("unpair").onclick = () => this.unpair();
     window.addEventListener("languagechange-muster", () => this.showDevice());
@@ -240,7 +243,10 @@ class App {
   async queueChanged() {
     const scans = await this.queue.length();
     const others =
-      (await this.incidents.pendingCount()) + (this.stock ? await this.stock.pendingCount() : 0) + (await this.evacuation.pendingCount());
+      (await this.incidents.pendingCount()) +
+      (this.stock ? await this.stock.pendingCount() : 0) +
+      (await this.evacuation.pendingCount()) +
+      (await this.duty.pendingCount());
     const pill = $("queue");
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
@@ -256,12 +262,14 @@ class App {
       await this.incidents.watch();
       if (this.stock) await this.stock.flush();
       await this.evacuation.flush();
+      await this.duty.flush();
       if (this.scans && (force || synced || Date.now() - this.bundleAt > BUNDLE_EVERY_MS)) await this.refreshBundle();
       if (force || !this.layoutFetched) await this.refreshLayout();
       if (force || !this.listsFetched) {
         this.listsFetched = true;
         await this.incidents.refresh();
         await this.stock?.refresh();
+        await this.duty.refresh();
       }
       this.live?.reconnectNow();
     } catch (error) {

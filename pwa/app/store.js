@@ -12,7 +12,7 @@
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 3;
+const DB_VERSION = 4;
 const STORES = {
   kv: null,
   scans: "nonce",
@@ -21,6 +21,7 @@ const STORES = {
   seen: "ticket",
   accounts: "nonce",
   display: "ticket",
+  duty: "nonce",
 };
 
 let opening = null;

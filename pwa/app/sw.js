@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v5";
+const VERSION = "muster-app-v6";
 
 const APP_FILES = [
   "/app/",
@@ -24,6 +24,8 @@ const APP_FILES = [
   "/app/device.js",
   "/app/display.js",
   "/app/doorbook.js",
+  "/app/duty.js",
+  "/app/duty_strings.js",
   "/app/evacuation.js",
   "/app/evacuation_strings.js",
   "/app/evacuation.css",

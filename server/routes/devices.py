@@ -48,7 +48,7 @@ from server.openapi import accepts, answers, public
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
-from server.staff import own_staff_json, staff_of_account
+from server.staff import own_staff
 from server.tokens import announce, revoke_token
 
 #: No 0/O, 1/I: a code read out over a radio or typed from a screen survives.
@@ -339,7 +339,7 @@ async def read_own_device(request: Request) -> JSONResponse:
         account = await session.get(Account, principal.account_id)
         event = await session.get(Event, principal.event_id) if principal.event_id else None
         gate = await session.get(Gate, principal.gate_id) if principal.gate_id else None
-        member = await staff_of_account(session, principal.account_id)
+        member = await own_staff(session, principal.account_id, principal.role)
     if account is None:
         raise NotFound("This token's account is gone.")
     return json_response(
@@ -347,7 +347,7 @@ async def read_own_device(request: Request) -> JSONResponse:
             "device": device_json(account, gate),
             "role": principal.role,
             # The roster member holding the phone, and what a supervisor may do.
-            "staff": own_staff_json(member, principal.role) if member else None,
+            "staff": member,
             "event": event_json(event) if event else None,
             "gate": gate_json(gate) if gate else None,
         }

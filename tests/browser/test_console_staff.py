@@ -134,3 +134,50 @@ def test_roster_pairing_and_who_is_on_duty(
     )
     assert errors == []
     context.close()
+
+
+def test_a_shift_started_offline_on_the_phone_is_dated_when_tapped(
+    live_server: LiveServer, browser: Any, artifacts: Path
+) -> None:
+    from tests.browser.staff_app import PHONE, SYNC_TIMEOUT_MS, set_up_venue, shot
+
+    venue = set_up_venue(live_server, "新品发布会 · duty", tickets=0)
+    api = live_server.api()
+    member = api.post(
+        f"{venue.base}/staff",
+        json={"name": "周杰", "team": "物资", "role": "staff", "zone": venue.zone["id"]},
+    ).json()
+    made = api.post(f"/api/v1/staff/{member['id']}/pairing-codes").json()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(made["pairing_url"])
+    page.wait_for_selector("#online[data-state=online]")
+    page.click("#tabs button[data-view=device]")
+    page.wait_for_selector("#duty-toggle")
+    assert "周杰 · 物资" in page.inner_text("#duty")
+    assert page.get_attribute("#duty-state", "data-on-duty") == "false"
+
+    context.set_offline(True)
+    page.click("#duty-toggle")
+    page.wait_for_selector("#duty-state[data-on-duty=true]:has-text('联网后同步')")
+    shot(page, artifacts, "duty-01-started-offline")
+    assert api.get(f"{venue.base}/staff").json()["staff"][0]["on_duty"] is False
+
+    back_online_at = datetime.now(SHANGHAI)
+    context.set_offline(False)
+    page.wait_for_selector(
+        "#duty-state[data-on-duty=true]:not(:has-text('联网后同步'))", timeout=SYNC_TIMEOUT_MS
+    )
+    [listed] = api.get(f"{venue.base}/staff").json()["staff"]
+    assert listed["on_duty"] is True and listed["duty"]["zone"] == venue.zone["id"]
+    started = datetime.fromisoformat(listed["duty"]["started_at"])
+    assert started < back_online_at  # dated at the tap, not when it reached the server
+    shot(page, artifacts, "duty-02-synced")
+
+    page.click("#duty-toggle")
+    page.wait_for_selector("#duty-state[data-on-duty=false]:not(:has-text('联网后同步'))")
+    assert api.get(f"{venue.base}/staff").json()["staff"][0]["on_duty"] is False
+    assert errors == []
+    context.close()

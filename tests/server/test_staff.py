@@ -158,6 +158,8 @@ async def test_shifts_start_and_end_from_the_phone(client, organiser, api_as, ev
     started = await phone.post("/api/v1/devices/me/duty", {"action": "start"}, expect=200)
     # No zone given: the zone the member's gate leads into.
     assert started["on_duty"] is True and started["shift"]["zone"] == zone["id"]
+    me = (await phone.get("/api/v1/devices/me"))["staff"]
+    assert me["on_duty"] is True and me["duty"]["zone"] == zone["id"]
     listed = (await organiser.get(roster(e)))["staff"][0]
     assert listed["on_duty"] is True and listed["duty"]["zone"] == zone["id"]
 
@@ -175,6 +177,7 @@ async def test_shifts_start_and_end_from_the_phone(client, organiser, api_as, ev
         expect=200,
     )
     assert ended["on_duty"] is False
+    assert (await phone.get("/api/v1/devices/me"))["staff"]["on_duty"] is False
     assert (await organiser.get(roster(e)))["staff"][0]["on_duty"] is False
     again = await phone.post("/api/v1/devices/me/duty", {"action": "end"}, expect=200)
     assert again["on_duty"] is False
