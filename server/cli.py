@@ -455,11 +455,14 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
     raw = path.read_bytes()
 
     async def run() -> int:
+        kek = load_key_encryption_key(settings)
         await upgrade(str(settings.database_url))
         db = Database(str(settings.database_url))
-        keys = KeyStore(db, load_key_encryption_key(settings))
+        keys = KeyStore(db, kek)
         ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=keys)
         try:
+            # It signs tickets: with the database's KEK only, as a server would.
+            await adopt(db, kek)
             text = decode_csv(raw)
             issued = await issue_tickets(
                 ctx, args.event, parse_csv(text, settings.csv_max_rows), _progress_bar
@@ -470,6 +473,9 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
 
     try:
         count = asyncio.run(run())
+    except KeySealingError as refused:
+        print(refused, file=sys.stderr)
+        return 1
     except MusterError as exc:
         print(f"\nmuster: {exc.message}", file=sys.stderr)
         details = exc.details or {}

@@ -209,3 +209,18 @@ async def _keys(url: str) -> list[SigningKey]:
             return list((await session.scalars(select(SigningKey).order_by(SigningKey.id))).all())
     finally:
         await db.dispose()
+
+
+def test_import_tickets_with_another_kek_is_one_line(tmp_path, monkeypatch, capsys):
+    """The CLI signs tickets too: holding another KEK than the database's, it
+    says so in one line and imports nothing."""
+    monkeypatch.setenv("MUSTER_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MUSTER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MUSTER_SECRET_KEY", new_key_text())
+    asyncio.run(bootstrap(load_settings()))
+    monkeypatch.setenv("MUSTER_SECRET_KEY", new_key_text())
+    guests = tmp_path / "guests.csv"
+    guests.write_text("name\nGuest\n")
+    assert main(["import-tickets", str(guests), "--event", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "same MUSTER_SECRET_KEY" in err[0]
