@@ -40,9 +40,10 @@ from server.auth import Principal
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.fields import DbInt, Text
-from server.lookup import get_event
+from server.lookup import get_event, get_in_event
 from server.models import (
     Evacuation,
+    EvacuationAccount,
     EvacuationPerson,
     Gate,
     MusterPoint,
@@ -75,6 +76,14 @@ class MusterPointIn(BaseModel):
     name: Name
     zones: Annotated[list[DbInt], Field(max_length=500)] = []
     map_note: Annotated[Text, Field(max_length=500)] = ""
+
+
+class MusterPointPatch(BaseModel):
+    """Fields to change; those left out stay as they are."""
+
+    name: Name | None = None
+    zones: Annotated[list[DbInt], Field(max_length=500)] | None = None
+    map_note: Annotated[Text, Field(max_length=500)] | None = None
 
 
 class EvacuationIn(BaseModel):
@@ -125,6 +134,39 @@ async def create_point(db: Database, event_id: int, body: MusterPointIn) -> dict
         session.add(point)
         await session.flush()
         return point_json(point)
+
+
+async def update_point(
+    db: Database, event_id: int, point_id: int, body: MusterPointPatch
+) -> dict[str, Any]:
+    async with db.writing() as session:
+        point: MusterPoint = await get_in_event(session, MusterPoint, event_id, point_id)
+        if body.zones is not None:
+            await _check_zones(session, event_id, body.zones)
+            point.zone_ids = sorted(set(body.zones))
+        if body.name is not None:
+            point.name = body.name
+        if body.map_note is not None:
+            point.map_note = body.map_note
+        await session.flush()
+        return point_json(point)
+
+
+async def delete_point(db: Database, event_id: int, point_id: int) -> None:
+    """Remove an assembly point; one that an evacuation or drill has accounted
+    people at stays (409 ``muster_point_in_use``): its report names it."""
+    async with db.writing() as session:
+        point: MusterPoint = await get_in_event(session, MusterPoint, event_id, point_id)
+        used = await session.scalar(
+            select(EvacuationAccount.id).where(EvacuationAccount.point_id == point_id).limit(1)
+        )
+        if used is not None:
+            raise Conflict(
+                "People were accounted at this assembly point.",
+                {"point": point_id},
+                code="muster_point_in_use",
+            )
+        await session.delete(point)
 
 
 async def list_points(db: Database, event_id: int) -> list[dict[str, Any]]:

@@ -203,6 +203,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     # evacuation: every phone accounts people (names only; contact for readers)
     ("POST", _EVENT + "/muster-points"): ORGANISER_ONLY,
     ("GET", _EVENT + "/muster-points"): EVERYONE,
+    ("PATCH", _EVENT + "/muster-points/{point_id}"): ORGANISER_ONLY,
+    ("DELETE", _EVENT + "/muster-points/{point_id}"): ORGANISER_ONLY,
     ("POST", _EVENT + "/evacuations"): READERS,
     ("GET", _EVENT + "/evacuations"): EVERYONE,
     ("GET", _EVACUATION): EVERYONE,

@@ -40,6 +40,27 @@ async def create_muster_point(request: Request) -> JSONResponse:
     return json_response(point, status=201)
 
 
+@accepts(evacuations.MusterPointPatch)
+async def update_muster_point(request: Request) -> JSONResponse:
+    """Change an assembly point's name, zones or map note."""
+    event_id, point_id = path_int(request, "event_id"), path_int(request, "point_id")
+    await authorize(request, event_id, {ORGANISER})
+    body = await parse_body(request, evacuations.MusterPointPatch)
+    point = await evacuations.update_point(muster(request).db, event_id, point_id, body)
+    muster(request).changed(event_id, "evacuation")
+    return json_response(point)
+
+
+@answers(409)
+async def delete_muster_point(request: Request) -> JSONResponse:
+    """Remove an assembly point nobody has been accounted at (409 ``muster_point_in_use``)."""
+    event_id, point_id = path_int(request, "event_id"), path_int(request, "point_id")
+    await authorize(request, event_id, {ORGANISER})
+    await evacuations.delete_point(muster(request).db, event_id, point_id)
+    muster(request).changed(event_id, "evacuation")
+    return json_response({"outcome": "deleted", "id": point_id})
+
+
 async def list_muster_points(request: Request) -> JSONResponse:
     """The event's assembly points."""
     event_id = path_int(request, "event_id")
@@ -149,6 +170,16 @@ async def people_csv(request: Request) -> Response:
 routes = [
     Route("/api/v1/events/{event_id}/muster-points", create_muster_point, methods=["POST"]),
     Route("/api/v1/events/{event_id}/muster-points", list_muster_points, methods=["GET"]),
+    Route(
+        "/api/v1/events/{event_id}/muster-points/{point_id}",
+        update_muster_point,
+        methods=["PATCH"],
+    ),
+    Route(
+        "/api/v1/events/{event_id}/muster-points/{point_id}",
+        delete_muster_point,
+        methods=["DELETE"],
+    ),
     Route("/api/v1/events/{event_id}/evacuations", start_evacuation, methods=["POST"]),
     Route("/api/v1/events/{event_id}/evacuations", list_evacuations, methods=["GET"]),
     Route("/api/v1/evacuations/{evacuation_id}", read_evacuation, methods=["GET"]),

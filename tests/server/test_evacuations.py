@@ -77,6 +77,40 @@ async def test_muster_points_listed_and_checked(organiser: Api, api_as: Any, eve
     await staff.post(f"/api/v1/events/{event['id']}/muster-points", {"name": "Y"}, expect=403)
 
 
+async def test_muster_points_edited_and_removed(organiser: Api, api_as: Any, event: Any) -> None:
+    e = event["id"]
+    venue = await make_venue(organiser, e)
+    points = f"/api/v1/events/{e}/muster-points"
+    changed = await organiser.patch(
+        f"{points}/{venue['point_a']}", {"name": "P1 east car park", "zones": [venue["b"]]}
+    )
+    assert (changed["name"], changed["zones"], changed["map_note"]) == (
+        "P1 east car park",
+        [venue["b"]],
+        "by the flag",
+    )
+    bad = await organiser.patch(f"{points}/{venue['point_a']}", {"zones": [987654]}, expect=422)
+    assert bad["error"]["code"] == "unknown_zone"
+    command = await api_as("command", e)
+    await command.patch(f"{points}/{venue['point_a']}", {"name": "Z"}, expect=403)
+    await command.call("DELETE", f"{points}/{venue['point_b']}", 403)
+    # Someone accounted at a point: it stays (the drill's report names it).
+    person = await issue(organiser, e, name="己")
+    started = await start(organiser, e)
+    await organiser.post(
+        f"/api/v1/evacuations/{started['id']}/accounts",
+        account(secret=person["secret"], point=venue["point_a"]),
+        expect=200,
+    )
+    used = await organiser.call("DELETE", f"{points}/{venue['point_a']}", 409)
+    assert used["error"]["code"] == "muster_point_in_use"
+    removed = await organiser.call("DELETE", f"{points}/{venue['point_b']}", 200)
+    assert removed["outcome"] == "deleted"
+    listed = await organiser.get(points)
+    assert [p["id"] for p in listed["points"]] == [venue["point_a"]]
+    await organiser.call("DELETE", f"{points}/{venue['point_b']}", 404)
+
+
 async def test_roll_is_the_inside_set_at_the_start(organiser: Api, api_as: Any, event: Any) -> None:
     e = event["id"]
     venue = await make_venue(organiser, e)

@@ -121,7 +121,9 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         },
         expect=201,
     )
-    await organiser.post(f"{base}/muster-points", {"name": "P1", "zones": [zone["id"]]}, expect=201)
+    point = await organiser.post(
+        f"{base}/muster-points", {"name": "P1", "zones": [zone["id"]]}, expect=201
+    )
     evacuation = await organiser.post(f"{base}/evacuations", {"kind": "drill"}, expect=201)
     member = await organiser.post(
         f"{base}/staff", {"name": "赵磊", "phone": PHONE, "team": "tech"}, expect=201
@@ -149,6 +151,7 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "incident_id": incident["id"],
         "photo_id": 1,
         "plan_id": plan["id"],
+        "point_id": point["id"],
         "evacuation_id": evacuation["id"],
         "mailing_id": mailing.id,
         "alert_id": alert.id,

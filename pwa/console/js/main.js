@@ -9,6 +9,7 @@ import { clear, errorText, h, onSubmit } from "./dom.js";
 import { openCommandScreen, showEventList, showOverview } from "./events.js";
 import { showMail } from "./mail.js";
 import { MAIL_STRINGS } from "./mail_strings.js";
+import { MUSTER_STRINGS } from "./muster_strings.js";
 import { showPhones } from "./phones.js";
 import { showPlans } from "./plans.js";
 import { showReview } from "./review.js";
@@ -146,6 +147,7 @@ function boot() {
   addStrings(TERMS);
   addStrings(STRINGS);
   addStrings(MAIL_STRINGS);
+  addStrings(MUSTER_STRINGS);
   addStrings(RETENTION_STRINGS);
   addStrings(STAFF_STRINGS);
   addStrings(TOKENS_STRINGS);

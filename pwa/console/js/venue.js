@@ -1,6 +1,6 @@
 // The venue: zones (capacity, "near full" level), gates (from outside or a
-// zone into a zone), ticket types (the zones they open, re-entry), and the
-// flow of people drawn from them. Each row is its own small form so an
+// zone into a zone), assembly points (muster_points.js), ticket types (the
+// zones they open, re-entry), and the flow of people drawn from them. Each row is its own small form so an
 // error shows beside the row that caused it. Removing a part with history
 // (scans, tickets, phones) archives it: it leaves the rows and the choices,
 // waits in "Archived" with a restore button, and keeps working for what
@@ -11,13 +11,14 @@ import { t } from "../../shared/i18n.js";
 import { errorText } from "../../shared/codes.js";
 import { ask, clear, h, onSubmit, toast } from "./dom.js";
 import { flowLines, renderFlow } from "./flow.js";
+import { musterPointsCard } from "./muster_points.js";
 import { isoToLocal, localToIso } from "../../shared/time.js";
 
 export async function showVenue(view) {
   const { api, event } = view;
   const base = `/api/v1/events/${event.id}`;
-  const [{ zones: allZones }, { gates: allGates }, { ticket_types: allTypes }] = await Promise.all([
-    api.get(`${base}/zones`), api.get(`${base}/gates`), api.get(`${base}/ticket-types`),
+  const [{ zones: allZones }, { gates: allGates }, { ticket_types: allTypes }, { points }] = await Promise.all([
+    api.get(`${base}/zones`), api.get(`${base}/gates`), api.get(`${base}/ticket-types`), api.get(`${base}/muster-points`),
   ]);
   if (view.stale()) return;
   const refresh = () => view.reload();
@@ -38,6 +39,7 @@ export async function showVenue(view) {
           h("div", { class: "row-head" }, h("span", {}, t("gate.name")), h("span", {}, t("gate.from")), h("span", {}, t("gate.to")), h("span")),
           gates.map((g) => gateRow(api, base, zones, g, refresh, remover)),
           gateRow(api, base, zones, null, refresh)))),
+    musterPointsCard(api, base, zones, points, refresh),
     h("section", { class: "card", id: "ticket-types" }, h("h2", {}, t("type.title")), h("p", { class: "muted" }, t("type.help")),
       h("div", { class: "rows type-rows" },
         types.map((tt) => typeRow(api, base, event, zones, tt, refresh, remover)),
