@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from checkin.rules import INVALID, ZONE_FULL, Decision, GateMove, TicketState, decide
@@ -72,7 +72,7 @@ from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from server.fields import storable
 from server.lookup import get_event
-from server.models import Gate, Scan, Ticket, TicketType, Zone, ZoneShard, utcnow
+from server.models import BusMessage, Gate, Scan, Ticket, TicketType, Zone, ZoneShard, utcnow
 from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
@@ -610,18 +610,47 @@ async def annul(
                 f"Scans can only be annulled within {window.total_seconds():.0f} seconds.",
                 code="annul_window_passed",
             )
-        if scan.status == "ok" and scan.ticket_id is not None:
-            await _reverse_move(conn, venue, scan)
+        moved = scan.status == "ok" and scan.ticket_id is not None
+        if moved:
+            checked_in = await _reverse_move(conn, venue, scan)
+            # On the ``annulments`` topic (``realtime.outbox.STREAM_TOPICS``), in
+            # this transaction: the door phones drop the admission at once.
+            message = annulment_json(scan.id, scan.ticket_id, scan.from_zone_id, checked_in, now)
+            await conn.execute(
+                insert(BusMessage).values(
+                    event_id=event_id, topic="annulments", payload=message, created_at=now
+                )
+            )
         await conn.execute(
             update(_scans)
             .where(_scans.c.id == scan.id)
             .values(annulled_at=now, annulled_by=account_id)
         )
-    ctx.changed(event_id, *TOPICS)
+    ctx.changed(event_id, *TOPICS, *(("annulments",) if moved else ()))
     return _annul_answer(scan, now, account_id)
 
 
-async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> None:
+def annulment_json(
+    scan: int, ticket: int, zone: int | None, checked_in: bool, annulled_at: datetime
+) -> dict[str, Any]:
+    """An ``annulments`` message: scan ``scan`` of ``ticket`` was undone and its
+    holder is now in ``zone`` (None: outside), checked in or not.
+
+    Door phones drop the admission at once: before this topic they learnt it
+    at their next offline-bundle sync, and refused the holder as already
+    inside meanwhile if the network went.
+    """
+    return {
+        "scan": scan,
+        "ticket": ticket,
+        "zone": zone,
+        "checked_in": checked_in,
+        "annulled_at": iso(annulled_at),
+    }
+
+
+async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> bool:
+    """Put the ticket back where the scan found it; whether it is still checked in."""
     ticket = (
         await conn.execute(
             select(*TICKET_COLUMNS).where(_tickets.c.id == scan.ticket_id).with_for_update()
@@ -663,6 +692,7 @@ async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> 
         .where(_tickets.c.id == ticket.id)
         .values(zone_id=scan.from_zone_id, checked_in_at=first_in)
     )
+    return first_in is not None
 
 
 def _annul_answer(scan: Row[Any], annulled_at: datetime, annulled_by: int | None) -> dict[str, Any]:

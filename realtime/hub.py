@@ -30,6 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -48,6 +49,22 @@ from server.models import BusEpoch
 log = logging.getLogger("muster.realtime")
 
 Key = tuple[int, str]
+
+#: Stream topics whose snapshot is made once for the sockets that ask within
+#: ``SHARED_SNAPSHOT_SECONDS`` (``Hub._prime_shared``): the big ones.
+SHARED_SNAPSHOTS = frozenset({"admissions", "annulments"})
+#: How long a shared snapshot is handed out (then with the messages since it).
+SHARED_SNAPSHOT_SECONDS = 2.0
+
+
+@dataclass(slots=True)
+class SharedSnapshot:
+    """A stream topic's snapshot as of ``offset``, and its text per reason."""
+
+    offset: int
+    data: Any
+    made: float
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def _frame(kind: str, topic: str, epoch: str, offset: int, data_json: bytes) -> str:
@@ -80,6 +97,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.histories: dict[Key, StreamHistory] = {}
         self._history_loads: dict[Key, asyncio.Future[StreamHistory]] = {}
+        self._shared: dict[Key, SharedSnapshot | asyncio.Future[SharedSnapshot]] = {}
         self.states: dict[Key, StateTopic] = {}
         self._state_woken = asyncio.Event()
         self.readers = {
@@ -213,6 +231,10 @@ class Hub:
     def on_rows(self, items: list[BusItem]) -> None:
         """New rows from a table reader, in id order: stream messages."""
         for item in items:
+            if item.topic == "annulments":
+                # The shared admitted set may hold the admission annulled; its
+                # history does not say so (an annulled scan is no new row).
+                self.forget_shared(item.event_id, "admissions")
             if item.topic is not None and (item.event_id, item.topic) in self.histories:
                 self.publish(item.event_id, item.topic, item.offset, item.message())
 
@@ -290,6 +312,7 @@ class Hub:
                 del self.subscribers[key]
                 # Nobody left to keep current; the next subscriber recomputes.
                 self.states.pop(key, None)
+                self.forget_shared(*key)
 
     async def _prime_state(self, conn: Connection, topic: str) -> None:
         key = (conn.event_id, topic)
@@ -324,23 +347,101 @@ class Hub:
             )
             conn.release(topic, max(since.offset, history.last), [resume, *plan.messages])
             return
+        if topic in SHARED_SNAPSHOTS:
+            await self._prime_shared(conn, key, history, plan.reason)
+            return
         offset = history.last
         try:
             data = await topic_registry.provider(topic)(self.ctx.db, conn.event_id)
         except Exception as exc:
             conn.release(topic, offset, [self._snapshot_failed(topic, conn.event_id, exc)])
             return
-        snapshot = encode(
+        conn.release(topic, offset, [self._snapshot_text(topic, offset, plan.reason, data)])
+
+    def _snapshot_text(self, topic: str, offset: int, reason: str, data: Any) -> str:
+        return encode(
             {
                 "type": "snapshot",
                 "topic": topic,
                 "epoch": self.bus_epoch,
                 "offset": offset,
-                "reason": plan.reason,
+                "reason": reason,
                 "data": data,
             }
         )
-        conn.release(topic, offset, [snapshot])
+
+    async def _prime_shared(
+        self, conn: Connection, key: Key, history: StreamHistory, reason: str
+    ) -> None:
+        """A snapshot read once for the sockets that ask within
+        ``SHARED_SNAPSHOT_SECONDS``, followed by what was published since it:
+        exact, like one read for this socket alone.
+
+        After a Wi-Fi drop every door phone of the event reconnects in the same
+        few seconds; each one reading and encoding the whole admitted set was
+        a read of every ticket per phone, and a copy of it per socket until
+        sent. Shared, the text is held once (the sockets' queues point at it).
+
+        What follows the snapshot: the history after its offset, when the
+        history still holds it all; else the messages this socket has held
+        since it subscribed, when the snapshot is no older than that (its
+        offset at least ``mark``); else (a read that began before this socket
+        came, in a rush the history no longer covers) a read begun now.
+        """
+        topic = key[1]
+        mark = history.last  # every message after this is held for the socket
+        while True:
+            try:
+                shared = await self._shared_snapshot(key, history)
+            except Exception as exc:
+                conn.release(topic, history.last, [self._snapshot_failed(topic, key[0], exc)])
+                return
+            since = history.after(shared.offset)
+            if since is not None or shared.offset >= mark:
+                break
+            if self._shared.get(key) is shared:
+                del self._shared[key]  # the next read begins after ``mark``
+        text = shared.texts.get(reason)
+        if text is None:
+            text = self._snapshot_text(topic, shared.offset, reason, shared.data)
+            shared.texts[reason] = text
+        if since is None:
+            conn.release(topic, shared.offset, [text])
+        else:
+            conn.release(topic, history.last, [text, *since])
+
+    async def _shared_snapshot(self, key: Key, history: StreamHistory) -> SharedSnapshot:
+        """The topic's shared snapshot, read by at most one read at a time."""
+        found = self._shared.get(key)
+        if isinstance(found, SharedSnapshot):
+            if time.monotonic() - found.made < SHARED_SNAPSHOT_SECONDS:
+                return found
+        elif found is not None:
+            return await asyncio.shield(found)
+        future: asyncio.Future[SharedSnapshot] = asyncio.get_running_loop().create_future()
+        self._shared[key] = future
+        try:
+            offset = history.last
+            data = await topic_registry.provider(key[1])(self.ctx.db, key[0])
+        except BaseException as exc:
+            if self._shared.get(key) is future:
+                del self._shared[key]
+            future.set_exception(exc)
+            future.exception()  # retrieved: a waiter may or may not exist
+            raise
+        # Aged from when it was read: under load a read can take a second.
+        shared = SharedSnapshot(offset, data, time.monotonic())
+        future.set_result(shared)
+        if self._shared.get(key) is future:
+            self._shared[key] = shared
+        return shared
+
+    def forget_shared(self, event_id: int, topic: str) -> None:
+        """Make the next subscriber read a fresh snapshot (a change no message tells).
+
+        A read in flight is forgotten too: it may have begun before the change.
+        """
+        self._shared.pop((event_id, topic), None)
 
     async def _history(self, key: Key) -> StreamHistory:
         """The topic's history, loaded from its table on first use."""

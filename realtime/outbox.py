@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import BusMessage
 
 #: Topics carried by ``bus_messages``. Admissions and revocations are read
-#: straight from the ``scans`` and ``revocations`` tables instead.
-STREAM_TOPICS = ("incidents", "alerts", "broadcasts")
+#: straight from the ``scans`` and ``revocations`` tables instead; an
+#: annulment changes a scan row already read, so it is a message here
+#: (written by ``checkin.admission.annul`` on its own connection).
+STREAM_TOPICS = ("incidents", "alerts", "broadcasts", "annulments")
 
 
 def publish(session: AsyncSession, event_id: int, topic: str, data: dict[str, Any]) -> BusMessage:

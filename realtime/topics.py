@@ -2,8 +2,9 @@
 
 State topics (``headcount``, ``gates``, ``stock``) are a snapshot and then
 coalesced updates, each a whole new snapshot. Stream topics (``incidents``,
-``alerts``, ``admissions``, ``revocations``, ``broadcasts``) are every message in order,
-with offsets that are database ids, so they can be replayed.
+``alerts``, ``admissions``, ``revocations``, ``broadcasts``, ``annulments``)
+are every message in order, with offsets that are database ids, so they can
+be replayed.
 
 Snapshots come from providers registered by topic: the hub knows nothing of
 headcounts or stock. A provider is named by module and function and
@@ -22,7 +23,7 @@ from server.auth import COMMAND, DOOR, ORGANISER, STAFF
 from server.db import Database
 
 STATE_TOPICS = ("headcount", "gates", "stock", "evacuation")
-STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations", "broadcasts")
+STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations", "broadcasts", "annulments")
 TOPICS = STATE_TOPICS + STREAM_TOPICS
 #: Stream topics whose messages go to some sockets only: each message names
 #: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
@@ -44,6 +45,7 @@ TOPIC_ROLES: dict[str, frozenset[str]] = {
     "revocations": frozenset({ORGANISER, COMMAND, DOOR}),
     # Every phone, each given only what its audience includes (realtime.hub).
     "broadcasts": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
+    "annulments": frozenset({ORGANISER, COMMAND, DOOR}),
 }
 
 Provider = Callable[[Database, int], Awaitable[dict[str, Any]]]
@@ -64,6 +66,7 @@ PROVIDERS: dict[str, str] = {
     "admissions": "realtime.snapshots:admissions_snapshot",
     "revocations": "realtime.snapshots:revocations_snapshot",
     "broadcasts": "server.broadcasts:broadcasts_snapshot",
+    "annulments": "realtime.snapshots:annulments_snapshot",
 }
 
 _loaded: dict[str, Provider] = {}

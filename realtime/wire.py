@@ -44,22 +44,41 @@ def frame_header(size: int) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, size)
 
 
+#: Texts of at least this many characters keep their frame in a slot of
+#: their own (``FrameCache``).
+LARGE_TEXT = 4096
+
+
 class FrameCache:
     """The frame of the last text asked for: a fan-out asks for the same
-    ``str`` object once per socket, and gets the bytes built the first time."""
+    ``str`` object once per socket, and gets the bytes built the first time.
 
-    __slots__ = ("frame", "text")
+    Large texts (a shared snapshot, ``Hub._prime_shared``) have a second
+    slot: phones joining together each get a small welcome of their own
+    between two sends of the same snapshot, and one slot would build the
+    snapshot's frame (tens of KB) again for every one of them.
+    """
+
+    __slots__ = ("frame", "large", "large_frame", "text")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.frame = b""
+        self.large: str | None = None
+        self.large_frame = b""
 
     def __call__(self, text: str) -> bytes:
-        if text is not self.text:
-            payload = text.encode()
-            self.frame = frame_header(len(payload)) + payload
-            self.text = text
-        return self.frame
+        if text is self.text:
+            return self.frame
+        if text is self.large:
+            return self.large_frame
+        payload = text.encode()
+        frame = frame_header(len(payload)) + payload
+        if len(text) >= LARGE_TEXT:
+            self.large, self.large_frame = text, frame
+        else:
+            self.text, self.frame = text, frame
+        return frame
 
 
 text_frame = FrameCache()

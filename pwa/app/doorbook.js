@@ -3,6 +3,12 @@
 // "seen" set (where each admitted ticket's holder is), kept seconds old
 // while online by the `admissions` and `revocations` topics.
 //
+// The seen set is two layers: the admitted set the server last sent whole
+// (the `admissions` snapshot or a full bundle: compact, admitted.js, kept in
+// IndexedDB as it came) and, over it, a record per ticket learnt since
+// (live admissions, annulments, this phone's own scans, incremental bundles;
+// the `seen` store). `lookup` reads the top layer first.
+//
 // Offline decisions run pwa/shared/rules.js (the copy of checkin/rules.py)
 // on this knowledge. Zone capacity cannot be known offline: the phone
 // assumes there is room, and the server settles it at sync. Who it is —
@@ -16,9 +22,13 @@
 // bundle comes without it, and unpairing wipes it with everything else.
 
 import { decide } from "/shared/rules.js";
+import { AdmittedSet } from "./admitted.js";
 import { SecretError, parseSecret, verifySecret } from "/shared/secret.js";
 import { openBox, ticketCode, ticketIdOfCode } from "./display.js";
 import * as store from "./store.js";
+
+// Annulled scan ids kept to drop their late admissions: a few minutes' worth.
+const ANNULLED_KEPT = 1000;
 
 function byId(list) {
   return new Map((list || []).map((item) => [String(item.id), item]));
@@ -37,9 +47,13 @@ export class DoorBook {
     this.gates = new Map();
     this.zones = new Map();
     this.types = new Map();
+    this.admittedSet = new AdmittedSet();
+    // Learnt since the admitted set: ticket -> record ({checkedIn: false, zone: null}: not in).
     this.seen = new Map();
     /** ticket id -> {ticket, generation, name, code, type, valid_from, valid_until}: supervisors only. */
     this.people = new Map();
+    // Scans annulled (the `annulments` topic): their admission, arriving late, is ignored.
+    this.annulledScans = new Set();
     this.cursor = null;
     this.loadedAt = null;
   }
@@ -53,8 +67,20 @@ export class DoorBook {
     const saved = await store.get("kv", "bundle");
     if (saved) this.#applyLayout(saved);
     this.cursor = (await store.get("kv", "cursor")) ?? null;
+    const admitted = await store.get("kv", "admitted");
+    try {
+      this.admittedSet = new AdmittedSet(admitted || null);
+    } catch {
+      this.admittedSet = new AdmittedSet(); // kept by an older app: the next snapshot replaces it
+    }
     for (const record of await store.all("seen")) this.seen.set(String(record.ticket), record);
     this.people = byTicket((await store.get("kv", "people")) || []);
+  }
+
+  /** What this phone knows of a ticket: {ticket, zone, checkedIn, at?, gate?}, or null. */
+  lookup(ticketId) {
+    const id = String(ticketId);
+    return this.seen.get(id) ?? this.admittedSet.get(id);
   }
 
   #applyLayout(bundle) {
@@ -83,6 +109,7 @@ export class DoorBook {
         }
       : { ...bundle };
     delete merged.admitted;
+    delete merged.admitted_set;
     delete merged.display;
     delete merged.people;
     merged.loaded_at = new Date().toISOString();
@@ -92,23 +119,19 @@ export class DoorBook {
       if (!bundle.incremental) await store.clear("display");
       await store.putMany("display", bundle.display);
     }
+    if (bundle.admitted_set) await this.#replaceAdmitted(bundle.admitted_set, pending);
     if (bundle.admitted) {
-      const records = bundle.admitted.map((a) => ({
-        ticket: String(a.ticket),
-        zone: a.zone ?? null,
-        checkedIn: a.checked_in !== false,
-        at: a.checked_in_at ?? null,
-        gate: null,
-      }));
-      if (bundle.incremental) {
-        // An annulled first entry comes back as "never checked in".
-        const gone = records.filter((r) => !r.checkedIn && r.zone === null);
-        for (const r of gone) this.seen.delete(r.ticket);
-        for (const r of gone) await store.remove("seen", r.ticket);
-        await this.#remember(records.filter((r) => r.checkedIn || r.zone !== null));
-      } else {
-        await this.#replaceSeen(records, pending);
-      }
+      // An incremental bundle: each ticket changed since, as it is now. An
+      // annulled first entry comes back as "never checked in", out of the set.
+      await this.#remember(
+        bundle.admitted.map((a) => ({
+          ticket: String(a.ticket),
+          zone: a.zone ?? null,
+          checkedIn: a.checked_in !== false,
+          at: a.checked_in_at ?? null,
+          gate: null,
+        })),
+      );
     }
     await this.#applyPeople(bundle);
     this.cursor = bundle.cursor ?? null;
@@ -141,7 +164,7 @@ export class DoorBook {
     for (const person of this.people.values()) {
       const name = normalised(person.name);
       if (person.code === code || words.every((w) => name.includes(w))) {
-        const seen = this.seen.get(String(person.ticket));
+        const seen = this.lookup(person.ticket);
         const revoked = this.revoked.has(`${person.ticket}:${person.generation}`);
         found.push({
           id: person.ticket,
@@ -164,9 +187,12 @@ export class DoorBook {
     return id === null ? null : this.people.get(String(id)) || null;
   }
 
-  async #replaceSeen(records, pending) {
-    this.seen = new Map(records.map((r) => [r.ticket, r]));
+  /** A whole admitted set from the server: it replaces both layers; `pending` scans are kept on top. */
+  async #replaceAdmitted(data, pending) {
+    this.admittedSet = new AdmittedSet(data);
+    this.seen = new Map();
     for (const scan of pending) this.#applyLocal(scan);
+    await store.put("kv", data, "admitted");
     await store.clear("seen");
     await store.putMany("seen", [...this.seen.values()]);
   }
@@ -182,19 +208,13 @@ export class DoorBook {
     this.seen.set(record.ticket, record);
   }
 
-  /** The `admissions` topic: a snapshot of every admitted ticket, or one admission. */
+  /** The `admissions` topic's snapshot: the admitted set, compact (admitted.js). */
   async admissionsSnapshot(data, pending = []) {
-    const records = (data.tickets || []).map((a) => ({
-      ticket: String(a.ticket),
-      zone: a.zone ?? null,
-      checkedIn: true,
-      generation: a.generation ?? null,
-    }));
-    await this.#replaceSeen(records, pending);
+    await this.#replaceAdmitted(data, pending);
   }
 
   async admitted(message) {
-    if (message.ticket == null) return;
+    if (message.ticket == null || this.annulledScans.has(message.scan)) return;
     await this.#remember([
       {
         ticket: String(message.ticket),
@@ -203,19 +223,33 @@ export class DoorBook {
         generation: message.generation,
         at: message.scanned_at ?? null,
         gate: message.gate ?? null,
+        scan: message.scan ?? null,
       },
     ]);
   }
 
-  /** An annulled admission: the server says where the holder is now. */
-  async moved(ticketId, zone, checkedIn) {
-    const record = { ticket: String(ticketId), zone: zone ?? null, checkedIn };
-    if (!checkedIn) {
-      this.seen.delete(record.ticket);
-      await store.remove("seen", record.ticket);
-    } else {
-      await this.#remember([record]);
+  /**
+   * The `annulments` topic: these scans were undone, each holder is now in
+   * `zone`. The annulments and admissions topics are read apart on the
+   * server, so either may come first: one the phone knows a later scan of
+   * is old news, and an admission of a scan known annulled is dropped.
+   */
+  async annulled(items) {
+    const records = [];
+    for (const item of items) {
+      if (item.ticket == null) continue;
+      this.annulledScans.add(item.scan);
+      const known = this.seen.get(String(item.ticket));
+      if (known && known.scan != null && known.scan > item.scan) continue;
+      records.push({ ticket: String(item.ticket), zone: item.zone ?? null, checkedIn: Boolean(item.checked_in), scan: item.scan });
     }
+    if (this.annulledScans.size > ANNULLED_KEPT) this.annulledScans = new Set([...this.annulledScans].slice(-ANNULLED_KEPT / 2));
+    if (records.length) await this.#remember(records);
+  }
+
+  /** An annulled admission: the server says where the holder is now (not checked in: out of the set). */
+  async moved(ticketId, zone, checkedIn) {
+    await this.#remember([{ ticket: String(ticketId), zone: checkedIn ? (zone ?? null) : null, checkedIn }]);
   }
 
   /** The `revocations` topic (snapshot or message). */
@@ -264,7 +298,7 @@ export class DoorBook {
   /** The rules (pwa/shared/rules.js) on one ticket's facts and what this door has seen of it. */
   #judge({ ticketId, generation, validFrom, validUntil }, type, gateId, direction, when) {
     const gate = this.gates.get(String(gateId));
-    const seen = this.seen.get(String(ticketId));
+    const seen = this.lookup(ticketId);
     const ticket = {
       status: this.revoked.has(`${ticketId}:${generation}`) ? "revoked" : "valid",
       generation,

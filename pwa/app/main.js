@@ -136,7 +136,7 @@ class App {
 
   topics() {
     const topics = ["headcount", "evacuation"];
-    if (this.scans) topics.push("admissions", "revocations");
+    if (this.scans) topics.push("admissions", "revocations", "annulments");
     if (this.moves) topics.push("incidents", "stock");
     return topics;
   }
@@ -191,6 +191,8 @@ class App {
         return this.#admissions(message);
       case "revocations":
         return this.book.revocations(data);
+      case "annulments":
+        return this.book.annulled(data.annulments || [data]);
       case "headcount":
         return this.scanner?.headcount(data);
       case "incidents":

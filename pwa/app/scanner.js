@@ -165,7 +165,7 @@ export class Scanner {
       direction: this.direction,
       scanned_at: new Date().toISOString(),
     };
-    const before = this.app.book.seen.get(String(ticketIdOf(secret, this.app.book)));
+    const before = this.app.book.lookup(ticketIdOf(secret, this.app.book));
     const verdict = await this.verdicts.decide(scan, gate, readAt);
     const answer = await this.#answerOf(verdict, scan, gate);
     this.last = {
@@ -196,7 +196,7 @@ export class Scanner {
       const reply = verdict.reply;
       const ticket = reply.ticket || null;
       const ticketId = ticket ? ticket.id : null;
-      const seen = ticketId !== null ? this.app.book.seen.get(String(ticketId)) : null;
+      const seen = ticketId !== null ? this.app.book.lookup(ticketId) : null;
       if (verdict.ok) this.app.book.record(ticketId, move.entering, gate.id, scan.scanned_at).catch(console.warn);
       return {
         ...move,

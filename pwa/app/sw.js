@@ -17,6 +17,7 @@ const APP_FILES = [
   "/app/",
   "/app/index.html",
   "/app/app.css",
+  "/app/admitted.js",
   "/app/answer.js",
   "/app/main.js",
   "/app/camera.js",

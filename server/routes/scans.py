@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from checkin.admission import ScanRequest, admit, annul, load_venue
+from checkin.admitted import read_admitted
 from checkin.display import ticket_box
 from checkin.rules import REASONS
 from checkin.sync import replay_offline
@@ -215,7 +216,9 @@ async def offline_bundle(
     """What a door phone needs to admit people with no network.
 
     The full bundle (no ``since``) has every key, revocation and admitted
-    ticket; an incremental one only what changed since the cursor (with
+    ticket (``admitted_set``: the compact form of ``checkin.admitted``, as the
+    ``admissions`` snapshot sends it); an incremental one only what changed
+    since the cursor (``admitted``: one object per ticket, with
     ``CURSOR_OVERLAP`` of slack, so an item can come twice — each is the
     ticket's current state, so applying it twice is harmless). Holds no
     names or emails in the clear: ``display`` has each valid ticket's name
@@ -255,10 +258,9 @@ async def offline_bundle(
             Ticket.valid_from,
             Ticket.valid_until,
         ).where(*valid)
+        admitted_set = None
         if since is None:
-            tickets = tickets.where(
-                or_(Ticket.zone_id.is_not(None), Ticket.checked_in_at.is_not(None))
-            )
+            admitted_set = await read_admitted(session, event_id)
         else:
             start = since.at - CURSOR_OVERLAP
             reissued = select(Revocation.ticket_id).where(
@@ -280,7 +282,9 @@ async def offline_bundle(
             )
             tickets = tickets.where(Ticket.id.in_(touched))
         revocations = (await session.execute(revoked.order_by(Revocation.id))).all()
-        admitted = (await session.execute(tickets.order_by(Ticket.id))).all()
+        admitted = (
+            [] if since is None else (await session.execute(tickets.order_by(Ticket.id))).all()
+        )
         sealed = (await session.execute(shown.order_by(Ticket.id))).all()
         people = (await session.execute(named.order_by(Ticket.id))).all() if with_names else []
         last = await session.scalar(select(func.max(Ticket.id)).where(Ticket.event_id == event_id))
@@ -309,10 +313,22 @@ async def offline_bundle(
         "revocations": [
             {"ticket": t, "generation": g, "revoked_at": iso(at)} for t, g, at in revocations
         ],
-        "admitted": [
-            {"ticket": t, "zone": z, "checked_in": at is not None, "checked_in_at": iso(at)}
-            for t, z, at in admitted
-        ],
+        # Full: the whole admitted set, compact. Incremental: each ticket changed since.
+        **(
+            {"admitted_set": admitted_set}
+            if admitted_set is not None
+            else {
+                "admitted": [
+                    {
+                        "ticket": t,
+                        "zone": z,
+                        "checked_in": at is not None,
+                        "checked_in_at": iso(at),
+                    }
+                    for t, z, at in admitted
+                ]
+            }
+        ),
         "display": [
             {"ticket": t, "generation": g, "box": ticket_box(t, g, secret, name)}
             for t, g, secret, name in sealed

@@ -10,6 +10,8 @@ timings are in ``bench/door_verdict.py``; this test is about behaviour.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +104,40 @@ def test_the_door_decides_at_once_and_late_answers_change_nothing(
     page.wait_for_selector("#conflict-list li[data-kind='door_admitted']", timeout=SYNC_TIMEOUT_MS)
     with live_server.api() as api:
         api.patch(f"{venue.base}/zones/{venue.zone['id']}", json={"capacity": 500})
-        # The first admission is annulled elsewhere: this phone still thinks
-        # the holder is inside (annulments reach it with the next bundle).
+        # The first admission is annulled elsewhere: the phone hears it at
+        # once (the annulments topic), not at its next bundle.
         undone = api.post(f"{venue.base}/scans/{first_nonce}/annul", json={})
         assert undone.status_code == 200, undone.text
+    page.wait_for_function(f"() => window.musterApp.book.lookup({a['id']})?.checkedIn === false")
 
-    # The phone turns the holder away; the server (late) would have let them in.
-    wedge(page, a["secret"])
+    # Someone leaves by another door while this phone hears nothing (its
+    # socket stopped): it still knows them inside and turns them away as
+    # they come back; the server (late) would have let them in.
+    page.evaluate("window.musterApp.live.stop()")
+    with live_server.api(device_token(live_server, venue)) as api:
+        left = api.post(
+            f"{venue.base}/scans",
+            json={
+                "secret": b["secret"],
+                "gate": venue.gate["id"],
+                "direction": "out",
+                "nonce": uuid.uuid4().hex,
+                "scanned_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        assert left.json()["status"] == "ok", left.text
+    wedge(page, b["secret"])
     refused = answer(page)
     assert (refused["status"], refused["reason"]) == ("error", "already_inside")
     held.pop().continue_()
     page.wait_for_selector("#conflict-list li[data-kind='door_refused']", timeout=SYNC_TIMEOUT_MS)
     wait_for_queue(page, 0)
     shot(page, artifacts, "verdict-02-conflicts")
-    # The door's verdicts stand: the one turned away is not inside, the one
-    # let into the full zone is not counted by the server (its conflict says so).
-    assert headcount_inside(live_server, venue) == 1
+    page.evaluate("window.musterApp.live.start()")
+    # The door's verdicts stand: the one turned away is not counted (the
+    # phone annulled the server's admission), nor the one let into the full
+    # zone (its conflict says so), nor the one annulled.
+    assert headcount_inside(live_server, venue) == 0
     assert page.evaluate("window.shownAnswers") == ["ok", "ok", "ok", "error"]
     sources = page.evaluate("window.musterApp.scanner.timings.map((t) => t.source)")
     assert sources == ["server", "phone", "phone", "phone"]

@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import socket
 import time
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,7 +20,9 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from realtime import connection
+from checkin.admitted import Admitted, decode_admitted
+from realtime import connection, snapshots
+from realtime import hub as hub_module
 from realtime import topics as topic_registry
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from server.alerts import raise_alert
@@ -86,7 +90,7 @@ async def test_snapshot_then_updates_after_a_scan(served: Served, open_socket: O
     assert headcount["type"] == "snapshot" and headcount["data"]["inside"] == 0
     admissions = await client.until(lambda m: m["topic"] == "admissions")
     assert admissions["type"] == "snapshot" and admissions["reason"] == "new"
-    assert admissions["data"] == {"tickets": []}
+    assert decode_admitted(admissions["data"]) == []
 
     mark = len(client.seen)
     answer = await scan(door, venue, venue.tickets[0])
@@ -106,6 +110,93 @@ async def test_snapshot_then_updates_after_a_scan(served: Served, open_socket: O
         mark, lambda m: m["topic"] == "headcount" and m["data"]["inside"] == 1
     )
     assert update["type"] == "update" and update["offset"] > headcount["offset"]
+
+
+async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_nothing(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second phone gets the first one's snapshot (read once) and then the
+    admission made after it was read: the same picture as a fresh read."""
+    reads: list[int] = []
+
+    async def counted(db: Any, event_id: int) -> dict[str, Any]:
+        reads.append(event_id)
+        return await snapshots.admissions_snapshot(db, event_id)
+
+    monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
+    monkeypatch.setitem(topic_registry._loaded, "admissions", counted)
+    venue = await make_venue(served)
+    first, second = venue.tickets[0]["id"], venue.tickets[1]["id"]
+    door = served.api(await served.token("door", venue.event_id, venue.gate_id))
+    await scan(door, venue, venue.tickets[0])
+    token = await served.token("door", venue.event_id, venue.gate_id)
+    one = await open_socket(venue.event_id, token, ["admissions"])
+    snapshot = await one.until(lambda m: m.get("topic") == "admissions")
+    assert snapshot["type"] == "snapshot"
+    assert decode_admitted(snapshot["data"]) == [Admitted(first, venue.zone_id, True)]
+
+    await scan(door, venue, venue.tickets[1])
+    live = await one.until(lambda m: m.get("topic") == "admissions")
+    assert live["type"] == "update" and live["data"]["ticket"] == second
+
+    two = await open_socket(venue.event_id, token, ["admissions"])
+    shared = await two.until(lambda m: m.get("topic") == "admissions")
+    assert (shared["type"], shared["offset"]) == ("snapshot", snapshot["offset"])
+    assert shared["data"] == snapshot["data"] and reads == [venue.event_id]
+    caught_up = await two.until(lambda m: m.get("topic") == "admissions")
+    assert caught_up == live  # the admission after the read, as the first phone had it
+
+
+async def test_an_annulled_admission_reaches_the_doors_at_once(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On ``annulments``, with where the holder is now. A phone joining after
+    gets an admitted set read after the annul (the shared one read before is
+    not handed out again) and the annulment: after a shared snapshot, or in
+    a snapshot read afresh."""
+    monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
+    venue = await make_venue(served)
+    ticket = venue.tickets[0]
+    token = await served.token("door", venue.event_id, venue.gate_id)
+    door = served.api(token)
+    phone = await open_socket(venue.event_id, token, ["admissions", "annulments"])
+    for topic in ("admissions", "annulments"):
+        first = await phone.until(lambda m, t=topic: m.get("topic") == t)
+        assert first["type"] == "snapshot"
+    assert first["data"] == {"annulments": []}
+    nonce = uuid.uuid4().hex
+    body = {
+        "secret": ticket["secret"],
+        "gate": venue.gate_id,
+        "direction": "in",
+        "nonce": nonce,
+        "scanned_at": datetime.now(UTC).isoformat(),
+    }
+    await door.post(f"/api/v1/events/{venue.event_id}/scans", body, expect=200)
+    admitted = await phone.until(lambda m: m.get("topic") == "admissions")
+    await door.post(f"/api/v1/events/{venue.event_id}/scans/{nonce}/annul", {}, expect=200)
+    annulled = await phone.until(lambda m: m.get("topic") == "annulments")
+    assert annulled["type"] == "update" and annulled["epoch"] == first["epoch"]
+    data = annulled["data"]
+    assert (data["scan"], data["ticket"], data["zone"], data["checked_in"]) == (
+        admitted["data"]["scan"],
+        ticket["id"],
+        None,
+        False,
+    )
+    assert data["annulled_at"]
+
+    later = await open_socket(venue.event_id, token, ["admissions", "annulments"])
+    admissions = await later.until(lambda m: m.get("topic") == "admissions")
+    assert admissions["type"] == "snapshot" and decode_admitted(admissions["data"]) == []
+    annulments = await later.until(lambda m: m.get("topic") == "annulments")
+    # The first phone's snapshot (shared: it was read a moment ago), then the annulment.
+    assert annulments["type"] == "snapshot" and annulments["data"] == {"annulments": []}
+    assert await later.until(lambda m: m.get("topic") == "annulments") == annulled
+    hub_module.SHARED_SNAPSHOT_SECONDS = 0.0  # restored by monkeypatch
+    fresh = await open_socket(venue.event_id, token, ["annulments"])
+    read = await fresh.until(lambda m: m.get("topic") == "annulments")
+    assert read["data"] == {"annulments": [data]}  # read afresh: in the snapshot itself
 
 
 async def test_a_reconnect_with_a_stale_offset_gets_exactly_the_gap(
