@@ -29,7 +29,7 @@ class Muster:
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.
     listeners: list[Callable[[int, tuple[str, ...]], None]] = field(default_factory=list)
-    #: Failed authentications and pairing claims per client (``server.rate_limits``).
+    #: Failed authentications, pairing claims, door look-ups (``server.rate_limits``).
     limits: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +37,7 @@ class Muster:
             self.db,
             auth_failures=self.settings.auth_failures_per_minute,
             pairing_claims=self.settings.pairing_claims_per_minute,
+            door_lookups=self.settings.door_lookups_per_minute,
         )
 
     def changed(self, event_id: int, *topics: str) -> None:

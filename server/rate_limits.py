@@ -9,7 +9,10 @@ revoked token. The price is that a guessed token past the limit would
 still be accepted; tokens are 256-bit random values, so that guess never
 comes. Pairing codes are 40 bits, so there every claim is counted first
 and refused past the limit whatever the code (a claim that succeeds is
-taken back: pairing forty phones through one NAT is not an attack).
+taken back: pairing forty phones through one NAT is not an attack). A door
+token's ticket look-ups (by name or printed code) are counted per token:
+a stolen door phone cannot page through the attendee list at request
+speed; its scans are never counted.
 
 The count is one upsert per attempt into ``rate_counters`` (an ``INSERT …
 ON CONFLICT DO UPDATE SET count = count + 1 RETURNING count``, the same on
@@ -107,11 +110,13 @@ class RateLimiter:
         *,
         auth_failures: int,
         pairing_claims: int,
+        door_lookups: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.auth_failures = RateLimit("auth_failures", auth_failures)
         self.pairing_claims = RateLimit("pairing_claims", pairing_claims)
+        self.door_lookups = RateLimit("door_lookups", door_lookups)
         #: Wall-clock seconds (every process must agree on the windows); tests move it.
         self.clock = clock
         #: (scope, subject) -> end of the window in which it passed its limit.

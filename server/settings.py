@@ -101,6 +101,7 @@ class Settings:
     pairing_code_ttl_seconds: int
     auth_failures_per_minute: int
     pairing_claims_per_minute: int
+    door_lookups_per_minute: int
     ws_queue_size: int
     ws_ping_interval: float
     ws_ping_timeout: float
@@ -214,6 +215,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
             cast=int,
             default=10,
+        ),
+        door_lookups_per_minute=config(
+            _doc(
+                "MUSTER_DOOR_LOOKUPS_PER_MINUTE",
+                "ticket look-ups one door token may make a minute before 429 (0: no limit)",
+            ),
+            cast=int,
+            default=20,
         ),
         ws_queue_size=config(
             _doc("MUSTER_WS_QUEUE_SIZE", "messages queued per socket before it is dropped"),

@@ -149,7 +149,8 @@ async def search_tickets(request: Request) -> JSONResponse:
 
     A door looks a person up by name or printed code only: it gets at most
     ``DOOR_LOOKUP_LIMIT`` answers, no paging, nothing without a search term,
-    and no email or secret in them (server.rights.ticket_view)."""
+    and no email or secret in them (server.rights.ticket_view), at most
+    ``MUSTER_DOOR_LOOKUPS_PER_MINUTE`` times a minute (429 past it)."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
     door = principal.role == DOOR
@@ -167,6 +168,9 @@ async def search_tickets(request: Request) -> JSONResponse:
         raise InvalidRequest("limit and offset must be whole numbers.") from None
     if door:
         limit, offset = min(limit, DOOR_LOOKUP_LIMIT), 0
+        # Per token: a stolen door phone cannot walk the attendee list.
+        limits = muster(request).limits
+        await limits.count(limits.door_lookups, f"token {principal.account_id}")
     query = select(Ticket).where(Ticket.event_id == event_id)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"

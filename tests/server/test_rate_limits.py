@@ -66,6 +66,23 @@ async def guess_tokens(http: httpx.AsyncClient, count: int) -> list[httpx.Respon
     ]
 
 
+async def scan_in(
+    door: Api, event: dict[str, Any], gate: dict[str, Any], ticket: dict[str, Any]
+) -> Any:
+    """One scan in at the gate: answered (200) whatever the decision."""
+    return await door.post(
+        f"/api/v1/events/{event['id']}/scans",
+        {
+            "secret": ticket["secret"],
+            "gate": gate["id"],
+            "direction": "in",
+            "nonce": uuid.uuid4().hex,
+            "scanned_at": "2026-12-01T09:01:02+08:00",
+        },
+        expect=200,
+    )
+
+
 async def test_200_token_guesses_get_429(
     ctx: Muster,
     client_at: Callable[[str], httpx.AsyncClient],
@@ -100,17 +117,7 @@ async def test_a_door_at_a_limited_address_keeps_admitting(
     # …does not stop the door phones behind the same address.
     door = await api_as("door", event["id"], gate["id"])
     at_door = Api(client_at(GUESSER), door.token)
-    scan = await at_door.post(
-        f"/api/v1/events/{event['id']}/scans",
-        {
-            "secret": ticket["secret"],
-            "gate": gate["id"],
-            "direction": "in",
-            "nonce": uuid.uuid4().hex,
-            "scanned_at": "2026-12-01T09:01:02+08:00",
-        },
-        expect=200,
-    )
+    scan = await scan_in(at_door, event, gate, ticket)
     assert scan["status"] in ("ok", "error")  # an answer, never a 429
 
 
@@ -194,3 +201,28 @@ async def test_processes_share_one_count(ctx: Muster, database_url: str) -> None
         await limiters[1].count(limiters[1].auth_failures, "198.51.100.3")
     finally:
         await other_db.dispose()
+
+
+async def test_door_lookups_are_limited_per_token_and_scans_never(
+    ctx: Muster,
+    api_as: Any,
+    organiser: Api,
+    event: dict[str, Any],
+    gate: dict[str, Any],
+    ticket: dict[str, Any],
+    clock: list[float],
+) -> None:
+    limit = ctx.settings.door_lookups_per_minute
+    search = f"/api/v1/events/{event['id']}/tickets?q=Wang"
+    door = await api_as("door", event["id"], gate["id"])
+    for _ in range(limit):
+        await door.get(search)
+    assert_limited(await door.http.get(search, headers=door.headers))
+    # The same phone keeps scanning; another door and the organiser keep looking up.
+    scan = await scan_in(door, event, gate, ticket)
+    assert scan["status"] in ("ok", "error")
+    await (await api_as("door", event["id"], gate["id"])).get(search)
+    for _ in range(limit + 5):
+        await organiser.get(search)
+    clock[0] += 60
+    await door.get(search)
