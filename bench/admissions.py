@@ -197,6 +197,29 @@ async def chromium_decode(server: Server, data: dict[str, Any], chromium: bool) 
         return float(found)
 
 
+async def full_bundle(server: Server, event_id: int, token: str) -> None:
+    """The full offline bundle's size, part by part (``--bundle``)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=600) as http:
+        started = time.perf_counter()
+        answer = await http.get(
+            f"/api/v1/events/{event_id}/offline-bundle",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        seconds = time.perf_counter() - started
+    bundle = answer.json()
+    parts = ", ".join(
+        f"{name} {len(orjson.dumps(bundle[name])) / 1024:.0f} KB"
+        for name in ("admitted_set", "display", "revocations")
+        if name in bundle
+    )
+    print(
+        f"  full offline bundle {len(answer.content) / 1024:.0f} KB in {seconds * 1000:.0f} ms"
+        f" ({parts})"
+    )
+
+
 async def storm(server: Server, event_id: int, token: str, sockets: int) -> dict[str, Any]:
     """``sockets`` phones join at once, twice (a Wi-Fi drop, then another);
     the second round's RSS growth per socket while they all hold their socket.
@@ -268,6 +291,8 @@ async def bench(server: Server, dsn: str, args: argparse.Namespace) -> None:
         f" {phone['received_s'] * 1000 + decode_ms:.0f} ms (goal <= {GOAL_SECONDS * 1000:.0f} ms)"
     )
     print(f"  bare asyncpg read of the same rows {bare * 1000:.0f} ms")
+    if args.bundle:
+        await full_bundle(server, big.event_id, big_token)
     print(f"reconnect storm, {args.storm} door sockets at once (second round):")
     for label, venue, token in (
         (f"{phone['count']:,} admitted", big, big_token),
@@ -287,6 +312,9 @@ def main() -> None:
     parser.add_argument("--admitted", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000, help="admitted at the small event")
     parser.add_argument("--storm", type=int, default=300, help="sockets joining at once")
+    parser.add_argument(
+        "--bundle", action="store_true", help="also the full offline bundle's size, part by part"
+    )
     args = parser.parse_args()
     args.chromium = Path(CHROMIUM).exists()
     print(f"# .venv/bin/python -m bench.admissions {' '.join(sys.argv[1:])}".rstrip())
