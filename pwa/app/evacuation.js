@@ -175,7 +175,7 @@ export class Evacuation {
       accounted: evac.accounted,
       total: evac.total,
       missing: evac.missing,
-      since: formatTime(evac.started_at),
+      since: formatTime(evac.started_at, this.app.device.event?.timezone),
     });
     this.#renderPeople();
     this.#renderQueue();

@@ -77,6 +77,12 @@ export function formatClock(date, withSeconds = false) {
   return date.toLocaleTimeString(language() === "zh" ? "zh-CN" : "en-GB", options);
 }
 
+/** The day of ``date`` in the event's zone, as YYYY-MM-DD (Sweden's locale writes dates so). */
+export function formatDay(date) {
+  if (!date) return "";
+  return date.toLocaleDateString("sv-SE", { timeZone });
+}
+
 /**
  * An element whose text is a duration since ``date``, kept current by
  * tickDurations() (the page calls it every second) instead of re-rendering.

@@ -6,8 +6,8 @@
 // the all-clear, leaving the report on screen. Drills are started here.
 // Words in evacuation_strings.js; the server sends codes and figures only.
 
-import { addStrings, formatTime, t } from "../shared/i18n.js";
-import { formatNumber, h } from "./dom.js";
+import { addStrings, t } from "../shared/i18n.js";
+import { formatClock, formatDay, formatNumber, h } from "./dom.js";
 import { EVACUATION_STRINGS } from "./evacuation_strings.js";
 
 addStrings(EVACUATION_STRINGS);
@@ -17,6 +17,17 @@ const $ = (id) => document.getElementById(id);
 const MISSING_EVERY_MS = 1000;
 /** Rows drawn on the screen; printing draws them all. */
 const MISSING_SHOWN = 300;
+
+
+/** A time of the evacuation as the page's other clocks read it: in the event's zone (dom.js). */
+function clockOf(iso) {
+  return iso ? formatClock(new Date(iso)) : "";
+}
+
+/** The day of a drill, in the event's zone (YYYY-MM-DD). */
+function dayOf(iso) {
+  return iso ? formatDay(new Date(iso)) : "";
+}
 
 function elapsed(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -176,7 +187,7 @@ export class CommandEvacuation {
     const share = evac.total ? evac.accounted / evac.total : 1;
     $("evac-meter").style.width = `${Math.round(share * 100)}%`;
     $("evac-share").textContent = `${Math.floor(share * 100)}%`;
-    $("evac-since").textContent = t("cevac.since", { time: formatTime(evac.started_at) });
+    $("evac-since").textContent = t("cevac.since", { time: clockOf(evac.started_at) });
     this.#tick();
     this.#renderPoints(evac);
     this.#renderZones(evac);
@@ -238,7 +249,7 @@ export class CommandEvacuation {
         { dataset: { person: p.id } },
         h("td", { class: "evac-person-name" }, p.name || "—"),
         h("td", {}, p.last_gate_name || "—"),
-        h("td", { class: "num" }, p.last_seen_at ? formatTime(p.last_seen_at) : "—"),
+        h("td", { class: "num" }, p.last_seen_at ? clockOf(p.last_seen_at) : "—"),
         h("td", {}, t(`cevac.reason.${p.reason}`)),
         h("td", {}, [p.phone, p.email].filter(Boolean).join(" · ") || "—"),
       ),
@@ -255,7 +266,7 @@ export class CommandEvacuation {
     $("evac-report-title").textContent = t(`cevac.report.title.${r.kind}`);
     const missing = this.missingFor === r.id ? this.missing : [];
     const parts = [
-      h("p", { class: "muted" }, `${formatTime(r.started_at)} – ${formatTime(r.ended_at)}`),
+      h("p", { class: "muted" }, `${clockOf(r.started_at)} – ${clockOf(r.ended_at)}`),
       h(
         "div",
         { class: "evac-report-figures", id: "evac-report-figures" },
@@ -304,7 +315,7 @@ export class CommandEvacuation {
                 h(
                   "tr",
                   { class: d.id === r.id ? "current" : "" },
-                  h("td", {}, new Date(d.started_at).toLocaleString()),
+                  h("td", {}, `${dayOf(d.started_at)} ${clockOf(d.started_at)}`),
                   h("td", { class: "num" }, formatNumber(d.total)),
                   h("td", { class: "num" }, formatNumber(d.missing)),
                   h("td", { class: "num" }, seconds(d.seconds_to["90"])),

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -79,6 +81,16 @@ def test_drill_from_the_command_centre(
     expect(screen.locator("#evac-missing")).to_have_text("4")
     expect(screen.locator("#evac-missing-list tr[data-person]")).to_have_count(4, timeout=SHOWN_MS)
     assert "east door" in screen.inner_text("#evac-text")
+    # Its times read in the event's zone (Shanghai), like the page's clock,
+    # whatever the screen's own zone (UTC here).
+    [running] = (
+        live_server.api()
+        .get(f"/api/v1/events/{venue.event['id']}/evacuations")
+        .json()["evacuations"]
+    )
+    shanghai = datetime.fromisoformat(running["started_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert shanghai.strftime("%H:%M") in screen.inner_text("#evac-since")
+    assert shanghai.strftime("%H:%M") in screen.inner_text("#evac-missing-list")
 
     # A phone shows it.
     phone.locator("#evacuation").wait_for(state="visible", timeout=SHOWN_MS)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -67,6 +69,12 @@ def test_drill_on_the_phone(
     assert "旗杆" in page.inner_text("#evac-point-note")
     assert "Stay calm" in page.inner_text("#evac-plan")
     page.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 4")
+    # The start reads in the event's zone (Shanghai), not the phone's (UTC here).
+    shanghai = datetime.fromisoformat(started["started_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    page.wait_for_function(
+        "(time) => document.querySelector('#evac-figures').textContent.includes(time)",
+        arg=shanghai.strftime("%H:%M"),
+    )
     tag = "zh" if locale == "zh-CN" else "en"
     shot(page, artifacts, f"evacuation-{tag}-start")
 
