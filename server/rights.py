@@ -90,7 +90,8 @@ OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
 
 #: The event option (``PATCH /api/v1/events/{event}`` ``{"options":
 #: {"command_exports": true}}``) by which the organiser lets command export
-#: the logs, which name people (attendees, reporters, whoever moved stock).
+#: the logs, which name people (attendees, reporters, whoever moved stock),
+#: and list the attendees page by page (without it, a look-up of 20).
 COMMAND_EXPORTS = "command_exports"
 
 

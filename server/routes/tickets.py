@@ -42,7 +42,7 @@ from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
-from server.rights import ticket_view
+from server.rights import may_export_personal_data, ticket_view
 from server.security_headers import page_policy
 from server.serialize import ticket_json
 
@@ -139,18 +139,21 @@ async def create_tickets(request: Request) -> JSONResponse:
 
 #: The longest search term: a ticket secret (512) is the longest thing one finds.
 SEARCH_MAX_LENGTH = 512
-#: The most a door's look-up answers: a person at the gate, not a list to page.
-DOOR_LOOKUP_LIMIT = 20
+#: The most a look-up answers (a door's; command's unless the organiser lets
+#: it export): a person at the gate or on the phone, not a list to page.
+LOOKUP_LIMIT = 20
 
 
 @answers(422)
 async def search_tickets(request: Request) -> JSONResponse:
     """Find tickets by name, email, code or secret (``q``), newest first.
 
-    A door looks a person up by name or printed code only: it gets at most
-    ``DOOR_LOOKUP_LIMIT`` answers, no paging, nothing without a search term,
-    and no email or secret in them (server.rights.ticket_view), at most
-    ``MUSTER_DOOR_LOOKUPS_PER_MINUTE`` times a minute (429 past it)."""
+    A door looks a person up by name or printed code only, and gets no email
+    or secret (server.rights.ticket_view), at most
+    ``MUSTER_DOOR_LOOKUPS_PER_MINUTE`` times a minute (429 past it). A door,
+    and command unless the organiser lets it export personal data
+    (server.rights), get a look-up, not a listing: at most ``LOOKUP_LIMIT``
+    answers, no paging, nothing without a search term."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
     door = principal.role == DOOR
@@ -167,7 +170,6 @@ async def search_tickets(request: Request) -> JSONResponse:
     except ValueError:
         raise InvalidRequest("limit and offset must be whole numbers.") from None
     if door:
-        limit, offset = min(limit, DOOR_LOOKUP_LIMIT), 0
         # Per token: a stolen door phone cannot walk the attendee list.
         limits = muster(request).limits
         await limits.count(limits.door_lookups, f"token {principal.account_id}")
@@ -180,10 +182,13 @@ async def search_tickets(request: Request) -> JSONResponse:
         if not door:
             found_by += [Ticket.holder_email.ilike(like), Ticket.secret == q.upper()]
         query = query.where(or_(*found_by))
-    query = query.order_by(Ticket.id.desc()).limit(limit).offset(offset)
     async with muster(request).db.reading() as session:
-        await get_event(session, event_id)
-        tickets = (await session.scalars(query)).all() if q or not door else []
+        event = await get_event(session, event_id)
+        listing = may_export_personal_data(principal.role, event.options)
+        if not listing:
+            limit, offset = min(limit, LOOKUP_LIMIT), 0
+        query = query.order_by(Ticket.id.desc()).limit(limit).offset(offset)
+        tickets = (await session.scalars(query)).all() if q or listing else []
     return json_response({"tickets": [ticket_view(t, principal.role) for t in tickets]})
 
 

@@ -46,6 +46,33 @@ async def test_a_door_cannot_page_through_the_attendees(organiser, api_as, event
     assert len((await organiser.get(f"{base}?limit=500"))["tickets"]) == 30
 
 
+async def test_command_lists_the_attendees_only_where_the_organiser_allows(
+    organiser, api_as, event
+):
+    """Command reads a person's contact (a look-up of 20 by name, email or
+    code); paging through everyone is an export, the organiser's to allow."""
+    await organiser.post(
+        f"/api/v1/events/{event['id']}/tickets",
+        {
+            "tickets": [
+                {"holder_name": f"嘉宾 {i}", "holder_email": f"g{i}@x.cn"} for i in range(30)
+            ]
+        },
+        expect=201,
+    )
+    command = await api_as("command", event["id"])
+    base = f"/api/v1/events/{event['id']}/tickets"
+    assert (await command.get(f"{base}?limit=500"))["tickets"] == []
+    [found] = (await command.get(f"{base}?q=g7@x.cn"))["tickets"]
+    assert found["holder_email"] == "g7@x.cn" and "secret" not in found
+    first = (await command.get(f"{base}?q=嘉宾&limit=500"))["tickets"]
+    assert len(first) == 20
+    assert (await command.get(f"{base}?q=嘉宾&offset=20"))["tickets"] == first
+    await organiser.patch(f"/api/v1/events/{event['id']}", {"options": {"command_exports": True}})
+    assert len((await command.get(f"{base}?limit=500"))["tickets"]) == 30
+    assert len((await command.get(f"{base}?q=嘉宾&offset=20"))["tickets"]) == 10
+
+
 async def test_a_ticket_by_id_is_for_organiser_and_command(organiser, api_as, event, ticket):
     url = f"/api/v1/tickets/{ticket['id']}"
     full = await organiser.get(url)
