@@ -18,6 +18,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from checkin.admitted import decode_admitted
 from server.auth import create_account
 from server.db import Database
 from tests.conftest import Api, event_body
@@ -137,4 +138,57 @@ async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
         )
         assert shown["data"]["gates"][0]["online"] == 1
         for client in (on_b, resumed, phone):
+            await client.ws.close()
+
+
+async def test_an_annul_through_one_process_reaches_the_doors_on_the_other(
+    two_processes: tuple[LiveServer, LiveServer], db: Database
+) -> None:
+    """The annulment is a bus message woken by NOTIFY like the others, and a
+    door joining the other process after it gets an admitted set without it."""
+    a, b = two_processes
+    async with httpx.AsyncClient(timeout=10) as http:
+        organiser = Api(http, a.token)
+        eid = (await organiser.post(f"{a.base_url}/api/v1/events", event_body(), expect=201))["id"]
+        zone = await organiser.post(
+            f"{a.base_url}/api/v1/events/{eid}/zones", {"name": "Hall A"}, expect=201
+        )
+        gate = await organiser.post(
+            f"{a.base_url}/api/v1/events/{eid}/gates",
+            {"name": "North door", "from_zone": None, "to_zone": zone["id"]},
+            expect=201,
+        )
+        [ticket] = (
+            await organiser.post(
+                f"{a.base_url}/api/v1/events/{eid}/tickets",
+                {"tickets": [{"holder_name": "王伟"}]},
+                expect=201,
+            )
+        )["tickets"]
+        _account, door_token = await create_account(db, "door", event_id=eid, gate_id=gate["id"])
+        door = Api(http, door_token)
+        topics = ["admissions", "annulments"]
+        phone = await hello(a.ws_url(eid), door_token, topics)
+        await phone.until(lambda m: m.get("topic") == "annulments")
+
+        nonce = uuid.uuid4().hex
+        body = {
+            "secret": ticket["secret"],
+            "gate": gate["id"],
+            "direction": "in",
+            "nonce": nonce,
+            "scanned_at": "2026-01-01T00:00:00+00:00",
+        }
+        await door.post(f"{b.base_url}/api/v1/events/{eid}/scans", body, expect=200)
+        admitted = await phone.until(lambda m: m.get("topic") == "admissions")
+        assert admitted["data"]["ticket"] == ticket["id"]
+        await door.post(f"{b.base_url}/api/v1/events/{eid}/scans/{nonce}/annul", {}, expect=200)
+        annulled = await phone.until(lambda m: m.get("topic") == "annulments")
+        assert annulled["type"] == "update"
+        assert (annulled["data"]["ticket"], annulled["data"]["checked_in"]) == (ticket["id"], False)
+
+        later = await hello(a.ws_url(eid), door_token, ["admissions"])
+        snapshot = await later.until(lambda m: m.get("topic") == "admissions")
+        assert decode_admitted(snapshot["data"]) == []
+        for client in (phone, later):
             await client.ws.close()
