@@ -348,11 +348,17 @@ class App {
     location.replace("/app/");
   }
 
-  /** The server no longer knows this token (the organiser revoked the phone). */
-  revoked() {
+  /**
+   * The server no longer knows this token (the organiser revoked the phone,
+   * say, because it was lost): what it kept goes with it — the offline
+   * bundle, a supervisor's list of people, the queues, which a dead token
+   * could never send anyway.
+   */
+  async revoked() {
     this.live?.stop();
     forgetDevice();
     showPairing(t("device.revoked"));
+    await store.wipe();
   }
 }
 

@@ -49,6 +49,13 @@ def test_revoke_a_phone_from_the_tokens_section(
     assert phone.evaluate("window.musterApp.live.lastClose") == 4401
     assert "pair it again" in phone.inner_text("#view-pair")
     assert len(sockets) <= 1, "the phone opened another socket after 4401"
+    # A lost phone keeps nothing: the bundle and what it saw are wiped.
+    phone.wait_for_function(
+        """async () => {
+          const m = await import("/app/store.js");
+          return (await m.get("kv", "bundle")) === undefined && (await m.count("seen")) === 0;
+        }"""
+    )
     phone.screenshot(path=str(artifacts / "staff-app-revoked.png"))
     assert errors == []
     phone_context.close()
