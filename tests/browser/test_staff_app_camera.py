@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import CspWatchingBrowser
 from tests.browser.fake_camera import camera_args, write_qr_video
 from tests.browser.staff_app import (
     PHONE,
@@ -36,8 +37,10 @@ def camera_browser(playwright_instance: Any, chromium_path: str, tmp_path: Path)
 
     def launch(text: str) -> Any:
         write_qr_video(video, [text])
-        browser = playwright_instance.chromium.launch(
-            executable_path=chromium_path, args=camera_args(video)
+        browser = CspWatchingBrowser(
+            playwright_instance.chromium.launch(
+                executable_path=chromium_path, args=camera_args(video)
+            )
         )
         started.append(browser)
         return browser
@@ -45,6 +48,9 @@ def camera_browser(playwright_instance: Any, chromium_path: str, tmp_path: Path)
     yield launch
     for browser in started:
         browser.close()
+    # The decoder is WebAssembly: the pages' CSP must let it compile.
+    violations = [line for browser in started for line in browser.violations]
+    assert not violations, "\n".join(violations)
 
 
 def phone(browser: Any, base_url: str) -> tuple[Any, Any]:
