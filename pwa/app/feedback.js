@@ -40,3 +40,14 @@ export function signal(ok) {
     tone(330, now + 0.25, 0.18);
   }
 }
+
+/** An urgent broadcast (pwa/app/broadcasts.js): a long buzz and three rising beeps. */
+export function alarm() {
+  if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 400]);
+  if (!audio) return;
+  if (audio.state === "suspended") audio.resume();
+  const now = audio.currentTime;
+  tone(880, now, 0.2);
+  tone(1100, now + 0.3, 0.2);
+  tone(1320, now + 0.6, 0.3);
+}

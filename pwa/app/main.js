@@ -6,8 +6,10 @@ import { addStrings, applyTranslations, language, setLanguage, t } from "/shared
 import { cameraText, errorText } from "/shared/codes.js";
 import { signatureEngine } from "/shared/secret.js";
 import { TERMS } from "/shared/terms.js";
+import { Broadcasts } from "./broadcasts.js";
 import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
+import { Plans } from "./plans.js";
 import { OPERATORS, SCANNERS, forgetDevice, loadDevice, pair, pairingCodeFrom, saveDevice } from "./device.js";
 import { DoorBook } from "./doorbook.js";
 import { Duty } from "./duty.js";
@@ -128,6 +130,8 @@ class App {
     this.stock = this.moves ? new Stock(this) : null;
     this.evacuation = new Evacuation(this);
     this.duty = new Duty(this);
+    this.broadcasts = new Broadcasts(this);
+    this.plans = new Plans(this);
     this.live = null;
     // Send every queue, then refresh what the phone knows. One flush at a time.
     this.flush = oneAtATime(({ force = false } = {}) => this.#flushOnce(force));
@@ -135,7 +139,7 @@ class App {
   }
 
   topics() {
-    const topics = ["headcount", "evacuation"];
+    const topics = ["headcount", "evacuation", "broadcasts"];
     if (this.scans) topics.push("admissions", "revocations", "annulments");
     if (this.moves) topics.push("incidents", "stock");
     return topics;
@@ -143,6 +147,7 @@ class App {
 
   async start() {
     await this.book.restore();
+    await this.broadcasts.restore();
     this.layout = (await store.get("kv", "layout")) || this.layout;
     $("event-name").textContent = this.device.event.name;
     $("event-name").removeAttribute("data-i18n");
@@ -158,6 +163,7 @@ class App {
     this.incidents.mount();
     this.stock?.mount();
     await this.duty.mount();
+    this.plans.mount();
     $("sync-now").onclick = () => this.flush({ force: true });
     $("unpair").onclick = () => this.unpair();
     window.addEventListener("languagechange-muster", () => this.showDevice());
@@ -201,6 +207,8 @@ class App {
         return this.stock?.snapshot(data);
       case "evacuation":
         return this.evacuation.snapshot(data);
+      case "broadcasts":
+        return this.broadcasts.changed(message);
     }
   }
 
@@ -228,7 +236,10 @@ class App {
   open(view) {
     this.current = view;
     showView(view);
-    if (view === "device") this.showDevice();
+    if (view === "device") {
+      this.showDevice();
+      this.plans.refresh();
+    }
     if (view === "scan") this.scanner.focusWedge();
     if (view === "stock") this.stock.render();
   }
@@ -248,7 +259,8 @@ class App {
       (await this.incidents.pendingCount()) +
       (this.stock ? await this.stock.pendingCount() : 0) +
       (await this.evacuation.pendingCount()) +
-      (await this.duty.pendingCount());
+      (await this.duty.pendingCount()) +
+      (await this.broadcasts.pendingCount());
     const pill = $("queue");
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
@@ -265,6 +277,7 @@ class App {
       if (this.stock) await this.stock.flush();
       await this.evacuation.flush();
       await this.duty.flush();
+      await this.broadcasts.flush();
       if (this.scans && (force || synced || Date.now() - this.bundleAt > BUNDLE_EVERY_MS)) await this.refreshBundle();
       if (force || !this.layoutFetched) await this.refreshLayout();
       if (force || !this.listsFetched) {
@@ -365,7 +378,7 @@ class App {
 /** Pairing again replaces this phone's data: ask first if some of it was never sent. */
 async function mayReplaceData() {
   let waiting = 0;
-  for (const name of ["scans", "incidents", "movements", "accounts"]) waiting += await store.count(name);
+  for (const name of ["scans", "incidents", "movements", "accounts", "acks"]) waiting += await store.count(name);
   return waiting === 0 || confirm(t("device.unpair.confirm", { n: waiting }));
 }
 

@@ -7,12 +7,13 @@
 //   seen       what this door knows of each ticket: zone, checked in, since when (by ticket)
 //   accounts   evacuation accounts not yet sent (by nonce; pwa/app/evacuation.js)
 //   display    each ticket's name sealed under its own secret (by ticket; display.js)
+//   acks       broadcast acknowledgements not yet sent (by nonce; broadcasts.js)
 //
 // Every queued record has the client-made nonce the server deduplicates
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 4;
+const DB_VERSION = 5;
 const STORES = {
   kv: null,
   scans: "nonce",
@@ -22,6 +23,7 @@ const STORES = {
   accounts: "nonce",
   display: "ticket",
   duty: "nonce",
+  acks: "nonce",
 };
 
 let opening = null;

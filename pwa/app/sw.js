@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v6";
+const VERSION = "muster-app-v7";
 
 const APP_FILES = [
   "/app/",
@@ -19,6 +19,9 @@ const APP_FILES = [
   "/app/app.css",
   "/app/admitted.js",
   "/app/answer.js",
+  "/app/broadcasts.js",
+  "/app/broadcast_strings.js",
+  "/app/broadcasts.css",
   "/app/main.js",
   "/app/camera.js",
   "/app/connection.js",
@@ -32,6 +35,8 @@ const APP_FILES = [
   "/app/evacuation.css",
   "/app/feedback.js",
   "/app/incidents.js",
+  "/app/plans.js",
+  "/app/element.js",
   "/app/scanner.js",
   "/app/scanqueue.js",
   "/app/stock.js",

@@ -11,6 +11,7 @@ import { addStrings, applyTranslations, language, setLanguage, t } from "../shar
 import { TERMS } from "../shared/terms.js";
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
+import { CommandBroadcasts } from "./broadcasts.js";
 import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
 import { DUTY_POLL_MS, dutyView, renderDuty } from "./duty.js";
 import { CommandEvacuation } from "./evacuation.js";
@@ -36,7 +37,7 @@ addStrings(STRINGS);
 
 const TOKEN_KEY = "muster.command.token";
 const EVENT_KEY = "muster.command.event";
-const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts", "evacuation"];
+const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts", "evacuation", "broadcasts"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -127,7 +128,8 @@ function renderConnection() {
 function renderHeader() {
   $("event-name").textContent = page.event ? page.event.name : "";
   $("language-button").textContent = t("header.language");
-  for (const id of ["plans-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
+  for (const id of ["plans-button", "broadcasts-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
+  renderBroadcastsButton();
   renderConnection();
 }
 
@@ -191,6 +193,9 @@ function receive(message) {
       break;
     case "evacuation":
       evacuation.receive(message.data);
+      break;
+    case "broadcasts":
+      broadcasts.receive(message);
       break;
     default:
       break;
@@ -375,6 +380,18 @@ const evacuation = new CommandEvacuation({
   },
 });
 
+// Broadcasts and their receipts (pwa/command/broadcasts.js), in a dialog; the
+// header's button counts the urgent ones someone has still to confirm.
+const broadcasts = new CommandBroadcasts();
+
+function renderBroadcastsButton() {
+  const n = broadcasts.unconfirmed();
+  const button = $("broadcasts-button");
+  button.textContent = n ? t("cbc.button.waiting", { n }) : t("cbc.button");
+  button.classList.toggle("waiting", n > 0);
+  button.dataset.waiting = String(n);
+}
+
 // --- signing in ---------------------------------------------------------------------
 
 function readHash() {
@@ -475,6 +492,7 @@ function stopDashboard() {
   page.socket = null;
   page.event = null;
   evacuation.close();
+  broadcasts.close();
   renderHeader();
 }
 
@@ -503,6 +521,7 @@ function openDashboard(api, event) {
   renderHeader();
   renderAll();
   evacuation.open(api, event);
+  broadcasts.open(api, event);
   loadPlans();
   loadDuty();
   page.dutyTimer = setInterval(loadDuty, DUTY_POLL_MS);
@@ -515,7 +534,7 @@ function openDashboard(api, event) {
     onState: connectionChanged,
   });
   // For tests and for whoever debugs the big screen from the console.
-  window.musterCommand = { socket: page.socket, page, evacuation };
+  window.musterCommand = { socket: page.socket, page, evacuation, broadcasts };
   page.socket.start();
 }
 
@@ -539,6 +558,8 @@ function boot() {
   });
   $("language-button").addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
   $("plans-button").addEventListener("click", () => openPlans());
+  $("broadcasts-button").addEventListener("click", () => broadcasts.show());
+  window.addEventListener("broadcasts-changed-muster", renderBroadcastsButton);
   $("switch-event").addEventListener("click", () => {
     const api = page.api;
     localStorage.removeItem(EVENT_KEY);

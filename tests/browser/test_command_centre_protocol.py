@@ -454,6 +454,7 @@ def test_token_leaves_the_address_and_the_hello_carries_it(
         "incidents",
         "alerts",
         "evacuation",
+        "broadcasts",
     }
     assert hub.hellos[0]["since"] == {}
     assert live_server.token not in page.url

@@ -1,0 +1,311 @@
+// Broadcasts from the command centre: write one (Chinese and/or English),
+// choose who it is for (everyone, roles, teams, zones or people from the
+// roster), its priority and an emergency plan, send it; then watch, live,
+// who has and has not acknowledged it (by person and by team) and re-send to
+// those who have not. The `broadcasts` topic brings every broadcast and
+// every acknowledgement to a command screen; the receipts are read again
+// over HTTP when one arrives (acknowledgements come at human pace).
+// Also the plans' readiness: plans confirmed / expected, by team.
+
+import { errorText } from "../shared/codes.js";
+import { addStrings, language, t } from "../shared/i18n.js";
+import { BROADCAST_STRINGS } from "./broadcast_strings.js";
+import { formatClock, h } from "./dom.js";
+
+addStrings(BROADCAST_STRINGS);
+
+const TEAMS = ["security", "reception", "logistics", "tech"];
+const ROLES = ["door", "staff"];
+const REFRESH_MS = 250;
+
+function teamName(team) {
+  return TEAMS.includes(team) ? t(`team.${team}`) : team;
+}
+
+function wordsOf(broadcast) {
+  const text = broadcast.text || {};
+  return language() === "zh" ? text.zh || text.en : text.en || text.zh;
+}
+
+/** The audience chosen in the form, as the API takes it (null: nothing chosen). */
+export function audienceFrom(mode, picked) {
+  if (mode === "everyone") return { everyone: true };
+  const values = picked.map((v) => (mode === "zones" || mode === "people" ? Number(v) : v));
+  return values.length ? { [mode]: values } : null;
+}
+
+export class CommandBroadcasts {
+  constructor() {
+    this.api = null;
+    this.event = null;
+    this.list = [];
+    this.selected = null; // the broadcast whose receipts are shown
+    this.staff = [];
+    this.zones = [];
+    this.plans = [];
+    this.readiness = null;
+    this.timer = null;
+    this.dialog = this.#build();
+    document.body.append(this.dialog);
+    window.addEventListener("languagechange-muster", () => this.render());
+  }
+
+  #build() {
+    this.form = h("form", { id: "bc-form", class: "bc-form", onsubmit: (e) => this.#submit(e) });
+    this.listEl = h("ul", { id: "bc-list", class: "bc-list" });
+    this.detail = h("section", { id: "bc-detail", class: "bc-detail" });
+    this.readinessEl = h("section", { id: "bc-readiness", class: "bc-readiness" });
+    this.titleEl = h("h2", { class: "dialog-title" });
+    // In the dialog itself: a toast would be under the modal's backdrop.
+    this.message = h("p", { id: "bc-message", class: "bc-message", role: "status" });
+    this.closeButton = h("button", { type: "button", onclick: () => this.dialog.close() });
+    return h(
+      "dialog",
+      { id: "broadcasts-dialog", class: "dialog broadcasts-dialog" },
+      h("div", { class: "dialog-header" }, this.titleEl, this.message, this.closeButton),
+      h("div", { class: "bc-columns" }, h("div", { class: "bc-left" }, this.form, this.readinessEl), h("div", { class: "bc-right" }, this.listEl, this.detail)),
+    );
+  }
+
+  async open(api, event) {
+    this.api = api;
+    this.event = event;
+    this.list = [];
+    this.selected = null;
+    await Promise.all([this.#loadList(), this.#loadChoices()]);
+  }
+
+  close() {
+    this.event = null;
+    if (this.dialog.open) this.dialog.close();
+  }
+
+  show() {
+    this.render();
+    if (!this.dialog.open) this.dialog.showModal();
+    this.#loadChoices();
+  }
+
+  /** The number of urgent broadcasts someone has still to acknowledge (the header's badge). */
+  unconfirmed() {
+    return this.list.filter((b) => b.priority === "urgent" && b.ack_required && b.receipts && b.receipts.acked < b.receipts.expected).length;
+  }
+
+  /** A `broadcasts` message: read the list (and the receipts shown) again, once per burst. */
+  receive(message) {
+    if (!this.event) return;
+    if (message.type === "update" && message.data && message.data.kind === "ack") this.#countAck(message.data.ack);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.#refresh(), REFRESH_MS);
+  }
+
+  #countAck(ack) {
+    const known = this.list.find((b) => b.id === ack.broadcast);
+    if (known && known.receipts) known.receipts.acked = Math.min(known.receipts.expected, known.receipts.acked + 1);
+    this.render();
+  }
+
+  async #refresh() {
+    await this.#loadList();
+    if (this.selected) await this.select(this.selected.id);
+  }
+
+  async #loadList() {
+    if (!this.event) return;
+    try {
+      this.list = (await this.api.get(`/api/v1/events/${this.event.id}/broadcasts`)).broadcasts;
+    } catch (error) {
+      console.warn("broadcasts", error);
+    }
+    this.render();
+    window.dispatchEvent(new CustomEvent("broadcasts-changed-muster"));
+  }
+
+  async #loadChoices() {
+    if (!this.event) return;
+    const base = `/api/v1/events/${this.event.id}`;
+    try {
+      const [staff, zones, plans] = await Promise.all([this.api.get(`${base}/staff`), this.api.get(`${base}/zones`), this.api.get(`${base}/plans`)]);
+      this.staff = staff.staff;
+      this.zones = zones.zones;
+      this.plans = plans.plans;
+      this.readiness = plans.readiness;
+    } catch (error) {
+      console.warn("broadcast choices", error);
+    }
+    this.renderForm();
+    this.renderReadiness();
+  }
+
+  async select(id) {
+    try {
+      this.selected = await this.api.get(`/api/v1/broadcasts/${id}`);
+    } catch (error) {
+      this.#say(errorText(error));
+      return;
+    }
+    this.renderDetail();
+  }
+
+  render() {
+    this.titleEl.textContent = t("cbc.title");
+    this.closeButton.textContent = t("dialog.close");
+    this.renderForm();
+    this.renderList();
+    this.renderDetail();
+    this.renderReadiness();
+  }
+
+  renderForm() {
+    const mode = this.form.querySelector("#bc-mode")?.value || "everyone";
+    const kept = {
+      zh: this.form.querySelector("#bc-text-zh")?.value || "",
+      en: this.form.querySelector("#bc-text-en")?.value || "",
+      priority: this.form.querySelector("#bc-priority")?.value || "urgent",
+      plan: this.form.querySelector("#bc-plan")?.value || "",
+      ack: this.form.querySelector("#bc-ack-required")?.checked ?? true,
+      picked: [...(this.form.querySelector("#bc-picked")?.selectedOptions || [])].map((o) => o.value),
+    };
+    const modeSelect = h(
+      "select",
+      { id: "bc-mode", onchange: () => this.renderForm() },
+      ["everyone", "roles", "teams", "zones", "people"].map((m) => h("option", { value: m, selected: m === mode }, t(`cbc.audience.${m}`))),
+    );
+    const choices = this.#choices(mode).map(([value, label]) => h("option", { value, selected: kept.picked.includes(String(value)) }, label));
+    const fields = [
+      h("h3", {}, t("cbc.new")),
+      h("label", { for: "bc-text-zh" }, t("cbc.text_zh")),
+      h("textarea", { id: "bc-text-zh", rows: "2", maxlength: "2000" }, kept.zh),
+      h("label", { for: "bc-text-en" }, t("cbc.text_en")),
+      h("textarea", { id: "bc-text-en", rows: "2", maxlength: "2000" }, kept.en),
+      h("label", { for: "bc-mode" }, t("cbc.audience")),
+      modeSelect,
+      mode === "everyone" ? null : h("select", { id: "bc-picked", multiple: true, size: "5" }, choices),
+      h("div", { class: "bc-row" },
+        h("label", { for: "bc-priority" }, t("cbc.priority")),
+        h("select", { id: "bc-priority" }, ["urgent", "info"].map((p) => h("option", { value: p, selected: p === kept.priority }, t(`cbc.priority.${p}`)))),
+        h("label", { for: "bc-plan" }, t("cbc.plan")),
+        h("select", { id: "bc-plan" }, h("option", { value: "" }, t("cbc.no_plan")), this.plans.map((p) => h("option", { value: String(p.id), selected: String(p.id) === kept.plan }, this.#planTitle(p))))),
+      h("label", { class: "bc-check" }, h("input", { id: "bc-ack-required", type: "checkbox", checked: kept.ack }), t("cbc.ack_required")),
+      h("div", { class: "dialog-buttons" }, h("button", { id: "bc-send", type: "submit", class: "danger" }, t("cbc.send"))),
+    ];
+    this.form.replaceChildren(...fields.filter(Boolean));
+  }
+
+  #planTitle(plan) {
+    const zh = language() === "zh";
+    return (zh ? plan.title.zh || plan.title.en : plan.title.en || plan.title.zh) || plan.category;
+  }
+
+  #choices(mode) {
+    if (mode === "roles") return ROLES.map((r) => [r, t(`role.${r}`)]);
+    if (mode === "teams") return [...new Set([...TEAMS, ...this.staff.map((m) => m.team)])].map((team) => [team, teamName(team)]);
+    if (mode === "zones") return this.zones.map((z) => [String(z.id), z.name]);
+    if (mode === "people") return this.staff.map((m) => [String(m.id), `${m.name} · ${teamName(m.team)}`]);
+    return [];
+  }
+
+  async #submit(event) {
+    event.preventDefault();
+    const mode = this.form.querySelector("#bc-mode").value;
+    const picked = [...(this.form.querySelector("#bc-picked")?.selectedOptions || [])].map((o) => o.value);
+    const audience = audienceFrom(mode, picked);
+    if (!audience) {
+      this.#say(t("error.broadcast_needs_audience"));
+      return;
+    }
+    const plan = this.form.querySelector("#bc-plan").value;
+    const body = {
+      text_zh: this.form.querySelector("#bc-text-zh").value,
+      text_en: this.form.querySelector("#bc-text-en").value,
+      priority: this.form.querySelector("#bc-priority").value,
+      ack_required: this.form.querySelector("#bc-ack-required").checked,
+      audience,
+      plan_id: plan ? Number(plan) : null,
+    };
+    try {
+      const sent = await this.api.post(`/api/v1/events/${this.event.id}/broadcasts`, body);
+      this.form.querySelector("#bc-text-zh").value = "";
+      this.form.querySelector("#bc-text-en").value = "";
+      this.#say(t("cbc.sent"), "ok");
+      await this.#loadList();
+      await this.select(sent.id);
+    } catch (error) {
+      this.#say(errorText(error));
+    }
+  }
+
+  #say(text, tone = "bad") {
+    this.message.textContent = text;
+    this.message.dataset.tone = tone;
+  }
+
+  renderList() {
+    if (!this.list.length) {
+      this.listEl.replaceChildren(h("li", { class: "muted empty" }, t("cbc.none")));
+      return;
+    }
+    this.listEl.replaceChildren(
+      ...this.list.slice(0, 30).map((b) =>
+        h(
+          "li",
+          { class: `bc-item bc-item-${b.priority}${this.selected && this.selected.id === b.id ? " on" : ""}`, "data-broadcast": String(b.id) },
+          h("button", { type: "button", class: "bc-open", onclick: () => this.select(b.id) },
+            h("span", { class: "bc-item-time" }, formatClock(new Date(b.sent_at))),
+            h("span", { class: "badge" }, t(`cbc.priority.${b.priority}`)),
+            h("span", { class: "bc-item-text" }, wordsOf(b)),
+            b.ack_required && b.receipts ? h("strong", { class: "bc-item-count", "data-acked": String(b.receipts.acked), "data-expected": String(b.receipts.expected) }, t("cbc.count", { acked: b.receipts.acked, expected: b.receipts.expected })) : null),
+        ),
+      ),
+    );
+  }
+
+  renderDetail() {
+    const b = this.selected;
+    if (!b) {
+      this.detail.replaceChildren();
+      return;
+    }
+    const r = b.receipts;
+    const waiting = r.people.filter((p) => !p.acked_at);
+    const done = r.people.filter((p) => p.acked_at);
+    const person = (p) =>
+      h("li", { "data-receipt-staff": String(p.id), "data-acked": p.acked_at ? "yes" : "no" },
+        h("span", { class: "bc-person" }, p.name), h("span", { class: "muted" }, ` · ${teamName(p.team)}`),
+        p.acked_at ? h("span", { class: "bc-acked-at" }, ` ${formatClock(new Date(p.acked_at))}`) : null);
+    const devicesWaiting = r.devices.filter((d) => !d.acked_at).length;
+    const parts = [
+      h("h3", {}, wordsOf(b)),
+      h("p", { id: "bc-detail-count", class: "bc-detail-count", "data-acked": String(r.acked), "data-expected": String(r.expected) }, t("cbc.count", { acked: r.acked, expected: r.expected })),
+      h("ul", { class: "bc-teams" }, r.teams.map((team) => h("li", { "data-team": team.team }, `${teamName(team.team)} ${team.acked}/${team.expected}`))),
+      h("div", { class: "bc-receipts" },
+        h("div", {}, h("h4", {}, t("cbc.not_yet", { n: waiting.length + devicesWaiting })), h("ul", { id: "bc-waiting" }, waiting.map(person)),
+          devicesWaiting ? h("p", { class: "muted" }, t("cbc.devices_waiting", { n: devicesWaiting })) : null),
+        h("div", {}, h("h4", {}, t("cbc.acked", { n: done.length })), h("ul", { id: "bc-acked" }, done.map(person)))),
+      b.ack_required && r.acked < r.expected ? h("div", { class: "dialog-buttons" }, h("button", { id: "bc-resend", type: "button", class: "primary", onclick: () => this.#resend(b.id) }, t("cbc.resend"))) : null,
+    ];
+    this.detail.replaceChildren(...parts.filter(Boolean));
+  }
+
+  async #resend(id) {
+    try {
+      const again = await this.api.post(`/api/v1/broadcasts/${id}/resend`, {});
+      this.#say(t("cbc.resent", { n: again.resent_to }), "ok");
+    } catch (error) {
+      this.#say(errorText(error));
+    }
+  }
+
+  renderReadiness() {
+    const r = this.readiness;
+    if (!r || !r.expected) {
+      this.readinessEl.replaceChildren(h("h3", {}, t("cbc.readiness")), h("p", { class: "muted" }, t("cbc.readiness.none")));
+      return;
+    }
+    this.readinessEl.replaceChildren(
+      h("h3", {}, t("cbc.readiness")),
+      h("p", { id: "bc-readiness-total" }, t("cbc.readiness.total", { confirmed: r.confirmed, expected: r.expected })),
+      h("ul", { class: "bc-teams" }, r.teams.map((team) => h("li", { "data-team": team.team }, t("cbc.readiness.team", { team: teamName(team.team), confirmed: team.confirmed, expected: team.expected, ready: team.ready, people: team.people })))),
+    );
+  }
+}
