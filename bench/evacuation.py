@@ -10,7 +10,9 @@ written with COPY: the setup is not what is measured), 40 assembly points.
   asyncpg query, no rows written.
 - **accounting**: ``--phones`` (40) phones over real HTTP, each accounting
   its share of ``--accounts`` people (4,000) in batches of ``--batch`` as an assembly point
-  does, all at once; a command-centre websocket watches the ``evacuation``
+  does, all at once (flat out, or ``--interval`` seconds between a phone's
+  sends: ``--batch 1 --interval 1`` is a badge a second at every point);
+  a command-centre websocket watches the ``evacuation``
   topic. Visible latency of the k-th answered account = the first update
   whose ``accounted`` reaches k, minus the time its answer arrived (each
   person is accounted once, so the count is exact).
@@ -19,6 +21,7 @@ written with COPY: the setup is not what is measured), 40 assembly points.
   select of the same rows.
 
     .venv/bin/python -m bench.evacuation [--people 20000] [--phones 40] [--batch 25] [--accounts 4000]
+        [--interval 0]
 """
 
 from __future__ import annotations
@@ -296,6 +299,8 @@ async def measure(args: argparse.Namespace, ctx: Any, dsn: str, host: str) -> No
                         }
                         for p in mine[start : start + args.batch]
                     ]
+                    if args.interval and start:
+                        await asyncio.sleep(args.interval)
                     answer = await http.post(f"{evac}/accounts", json={"accounts": batch})
                     answer.raise_for_status()
                     done = time.perf_counter()
@@ -314,7 +319,7 @@ async def measure(args: argparse.Namespace, ctx: Any, dsn: str, host: str) -> No
             f"accounting {len(answered)} people: {took:.1f} s, {len(answered) / took:.0f} accounts/s;"
             f" visible on the command centre p50 {percentile(latencies, 0.5) * 1000:.0f} ms,"
             f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-            f" ({len(seen)} updates)"
+            f" ({len(seen)} updates; batches of {args.batch}, interval {args.interval} s)"
         )
 
 
@@ -325,6 +330,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--accounts", type=int, default=4000, help="people accounted (of --people)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds each phone waits between its sends (0: flat out)",
+    )
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -22,7 +22,6 @@ rows around them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -608,21 +607,15 @@ def _minute_since(db: Database, column: Any, started_at: datetime) -> Any:
     return cast(func.floor(func.extract("epoch", column - start) / 60), Integer)
 
 
-async def _rows(db: Database, query: Any) -> list[Any]:
-    async with db.reading() as session:
-        return list((await session.execute(query)).all())
-
-
 async def _summary(db: Database, evacuation: Evacuation) -> dict[str, Any]:
     """The figures of the ``evacuation`` topic, after ``catch_up``.
 
     Counted in the database, a few rows per zone and status and per point
-    and minute, never one per person. The topic is rebuilt after every
-    account, several times a second while 40 phones account, and each read
-    waits its turn on a busy event loop (and database): the five reads run
-    side by side, each on a connection of its own, so the picture costs
-    about one read's wait, not five in a row (measured with
-    ``bench.evacuation``).
+    and minute, never one per person: the topic is rebuilt after every
+    account, several times a second while 40 phones account. One session,
+    one connection of the pool, no write unless ``catch_up`` is due (reads
+    side by side, a connection each, were tried: with 40 phones holding the
+    pool's connections the snapshot waited out the pool's timeout and failed).
     """
     person = EvacuationPerson
     counts = (
@@ -640,20 +633,23 @@ async def _summary(db: Database, evacuation: Evacuation) -> dict[str, Any]:
         )
         .group_by(person.point_id, minute)
     )
-    due, counted, arrived, zone_rows, points = await asyncio.gather(
-        _catch_up_due(db, evacuation),
-        _rows(db, counts),
-        _rows(db, arrivals_query),
-        _rows(db, select(Zone.id, Zone.name).where(Zone.event_id == evacuation.event_id)),
-        _rows(
-            db,
-            select(MusterPoint.id, MusterPoint.name, MusterPoint.zone_ids, MusterPoint.map_note)
-            .where(MusterPoint.event_id == evacuation.event_id)
-            .order_by(MusterPoint.id),
-        ),
-    )
-    if due and await _catch_up(db, evacuation.id):  # the roll changed: count again
-        counted, arrived = await asyncio.gather(_rows(db, counts), _rows(db, arrivals_query))
+    if await _catch_up_due(db, evacuation):
+        await _catch_up(db, evacuation.id)
+    async with db.reading() as session:
+        counted = (await session.execute(counts)).all()
+        arrived = (await session.execute(arrivals_query)).all()
+        zone_rows = (
+            await session.execute(
+                select(Zone.id, Zone.name).where(Zone.event_id == evacuation.event_id)
+            )
+        ).all()
+        points = (
+            await session.execute(
+                select(MusterPoint.id, MusterPoint.name, MusterPoint.zone_ids, MusterPoint.map_note)
+                .where(MusterPoint.event_id == evacuation.event_id)
+                .order_by(MusterPoint.id)
+            )
+        ).all()
     zones: dict[int, str] = dict(zone_rows)
     statuses: dict[str, int] = dict.fromkeys(roll_call.STATUSES, 0)
     for _zone, status, n in counted:

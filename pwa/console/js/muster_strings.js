@@ -1,5 +1,5 @@
-// The words of the console's assembly points (on the venue page), in
-// Simplified Chinese and English. "Assembly point" is 集合点, as on the
+// The words of the console's assembly points (on the venue page) and of the
+// review's evacuations and drills, in Simplified Chinese and English. "Assembly point" is 集合点, as on the
 // command centre and the phones (pwa/command/evacuation_strings.js).
 
 export const MUSTER_STRINGS = {
@@ -16,6 +16,18 @@ export const MUSTER_STRINGS = {
     "muster.removed": "已删除集合点「{name}」",
     "muster.remove_title": "删除集合点「{name}」？",
     "muster.remove_help": "疏散或演练中已在此清点过人员的集合点不能删除，它的报告要用到它。",
+    "review.evac.title": "疏散与演练",
+    "review.evac.help": "每次疏散或演练：名单人数、解除时仍未到的人数、清点到 50% / 90% / 100% 的用时（分:秒）。名单可下载为 CSV 交给消防部门。",
+    "review.evac.kind": "类型",
+    "review.evac.kind_live": "疏散",
+    "review.evac.kind_drill": "演练",
+    "review.evac.when": "时间",
+    "review.evac.total": "应清点",
+    "review.evac.missing": "解除时未到",
+    "review.evac.to": "{pct}% 用时",
+    "review.evac.not_reached": "未达到",
+    "review.evac.csv": "名单 CSV",
+    "review.evac.none": "本活动没有结束的疏散或演练。",
   },
   en: {
     "muster.title": "Assembly points",
@@ -30,5 +42,17 @@ export const MUSTER_STRINGS = {
     "muster.removed": "Assembly point “{name}” removed",
     "muster.remove_title": "Remove assembly point “{name}”?",
     "muster.remove_help": "A point where people were accounted in an evacuation or a drill cannot be removed: its report names it.",
+    "review.evac.title": "Evacuations and drills",
+    "review.evac.help": "Each evacuation or drill: how many were on the roll, how many were still missing at the all-clear, and the time to 50 / 90 / 100 % accounted (min:s). The roll downloads as CSV for the fire service.",
+    "review.evac.kind": "Kind",
+    "review.evac.kind_live": "Evacuation",
+    "review.evac.kind_drill": "Drill",
+    "review.evac.when": "When",
+    "review.evac.total": "To account for",
+    "review.evac.missing": "Missing at all-clear",
+    "review.evac.to": "To {pct}%",
+    "review.evac.not_reached": "not reached",
+    "review.evac.csv": "Roll CSV",
+    "review.evac.none": "No evacuation or drill of this event has ended.",
   },
 };

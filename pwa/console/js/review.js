@@ -5,6 +5,7 @@ import { language, t } from "../../shared/i18n.js";
 import { clear, download, errorText, h, toast } from "./dom.js";
 import { categoryLabel } from "../../shared/codes.js";
 import { formatInZone, offsetName } from "../../shared/time.js";
+import { evacuationsCard } from "./review_evacuations.js";
 
 function figure(labelKey, value, cls = "") {
   return h("div", { class: `figure ${cls}` }, h("strong", {}, value == null ? "—" : Number(value).toLocaleString()), h("span", {}, t(labelKey)));
@@ -46,7 +47,7 @@ function minutes(value) {
 export async function showReview(view) {
   const { api, event } = view;
   const base = `/api/v1/events/${event.id}`;
-  const r = await api.get(`${base}/report`, { timeoutMs: 120000 });
+  const [r, evacuations] = await Promise.all([api.get(`${base}/report`, { timeoutMs: 120000 }), evacuationsCard(api, event)]);
   if (view.stale()) return;
   const tz = event.timezone;
   const exportButton = (name) => h("button", {
@@ -104,6 +105,7 @@ export async function showReview(view) {
       h("section", { class: "card" }, h("h2", {}, t("nav.stock")),
         table(["stock.name", "stock.location", "review.handed_out", "review.on_hand"], r.stock.map((s) => h("tr", {},
           h("td", {}, s.name), h("td", {}, s.location), h("td", {}, `${s.issued} ${s.unit}`), h("td", {}, `${s.on_hand} ${s.unit}`)))))),
+    evacuations,
     h("section", { class: "card", id: "exports" }, h("h2", {}, t("review.exports")),
       h("div", { class: "buttons" }, ["checkins", "incidents", "stock"].map(exportButton)),
       commandExportsBox(view)));
