@@ -46,6 +46,7 @@ from server.routes import stock as stock_routes
 from server.routes import tokens as token_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
+from server.unstorable_urls import UnstorableUrls
 
 log = logging.getLogger("muster")
 
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     )
     app.state.muster = ctx
     app.state.metrics = registry
+    app.add_middleware(UnstorableUrls)
     app.add_middleware(MetricsMiddleware, registry=registry)
     # Added last, so outermost: error answers and 404s get the headers too.
     app.add_middleware(SecurityHeaders)

@@ -9,6 +9,7 @@ endpoint declares:
   drift from the code (``tests/server/test_openapi.py`` reads each
   endpoint's source for the models it validates and fails on one left out);
   ``uploads`` names the other media types it reads (a CSV file, a form);
+- ``@reads(q=TEXT, limit=WHOLE)``: the query parameters it reads;
 - ``@answers(201, 409)``: its success status (200 when none is given), the
   media type of a success, and the errors of its own.
 
@@ -115,6 +116,24 @@ def answers(
     return mark
 
 
+#: Query parameter schemas for ``@reads``.
+TEXT: dict[str, Any] = {"type": "string"}
+WHOLE: dict[str, Any] = {"type": "integer"}
+FLAG: dict[str, Any] = {"type": "boolean"}
+
+
+def reads(**query: dict[str, Any]) -> Callable[[F], F]:
+    """Record the query parameters an endpoint reads, with their schemas
+    (``TEXT``, ``WHOLE``, ``FLAG`` or their own); ``tests/server/test_openapi.py``
+    fails on a parameter a route module reads that none of its endpoints names."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__dict__["query"] = query
+        return endpoint
+
+    return mark
+
+
 def body_models(endpoint: Callable[..., Any]) -> tuple[type[BaseModel], ...]:
     """The models an endpoint's ``@accepts`` names (each member of a union)."""
     body = getattr(endpoint, "body_model", None)
@@ -206,7 +225,11 @@ def build_openapi(routes: Iterable[BaseRoute], version: str) -> dict[str, Any]:
                 "operationId": endpoint.__name__,
                 "summary": _summary(endpoint),
                 "tags": [endpoint.__module__.rsplit(".", 1)[-1]],
-                "parameters": [_parameter(p) for p in params],
+                "parameters": [_parameter(p) for p in params]
+                + [
+                    {"name": name, "in": "query", "required": False, "schema": schema}
+                    for name, schema in getattr(endpoint, "query", {}).items()
+                ],
                 "responses": _responses(
                     endpoint,
                     secured=secured,

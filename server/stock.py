@@ -302,14 +302,17 @@ async def update_item(
                 code="critical_above_low",
             ) from None
         if {"name", "location"} & changes.keys():
-            clash = await session.scalar(
-                select(StockItem.id).where(
-                    StockItem.event_id == event_id,
-                    StockItem.name == item.name,
-                    StockItem.location == item.location,
-                    StockItem.id != item.id,
+            # Not flushed first: the new name would meet the unique key
+            # before this check could answer 409 (an IntegrityError, a 500).
+            with session.no_autoflush:
+                clash = await session.scalar(
+                    select(StockItem.id).where(
+                        StockItem.event_id == event_id,
+                        StockItem.name == item.name,
+                        StockItem.location == item.location,
+                        StockItem.id != item.id,
+                    )
                 )
-            )
             if clash is not None:
                 raise Conflict(
                     f"{item.name!r} at {item.location!r} exists already.",

@@ -20,7 +20,7 @@ from server.errors import InvalidRequest, NotFound
 from server.http import json_response, path_int
 from server.lookup import get_event
 from server.models import Alert, utcnow
-from server.openapi import answers
+from server.openapi import FLAG, answers, reads
 from server.responses import JSONResponse
 
 #: Most alerts one list answer carries (newest first).
@@ -39,6 +39,7 @@ def _open_filter(request: Request) -> bool | None:
 
 
 @answers(422)
+@reads(open=FLAG)
 async def list_alerts(request: Request) -> JSONResponse:
     """The event's alerts, newest first; ``?open=true`` for unacknowledged ones only."""
     event_id = path_int(request, "event_id")

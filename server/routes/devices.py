@@ -44,7 +44,7 @@ from server.errors import InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import Account, Event, Gate, PairingCode, utcnow
-from server.openapi import accepts, answers, public
+from server.openapi import TEXT, accepts, answers, public, reads
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
@@ -241,6 +241,7 @@ async def _pairing_link(request: Request) -> str:
 
 
 @answers(422, media_type="image/svg+xml")
+@reads(code=TEXT)
 async def pairing_qr_svg(request: Request) -> Response:
     """The pairing link as a QR code (SVG)."""
     url = await _pairing_link(request)
@@ -248,6 +249,7 @@ async def pairing_qr_svg(request: Request) -> Response:
 
 
 @answers(422, media_type="image/png")
+@reads(code=TEXT)
 async def pairing_qr_png(request: Request) -> Response:
     """The pairing link as a QR code (PNG)."""
     url = await _pairing_link(request)

@@ -23,7 +23,7 @@ from server.auth import DOOR, EVERYONE, OPERATORS, Principal, authorize
 from server.context import muster
 from server.errors import Forbidden, InvalidRequest
 from server.http import json_response, parse_body, path_int, read_json, read_limited, validate
-from server.openapi import accepts, answers, file_form
+from server.openapi import FLAG, TEXT, WHOLE, accepts, answers, file_form, reads
 from server.photos import StoredPhoto, reencode_photo
 from server.responses import JSONResponse
 
@@ -140,6 +140,7 @@ async def _door_took_part(request: Request, principal: Principal, event_id: int)
 
 
 @answers(422)
+@reads(status=TEXT, mine=FLAG, category=TEXT, limit=WHOLE)
 async def list_incidents(request: Request) -> JSONResponse:
     """Incidents, newest first (``status``, ``mine``, ``category``, ``limit``);
     a door phone's are always ``mine``."""

@@ -23,7 +23,7 @@ from server.mailings import (
     mailing_json,
     read_mailing,
 )
-from server.openapi import accepts, answers
+from server.openapi import TEXT, WHOLE, accepts, answers, reads
 from server.responses import JSONResponse
 
 TicketId = Annotated[int, Field(ge=1, le=2**53)]
@@ -60,7 +60,6 @@ async def start_mailing(request: Request) -> JSONResponse:
     return json_response(mailing_json(mailing, counts), status=202)
 
 
-@answers(422)
 async def event_mailings(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
@@ -80,6 +79,8 @@ def _page(request: Request) -> tuple[str | None, int, int]:
     return status, limit, offset
 
 
+@answers(422)
+@reads(status=TEXT, limit=WHOLE, offset=WHOLE)
 async def read_mailing_route(request: Request) -> JSONResponse:
     """A mailing's progress (counts per state) and one page of its deliveries."""
     mailing_id = path_int(request, "mailing_id")

@@ -20,7 +20,7 @@ from server.errors import Conflict, NotFound
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import AuditEntry, Ticket, utcnow
-from server.openapi import accepts, answers
+from server.openapi import accepts, answers, reads
 from server.personal_data import event_archive, record_csv, ticket_record
 from server.responses import JSONResponse
 from server.retention import audit, claim, erase_ticket, event_clock, shred
@@ -90,6 +90,7 @@ def _wants_csv(request: Request) -> bool:
 
 
 @answers(422, media_type=("application/json", "text/csv"))
+@reads(format={"type": "string", "enum": ["json", "csv"]})
 async def personal_data(request: Request) -> Response:
     """Everything held about one ticket's holder, as JSON or (``?format=csv``) CSV."""
     ticket, actor = await _ticket(request)

@@ -31,7 +31,7 @@ from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
 from server.issuance import is_printed_code, secrets_of_codes
 from server.models import Event, Revocation, Scan, Ticket, utcnow
-from server.openapi import accepts, answers
+from server.openapi import TEXT, accepts, answers, reads
 from server.responses import JSONResponse
 from server.serialize import iso
 from server.staff import may_override_account
@@ -373,6 +373,7 @@ async def offline_bundle(
 
 
 @answers(422)
+@reads(since=TEXT)
 async def read_offline_bundle(request: Request) -> JSONResponse:
     """Keys, revocations, admitted set, gates, zones, ticket types; ``?since=CURSOR`` for changes."""
     event_id = path_int(request, "event_id")

@@ -13,8 +13,9 @@ from server import stock
 from server.auth import OPERATORS, ORGANISER, authorize
 from server.context import muster
 from server.errors import InvalidRequest
+from server.fields import fits_int
 from server.http import json_response, parse_body, path_int
-from server.openapi import accepts, answers
+from server.openapi import WHOLE, accepts, answers, reads
 from server.responses import JSONResponse
 
 
@@ -79,12 +80,17 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number.") from None
+        value = None
+    if value is None or not fits_int(value):
+        # Past 64 bits no column could compare with it: a 500, not an answer.
+        raise InvalidRequest(f"{name} must be a whole number within 64 bits.", {name: raw[:32]})
+    return value
 
 
 @answers(422)
+@reads(item=WHOLE, before=WHOLE, limit=WHOLE)
 async def list_stock_movements(request: Request) -> JSONResponse:
     """The ledger, newest first (``item``, ``before`` and ``limit`` narrow it)."""
     event_id = path_int(request, "event_id")

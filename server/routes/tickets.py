@@ -40,7 +40,7 @@ from server.issuance import (
 )
 from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
-from server.openapi import CSV_FILE, accepts, answers, file_form
+from server.openapi import CSV_FILE, TEXT, WHOLE, accepts, answers, file_form, reads
 from server.responses import JSONResponse
 from server.rights import may_export_personal_data, ticket_view
 from server.security_headers import page_policy
@@ -86,6 +86,7 @@ async def csv_upload_text(request: Request, limit: int) -> str:
     uploads={"text/csv": CSV_FILE, "multipart/form-data": file_form("file")},
 )
 @answers(201, 400, 409)
+@reads(existing_emails={"type": "string", "enum": ["refuse", "skip", "issue"]})
 async def create_tickets(request: Request) -> JSONResponse:
     """Issue one ticket (JSON object), many (``{"tickets": [...]}``) or a CSV file."""
     event_id = path_int(request, "event_id")
@@ -145,6 +146,7 @@ LOOKUP_LIMIT = 20
 
 
 @answers(422)
+@reads(q=TEXT, limit=WHOLE, offset=WHOLE)
 async def search_tickets(request: Request) -> JSONResponse:
     """Find tickets by name, email, code or secret (``q``), newest first.
 
@@ -218,6 +220,7 @@ async def read_ticket(request: Request) -> JSONResponse:
 
 
 @answers(422, media_type="image/png")
+@reads(scale=WHOLE)
 async def ticket_qr_png(request: Request) -> Response:
     ticket, _principal = await _ticket_for(request, {ORGANISER})
     scale = _scale(request)
@@ -225,6 +228,7 @@ async def ticket_qr_png(request: Request) -> Response:
 
 
 @answers(422, media_type="image/svg+xml")
+@reads(scale=WHOLE)
 async def ticket_qr_svg(request: Request) -> Response:
     ticket, _principal = await _ticket_for(request, {ORGANISER})
     return Response(

@@ -122,3 +122,24 @@ def test_every_body_schema_resolves() -> None:
     schemas = doc["components"]["schemas"]
     refs = set(re.findall(r'"#/components/schemas/(\w+)"', str(doc).replace("'", '"')))
     assert refs - set(schemas) == set()
+
+
+#: Query parameters a route module reads for a page, not for the API.
+PAGE_QUERIES = {("server.routes.tickets", "lang")}
+READ = re.compile(r'(?:query_params|params)\.get\(\s*"(\w+)"|_int_param\(\s*request,\s*"(\w+)"')
+
+
+def test_every_query_parameter_a_route_module_reads_is_in_the_document() -> None:
+    declared: dict[str, set[str]] = {}
+    for endpoint in endpoints():
+        declared.setdefault(endpoint.__module__, set()).update(getattr(endpoint, "query", {}))
+    left_out = []
+    for name in declared:
+        source = inspect.getsource(sys.modules[name])
+        for found in READ.findall(source):
+            param = found[0] or found[1]
+            if param not in declared[name] and (name, param) not in PAGE_QUERIES:
+                left_out.append(f"{name}: {param}")
+    assert left_out == []
+    search = document()["paths"]["/api/v1/events/{event_id}/tickets"]["get"]["parameters"]
+    assert [p["name"] for p in search if p["in"] == "query"] == ["q", "limit", "offset"]
