@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from server import spreadsheet
 from server.auth import READERS, authorize
+from server.broadcasts import broadcasts_review
 from server.context import muster
 from server.db import Database
 from server.errors import Forbidden
@@ -111,6 +112,7 @@ async def event_report(request: Request) -> JSONResponse:
                 .order_by(StockItem.name, StockItem.location)
             )
         ).all()
+        review = await broadcasts_review(session, event_id, event.starts_at)
     tz = ZoneInfo(event.timezone)
     scans = summarise_scans(scan_rows, [z.id for z in zones], tz)
     type_names = {t.id: t.name for t in types}
@@ -148,6 +150,7 @@ async def event_report(request: Request) -> JSONResponse:
                 for z in zones
             ],
             "incidents": summarise_incidents(incidents),
+            "broadcasts": review,
             "stock": [
                 {
                     "id": item.id,

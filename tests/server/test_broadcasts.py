@@ -170,3 +170,34 @@ async def test_plans_are_confirmed_by_roster_phones_and_readiness_counted_by_tea
     assert (await command.get(base))["readiness"]["confirmed"] == 0
     await li.post(f"/api/v1/plans/{medical['id']}/ack", expect=200)
     assert (await command.get(base))["readiness"]["confirmed"] == 1
+
+
+async def test_the_review_has_acknowledgement_times_and_plans_read_by_doors_open(
+    client, organiser, api_as
+):
+    floor = await make_floor(client, organiser)
+    e = floor.event_id
+    command = await api_as("command", e)
+    b = (await command.post(floor.url(), urgent({"everyone": True}), expect=201))["id"]
+    await command.post(
+        floor.url(),
+        {"text_en": "FYI", "audience": {"everyone": True}, "ack_required": False},
+        expect=201,
+    )
+    await ack(floor.phones["李娜"], b)
+    await ack(floor.phones["spare"], b)
+    plan = await organiser.post(
+        f"/api/v1/events/{e}/plans", {"category": "medical", "steps_zh": "1. 呼叫 120"}, expect=201
+    )
+    await floor.phones["Tom"].post(f"/api/v1/plans/{plan['id']}/ack", expect=200)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await organiser.patch(
+        f"/api/v1/events/{e}",
+        {"starts_at": later.isoformat(), "ends_at": (later + timedelta(hours=8)).isoformat()},
+    )
+    review = (await command.get(f"/api/v1/events/{e}/report"))["broadcasts"]
+    [one] = review["broadcasts"]  # the info one asked for no confirmation
+    assert (one["id"], one["acked"], one["expected"]) == (b, 2, 4)
+    assert 0 <= one["median_seconds"] <= one["slowest_seconds"] < 60
+    assert review["ack_times"]["slowest_seconds"] == one["slowest_seconds"]
+    assert review["plans_at_doors_open"] == {"confirmed": 1, "expected": 3}
