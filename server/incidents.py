@@ -52,6 +52,7 @@ from server.models import (
     Incident,
     IncidentLogEntry,
     IncidentPhoto,
+    StaffMember,
     Zone,
     utcnow,
 )
@@ -495,7 +496,34 @@ async def _resolve_assignee(
         )
     if accounts:
         return accounts[0].id, accounts[0].name
+    held = await _phone_of_member(session, event_id, name)
+    if held is not None:
+        return held, name
     return None, name
+
+
+async def _phone_of_member(session: AsyncSession, event_id: int, name: str) -> int | None:
+    """The live phone of the one roster member called ``name`` (the latest paired,
+    when they paired several), so an incident assigned from the roster reaches
+    the person's phone; None when no one, or several people, have that name."""
+    members = list(
+        await session.scalars(
+            select(StaffMember.id).where(StaffMember.event_id == event_id, StaffMember.name == name)
+        )
+    )
+    if len(members) != 1:
+        return None
+    account_id = await session.scalar(
+        select(Account.id)
+        .where(
+            Account.staff_id == members[0],
+            Account.revoked_at.is_(None),
+            Account.role.in_((ORGANISER, COMMAND, STAFF)),
+        )
+        .order_by(Account.id.desc())
+        .limit(1)
+    )
+    return int(account_id) if account_id is not None else None
 
 
 @dataclass(frozen=True)

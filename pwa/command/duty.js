@@ -13,7 +13,7 @@ addStrings(DUTY_STRINGS);
 export const DUTY_POLL_MS = 15000;
 const TEAMS = ["security", "reception", "logistics", "tech"];
 
-function teamName(team) {
+export function teamName(team) {
   return TEAMS.includes(team) ? t(`team.${team}`) : team;
 }
 

@@ -7,6 +7,7 @@ export const DUTY_STRINGS = {
     "duty.nobody": "现在没有人在岗。",
     "duty.no_zone": "未指定区域",
     "duty.supervisor": "主管",
+    "duty.on": "在岗",
     "duty.unavailable": "暂时无法读取人员名单。",
   },
   en: {
@@ -15,6 +16,7 @@ export const DUTY_STRINGS = {
     "duty.nobody": "Nobody is on duty now.",
     "duty.no_zone": "No zone given",
     "duty.supervisor": "Supervisor",
+    "duty.on": "on duty",
     "duty.unavailable": "The roster cannot be read right now.",
   },
 };

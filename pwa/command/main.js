@@ -13,7 +13,7 @@ import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
 import { CommandBroadcasts } from "./broadcasts.js";
 import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
-import { DUTY_POLL_MS, dutyView, renderDuty } from "./duty.js";
+import { DUTY_POLL_MS, dutyView, renderDuty, teamName } from "./duty.js";
 import { CommandEvacuation } from "./evacuation.js";
 import { renderIncidents } from "./incidents.js";
 import { LiveSocket, socketUrl } from "../shared/live.js";
@@ -56,6 +56,8 @@ const page = {
   /** Who is on duty where (duty.js dutyView); null: the roster could not be read. */
   duty: dutyView([], []),
   dutyTimer: null,
+  /** The roster as last read (the assign dialog offers its names). */
+  roster: [],
   /** Whether the token may acknowledge, assign and resolve (told by the welcome). */
   mayAct: false,
   dirty: new Set(),
@@ -241,6 +243,15 @@ async function incidentAction(incident, action, body = {}) {
   }
 }
 
+/** The people on the roster as the assign dialog's choices; on duty first, then by name.
+ * A name typed that is not on the roster still works (someone without a phone). */
+function fillRosterChoices(list, roster) {
+  const people = [...(roster || [])].sort((a, b) => Number(b.on_duty) - Number(a.on_duty) || a.name.localeCompare(b.name));
+  list.replaceChildren(
+    ...people.map((member) => h("option", { value: member.name }, [teamName(member.team), member.on_duty ? t("duty.on") : ""].filter(Boolean).join(" · "))),
+  );
+}
+
 function askInDialog(dialog, incident, onConfirm) {
   dialog.querySelector(".dialog-subject").textContent = `${incident.severity} · ${incident.title}`;
   const form = dialog.querySelector("form");
@@ -256,11 +267,13 @@ const incidentActions = {
   allowed: () => page.mayAct,
   event: () => page.event,
   ack: (incident) => incidentAction(incident, "ack"),
-  assign: (incident) =>
+  assign: (incident) => {
+    fillRosterChoices($("assignee-roster"), page.roster);
     askInDialog($("assign-dialog"), incident, (form) => {
       const name = String(form.get("assignee") || "").trim();
       if (name) incidentAction(incident, "assign", { assignee: name });
-    }),
+    });
+  },
   resolve: (incident) =>
     askInDialog($("resolve-dialog"), incident, (form) => {
       const note = String(form.get("note") || "").trim();
@@ -479,6 +492,7 @@ async function loadDuty() {
     ]);
     if (page.event !== event) return;
     page.duty = dutyView(staff, zones);
+    page.roster = staff;
   } catch {
     if (page.event !== event) return;
     page.duty = null;
@@ -508,6 +522,7 @@ function openDashboard(api, event) {
     alerts: new Map(),
     plans: undefined,
     duty: dutyView([], []),
+    roster: [],
     mayAct: false,
     connection: { name: "connecting" },
   });

@@ -127,6 +127,26 @@ def test_roster_pairing_and_who_is_on_duty(
     assert "李娜" in text and "王强" in text and "陈静" not in text
     screen.screenshot(path=str(artifacts / "command-duty.png"))
 
+    # An incident assigned from the roster reaches the person's phone.
+    incident = api.post(
+        f"{base}/incidents",
+        json={"category": "power", "severity": "P2", "title": "北门停电", "nonce": "n-duty"},
+    ).json()
+    screen.click(f"[data-incident='{incident['id']}'] [data-action=assign]")
+    choices = screen.locator("#assignee-roster option")
+    assert choices.count() == 3 and choices.nth(2).get_attribute("value") == "陈静"  # off duty last
+    chen = next(m for m in api.get(f"{base}/staff").json()["staff"] if m["name"] == "陈静")
+    chen_code = api.post(f"/api/v1/staff/{chen['id']}/pairing-codes").json()["code"]
+    chen_phone = httpx.post(
+        f"{live_server.base_url}/api/v1/devices/pair",
+        json={"code": chen_code, "device_name": "工作手机 7"},
+    ).json()["device"]["id"]
+    screen.fill("#assignee-input", "陈静")
+    screen.click("#assign-dialog button[value='ok']")
+    screen.wait_for_selector(f"[data-incident='{incident['id']}'] .assignee:has-text('陈静')")
+    assigned = api.get(f"{base}/incidents/{incident['id']}").json()["assignee"]
+    assert assigned["id"] == chen_phone  # her phone, though it has a name of its own
+
     # Her shift ends on the phone: the next read of the roster drops her.
     assert phone.post("/api/v1/devices/me/duty", json={"action": "end"}).status_code == 200
     screen.wait_for_selector(

@@ -22,11 +22,15 @@ async def add(organiser: Api, event_id: int, expect: int = 201, **body: Any) -> 
     return await organiser.post(roster(event_id), member, expect=expect)
 
 
-async def pair_member(client: httpx.AsyncClient, organiser: Api, staff_id: int) -> Api:
+async def pair_member(
+    client: httpx.AsyncClient, organiser: Api, staff_id: int, device_name: str = ""
+) -> Api:
     """Pair a phone with a code made for the member; an Api with its token."""
     made = await organiser.post(f"/api/v1/staff/{staff_id}/pairing-codes", {}, expect=201)
     assert made["staff"] == staff_id
-    paired = await client.post("/api/v1/devices/pair", json={"code": made["display_code"]})
+    paired = await client.post(
+        "/api/v1/devices/pair", json={"code": made["display_code"], "device_name": device_name}
+    )
     assert paired.status_code == 201, paired.text
     return Api(client, paired.json()["token"])
 
@@ -243,3 +247,29 @@ async def test_the_roster_exports_as_csv_safe_in_excel_and_imports_again(
     again = {m["name"]: m for m in (await organiser.get(roster(o)))["staff"]}
     assert again["李娜"]["phone"] == "+86 138 0000 0000" and again["李娜"]["supervisor"] is True
     assert again["'=HYPERLINK(1)"]["team"] == "Press"
+
+
+async def test_an_incident_assigned_to_a_roster_name_reaches_their_phone(
+    client, organiser, api_as, event
+):
+    e = event["id"]
+    member = await add(organiser, e, name="周杰", team="tech", role="staff")
+    await add(organiser, e, name="同名", team="tech", role="staff")
+    await add(organiser, e, name="同名", team="security", role="staff")
+    # The phone has a name of its own: the roster says whose it is.
+    phone = await pair_member(client, organiser, member["id"], device_name="工作手机 3")
+    me = (await phone.get("/api/v1/devices/me"))["device"]
+    assert me["name"] == "工作手机 3"
+    command = await api_as("command", e)
+    incident = await command.post(
+        f"/api/v1/events/{e}/incidents",
+        {"category": "power", "severity": "P2", "title": "停电", "nonce": "n-roster"},
+        expect=201,
+    )
+    path = f"/api/v1/events/{e}/incidents/{incident['id']}/assign"
+    assigned = await command.post(path, {"assignee": "周杰"}, expect=200)
+    assert assigned["assignee"]["id"] == me["id"]
+    # Two people of one name: nobody's phone is guessed; the name is kept as typed.
+    again = await command.post(path, {"assignee": "同名"}, expect=200)
+    assert again["assignee"]["id"] is None
+    assert again["assignee"]["name"] == "同名"
