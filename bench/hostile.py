@@ -3,7 +3,8 @@
 Every operation of the server's own ``/openapi.json``, with the organiser's
 token, sent ``--examples`` generated requests fitting the document and as many
 breaking it, plus every path id past 64 bits (``tests/hostile.py`` says what
-is sent and checked). On SQLite (a new file) and on PostgreSQL (a new
+is sent and checked); then the attacks of ``bench/attacks.py``: ~50 forged or
+altered QR codes per ticket at a door, a 100 MB streamed body, hostile images. On SQLite (a new file) and on PostgreSQL (a new
 database on ``MUSTER_TEST_PG``, dropped after), one after the other.
 
 It prints, per database, the operations run, the requests sent, the answers
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.attacks import attack
 from tests.hostile import explore
 from tests.servers import start_server
 
@@ -60,6 +62,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=10, help="per operation and kind")
     parser.add_argument("--seconds", type=float, default=600, help="wall-clock bound per run")
     parser.add_argument("--database", default="sqlite,postgres")
+    parser.add_argument("--tickets", type=int, default=20, help="tickets whose QR codes are forged")
     parser.add_argument("--pg", default=PG_DSN, help="PostgreSQL server for the new database")
     args = parser.parse_args()
     command = " ".join(["python -m bench.hostile", *sys.argv[1:]])
@@ -69,11 +72,13 @@ def main() -> int:
             server = start_server(Path(folder) / "data", env)
             try:
                 findings = explore(server, examples=args.examples, seconds=args.seconds)
+                attacked = attack(server, tickets=args.tickets)
             finally:
                 server.stop()
         print(f"\n== {kind}, {args.examples} examples per operation and kind")
         print(findings.summary())
-        found += len(findings.found)
+        print(attacked.summary())
+        found += len(findings.found) + len(attacked.found)
     print(f"\nreproduce: .venv/bin/{command}")
     return 1 if found else 0
 

@@ -97,7 +97,7 @@ def venue(live_server: LiveServer) -> Any:
         api.post(
             f"{venue.base}/incidents",
             json={
-                "category": "equipment",
+                "category": "equipment_failure",
                 "severity": "P2",
                 "title": "闸机故障 Turnstile down",
                 "nonce": uuid.uuid4().hex,
