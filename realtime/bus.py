@@ -116,11 +116,11 @@ class _Row(asyncpg.Record):
 
 
 class BusMessages:
-    """``bus_messages``: incidents, alerts, broadcasts and annulments, written by
+    """``bus_messages``: incidents, alerts, broadcasts, annulments and tasks, written by
     ``realtime.outbox`` (annulments by ``checkin.admission.annul``)."""
 
     name: str = "bus_messages"
-    topics: tuple[str, ...] = ("incidents", "alerts", "broadcasts", "annulments")
+    topics: tuple[str, ...] = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
 
     async def max_id(self, session: AsyncSession) -> int:
         return int(await session.scalar(select(func.coalesce(func.max(BusMessage.id), 0))) or 0)

@@ -18,7 +18,7 @@ from server.models import BusMessage
 #: straight from the ``scans`` and ``revocations`` tables instead; an
 #: annulment changes a scan row already read, so it is a message here
 #: (written by ``checkin.admission.annul`` on its own connection).
-STREAM_TOPICS = ("incidents", "alerts", "broadcasts", "annulments")
+STREAM_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
 
 
 def publish(session: AsyncSession, event_id: int, topic: str, data: dict[str, Any]) -> BusMessage:

@@ -2,7 +2,8 @@
 
 State topics (``headcount``, ``gates``, ``stock``) are a snapshot and then
 coalesced updates, each a whole new snapshot. Stream topics (``incidents``,
-``alerts``, ``admissions``, ``revocations``, ``broadcasts``, ``annulments``)
+``alerts``, ``admissions``, ``revocations``, ``broadcasts``, ``annulments``,
+``tasks``)
 are every message in order, with offsets that are database ids, so they can
 be replayed.
 
@@ -23,12 +24,21 @@ from server.auth import COMMAND, DOOR, ORGANISER, STAFF
 from server.db import Database
 
 STATE_TOPICS = ("headcount", "gates", "stock", "evacuation")
-STREAM_TOPICS = ("incidents", "alerts", "admissions", "revocations", "broadcasts", "annulments")
+STREAM_TOPICS = (
+    "incidents",
+    "alerts",
+    "admissions",
+    "revocations",
+    "broadcasts",
+    "annulments",
+    "tasks",
+)
 TOPICS = STATE_TOPICS + STREAM_TOPICS
 #: Stream topics whose messages go to some sockets only: each message names
 #: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
 #: of these topics check it per socket. The others' fan-out checks nothing.
-AUDIENCE_TOPICS = ("broadcasts",)
+#: ``tasks`` names its team and person the same way (``server.tasks``).
+AUDIENCE_TOPICS = ("broadcasts", "tasks")
 
 #: Which roles may subscribe to which topics. Door phones see the doors'
 #: picture (and the alerts about their conflicts); floor staff see incidents
@@ -45,6 +55,8 @@ TOPIC_ROLES: dict[str, frozenset[str]] = {
     "revocations": frozenset({ORGANISER, COMMAND, DOOR}),
     # Every phone, each given only what its audience includes (realtime.hub).
     "broadcasts": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
+    # Every phone, each given its person's and its team's tasks (realtime.hub).
+    "tasks": frozenset({ORGANISER, COMMAND, DOOR, STAFF}),
     "annulments": frozenset({ORGANISER, COMMAND, DOOR}),
 }
 
@@ -66,6 +78,7 @@ PROVIDERS: dict[str, str] = {
     "admissions": "realtime.snapshots:admissions_snapshot",
     "revocations": "realtime.snapshots:revocations_snapshot",
     "broadcasts": "server.broadcasts:broadcasts_snapshot",
+    "tasks": "server.tasks:tasks_snapshot",
     "annulments": "realtime.snapshots:annulments_snapshot",
 }
 

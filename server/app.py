@@ -43,9 +43,11 @@ from server.routes import plans as plan_routes
 from server.routes import retention as retention_routes
 from server.routes import staff as staff_routes
 from server.routes import stock as stock_routes
+from server.routes import tasks as task_routes
 from server.routes import tokens as token_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
+from server.tasks import task_clock
 from server.unstorable_urls import UnstorableUrls
 
 log = logging.getLogger("muster")
@@ -56,7 +58,7 @@ VERSION = __version__
 #: hub, the escalation clock…): each is called with the context and returns
 #: an async context manager that runs for the app's lifetime.
 Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
-PARTS: list[Part] = [run_hub, escalation_clock, mail_sender, retention_clock]
+PARTS: list[Part] = [run_hub, escalation_clock, task_clock, mail_sender, retention_clock]
 
 
 def api_routes() -> list[BaseRoute]:
@@ -75,6 +77,7 @@ def api_routes() -> list[BaseRoute]:
         *incident_routes.routes,
         *plan_routes.routes,
         *broadcast_routes.routes,
+        *task_routes.routes,
         *evacuation_routes.routes,
         *report.routes,
         *retention_routes.routes,

@@ -59,9 +59,14 @@ from server.models import (
     MailDelivery,
     PairingCode,
     Revocation,
+    RunSheet,
+    RunSheetItem,
     Scan,
     StaffMember,
     StockMovement,
+    Task,
+    TaskChange,
+    TaskStep,
     Ticket,
     utcnow,
 )
@@ -244,6 +249,17 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
         counts["broadcasts"] = await _blank(
             session, Broadcast, Broadcast.event_id == event_id, text_zh="", text_en=""
         )
+        counts["tasks"] = await _blank(
+            session, Task, Task.event_id == event_id, description="", blocked_reason=""
+        )
+        tasks = select(Task.id).where(Task.event_id == event_id)
+        counts["task_steps"] = await _blank(
+            session, TaskStep, TaskStep.task_id.in_(tasks), done_by_name=""
+        )
+        sheets = select(RunSheet.id).where(RunSheet.event_id == event_id)
+        counts["run_sheet_items"] = await _blank(
+            session, RunSheetItem, RunSheetItem.run_sheet_id.in_(sheets), description=""
+        )
     counts["stock_responses"] = await _scrub_json(
         db,
         StockMovement,
@@ -251,6 +267,10 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
         StockMovement.event_id == event_id,
         lambda value: scrub(value, codes=STOCK_CODE_KEYS),
     )
+    for column in (TaskChange.changes, TaskChange.response):
+        counts[f"task_change_{column.key}"] = await _scrub_json(
+            db, TaskChange, column, TaskChange.event_id == event_id, scrub
+        )
     counts["alert_data"] = await _scrub_json(
         db, Alert, Alert.data, Alert.event_id == event_id, scrub
     )

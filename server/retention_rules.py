@@ -28,6 +28,10 @@ accounts               name (device and staff names) of the event   ""
 pairing_codes          device_name                                  ""
 staff                  name, phone (the roster's contact data)      "", NULL
 broadcasts             text_zh, text_en (free text: may name people) ""
+tasks                  description, blocked_reason (free text)      ""
+task_steps             done_by_name (who ticked it)                 ""
+task_changes           changes, response (the texts sent)           scrubbed
+run_sheet_items        description (free text)                      ""
 =====================  ===========================================  ==========
 
 Kept: ids, times, gates, zones, directions, statuses, reason codes,
@@ -38,8 +42,9 @@ A ticket's ``checked_in_at`` and ``zone_id`` stay for the same reason.
 
 The roster keeps its teams, roles, zones and duty shifts (ids and times).
 Broadcasts keep their priority, audience, plan and acknowledgement times
-(ids and times: the review's acknowledgement figures). Tasks are not in
-this inventory yet: their notes join here when they land.
+(ids and times: the review's acknowledgement figures). Tasks keep their
+titles, teams, people (ids), zones, statuses and times (the review's tasks
+on time, late and not done by team); a step keeps who ticked it by id.
 """
 
 from __future__ import annotations

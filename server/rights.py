@@ -86,6 +86,7 @@ OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/resolve"): frozenset({STAFF}),
     ("POST", "/api/v1/events/{event_id}/incidents/{incident_id}/reopen"): frozenset({STAFF}),
     ("POST", "/api/v1/broadcasts/{broadcast_id}/ack"): frozenset({DOOR, STAFF}),
+    ("PATCH", "/api/v1/tasks/{task_id}"): frozenset({DOOR, STAFF}),
 }
 
 #: The event option (``PATCH /api/v1/events/{event}`` ``{"options":
@@ -201,6 +202,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/broadcasts/{broadcast_id}/ack"): EVERYONE,
     ("POST", "/api/v1/broadcasts/{broadcast_id}/resend"): READERS,
     ("POST", "/api/v1/plans/{plan_id}/ack"): EVERYONE,
+    # tasks: command plans and runs the board; a phone works on its person's
+    # and its team's tasks (not_your_task otherwise; status and steps only)
+    ("POST", _EVENT + "/tasks"): READERS,
+    ("GET", _EVENT + "/tasks"): EVERYONE,
+    ("PATCH", "/api/v1/tasks/{task_id}"): EVERYONE,
+    ("POST", _EVENT + "/run-sheets"): READERS,
+    ("GET", _EVENT + "/run-sheets"): READERS,
+    ("POST", _EVENT + "/run-sheets/{run_sheet_id}/apply"): READERS,
     # evacuation: every phone accounts people (names only; contact for readers)
     ("POST", _EVENT + "/muster-points"): ORGANISER_ONLY,
     ("GET", _EVENT + "/muster-points"): EVERYONE,

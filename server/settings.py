@@ -276,7 +276,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             default=1600,
         ),
         escalation_check_interval=config(
-            _doc("MUSTER_ESCALATION_CHECK_INTERVAL", "seconds between incident escalation checks"),
+            _doc(
+                "MUSTER_ESCALATION_CHECK_INTERVAL",
+                "seconds between incident escalation and overdue task checks",
+            ),
             cast=float,
             default=5.0,
         ),

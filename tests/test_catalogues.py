@@ -318,6 +318,8 @@ def server_codes() -> dict[str, set[str]]:
 #: Codes raised through a variable the scan cannot follow, with where.
 CODES_FROM_VARIABLES = {
     "insufficient_stock",  # server/stock.py: code=refusal(...)
+    "task_bad_transition",  # server/tasks.py: code=task_rules.transition(...)
+    "task_blocked_needs_reason",
 }
 
 

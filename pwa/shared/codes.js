@@ -130,6 +130,8 @@ export function alertText(alert, { timeZone = null } = {}) {
     params.severity = data.severity || "";
     params.minutes = Math.round((Number(data.after_seconds) || 0) / 60);
     return known(`alert.escalation.${data.level}`, params) ?? t("alert.unknown");
+  } else if (kind === "task_overdue") {
+    params.due = clock(data.due_at, timeZone);
   }
   return known(`alert.${kind}`, params) ?? t("alert.unknown");
 }

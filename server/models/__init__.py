@@ -18,6 +18,7 @@ from server.models.realtime import BusEpoch, DeviceStatus
 from server.models.scans import Scan
 from server.models.staff import DutyShift, StaffMember
 from server.models.stock import StockItem, StockMovement
+from server.models.tasks import RunSheet, RunSheetItem, Task, TaskChange, TaskStep
 from server.models.tickets import Revocation, Ticket
 from server.models.venue import (
     Event,
@@ -58,11 +59,16 @@ __all__ = [
     "PlanAck",
     "RateCounter",
     "Revocation",
+    "RunSheet",
+    "RunSheetItem",
     "Scan",
     "SigningKey",
     "StaffMember",
     "StockItem",
     "StockMovement",
+    "Task",
+    "TaskChange",
+    "TaskStep",
     "Ticket",
     "TicketType",
     "TokenRevocation",

@@ -32,6 +32,10 @@ STAFF_NAME = "诸葛晓岚"
 STAFF_PHONE = "+86 139 2468 1357"
 #: A broadcast that names a person.
 BROADCAST_TEXT = "请寻找走失儿童：欧阳小宝，蓝色外套"
+#: A task's description, its blocked reason and a run sheet's note that name people.
+TASK_NOTE = "把轮椅交给司马青云"
+BLOCKED_REASON = "等候上官明月的钥匙"
+RUN_SHEET_NOTE = "贵宾慕容飞燕提前到场"
 
 SEEDED = [
     *(v for pair in HOLDERS for v in pair),
@@ -44,6 +48,12 @@ SEEDED = [
     STAFF_PHONE,
     BROADCAST_TEXT,
     "欧阳小宝",
+    TASK_NOTE,
+    "司马青云",
+    BLOCKED_REASON,
+    "上官明月",
+    RUN_SHEET_NOTE,
+    "慕容飞燕",
     "Ingeborg",
     "fainted near the stage",
     "diabetic",
@@ -64,8 +74,8 @@ def scan_body(secret: str, gate: int, direction: str = "in") -> dict[str, Any]:
 async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict[str, Any]:
     """The event, its tickets (secrets), the door gate; scans, an incident with a
     comment (and a photo when a ``photo(path, incident_form)`` sender is given),
-    stock with a reason, a roster member with a phone, a broadcast naming a child, an
-    evacuation drill. ``post/patch/get`` are awaited
+    stock with a reason, a roster member with a phone, a broadcast naming a child, a
+    task and a run sheet with notes naming people, an evacuation drill. ``post/patch/get`` are awaited
     API calls returning JSON."""
     event = await post("/api/v1/events", event_body())
     eid = event["id"]
@@ -114,6 +124,20 @@ async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict
             "text_zh": BROADCAST_TEXT,
             "text_en": "Lost child 欧阳小宝, blue coat",
             "audience": {"everyone": True},
+        },
+    )
+    task = await post(
+        f"{base}/tasks", {"title": "wheelchair", "description": TASK_NOTE, "steps": ["fetch"]}
+    )
+    await patch(
+        f"/api/v1/tasks/{task['id']}",
+        {"nonce": "t1", "status": "blocked", "blocked_reason": BLOCKED_REASON},
+    )
+    await post(
+        f"{base}/run-sheets",
+        {
+            "name": "day",
+            "items": [{"offset_minutes": -60, "title": "VIP", "description": RUN_SHEET_NOTE}],
         },
     )
     drill = await post(

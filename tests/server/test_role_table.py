@@ -133,6 +133,14 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         {"text_zh": "集合", "audience": {"everyone": True}, "plan_id": plan["id"]},
         expect=201,
     )
+    task = await organiser.post(
+        f"{base}/tasks", {"title": "signage", "team": "安保", "steps": ["north"]}, expect=201
+    )
+    run_sheet = await organiser.post(
+        f"{base}/run-sheets",
+        {"name": "day", "items": [{"offset_minutes": -30, "title": "phones"}]},
+        expect=201,
+    )
     mailing, _queued = await create_mailing(ctx.db, e, MailingRequest("unsent"), None)
     async with ctx.db.writing() as session:
         alert = await raise_alert(session, e, "conflict", data={"ticket": ticket["id"]})
@@ -157,6 +165,8 @@ async def build_world(ctx: Any, client: httpx.AsyncClient, organiser: Api) -> Wo
         "alert_id": alert.id,
         "staff_id": member["id"],
         "broadcast_id": broadcast["id"],
+        "task_id": task["id"],
+        "run_sheet_id": run_sheet["id"],
     }
     other = await organiser.post("/api/v1/events", event_body(name="Other"), expect=201)
     callers = {
