@@ -231,13 +231,14 @@ def parse_roster_csv(text: str, max_rows: int) -> list[MemberRequest | RowError]
 
 
 class _Places:
-    """The event's zones and gates, found by id or by name."""
+    """The event's zones and gates, found by id or by name. An archived one
+    (``archived_at``) is refused for a new choice; ``keep`` holds the
+    ("zone"|"gate", id) a member already has, which a change may leave as is."""
 
     def __init__(self, zones: list[Zone], gates: list[Gate]) -> None:
         self.zones = {z.id: z for z in zones}
         self.gates = {g.id: g for g in gates}
-        self.zone_names = {z.name.casefold(): z.id for z in zones}
-        self.gate_names = {g.name.casefold(): g.id for g in gates}
+        self.keep: set[tuple[str, int | None]] = set()
 
     @staticmethod
     async def load(session: AsyncSession, event_id: int) -> _Places:
@@ -247,10 +248,19 @@ class _Places:
 
     def zone(self, ref: int | str | None) -> int | Literal[False] | None:
         """The zone's id; None for no zone; False for one the event does not have."""
-        return _find(ref, self.zones, self.zone_names)
+        return self._pick("zone", ref, self.zones)
 
     def gate(self, ref: int | str | None) -> int | Literal[False] | None:
-        return _find(ref, self.gates, self.gate_names)
+        return self._pick("gate", ref, self.gates)
+
+    def _pick(
+        self, kind: str, ref: int | str | None, rows: dict[int, Any]
+    ) -> int | Literal[False] | None:
+        usable = {
+            i: row for i, row in rows.items() if row.archived_at is None or (kind, i) in self.keep
+        }
+        names = {row.name.casefold(): i for i, row in usable.items()}
+        return _find(ref, usable, names)
 
     def zone_of_gate(self, gate_id: int | None) -> int | None:
         gate = self.gates.get(gate_id) if gate_id is not None else None
@@ -437,6 +447,7 @@ async def update_member(db: Database, staff_id: int, patch: MemberPatch) -> dict
     async with db.writing() as session:
         member = await read_member(session, staff_id)
         places = await _Places.load(session, member.event_id)
+        places.keep = {("zone", member.zone_id), ("gate", member.gate_id)}
         merged = MemberRequest(
             name=changes["name"] if changes.get("name") is not None else member.name,
             phone=changes["phone"] if "phone" in changes else member.phone,

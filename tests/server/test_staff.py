@@ -273,3 +273,17 @@ async def test_an_incident_assigned_to_a_roster_name_reaches_their_phone(
     again = await command.post(path, {"assignee": "同名"}, expect=200)
     assert again["assignee"]["id"] is None
     assert again["assignee"]["name"] == "同名"
+
+
+async def test_an_archived_gate_is_kept_by_its_members_and_refused_to_new_ones(
+    organiser, api_as, event, gate
+):
+    e = event["id"]
+    member = await add(organiser, e, gate=gate["id"])
+    await api_as("door", e, gate["id"])  # a phone at the gate: removing it archives it
+    removed = await organiser.call("DELETE", f"/api/v1/events/{e}/gates/{gate['id']}")
+    assert removed.get("archived_at") or removed.get("gate", {}).get("archived_at"), removed
+    refused = await add(organiser, e, expect=422, name="新人", gate=gate["id"])
+    assert refused["error"]["details"]["errors"][0]["code"] == "unknown_gate"
+    kept = await organiser.patch(f"/api/v1/staff/{member['id']}", {"name": "李娜娜"})
+    assert kept["gate"] == gate["id"]
