@@ -166,3 +166,30 @@ def test_zone_levels_come_from_the_server(page: Page) -> None:
         ]}).zones.map(z => z.level)""",
     )
     assert levels == ["near", "full", "ok", "none"]
+
+
+def test_duty_groups_the_running_shifts_by_zone_in_the_venues_order(page: Page) -> None:
+    view = run(
+        page,
+        "duty.js",
+        """m => m.dutyView([
+          {id: 1, name: "王强", team: "security", supervisor: true, on_duty: true,
+           duty: {zone: 20, started_at: "2026-12-01T01:00:00Z"}},
+          {id: 2, name: "李娜", team: "security", on_duty: true,
+           duty: {zone: 20, started_at: "2026-12-01T01:05:00Z"}},
+          {id: 3, name: "陈静", team: "Stage crew", on_duty: false, duty: null},
+          {id: 4, name: "Sam", team: "tech", on_duty: true, duty: {zone: null, started_at: "x"}},
+          {id: 5, name: "Zoe", team: "tech", on_duty: true, duty: {zone: 99, started_at: "x"}},
+          {id: 6, name: "周杰", team: "logistics", on_duty: true, duty: {zone: 10, started_at: "x"}},
+        ], [{id: 10, name: "展区"}, {id: 20, name: "主会场"}])""",
+    )
+    assert (view["onDuty"], view["total"]) == (5, 6)
+    groups = [(g["zone"], g["name"], [p["name"] for p in g["people"]]) for g in view["groups"]]
+    # Zones in the venue's order, one it no longer lists by id, no zone last.
+    assert groups == [
+        (10, "展区", ["周杰"]),
+        (20, "主会场", ["李娜", "王强"]),
+        (99, "#99", ["Zoe"]),
+        (None, None, ["Sam"]),
+    ]
+    assert view["groups"][1]["people"][1]["supervisor"] is True
