@@ -80,7 +80,10 @@ def test_an_urgent_broadcast_reaches_a_phone_that_was_offline_and_its_ack_shows(
     phone.wait_for_function("() => !window.musterApp.live.live")
 
     screen.click("#broadcasts-button")
-    expect(screen.locator("#broadcasts-dialog")).to_be_visible()
+    expect(screen.locator("#broadcasts-dialog")).to_be_visible(timeout=SHOWN_MS)
+    # The roster and the plans are in the form (it is drawn again when they come).
+    plan_option = screen.locator(f"#bc-plan option[value='{plan['id']}']")
+    expect(plan_option).to_have_count(1, timeout=SHOWN_MS)
     screen.fill("#bc-text-zh", "北门人群拥挤，立即暂停入场！")
     screen.fill("#bc-text-en", "Crowding at the north door: hold entry now!")
     screen.select_option("#bc-priority", "urgent")
@@ -88,8 +91,8 @@ def test_an_urgent_broadcast_reaches_a_phone_that_was_offline_and_its_ack_shows(
     screen.click("#bc-send")
     count = screen.locator("#bc-detail-count")
     expect(count).to_have_attribute("data-expected", "2", timeout=SHOWN_MS)
-    expect(count).to_have_attribute("data-acked", "0")
-    expect(screen.locator("#bc-waiting li")).to_have_count(2)
+    expect(count).to_have_attribute("data-acked", "0", timeout=SHOWN_MS)
+    expect(screen.locator("#bc-waiting li")).to_have_count(2, timeout=SHOWN_MS)
     expect(phone.locator("#broadcast-urgent")).to_be_hidden()
 
     # Back online: the socket resumes and the broadcast takes the whole screen.
@@ -106,15 +109,15 @@ def test_an_urgent_broadcast_reaches_a_phone_that_was_offline_and_its_ack_shows(
     phone.screenshot(path=str(artifacts / f"broadcast-phone-{tag}-urgent.png"))
 
     phone.click("#bc-ack")
-    urgent.wait_for(state="hidden")
+    urgent.wait_for(state="hidden", timeout=SHOWN_MS)
     phone.wait_for_function(
         "() => document.querySelector('#queue').dataset.n === '0'", timeout=SYNC_TIMEOUT_MS
     )
     expect(count).to_have_attribute("data-acked", "1", timeout=SHOWN_MS)
-    expect(screen.locator("#bc-acked li")).to_have_count(1)
+    expect(screen.locator("#bc-acked li")).to_have_count(1, timeout=SHOWN_MS)
     assert "李娜" in screen.inner_text("#bc-acked")
     assert "周婷" in screen.inner_text("#bc-waiting")
-    expect(screen.locator("#bc-resend")).to_be_visible()
+    expect(screen.locator("#bc-resend")).to_be_visible(timeout=SHOWN_MS)
     screen.screenshot(path=str(artifacts / f"broadcast-command-{tag}-receipts.png"))
     phone.screenshot(path=str(artifacts / f"broadcast-phone-{tag}-after.png"))
 
@@ -137,3 +140,44 @@ def test_an_urgent_broadcast_reaches_a_phone_that_was_offline_and_its_ack_shows(
     assert not errors, errors
     phone_context.close()
     screen_context.close()
+
+
+def test_what_the_phone_shows_and_the_audience_the_command_centre_sends(
+    live_server: LiveServer, browser: Any
+) -> None:
+    """The pure halves: ``broadcastView`` (pwa/app/broadcasts.js) and ``audienceFrom``
+    (pwa/command/broadcasts.js), run in Chromium as the pages run them."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.base_url}/shared/base.css")  # our origin, nothing running
+    found = page.evaluate(
+        """async () => {
+          const { broadcastView } = await import("/app/broadcasts.js");
+          const { audienceFrom } = await import("/command/broadcasts.js");
+          const b = (id, priority, more = {}) => ({ id, priority, ack_required: true, acked: false, ...more });
+          const list = [b(5, "info"), b(4, "urgent"), b(3, "urgent"), b(2, "urgent", { acked: true }),
+            b(1, "info", { ack_required: false }), b(6, "urgent", { ack_required: false })];
+          const shown = (queued, dismissed) => {
+            const view = broadcastView(list, new Set(queued), new Set(dismissed));
+            return [view.urgent && view.urgent.id, view.waiting, view.banners.map((x) => x.id)];
+          };
+          return {
+            fresh: shown([], []),
+            oneQueued: shown([3], [1]),
+            allDone: shown([3, 4], [1, 5, 6]),
+            audiences: [audienceFrom("everyone", ["x"]), audienceFrom("zones", ["7", "8"]),
+              audienceFrom("teams", ["security"]), audienceFrom("people", [])],
+          };
+        }"""
+    )
+    context.close()
+    # The oldest urgent one takes the screen; info and no-confirmation ones are banners.
+    assert found["fresh"] == [3, 2, [5, 1, 6]]
+    assert found["oneQueued"] == [4, 1, [5, 6]]  # tapped offline: gone from the screen
+    assert found["allDone"] == [None, 0, []]
+    assert found["audiences"] == [
+        {"everyone": True},
+        {"zones": [7, 8]},
+        {"teams": ["security"]},
+        None,
+    ]
