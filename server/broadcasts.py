@@ -19,6 +19,8 @@ Plans: every roster member is expected to confirm every plan of the event
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -164,12 +166,33 @@ async def _phones(
     return [(a, r, s, g) for a, r, s, g in rows]
 
 
+#: How long a socket's hello may reuse the roster facts of its event: a
+#: reconnect storm of thousands of phones reads the roster, gates and shifts
+#: once per event and interval, not once per phone. A shift moved meanwhile
+#: reaches the socket's audience checks at most this late (and a socket's
+#: facts are those of its hello until it reconnects; the HTTP list and the
+#: acknowledgement always read them afresh).
+HELLO_FACTS_SECONDS = 5.0
+_hello_facts: weakref.WeakKeyDictionary[Database, dict[int, tuple[float, _Facts]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def reader_of(db: Database, principal: Principal, event_id: int) -> Reader:
-    """The facts of one caller (a websocket at its hello, an acknowledgement)."""
+    """The facts of a websocket at its hello (see ``HELLO_FACTS_SECONDS``)."""
     if principal.role in SCREEN_ROLES:
         return Reader(principal.account_id, principal.role)
+    per_event = _hello_facts.setdefault(db, {})
+    now = time.monotonic()
     async with db.reading() as session:
-        return await _reader_in(session, principal, event_id)
+        staff_id = await session.scalar(
+            select(Account.staff_id).where(Account.id == principal.account_id)
+        )
+        kept = per_event.get(event_id)
+        if kept is None or now - kept[0] > HELLO_FACTS_SECONDS:
+            kept = (now, await _facts(session, event_id))
+            per_event[event_id] = kept
+    return kept[1].phone_reader(principal.account_id, principal.role, staff_id, principal.gate_id)
 
 
 async def _reader_in(session: AsyncSession, principal: Principal, event_id: int) -> Reader:
