@@ -7,6 +7,7 @@ import { cameraText, errorText } from "/shared/codes.js";
 import { signatureEngine } from "/shared/secret.js";
 import { TERMS } from "/shared/terms.js";
 import { Broadcasts } from "./broadcasts.js";
+import { Tasks } from "./tasks.js";
 import { startCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { Plans } from "./plans.js";
@@ -131,6 +132,7 @@ class App {
     this.evacuation = new Evacuation(this);
     this.duty = new Duty(this);
     this.broadcasts = new Broadcasts(this);
+    this.tasks = new Tasks(this);
     this.plans = new Plans(this);
     this.live = null;
     // Send every queue, then refresh what the phone knows. One flush at a time.
@@ -139,7 +141,7 @@ class App {
   }
 
   topics() {
-    const topics = ["headcount", "evacuation", "broadcasts"];
+    const topics = ["headcount", "evacuation", "broadcasts", "tasks"];
     if (this.scans) topics.push("admissions", "revocations", "annulments");
     if (this.moves) topics.push("incidents", "stock");
     return topics;
@@ -148,12 +150,14 @@ class App {
   async start() {
     await this.book.restore();
     await this.broadcasts.restore();
+    this.tasks.mount();
+    await this.tasks.restore();
     this.layout = (await store.get("kv", "layout")) || this.layout;
     $("event-name").textContent = this.device.event.name;
     $("event-name").removeAttribute("data-i18n");
     for (const tab of $("tabs").querySelectorAll("button")) {
       const view = tab.dataset.view;
-      const shown = view === "device" || view === "incidents" || (view === "scan" && this.scans) || (view === "stock" && this.moves);
+      const shown = view === "device" || view === "incidents" || view === "tasks" || (view === "scan" && this.scans) || (view === "stock" && this.moves);
       tab.classList.toggle("hidden", !shown);
       tab.onclick = () => this.open(view);
     }
@@ -209,6 +213,8 @@ class App {
         return this.evacuation.snapshot(data);
       case "broadcasts":
         return this.broadcasts.changed(message);
+      case "tasks":
+        return this.tasks.changed(message);
     }
   }
 
@@ -240,6 +246,7 @@ class App {
       this.showDevice();
       this.plans.refresh();
     }
+    if (view === "tasks") this.tasks.refresh();
     if (view === "scan") this.scanner.focusWedge();
     if (view === "stock") this.stock.render();
   }
@@ -260,7 +267,8 @@ class App {
       (this.stock ? await this.stock.pendingCount() : 0) +
       (await this.evacuation.pendingCount()) +
       (await this.duty.pendingCount()) +
-      (await this.broadcasts.pendingCount());
+      (await this.broadcasts.pendingCount()) +
+      (await this.tasks.pendingCount());
     const pill = $("queue");
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
@@ -278,6 +286,7 @@ class App {
       await this.evacuation.flush();
       await this.duty.flush();
       await this.broadcasts.flush();
+      await this.tasks.flush();
       if (this.scans && (force || synced || Date.now() - this.bundleAt > BUNDLE_EVERY_MS)) await this.refreshBundle();
       if (force || !this.layoutFetched) await this.refreshLayout();
       if (force || !this.listsFetched) {
@@ -378,7 +387,7 @@ class App {
 /** Pairing again replaces this phone's data: ask first if some of it was never sent. */
 async function mayReplaceData() {
   let waiting = 0;
-  for (const name of ["scans", "incidents", "movements", "accounts", "acks"]) waiting += await store.count(name);
+  for (const name of ["scans", "incidents", "movements", "accounts", "acks", "taskchanges"]) waiting += await store.count(name);
   return waiting === 0 || confirm(t("device.unpair.confirm", { n: waiting }));
 }
 

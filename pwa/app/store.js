@@ -8,12 +8,13 @@
 //   accounts   evacuation accounts not yet sent (by nonce; pwa/app/evacuation.js)
 //   display    each ticket's name sealed under its own secret (by ticket; display.js)
 //   acks       broadcast acknowledgements not yet sent (by nonce; broadcasts.js)
+//   taskchanges task steps ticked and statuses set, not yet sent (by nonce; tasks.js)
 //
 // Every queued record has the client-made nonce the server deduplicates
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 5;
+const DB_VERSION = 6;
 const STORES = {
   kv: null,
   scans: "nonce",
@@ -24,6 +25,7 @@ const STORES = {
   display: "ticket",
   duty: "nonce",
   acks: "nonce",
+  taskchanges: "nonce",
 };
 
 let opening = null;

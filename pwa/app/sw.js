@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v7";
+const VERSION = "muster-app-v8";
 
 const APP_FILES = [
   "/app/",
@@ -22,6 +22,9 @@ const APP_FILES = [
   "/app/broadcasts.js",
   "/app/broadcast_strings.js",
   "/app/broadcasts.css",
+  "/app/tasks.js",
+  "/app/task_strings.js",
+  "/app/tasks.css",
   "/app/main.js",
   "/app/camera.js",
   "/app/connection.js",

@@ -12,6 +12,7 @@ import { TERMS } from "../shared/terms.js";
 import { renderAlerts } from "./alerts.js";
 import { renderArrivals } from "./arrivals.js";
 import { CommandBroadcasts } from "./broadcasts.js";
+import { CommandTasks } from "./tasks.js";
 import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
 import { DUTY_POLL_MS, dutyView, renderDuty, teamName } from "./duty.js";
 import { CommandEvacuation } from "./evacuation.js";
@@ -37,7 +38,7 @@ addStrings(STRINGS);
 
 const TOKEN_KEY = "muster.command.token";
 const EVENT_KEY = "muster.command.event";
-const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts", "evacuation", "broadcasts"];
+const TOPICS = ["headcount", "gates", "stock", "incidents", "alerts", "evacuation", "broadcasts", "tasks"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -130,8 +131,9 @@ function renderConnection() {
 function renderHeader() {
   $("event-name").textContent = page.event ? page.event.name : "";
   $("language-button").textContent = t("header.language");
-  for (const id of ["plans-button", "broadcasts-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
+  for (const id of ["plans-button", "broadcasts-button", "tasks-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
   renderBroadcastsButton();
+  renderTasksButton();
   renderConnection();
 }
 
@@ -198,6 +200,9 @@ function receive(message) {
       break;
     case "broadcasts":
       broadcasts.receive(message);
+      break;
+    case "tasks":
+      tasks.receive(message);
       break;
     default:
       break;
@@ -393,6 +398,18 @@ const evacuation = new CommandEvacuation({
   },
 });
 
+// The task board (pwa/command/tasks.js), in a dialog; the header's button
+// counts what is overdue.
+const tasks = new CommandTasks({ onChange: () => renderTasksButton() });
+
+function renderTasksButton() {
+  const n = tasks.overdue();
+  const button = $("tasks-button");
+  button.textContent = n ? t("ctask.button.overdue", { n }) : t("ctask.button");
+  button.classList.toggle("waiting", n > 0);
+  button.dataset.overdue = String(n);
+}
+
 // Broadcasts and their receipts (pwa/command/broadcasts.js), in a dialog; the
 // header's button counts the urgent ones someone has still to confirm.
 const broadcasts = new CommandBroadcasts();
@@ -507,6 +524,7 @@ function stopDashboard() {
   page.event = null;
   evacuation.close();
   broadcasts.close();
+  tasks.close();
   renderHeader();
 }
 
@@ -537,6 +555,7 @@ function openDashboard(api, event) {
   renderAll();
   evacuation.open(api, event);
   broadcasts.open(api, event);
+  tasks.open(api, event);
   loadPlans();
   loadDuty();
   page.dutyTimer = setInterval(loadDuty, DUTY_POLL_MS);
@@ -574,6 +593,7 @@ function boot() {
   $("language-button").addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
   $("plans-button").addEventListener("click", () => openPlans());
   $("broadcasts-button").addEventListener("click", () => broadcasts.show());
+  $("tasks-button").addEventListener("click", () => tasks.show());
   window.addEventListener("broadcasts-changed-muster", renderBroadcastsButton);
   $("switch-event").addEventListener("click", () => {
     const api = page.api;

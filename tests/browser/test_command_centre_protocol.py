@@ -455,6 +455,7 @@ def test_token_leaves_the_address_and_the_hello_carries_it(
         "alerts",
         "evacuation",
         "broadcasts",
+        "tasks",
     }
     assert hub.hellos[0]["since"] == {}
     assert live_server.token not in page.url

@@ -1,0 +1,207 @@
+// The task board on the staff phone: "my tasks" (the roster member holding
+// the phone) and "my team's tasks". The `tasks` topic brings only this
+// phone's tasks (the server checks each message's audience per socket, as
+// for broadcasts: server/tasks.py task_audience); the list is read over HTTP
+// at each snapshot and kept in IndexedDB, so it shows offline.
+//
+// A tick or a status tap is stored first and sent after, through the shared
+// outbox (pwa/shared/outbox.js) with a nonce and the time it was made: the
+// server applies each change once (PATCH /tasks/{id}, server/tasks.py
+// change_task), so a queue flushed twice ticks once. While a change waits,
+// the phone shows it applied on top of the last list it had (taskView).
+// Status moves are the server's to decide (server/task_rules.py transition);
+// a refused one is dropped and the next list shows the server's status.
+
+import { errorText } from "/shared/codes.js";
+import { addStrings, formatTime, t } from "/shared/i18n.js";
+import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
+import { el } from "./element.js";
+import { TASK_STRINGS } from "./task_strings.js";
+import * as store from "./store.js";
+
+addStrings(TASK_STRINGS);
+
+const LIST_KEY = "tasks";
+const ME_KEY = "tasks-me";
+
+/** A task with the changes still queued for it applied (oldest first). */
+export function withPending(task, changes) {
+  let shown = { ...task, steps: task.steps.map((s) => ({ ...s })), waiting: false };
+  for (const change of changes) {
+    if (change.task !== task.id) continue;
+    shown.waiting = true;
+    if (change.status) shown.status = change.status;
+    for (const tick of change.steps || []) {
+      const step = shown.steps.find((s) => s.id === tick.id);
+      if (step) step.done = tick.done;
+    }
+  }
+  shown.progress = { done: shown.steps.filter((s) => s.done).length, total: shown.steps.length };
+  return shown;
+}
+
+/**
+ * What the phone shows, a pure function of the list, the queued changes and
+ * who holds the phone: {mine, team}, each open tasks first by due time.
+ */
+export function taskView(list, changes, me) {
+  const shown = list.map((task) => withPending(task, changes));
+  const order = (a, b) => (a.status === "done") - (b.status === "done") || String(a.due_at || "~").localeCompare(String(b.due_at || "~")) || a.id - b.id;
+  const mine = shown.filter((task) => me.staff !== null && task.staff === me.staff).sort(order);
+  const team = shown.filter((task) => !mine.includes(task)).sort(order);
+  return { mine, team };
+}
+
+export class Tasks {
+  constructor(app) {
+    this.app = app;
+    this.list = [];
+    this.me = { staff: null, team: null };
+    this.changes = [];
+    this.outbox = new Outbox({ store, name: "taskchanges", timeOf: (c) => c.occurred_at, send: ([c]) => this.#send(c) });
+    this.outbox.addEventListener("change", () => this.app.queueChanged());
+    window.addEventListener("languagechange-muster", () => this.render());
+  }
+
+  mount() {
+    this.section = document.getElementById("view-tasks");
+    this.message = el("p", { id: "task-message", className: "message", role: "status" });
+    this.mineList = el("ul", { id: "task-mine", className: "list task-list" });
+    this.teamList = el("ul", { id: "task-team", className: "list task-list" });
+    this.mineTitle = el("h2", { id: "task-mine-title" });
+    this.teamTitle = el("h2", { id: "task-team-title" });
+    this.section.replaceChildren(this.message, this.mineTitle, this.mineList, this.teamTitle, this.teamList);
+  }
+
+  async restore() {
+    this.list = (await store.get("kv", LIST_KEY)) || [];
+    this.me = (await store.get("kv", ME_KEY)) || this.me;
+    this.changes = await this.outbox.pending();
+    this.render();
+  }
+
+  /** A message of the `tasks` topic (only this phone's tasks arrive). */
+  changed(message) {
+    if (message.type === "snapshot") return this.refresh();
+    const task = message.data && message.data.task;
+    if (!task) return;
+    const at = this.list.findIndex((known) => known.id === task.id);
+    if (at >= 0) this.list[at] = task;
+    else this.list.push(task);
+    store.put("kv", this.list, LIST_KEY);
+    this.render();
+  }
+
+  async refresh() {
+    try {
+      const answer = await this.app.api.get(`/api/v1/events/${this.app.eventId}/tasks`, { timeoutMs: 8000 });
+      this.list = answer.tasks;
+      this.me = answer.me;
+      await store.put("kv", this.list, LIST_KEY);
+      await store.put("kv", this.me, ME_KEY);
+    } catch (error) {
+      if (!isRetryable(error)) console.warn("tasks", error);
+    }
+    this.render();
+  }
+
+  render() {
+    if (!this.section) return;
+    const view = taskView(this.list, this.changes, this.me);
+    this.mineTitle.textContent = t("task.mine");
+    this.teamTitle.textContent = t("task.team");
+    this.mineList.replaceChildren(...this.#items(view.mine));
+    this.teamList.replaceChildren(...this.#items(view.team));
+    const unpaired = this.me.staff === null && !this.list.length;
+    if (unpaired) {
+      this.message.textContent = t("task.not_paired");
+      this.message.className = "message";
+    } else if (!this.message.classList.contains("bad")) {
+      this.message.textContent = "";
+    }
+  }
+
+  #items(tasks) {
+    if (!tasks.length) return [el("li", { className: "muted task-none", textContent: t("task.none") })];
+    return tasks.map((task) => this.#item(task));
+  }
+
+  #item(task) {
+    const tz = this.app.device.event.timezone;
+    const overdue = task.status !== "done" && task.due_at && new Date(task.due_at) < new Date();
+    const facts = [
+      t(`task.status.${task.status}`),
+      task.due_at ? t("task.due", { time: formatTime(task.due_at, tz) }) : "",
+      task.progress.total ? t("task.steps", task.progress) : "",
+      overdue ? t("task.overdue") : "",
+      task.waiting ? t("task.waiting") : "",
+    ].filter(Boolean);
+    const steps = task.steps.map((step) =>
+      el(
+        "li",
+        { className: `task-step${step.done ? " done" : ""}` },
+        el(
+          "label",
+          {},
+          el("input", { type: "checkbox", checked: step.done, dataset: { step: String(step.id) }, onchange: (e) => this.tick(task, step, e.target.checked) }),
+          el("span", { textContent: step.title }),
+        ),
+      ),
+    );
+    const next = task.status === "todo" || task.status === "blocked" ? "doing" : task.status === "doing" ? "done" : null;
+    return el(
+      "li",
+      { className: `task task-${task.status}${overdue ? " overdue" : ""}`, dataset: { task: String(task.id), status: task.status } },
+      el("div", { className: "task-head" }, el("strong", { className: "task-title", textContent: task.title }), task.priority === "high" ? el("span", { className: "badge critical", textContent: t("task.priority.high") }) : null),
+      el("p", { className: "task-facts muted", textContent: facts.join(" · ") }),
+      task.description ? el("p", { className: "task-description", textContent: task.description }) : null,
+      steps.length ? el("ul", { className: "task-steps" }, ...steps) : null,
+      next ? el("button", { type: "button", className: "task-next", dataset: { next }, textContent: t(next === "doing" ? "task.start" : "task.finish"), onclick: () => this.setStatus(task, next) }) : null,
+    );
+  }
+
+  tick(task, step, done) {
+    return this.#queue({ task: task.id, steps: [{ id: step.id, done }] });
+  }
+
+  setStatus(task, status) {
+    return this.#queue({ task: task.id, status });
+  }
+
+  /** Stored first, sent when the server is there (the outbox retries). */
+  async #queue(change) {
+    const record = { ...change, nonce: newNonce(), occurred_at: new Date().toISOString() };
+    await this.outbox.add(record);
+    this.changes = await this.outbox.pending();
+    this.render();
+    this.app.flush();
+  }
+
+  flush() {
+    return this.outbox.flush();
+  }
+
+  pendingCount() {
+    return this.outbox.count();
+  }
+
+  async #send(change) {
+    const body = { nonce: change.nonce, occurred_at: change.occurred_at };
+    if (change.status) body.status = change.status;
+    if (change.steps) body.steps = change.steps;
+    try {
+      const answer = await this.app.api.patch(`/api/v1/tasks/${change.task}`, body, { timeoutMs: 8000 });
+      const at = this.list.findIndex((known) => known.id === change.task);
+      if (answer && answer.task && at >= 0) this.list[at] = answer.task;
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      if (error.status === 401) this.app.revoked();
+      this.message.textContent = errorText(error);
+      this.message.className = "message bad";
+    }
+    this.changes = this.changes.filter((c) => c.nonce !== change.nonce);
+    await store.put("kv", this.list, LIST_KEY);
+    this.render();
+    return [change.nonce];
+  }
+}
