@@ -23,6 +23,7 @@ from server import spreadsheet
 from server.db import Database
 from server.models import (
     Alert,
+    Broadcast,
     Evacuation,
     EvacuationPerson,
     Gate,
@@ -226,6 +227,11 @@ async def event_archive(db: Database, event_id: int) -> bytes:
                    StaffMember.role, StaffMember.supervisor)
             .where(StaffMember.event_id == event_id).order_by(StaffMember.id)
         )).all()  # fmt: skip
+        broadcasts = (await session.execute(
+            select(Broadcast.id, Broadcast.sent_at, Broadcast.priority, Broadcast.text_zh,
+                   Broadcast.text_en)
+            .where(Broadcast.event_id == event_id).order_by(Broadcast.id)
+        )).all()  # fmt: skip
     files = {
         "tickets.csv": spreadsheet.table(
             ["ticket_id", "code", "holder_name", "holder_email", "language", "ticket_type",
@@ -265,6 +271,10 @@ async def event_archive(db: Database, event_id: int) -> bytes:
         ),
         "staff.csv": spreadsheet.table(
             ["staff_id", "name", "phone", "team", "role", "supervisor"], staff
+        ),
+        "broadcasts.csv": spreadsheet.table(
+            ["broadcast_id", "sent_at", "priority", "text_zh", "text_en"],
+            [(r[0], iso(r[1]), *r[2:]) for r in broadcasts],
         ),
     }  # fmt: skip
     buffer = io.BytesIO()

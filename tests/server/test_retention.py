@@ -20,6 +20,7 @@ from server.models import AuditEntry, IncidentPhoto, MailDelivery, Mailing
 from server.retention import check_retention
 from tests.conftest import Api
 from tests.server.retention_seed import (
+    BROADCAST_TEXT,
     COMMENT_TEXT,
     DEVICE_NAME,
     HOLDERS,
@@ -258,7 +259,8 @@ async def test_the_archive_holds_every_csv_the_shred_empties(organiser, ctx):
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = set(archive.namelist())
     assert {
-        "tickets.csv", "scans.csv", "incidents.csv", "incident_log.csv", "mail.csv", "staff.csv"
+        "tickets.csv", "scans.csv", "incidents.csv", "incident_log.csv", "mail.csv", "staff.csv",
+        "broadcasts.csv",
     } <= names  # fmt: skip
     everything = "".join(archive.read(n).decode("utf-8") for n in names)
     for value in (
@@ -269,6 +271,7 @@ async def test_the_archive_holds_every_csv_the_shred_empties(organiser, ctx):
         DEVICE_NAME,
         STAFF_NAME,
         STAFF_PHONE,
+        BROADCAST_TEXT,
     ):
         assert value in everything, value
     trail = (await organiser.get(f"/api/v1/events/{eid}/audit"))["entries"]
