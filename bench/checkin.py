@@ -143,14 +143,17 @@ def wait_ready(url: str, process: subprocess.Popen[str], deadline: float) -> Non
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_muster(sa_url: str, port: int, tmp: Path) -> tuple[subprocess.Popen[str], str]:
+def start_muster(sa_url: str | None, port: int, tmp: Path) -> tuple[subprocess.Popen[str], str]:
+    """``muster serve`` on ``sa_url`` (None: its default, SQLite in ``tmp``) and its token."""
     env = {
         **os.environ,
-        "MUSTER_DATABASE_URL": sa_url,
         "MUSTER_PORT": str(port),
         "MUSTER_DATA_DIR": str(tmp),
         "MUSTER_LOG_LEVEL": "warning",  # as the bare server
     }
+    env.pop("MUSTER_DATABASE_URL", None)
+    if sa_url is not None:
+        env["MUSTER_DATABASE_URL"] = sa_url
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve"],
         cwd=ROOT,
