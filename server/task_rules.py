@@ -64,6 +64,17 @@ def overdue(status: str, due_at: datetime | None, alerted: bool, now: datetime) 
     return status in OPEN_STATUSES and due_at is not None and not alerted and now >= due_at
 
 
+ON_TIME, LATE, NOT_DONE = "on_time", "late", "not_done"
+
+
+def outcome(status: str, due_at: datetime | None, done_at: datetime | None) -> str:
+    """How a task ended, for the post-event review: done by its due time (or
+    with none), done after it, or not done."""
+    if status != DONE or done_at is None:
+        return NOT_DONE
+    return LATE if due_at is not None and done_at > due_at else ON_TIME
+
+
 def due_from(doors_open: datetime, offset_minutes: int) -> datetime:
     """A run-sheet item's due time: its offset (T−120 is -120) from doors-open."""
     return doors_open + timedelta(minutes=offset_minutes)

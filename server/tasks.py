@@ -454,6 +454,35 @@ async def tasks_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     return {"latest": iso(latest)}
 
 
+# --- review ---------------------------------------------------------------------------
+
+
+async def tasks_review(session: AsyncSession, event_id: int) -> dict[str, Any]:
+    """The post-event report's tasks: on time, late and not done, by team (a
+    person's task counts for their team) and in all. Figures only: no text, no
+    names (it reads the same after the shred)."""
+    rows = (
+        await session.execute(
+            select(Task.status, Task.due_at, Task.done_at, Task.team, StaffMember.team)
+            .outerjoin(StaffMember, StaffMember.id == Task.staff_id)
+            .where(Task.event_id == event_id)
+        )
+    ).all()
+    outcomes = (task_rules.ON_TIME, task_rules.LATE, task_rules.NOT_DONE)
+    teams: dict[str, dict[str, int]] = {}
+    total = dict.fromkeys(outcomes, 0)
+    for status, due_at, done_at, team, member_team in rows:
+        ended = task_rules.outcome(status, due_at, done_at)
+        row = teams.setdefault(team or member_team or "", dict.fromkeys(outcomes, 0))
+        row[ended] += 1
+        total[ended] += 1
+    return {
+        **total,
+        "total": len(rows),
+        "teams": [{"team": team, **counts} for team, counts in sorted(teams.items())],
+    }
+
+
 # --- overdue ------------------------------------------------------------------------
 
 Changed = Callable[..., None]

@@ -29,6 +29,7 @@ from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_s
 from server.responses import JSONResponse
 from server.rights import COMMAND_EXPORTS, may_export_personal_data
 from server.serialize import iso
+from server.tasks import tasks_review
 
 #: Rows fetched per round trip while streaming an export.
 EXPORT_BATCH = 5000
@@ -113,6 +114,7 @@ async def event_report(request: Request) -> JSONResponse:
             )
         ).all()
         review = await broadcasts_review(session, event_id, event.starts_at)
+        task_review = await tasks_review(session, event_id)
     tz = ZoneInfo(event.timezone)
     scans = summarise_scans(scan_rows, [z.id for z in zones], tz)
     type_names = {t.id: t.name for t in types}
@@ -151,6 +153,7 @@ async def event_report(request: Request) -> JSONResponse:
             ],
             "incidents": summarise_incidents(incidents),
             "broadcasts": review,
+            "tasks": task_review,
             "stock": [
                 {
                     "id": item.id,

@@ -11,9 +11,13 @@ from server.task_rules import (
     BLOCKED,
     DOING,
     DONE,
+    LATE,
+    NOT_DONE,
+    ON_TIME,
     REASON_NEEDED,
     TODO,
     due_from,
+    outcome,
     overdue,
     parse_offset,
     transition,
@@ -60,6 +64,15 @@ def test_overdue_only_for_open_tasks_past_due_once():
     assert not overdue(TODO, due, True, NOW)  # already raised
     assert not overdue(TODO, NOW + timedelta(seconds=1), False, NOW)
     assert not overdue(TODO, None, False, NOW)
+
+
+def test_outcome_on_time_late_or_not_done():
+    due = NOW
+    assert outcome(DONE, due, NOW) == ON_TIME
+    assert outcome(DONE, None, NOW) == ON_TIME
+    assert outcome(DONE, due, NOW + timedelta(seconds=1)) == LATE
+    assert outcome(DOING, due, None) == NOT_DONE
+    assert outcome(BLOCKED, None, None) == NOT_DONE
 
 
 def test_run_sheet_offsets():

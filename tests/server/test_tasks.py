@@ -239,3 +239,28 @@ async def test_overdue_raised_once_across_concurrent_checkers(
             select(Alert).where(Alert.kind == "task_overdue").order_by(Alert.id.desc())
         )
     assert alert is not None and alert.data["title"] == "task 1" and alert.data["team"] == "tech"
+
+
+async def test_the_review_counts_tasks_on_time_late_and_not_done_by_team(client, organiser, api_as):
+    floor = await make_floor(client, organiser)
+    command = await api_as("command", floor.event_id)
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    past = datetime.now(UTC) - timedelta(hours=1)
+    made = [
+        await command.post(tasks_url(floor), body, expect=201)
+        for body in (
+            {"title": "a", "team": "tech", "due_at": soon.isoformat()},
+            {"title": "b", "team": "tech", "due_at": past.isoformat()},
+            {"title": "c", "staff": floor.members["王强"]["id"]},
+            {"title": "d", "team": "tech"},
+        )
+    ]
+    for task in made[:3]:
+        await change(command, task["id"], status="done")
+    report = await organiser.get(f"/api/v1/events/{floor.event_id}/report")
+    review = report["tasks"]
+    assert (review["on_time"], review["late"], review["not_done"], review["total"]) == (2, 1, 1, 4)
+    assert review["teams"] == [
+        {"team": "logistics", "on_time": 1, "late": 0, "not_done": 0},
+        {"team": "tech", "on_time": 1, "late": 1, "not_done": 1},
+    ]
