@@ -18,6 +18,7 @@ export const TASK_STRINGS = {
     "task.steps": "{done}/{total} 步",
     "task.waiting": "联网后同步",
     "task.priority.high": "紧急",
+    "task.due_soon": "快到时间：「{title}」{time} 截止",
   },
   en: {
     "tab.tasks": "Tasks",
@@ -36,5 +37,6 @@ export const TASK_STRINGS = {
     "task.steps": "{done}/{total} steps",
     "task.waiting": "sent when back online",
     "task.priority.high": "Urgent",
+    "task.due_soon": "Due soon: “{title}” at {time}",
   },
 };

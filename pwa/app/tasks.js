@@ -11,11 +11,17 @@
 // the phone shows it applied on top of the last list it had (taskView).
 // Status moves are the server's to decide (server/task_rules.py transition);
 // a refused one is dropped and the next list shows the server's status.
+//
+// Due-soon reminders are decided here, on the phone (dueSoon), from the list
+// it holds: they work with no network. Each task reminds once (a buzz and a
+// beep, a banner, a mark on the tab); overdue ones are the server's alerts
+// to the command centre (server/tasks.py check_overdue_tasks).
 
 import { errorText } from "/shared/codes.js";
 import { addStrings, formatTime, t } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import { el } from "./element.js";
+import { signal } from "./feedback.js";
 import { TASK_STRINGS } from "./task_strings.js";
 import * as store from "./store.js";
 
@@ -23,6 +29,22 @@ addStrings(TASK_STRINGS);
 
 const LIST_KEY = "tasks";
 const ME_KEY = "tasks-me";
+const REMINDED_KEY = "tasks-reminded";
+/** How long before its due time a task reminds the phone holding it. */
+export const DUE_SOON_MS = 15 * 60 * 1000;
+const CHECK_EVERY_MS = 30 * 1000;
+
+/** The open tasks due within ``DUE_SOON_MS`` of ``now`` (not yet past due), soonest first. */
+export function dueSoon(tasks, now) {
+  const at = now.getTime();
+  return tasks
+    .filter((task) => task.status !== "done" && task.due_at)
+    .filter((task) => {
+      const due = new Date(task.due_at).getTime();
+      return due >= at && due - at <= DUE_SOON_MS;
+    })
+    .sort((a, b) => String(a.due_at).localeCompare(String(b.due_at)));
+}
 
 /** A task with the changes still queued for it applied (oldest first). */
 export function withPending(task, changes) {
@@ -58,6 +80,7 @@ export class Tasks {
     this.list = [];
     this.me = { staff: null, team: null };
     this.changes = [];
+    this.reminded = new Set();
     this.outbox = new Outbox({ store, name: "taskchanges", timeOf: (c) => c.occurred_at, send: ([c]) => this.#send(c) });
     this.outbox.addEventListener("change", () => this.app.queueChanged());
     window.addEventListener("languagechange-muster", () => this.render());
@@ -70,14 +93,17 @@ export class Tasks {
     this.teamList = el("ul", { id: "task-team", className: "list task-list" });
     this.mineTitle = el("h2", { id: "task-mine-title" });
     this.teamTitle = el("h2", { id: "task-team-title" });
-    this.section.replaceChildren(this.message, this.mineTitle, this.mineList, this.teamTitle, this.teamList);
+    this.reminder = el("div", { id: "task-reminder", className: "task-reminder hidden", role: "status" });
+    this.section.replaceChildren(this.reminder, this.message, this.mineTitle, this.mineList, this.teamTitle, this.teamList);
   }
 
   async restore() {
     this.list = (await store.get("kv", LIST_KEY)) || [];
     this.me = (await store.get("kv", ME_KEY)) || this.me;
     this.changes = await this.outbox.pending();
+    this.reminded = new Set((await store.get("kv", REMINDED_KEY)) || []);
     this.render();
+    setInterval(() => this.render(), CHECK_EVERY_MS);
   }
 
   /** A message of the `tasks` topic (only this phone's tasks arrive). */
@@ -112,6 +138,7 @@ export class Tasks {
     this.teamTitle.textContent = t("task.team");
     this.mineList.replaceChildren(...this.#items(view.mine));
     this.teamList.replaceChildren(...this.#items(view.team));
+    this.#remind([...view.mine, ...view.team]);
     const unpaired = this.me.staff === null && !this.list.length;
     if (unpaired) {
       this.message.textContent = t("task.not_paired");
@@ -119,6 +146,21 @@ export class Tasks {
     } else if (!this.message.classList.contains("bad")) {
       this.message.textContent = "";
     }
+  }
+
+  /** The banner and the tab's mark for what is due soon; a buzz for each new one. */
+  #remind(tasks) {
+    const soon = dueSoon(tasks, new Date());
+    const tz = this.app.device.event.timezone;
+    this.reminder.classList.toggle("hidden", !soon.length);
+    this.reminder.replaceChildren(...soon.map((task) => el("p", { dataset: { task: String(task.id) }, textContent: t("task.due_soon", { title: task.title, time: formatTime(task.due_at, tz) }) })));
+    const tab = document.querySelector("#tabs button[data-view='tasks']");
+    if (tab) tab.dataset.dueSoon = String(soon.length);
+    const fresh = soon.filter((task) => !this.reminded.has(task.id));
+    if (!fresh.length) return;
+    signal(true);
+    for (const task of fresh) this.reminded.add(task.id);
+    store.put("kv", [...this.reminded], REMINDED_KEY);
   }
 
   #items(tasks) {

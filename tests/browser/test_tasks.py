@@ -1,6 +1,6 @@
 """The task board, in real Chromium against a real server: a run sheet applied to the
 event makes tasks; a phone paired to a roster member shows them under "my tasks" and
-"my team's tasks"; a step ticked (and the task started) while the phone is offline
+"my team's tasks", and reminds of one due in ten minutes; a step ticked (and the task started) while the phone is offline
 waits in its outbox, reaches the server once back online, and the command centre's
 board shows it live (the step's progress, the task under "doing"). Screenshots in
 zh-CN and en-GB: ``test-artifacts/tasks-phone-*.png`` (390×844) and
@@ -64,6 +64,15 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
         assert applied["created"] == 3
         again = api.post(f"{venue.base}/run-sheets/{sheet['id']}/apply", json={}).json()
         assert again["created"] == 0
+        # One more of hers, due in ten minutes: the phone reminds her of it.
+        soon = api.post(
+            f"{venue.base}/tasks",
+            json={
+                "title": "领取对讲机" if tag == "zh" else "Collect the radios",
+                "staff": li["id"],
+                "due_at": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(),
+            },
+        ).json()
     signage = next(t for t in applied["tasks"] if t["staff"] == li["id"])
     errors: list[str] = []
 
@@ -87,13 +96,18 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
     screen.click("#tasks-button")
     expect(screen.locator("#tasks-dialog")).to_be_visible()
     card = screen.locator(f".task-card[data-task='{signage['id']}']")
-    expect(screen.locator(".task-column-todo .task-card")).to_have_count(3, timeout=SHOWN_MS)
+    expect(screen.locator(".task-column-todo .task-card")).to_have_count(4, timeout=SHOWN_MS)
 
     # The phone: its own task under "my tasks", the security team's under the team's.
     phone.click("#tabs button[data-view='tasks']")
     mine = phone.locator(f"#task-mine li[data-task='{signage['id']}']")
     expect(mine).to_be_visible(timeout=SHOWN_MS)
     expect(phone.locator("#task-team li.task")).to_have_count(1)
+    reminder = phone.locator(f"#task-reminder p[data-task='{soon['id']}']")
+    expect(reminder).to_be_visible()
+    assert ("领取对讲机" if tag == "zh" else "Collect the radios") in reminder.inner_text()
+    tab = phone.locator("#tabs button[data-view='tasks']")
+    expect(tab).to_have_attribute("data-due-soon", "1")
     assert ("安检" if tag == "zh" else "security lanes") in phone.inner_text("#task-team")
     assert ("开门" if tag == "zh" else "Doors open") not in phone.inner_text("#view-tasks")
     phone.screenshot(path=str(artifacts / f"tasks-phone-{tag}-list.png"))
@@ -111,7 +125,7 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
     assert ("联网后同步" if tag == "zh" else "sent when back online") in mine.inner_text()
     expect(mine).to_have_attribute("data-status", "doing")
     phone.screenshot(path=str(artifacts / f"tasks-phone-{tag}-offline.png"))
-    expect(screen.locator(".task-column-todo .task-card")).to_have_count(3)
+    expect(screen.locator(".task-column-todo .task-card")).to_have_count(4)
 
     # Back online: the queue empties and the board moves the task, its step counted.
     phone_context.set_offline(False)
@@ -121,7 +135,7 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
     doing = screen.locator(f".task-column-doing .task-card[data-task='{signage['id']}']")
     expect(doing).to_be_visible(timeout=SHOWN_MS)
     expect(card).to_contain_text("1/2")
-    expect(screen.locator(".task-column-todo .task-card")).to_have_count(2)
+    expect(screen.locator(".task-column-todo .task-card")).to_have_count(3)
     screen.screenshot(path=str(artifacts / f"tasks-command-{tag}-board.png"))
     phone.screenshot(path=str(artifacts / f"tasks-phone-{tag}-synced.png"))
 
