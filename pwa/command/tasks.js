@@ -2,8 +2,12 @@
 // (to do, doing, blocked, done) and by team, with the progress of each
 // checklist and what is overdue. The `tasks` topic brings every change to a
 // command screen (server/tasks.py); the list is read over HTTP at each
-// snapshot and patched from each message after.
+// snapshot and patched from each message after. Beside it, the event's run
+// sheets: one imported from a CSV file (offset as T-120, title, team, staff,
+// zone, priority, steps "a|b": server/run_sheets.py) and applied, once, at
+// the event's start as doors-open.
 
+import { errorText } from "../shared/codes.js";
 import { addStrings, t } from "../shared/i18n.js";
 import { formatClock, h } from "./dom.js";
 import { TASK_STRINGS } from "./task_strings.js";
@@ -62,6 +66,7 @@ export class CommandTasks {
     this.api = null;
     this.event = null;
     this.tasks = [];
+    this.sheets = [];
     this.people = new Map();
     this.onChange = onChange;
     this.dialog = this.#build();
@@ -75,11 +80,18 @@ export class CommandTasks {
     this.closeButton = h("button", { type: "button", onclick: () => this.dialog.close() });
     this.columnsEl = h("div", { id: "task-columns", class: "task-columns" });
     this.teamsEl = h("section", { id: "task-teams", class: "task-teams" });
+    this.sheetMessage = h("p", { id: "sheet-message", class: "sheet-message", role: "status" });
+    // The browser's own file button speaks the browser's language: hidden, a label of ours instead.
+    this.sheetFile = h("input", { id: "sheet-file", type: "file", accept: ".csv,text/csv", class: "visually-hidden", onchange: () => this.#import() });
+    this.sheetButton = h("label", { id: "sheet-import", for: "sheet-file", class: "sheet-import" });
+    this.sheetTitle = h("h3", {});
+    this.sheetList = h("ul", { id: "sheet-list", class: "sheet-list" });
+    this.sheetsEl = h("section", { id: "task-sheets", class: "task-sheets" }, this.sheetTitle, this.sheetList, this.sheetFile, this.sheetButton, this.sheetMessage);
     return h(
       "dialog",
       { id: "tasks-dialog", class: "dialog tasks-dialog" },
       h("div", { class: "dialog-header" }, this.titleEl, this.summary, this.closeButton),
-      h("div", { class: "task-board" }, this.columnsEl, this.teamsEl),
+      h("div", { class: "task-board" }, this.columnsEl, h("div", { class: "task-side" }, this.teamsEl, this.sheetsEl)),
     );
   }
 
@@ -106,6 +118,7 @@ export class CommandTasks {
       const [answer, roster] = await Promise.all([this.api.get(`/api/v1/events/${this.event.id}/tasks`), this.api.get(`/api/v1/events/${this.event.id}/staff`)]);
       this.tasks = answer.tasks;
       this.people = new Map(roster.staff.map((member) => [member.id, member]));
+      this.sheets = (await this.api.get(`/api/v1/events/${this.event.id}/run-sheets`)).run_sheets;
     } catch (error) {
       console.warn("tasks", error);
     }
@@ -139,6 +152,50 @@ export class CommandTasks {
     this.summary.classList.toggle("bad", view.overdue > 0);
     this.columnsEl.replaceChildren(...STATUSES.map((status) => this.#column(status, view.columns[status])));
     this.teamsEl.replaceChildren(h("h3", {}, t("ctask.by_team")), this.#teams(view.teams));
+    this.sheetTitle.textContent = t("ctask.sheets");
+    this.sheetButton.textContent = t("ctask.sheet.import");
+    this.sheetList.replaceChildren(...this.sheets.map((sheet) => this.#sheet(sheet)));
+  }
+
+  #sheet(sheet) {
+    const facts = t("ctask.sheet.items", { n: sheet.items.length });
+    return h(
+      "li",
+      { "data-sheet": String(sheet.id), "data-applied": sheet.applied_at ? "yes" : "no" },
+      h("span", {}, `${sheet.name} · ${facts}`),
+      sheet.applied_at ? h("span", { class: "muted" }, t("ctask.sheet.applied")) : h("button", { type: "button", class: "sheet-apply", onclick: () => this.#apply(sheet) }, t("ctask.sheet.apply")),
+    );
+  }
+
+  #say(text, bad = false) {
+    this.sheetMessage.textContent = text;
+    this.sheetMessage.classList.toggle("bad", bad);
+  }
+
+  async #import() {
+    const file = this.sheetFile.files && this.sheetFile.files[0];
+    if (!file) return this.#say(t("ctask.sheet.choose"), true);
+    try {
+      const name = encodeURIComponent(file.name.replace(/\.csv$/i, ""));
+      const sheet = await this.api.request("POST", `/api/v1/events/${this.event.id}/run-sheets?name=${name}`, await file.text(), { headers: { "Content-Type": "text/csv" } });
+      this.sheets.push(sheet);
+      this.sheetFile.value = "";
+      this.#say(t("ctask.sheet.imported", { n: sheet.items.length }));
+    } catch (error) {
+      this.#say(errorText(error), true);
+    }
+    this.render();
+  }
+
+  async #apply(sheet) {
+    try {
+      const answer = await this.api.post(`/api/v1/events/${this.event.id}/run-sheets/${sheet.id}/apply`, {});
+      sheet.applied_at = new Date().toISOString();
+      this.#say(t("ctask.sheet.made", { n: answer.created }));
+    } catch (error) {
+      this.#say(errorText(error), true);
+    }
+    this.render();
   }
 
   #column(status, tasks) {

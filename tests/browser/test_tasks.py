@@ -148,3 +148,39 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
     assert not errors, errors
     phone_context.close()
     screen_context.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-GB"])
+def test_the_command_centre_imports_a_run_sheet_and_applies_it_once(
+    live_server: LiveServer, browser: Any, artifacts: Path, locale: str
+) -> None:
+    tag = "zh" if locale == "zh-CN" else "en"
+    venue = set_up_venue(live_server, f"客户日 day {tag}", tickets=0)
+    errors: list[str] = []
+    context = browser.new_context(viewport=SCREEN, locale=locale)
+    screen = context.new_page()
+    screen.on("pageerror", lambda exc: errors.append(str(exc)))
+    token = device_token(live_server, venue, "command")
+    screen.goto(f"{live_server.base_url}/command/#token={token}&event={venue.event['id']}")
+    expect(screen.locator("#connection")).to_have_attribute("data-state", "live", timeout=SHOWN_MS)
+    screen.click("#tasks-button")
+    sheet = "时间,任务,团队,步骤\nT−120,指示牌就位,安保,北门|南门\nT-30,检查对讲机,技术,\nT+0,开门,,\n"
+    screen.set_input_files(
+        "#sheet-file",
+        files=[{"name": "开门流程.csv", "mimeType": "text/csv", "buffer": sheet.encode()}],
+    )
+    item = screen.locator("#sheet-list li")
+    expect(item).to_have_attribute("data-applied", "no", timeout=SHOWN_MS)
+    assert "开门流程" in item.inner_text()
+    item.locator(".sheet-apply").click()
+    expect(item).to_have_attribute("data-applied", "yes", timeout=SHOWN_MS)
+    expect(screen.locator(".task-column-todo .task-card")).to_have_count(3, timeout=SHOWN_MS)
+    expect(screen.locator("#task-teams tr[data-team='security']")).to_contain_text("0/1")
+    screen.screenshot(path=str(artifacts / f"tasks-command-{tag}-run-sheet.png"))
+    with live_server.api() as api:
+        sheets = api.get(f"{venue.base}/run-sheets").json()["run_sheets"]
+        again = api.post(f"{venue.base}/run-sheets/{sheets[0]['id']}/apply", json={}).json()
+        tasks = api.get(f"{venue.base}/tasks").json()["tasks"]
+    assert again["created"] == 0 and len(tasks) == 3
+    assert not errors, errors
+    context.close()
