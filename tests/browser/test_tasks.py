@@ -164,7 +164,9 @@ def test_the_command_centre_imports_a_run_sheet_and_applies_it_once(
     screen.goto(f"{live_server.base_url}/command/#token={token}&event={venue.event['id']}")
     expect(screen.locator("#connection")).to_have_attribute("data-state", "live", timeout=SHOWN_MS)
     screen.click("#tasks-button")
-    sheet = "时间,任务,团队,步骤\nT−120,指示牌就位,安保,北门|南门\nT-30,检查对讲机,技术,\nT+0,开门,,\n"
+    sheet = (
+        "时间,任务,团队,步骤\nT−120,指示牌就位,安保,北门|南门\nT-30,检查对讲机,技术,\nT+0,开门,,\n"
+    )
     screen.set_input_files(
         "#sheet-file",
         files=[{"name": "开门流程.csv", "mimeType": "text/csv", "buffer": sheet.encode()}],
