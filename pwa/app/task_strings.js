@@ -19,6 +19,10 @@ export const TASK_STRINGS = {
     "task.waiting": "联网后同步",
     "task.priority.high": "紧急",
     "task.due_soon": "快到时间：「{title}」{time} 截止",
+    "task.block": "受阻…",
+    "task.block.reason": "受阻原因",
+    "task.block.send": "标记受阻",
+    "task.blocked_because": "受阻：{reason}",
   },
   en: {
     "tab.tasks": "Tasks",
@@ -38,5 +42,9 @@ export const TASK_STRINGS = {
     "task.waiting": "sent when back online",
     "task.priority.high": "Urgent",
     "task.due_soon": "Due soon: “{title}” at {time}",
+    "task.block": "Blocked…",
+    "task.block.reason": "Why is it blocked?",
+    "task.block.send": "Mark blocked",
+    "task.blocked_because": "Blocked: {reason}",
   },
 };

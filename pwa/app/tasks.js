@@ -53,6 +53,7 @@ export function withPending(task, changes) {
     if (change.task !== task.id) continue;
     shown.waiting = true;
     if (change.status) shown.status = change.status;
+    if (change.blocked_reason) shown.blocked_reason = change.blocked_reason;
     for (const tick of change.steps || []) {
       const step = shown.steps.find((s) => s.id === tick.id);
       if (step) step.done = tick.done;
@@ -81,6 +82,7 @@ export class Tasks {
     this.me = { staff: null, team: null };
     this.changes = [];
     this.reminded = new Set();
+    this.blocking = null; // the task whose "why blocked" form is open
     this.outbox = new Outbox({ store, name: "taskchanges", timeOf: (c) => c.occurred_at, send: ([c]) => this.#send(c) });
     this.outbox.addEventListener("change", () => this.app.queueChanged());
     window.addEventListener("languagechange-muster", () => this.render());
@@ -199,6 +201,22 @@ export class Tasks {
       task.description ? el("p", { className: "task-description", textContent: task.description }) : null,
       steps.length ? el("ul", { className: "task-steps" }, ...steps) : null,
       next ? el("button", { type: "button", className: "task-next", dataset: { next }, textContent: t(next === "doing" ? "task.start" : "task.finish"), onclick: () => this.setStatus(task, next) }) : null,
+      task.status === "blocked" && task.blocked_reason ? el("p", { className: "task-blocked-reason", textContent: t("task.blocked_because", { reason: task.blocked_reason }) }) : null,
+      task.status === "todo" || task.status === "doing" ? this.#blockForm(task) : null,
+    );
+  }
+
+  /** "Blocked": a reason is asked (the server refuses one without: task_blocked_needs_reason). */
+  #blockForm(task) {
+    if (this.blocking !== task.id) {
+      return el("button", { type: "button", className: "task-block small", textContent: t("task.block"), onclick: () => { this.blocking = task.id; this.render(); } });
+    }
+    const reason = el("input", { className: "task-reason", maxLength: 500, placeholder: t("task.block.reason"), required: true });
+    return el(
+      "form",
+      { className: "task-block-form row", onsubmit: (event) => { event.preventDefault(); const why = reason.value.trim(); if (!why) return; this.blocking = null; this.#queue({ task: task.id, status: "blocked", blocked_reason: why }); } },
+      reason,
+      el("button", { type: "submit", textContent: t("task.block.send") }),
     );
   }
 
@@ -230,6 +248,7 @@ export class Tasks {
   async #send(change) {
     const body = { nonce: change.nonce, occurred_at: change.occurred_at };
     if (change.status) body.status = change.status;
+    if (change.blocked_reason) body.blocked_reason = change.blocked_reason;
     if (change.steps) body.steps = change.steps;
     try {
       const answer = await this.app.api.patch(`/api/v1/tasks/${change.task}`, body, { timeoutMs: 8000 });

@@ -139,6 +139,18 @@ def test_a_run_sheet_reaches_a_phone_and_a_step_ticked_offline_reaches_the_board
     screen.screenshot(path=str(artifacts / f"tasks-command-{tag}-board.png"))
     phone.screenshot(path=str(artifacts / f"tasks-phone-{tag}-synced.png"))
 
+    # The team's task is blocked from the phone, with a reason.
+    lanes = phone.locator("#task-team li.task")
+    lanes.locator("button.task-block").click()
+    lanes.locator("input.task-reason").fill("没有安检门" if tag == "zh" else "No scanner arch")
+    lanes.locator(".task-block-form button[type='submit']").click()
+    expect(lanes).to_have_attribute("data-status", "blocked", timeout=SHOWN_MS)
+    expect(screen.locator(".task-column-blocked .task-card")).to_have_count(1, timeout=SHOWN_MS)
+    expect(screen.locator(".task-column-blocked")).to_contain_text(
+        "没有安检门" if tag == "zh" else "No scanner arch"
+    )
+    phone.screenshot(path=str(artifacts / f"tasks-phone-{tag}-blocked.png"))
+
     with live_server.api() as api:
         tasks = api.get(f"{venue.base}/tasks").json()["tasks"]
     stored = next(t for t in tasks if t["id"] == signage["id"])
