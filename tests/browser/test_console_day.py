@@ -2,8 +2,9 @@
 opens a screen signed in with its own command token (which may download the
 logs once the review's box allows it); the overview shows the
 check-ins; importing the same list again asks before doubling tickets; a
-loopback pairing link warns; the review shows tickets by type and refusals
-by reason; the attendee's bad link is a page in their language. Screenshots
+loopback pairing link warns; the review shows tickets by type, refusals
+by reason, each broadcast's confirmations and times, the plans confirmed by
+doors-open and the tasks by team, as GET …/report gives them; the attendee's bad link is a page in their language. Screenshots
 at 1440 × 900 in Chinese and English: ``test-artifacts/console-day-*.png``.
 """
 
@@ -74,6 +75,63 @@ def scan(live: LiveServer, event: dict[str, Any], gate: dict[str, Any], secret: 
     return str(answer["reason"] or answer["status"])
 
 
+def floor_work(live: LiveServer, event: dict[str, Any]) -> dict[str, Any]:
+    """A phone paired to 李娜 (security) confirms an urgent broadcast and the
+    medical plan; doors-open then moves an hour ahead (so the plan counts as
+    read by it); three tasks end on time, late and not at all. The report."""
+    now = datetime.now(UTC)
+    base = f"/api/v1/events/{event['id']}"
+    with live.api() as api:
+        member = api.post(
+            f"{base}/staff", json={"name": "李娜", "team": "security", "role": "staff"}
+        ).json()
+        code = api.post(f"/api/v1/staff/{member['id']}/pairing-codes", json={}).json()
+        paired = api.post("/api/v1/devices/pair", json={"code": code["display_code"]})
+        assert paired.status_code == 201, paired.text
+        plan = api.post(f"{base}/plans", json={"category": "medical", "steps_zh": "1. 呼叫 120"})
+        assert plan.status_code == 201, plan.text
+        sent = api.post(
+            f"{base}/broadcasts",
+            json={
+                "text_zh": "北门暂停入场。",
+                "priority": "urgent",
+                "audience": {"everyone": True},
+            },
+        )
+        assert sent.status_code == 201, sent.text
+        with live.api(paired.json()["token"]) as phone:
+            acked = phone.post(
+                f"/api/v1/broadcasts/{sent.json()['id']}/ack", json={"nonce": uuid.uuid4().hex}
+            )
+            assert acked.status_code == 200, acked.text
+            assert phone.post(f"/api/v1/plans/{plan.json()['id']}/ack").status_code == 200
+        later = now + timedelta(hours=1)
+        api.patch(
+            base,
+            json={
+                "starts_at": later.isoformat(),
+                "ends_at": (later + timedelta(hours=8)).isoformat(),
+            },
+        ).raise_for_status()
+        for body, done in (
+            ({"title": "音响调试", "team": "tech", "due_at": later.isoformat()}, True),
+            (
+                {"title": "彩排", "team": "tech", "due_at": (now - timedelta(hours=1)).isoformat()},
+                True,
+            ),
+            ({"title": "巡场", "team": "security"}, False),
+        ):
+            task = api.post(f"{base}/tasks", json=body)
+            assert task.status_code == 201, task.text
+            if done:
+                api.patch(
+                    f"/api/v1/tasks/{task.json()['id']}",
+                    json={"status": "done", "nonce": uuid.uuid4().hex},
+                ).raise_for_status()
+        report: dict[str, Any] = api.get(f"{base}/report").json()
+    return report
+
+
 def test_the_console_on_the_day(
     server: LiveServer, browser: Any, artifacts: Path, request: Any
 ) -> None:
@@ -131,8 +189,31 @@ def test_the_console_on_the_day(
     expect(screen.get_by_test_id("checked-in")).to_have_text("2")
     screen.close()
 
-    # The review: by ticket type, refusals by reason, in the page's language.
+    # The review: by ticket type, refusals by reason, the broadcasts and the
+    # tasks, in the page's language and with the report's figures.
+    report = floor_work(server, event)
+    [sent] = report["broadcasts"]["broadcasts"]
+    assert (sent["acked"], sent["expected"], report["broadcasts"]["plans_at_doors_open"]) == (
+        1,
+        1,
+        {"confirmed": 1, "expected": 1},
+    )
     page.click("#link-review")
+    row = page.locator(f"#review-broadcasts tr[data-broadcast='{sent['id']}']")
+    expect(row.locator("[data-col=acked]")).to_have_text("1 / 1 · 100%")
+    expect(row.locator("[data-col=median]")).to_have_text(f"{sent['median_seconds']:g} 秒")
+    expect(row.locator("[data-col=slowest]")).to_have_text(f"{sent['slowest_seconds']:g} 秒")
+    expect(row).to_contain_text("紧急")
+    expect(page.locator("#review-plans strong")).to_have_text("1 / 1 · 100%")
+    tasks = report["tasks"]
+    assert (tasks["on_time"], tasks["late"], tasks["not_done"]) == (1, 1, 1)
+    for team in tasks["teams"]:
+        cells = page.locator(f"#review-tasks tr[data-team={team['team']}] td")
+        expect(cells).to_have_text(
+            [{"tech": "技术", "security": "安保"}[team["team"]]]
+            + [str(team[k]) for k in ("on_time", "late", "not_done")]
+        )
+    expect(page.locator("#review-tasks [data-figure=late] strong")).to_have_text("1")
     expect(page.locator("#review-types tbody tr")).to_have_count(1)
     expect(page.locator("#review-types tbody tr")).to_contain_text("Standard")
     expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(
@@ -152,6 +233,8 @@ def test_the_console_on_the_day(
     expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(
         "Already inside"
     )
+    expect(page.locator("#review-tasks tr[data-team=tech] td").first).to_have_text("Tech")
+    expect(row.locator("[data-col=slowest]")).to_have_text(f"{sent['slowest_seconds']:g} s")
     page.screenshot(path=str(artifacts / f"console-day-review-en-{db}.png"), full_page=True)
 
     # A pairing link on 127.0.0.1 warns that a phone cannot open it.

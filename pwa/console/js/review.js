@@ -1,11 +1,13 @@
 // The post-event review: the server's report (GET …/report) as figures,
-// tables and an arrivals chart, and the CSV exports of the logs.
+// tables and an arrivals chart, the broadcasts and tasks (review_floor.js),
+// and the CSV exports of the logs.
 
 import { language, t } from "../../shared/i18n.js";
 import { clear, download, errorText, h, toast } from "./dom.js";
 import { categoryLabel } from "../../shared/codes.js";
 import { formatInZone, offsetName } from "../../shared/time.js";
 import { evacuationsCard } from "./review_evacuations.js";
+import { broadcastsCard, tasksCard } from "./review_floor.js";
 
 function figure(labelKey, value, cls = "") {
   return h("div", { class: `figure ${cls}` }, h("strong", {}, value == null ? "—" : Number(value).toLocaleString()), h("span", {}, t(labelKey)));
@@ -105,6 +107,7 @@ export async function showReview(view) {
       h("section", { class: "card" }, h("h2", {}, t("nav.stock")),
         table(["stock.name", "stock.location", "review.handed_out", "review.on_hand"], r.stock.map((s) => h("tr", {},
           h("td", {}, s.name), h("td", {}, s.location), h("td", {}, `${s.issued} ${s.unit}`), h("td", {}, `${s.on_hand} ${s.unit}`)))))),
+    h("div", { class: "grid-2" }, broadcastsCard(r.broadcasts, tz), tasksCard(r.tasks)),
     evacuations,
     h("section", { class: "card", id: "exports" }, h("h2", {}, t("review.exports")),
       h("div", { class: "buttons" }, ["checkins", "incidents", "stock"].map(exportButton)),
