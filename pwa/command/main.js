@@ -546,6 +546,8 @@ function openDashboard(api, event) {
   });
   localStorage.setItem(EVENT_KEY, String(event.id));
   useTimeZone(event.timezone);
+  // The header clock in the event's zone at once, not at the next tick.
+  $("clock").textContent = formatClock(new Date(), true);
   // Keep the event in the address (a bookmark for the big screen), never the token.
   history.replaceState(null, "", `#event=${event.id}`);
   document.title = `${event.name} · ${t("app.title")}`;

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -138,6 +139,13 @@ def test_every_page_speaks_one_language(
     page.goto(f"{live_server.base_url}/command/#token={command}&event={event_id}")
     page.wait_for_function("() => document.body.innerText.includes('主会场 Hall A')")
     page.wait_for_load_state("networkidle")
+    # The header clock reads in the event's zone (Asia/Shanghai) from the first paint.
+    shanghai = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    clock = page.inner_text("#clock")
+    assert clock[:5] in (
+        shanghai,
+        (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(minutes=1)).strftime("%H:%M"),
+    ), clock
     problems += read_page(page, lang, "command centre")
     page.screenshot(path=str(artifacts / f"lang-command-{lang}.png"))
     context.close()
