@@ -5,7 +5,9 @@
 // still records when the shift began; the server dates it then
 // (server/staff.py record_duty: at most 24 hours back). Sending a tap twice
 // is harmless there: a second start at the same instant moves nothing, a
-// second end finds no shift running.
+// second end finds no shift running. A shift that starts, moves or ends
+// changes where the phone stands, which its live socket was told at hello:
+// so the socket is dropped and opened again (see REOPEN_AFTER_MS).
 
 import { errorText } from "/shared/codes.js";
 import { addStrings, t } from "/shared/i18n.js";
@@ -17,6 +19,16 @@ addStrings(DUTY_STRINGS);
 
 const $ = (id) => document.getElementById(id);
 const TEAMS = ["security", "reception", "logistics", "tech"];
+/**
+ * The hub reads the phone's roster facts (its zone, from the running shift)
+ * at the socket's hello, and may reuse an event's facts for
+ * HELLO_FACTS_SECONDS (server/broadcasts.py, 5 s) across processes. A socket
+ * opened again at once could get the facts from before the shift changed and
+ * keep them until its next reconnect; one opened after this long cannot. The
+ * old socket serves meanwhile, and the new one resumes from its positions,
+ * its snapshot reading the broadcasts afresh over HTTP.
+ */
+const REOPEN_AFTER_MS = 6000;
 
 export class Duty {
   constructor(app) {
@@ -24,6 +36,7 @@ export class Duty {
     /** The roster member holding this phone (GET /devices/me "staff"), or null. */
     this.member = null;
     this.outbox = new Outbox({ store, name: "duty", timeOf: (tap) => tap.at, send: ([tap]) => this.#send(tap) });
+    this.reopenTimer = null;
   }
 
   async mount() {
@@ -127,7 +140,14 @@ export class Duty {
     if (answer && answer.member && this.member) {
       this.member = { ...this.member, on_duty: answer.on_duty, duty: answer.shift };
       await store.put("kv", this.member, "staff");
+      this.#reopenLive();
     }
     return [tap.nonce];
+  }
+
+  /** Drop the live socket a little later (REOPEN_AFTER_MS); it reconnects with its backoff. */
+  #reopenLive() {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => this.app.live?.drop(), REOPEN_AFTER_MS);
   }
 }
