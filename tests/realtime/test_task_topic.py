@@ -75,14 +75,16 @@ async def test_a_reconnecting_phone_is_replayed_only_its_tasks(
     tom = await open_socket(e, floor.phones["Tom"].token, ["tasks"])
     snapshot = await tom.until(lambda m: m.get("topic") == "tasks")
     await tom.ws.close()  # Tom's phone goes offline
+    screen = await open_socket(e, await served.token("command", e), ["tasks"])
+    await screen.until(lambda m: m.get("topic") == "tasks")
 
     await command.post(url, {"title": "signage", "team": "security"}, expect=201)
     mine = await command.post(
         url, {"title": "wifi", "staff": floor.members["Tom"]["id"]}, expect=201
     )
-    await command.post(url, {"title": "water", "team": "logistics"}, expect=201)
-    screen = await open_socket(e, await served.token("command", e), ["tasks"])
-    await screen.until(lambda m: m.get("topic") == "tasks")
+    last = await command.post(url, {"title": "water", "team": "logistics"}, expect=201)
+    # The hub has all three once the screen has the last (the replay reads what it has).
+    await screen.until(is_task(last["id"]))
     since = {"tasks": {"epoch": snapshot["epoch"], "offset": snapshot["offset"]}}
     back = await open_socket(e, floor.phones["Tom"].token, ["tasks"], since=since)
     resume = await back.until(lambda m: m.get("topic") == "tasks")
