@@ -24,11 +24,13 @@ from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
+from server.models.tasks import Task, TaskStep
 from server.openapi import answers
 from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
 from server.rights import COMMAND_EXPORTS, may_export_personal_data
 from server.serialize import iso
+from server.task_rules import outcome
 from server.tasks import tasks_review
 
 #: Rows fetched per round trip while streaming an export.
@@ -344,9 +346,44 @@ async def export_stock(request: Request) -> StreamingResponse:
     )
 
 
+def _steps(done: bool) -> Any:
+    """How many steps a task has (ticked ones only with ``done``): a scalar subquery."""
+    query = select(func.count(TaskStep.id)).where(TaskStep.task_id == Task.id)
+    if done:
+        query = query.where(TaskStep.done_at.is_not(None))
+    return query.scalar_subquery()
+
+
+@answers(media_type="text/csv")
+async def export_tasks(request: Request) -> StreamingResponse:
+    """Every task with its owner, due and done times, outcome and steps, as CSV."""
+    event_id = path_int(request, "event_id")
+    tz = await _event_zone(request, event_id)
+    query = select(Task.id, Task, _steps(True), _steps(False)).where(Task.event_id == event_id)
+    header = [
+        "task_id", "title", "team", "staff_id", "zone_id", "priority", "status", "due_at",
+        _local("due_at", tz), "done_at", _local("done_at", tz), "outcome", "steps_done",
+        "steps", "blocked_reason", "description",
+    ]  # fmt: skip
+
+    def row(r: Any) -> list[Any]:
+        _id, task, ticked, steps = r
+        return [
+            task.id, task.title, task.team or "", task.staff_id, task.zone_id, task.priority,
+            task.status, iso(task.due_at), local_time(task.due_at, tz), iso(task.done_at),
+            local_time(task.done_at, tz), outcome(task.status, task.due_at, task.done_at),
+            ticked, steps, task.blocked_reason, task.description,
+        ]  # fmt: skip
+
+    return await _csv_response(
+        _stream_rows(muster(request).db, query, Task.id, header, row), f"tasks-{event_id}.csv"
+    )
+
+
 routes = [
     Route("/api/v1/events/{event_id}/report", event_report, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/checkins.csv", export_checkins, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/incidents.csv", export_incidents, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/stock.csv", export_stock, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/exports/tasks.csv", export_tasks, methods=["GET"]),
 ]
