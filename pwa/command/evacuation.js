@@ -15,6 +15,8 @@ addStrings(EVACUATION_STRINGS);
 const $ = (id) => document.getElementById(id);
 /** The missing list is read again at most this often, however fast accounts come. */
 const MISSING_EVERY_MS = 1000;
+/** While one runs, the list is read again after this long anyway: a big screen never drifts for good. */
+const MISSING_REFRESH_MS = 5000;
 /** Rows drawn on the screen; printing draws them all. */
 const MISSING_SHOWN = 300;
 
@@ -144,7 +146,15 @@ export class CommandEvacuation {
       }
       // Accounts that came while it was read: read once more.
       if (this.current && this.current.missing !== this.missing.length) this.#fetchMissing();
+      else this.#refreshLater();
     }, wait);
+  }
+
+  #refreshLater() {
+    clearTimeout(this.refreshing);
+    this.refreshing = setTimeout(() => {
+      if (this.current) this.#fetchMissing();
+    }, MISSING_REFRESH_MS);
   }
 
   async #fetchReport(id) {
