@@ -22,13 +22,17 @@ from server.keys import create_event_key
 from server.lookup import event_rows, get_event, get_in_event
 from server.models import (
     Account,
+    DutyShift,
     Evacuation,
     Event,
     Gate,
     Incident,
     MusterPoint,
     PairingCode,
+    RunSheetItem,
     Scan,
+    StaffMember,
+    Task,
     Ticket,
     TicketType,
     Zone,
@@ -455,122 +459,123 @@ async def _any(session: AsyncSession, *queries: Any) -> bool:
     return False
 
 
-def _listed(rows: Any, item_id: int) -> bool:
-    return any(item_id in (ids or ()) for ids in rows)
-
-
-def _removed(kind: str, archived: bool, body: dict[str, Any]) -> JSONResponse:
+async def _remove(
+    request: Request,
+    model: Any,
+    id_param: str,
+    kind: str,
+    to_json: Any,
+    refuse: Any,
+    history: Any,
+) -> JSONResponse:
+    """DELETE one venue part: ``refuse(session, row)`` raises when it may not
+    go at all; ``history(session, row)`` (anything refers to it) decides
+    between archiving and deleting. An archived part
+    answers as archived again."""
+    event_id, item_id = path_int(request, "event_id"), path_int(request, id_param)
+    await authorize(request, event_id, {ORGANISER})
+    async with muster(request).db.writing() as session:
+        row = await get_in_event(session, model, event_id, item_id)
+        archived = row.archived_at is not None
+        if not archived:
+            await refuse(session, row)
+            archived = await history(session, row)
+            if archived:
+                row.archived_at = utcnow()
+            else:
+                await session.delete(row)
+        body = to_json(row)
+    venues(muster(request)).forget(event_id)
     return json_response({"outcome": "archived" if archived else "deleted", kind: body})
+
+
+async def _refuse_zone(session: AsyncSession, zone: Zone) -> None:
+    inside = await session.scalar(
+        select(func.coalesce(func.sum(ZoneShard.inside), 0)).where(ZoneShard.zone_id == zone.id)
+    )
+    if inside:
+        raise Conflict(
+            f"{inside} people are inside {zone.name}.", {"inside": inside}, code="zone_not_empty"
+        )
+    live_gates = (
+        await session.scalars(select(Gate.id).where(_leads(zone.id), Gate.archived_at.is_(None)))
+    ).all()
+    if live_gates:
+        raise Conflict(
+            "Gates still lead into or out of this zone.",
+            {"gates": list(live_gates)},
+            code="zone_has_gates",
+        )
+
+
+def _leads(zone_id: int) -> Any:
+    return or_(Gate.from_zone_id == zone_id, Gate.to_zone_id == zone_id)
+
+
+async def _zone_history(session: AsyncSession, zone: Zone) -> bool:
+    z, e = zone.id, zone.event_id
+    for model in (TicketType, MusterPoint, Evacuation):  # zone lists kept as JSON
+        lists = await session.scalars(select(model.zone_ids).where(model.event_id == e))
+        if any(z in (ids or ()) for ids in lists):
+            return True
+    return await _any(
+        session,
+        select(Gate.id).where(_leads(z)),
+        select(Scan.id).where(
+            Scan.event_id == e, or_(Scan.from_zone_id == z, Scan.to_zone_id == z)
+        ),
+        select(Incident.id).where(Incident.zone_id == z),
+        select(StaffMember.id).where(StaffMember.event_id == e, StaffMember.zone_id == z),
+        select(DutyShift.id).where(DutyShift.zone_id == z),
+        select(Task.id).where(Task.event_id == e, Task.zone_id == z),
+        select(RunSheetItem.id).where(RunSheetItem.zone_id == z),
+    )
+
+
+async def _gate_history(session: AsyncSession, gate: Gate) -> bool:
+    g, e = gate.id, gate.event_id
+    return await _any(
+        session,
+        select(Scan.id).where(Scan.event_id == e, Scan.gate_id == g),
+        select(Account.id).where(Account.event_id == e, Account.gate_id == g),
+        select(PairingCode.id).where(PairingCode.event_id == e, PairingCode.gate_id == g),
+        select(Incident.id).where(Incident.gate_id == g),
+        select(StaffMember.id).where(StaffMember.event_id == e, StaffMember.gate_id == g),
+        select(DutyShift.id).where(DutyShift.gate_id == g),
+    )
+
+
+async def _refuse_nothing(session: AsyncSession, row: Any) -> None:
+    return None
+
+
+async def _refuse_default_type(session: AsyncSession, ticket_type: TicketType) -> None:
+    if ticket_type.is_default:
+        raise Conflict("Make another ticket type the default first.", code="default_ticket_type")
 
 
 @answers(409)
 async def delete_zone(request: Request) -> JSONResponse:
-    event_id, zone_id = path_int(request, "event_id"), path_int(request, "zone_id")
-    await authorize(request, event_id, {ORGANISER})
-    async with muster(request).db.writing() as session:
-        zone: Zone = await get_in_event(session, Zone, event_id, zone_id)
-        if zone.archived_at is not None:
-            return _removed("zone", True, zone_json(zone))
-        inside = await session.scalar(
-            select(func.coalesce(func.sum(ZoneShard.inside), 0)).where(ZoneShard.zone_id == zone_id)
-        )
-        if inside:
-            raise Conflict(
-                f"{inside} people are inside {zone.name}.",
-                {"inside": inside},
-                code="zone_not_empty",
-            )
-        leads = or_(Gate.from_zone_id == zone_id, Gate.to_zone_id == zone_id)
-        live_gates = (
-            await session.scalars(select(Gate.id).where(leads, Gate.archived_at.is_(None)))
-        ).all()
-        if live_gates:
-            raise Conflict(
-                "Gates still lead into or out of this zone.",
-                {"gates": list(live_gates)},
-                code="zone_has_gates",
-            )
-        listed_by = [
-            *(
-                await session.scalars(
-                    select(TicketType.zone_ids).where(TicketType.event_id == event_id)
-                )
-            ),
-            *(
-                await session.scalars(
-                    select(MusterPoint.zone_ids).where(MusterPoint.event_id == event_id)
-                )
-            ),
-            *(
-                await session.scalars(
-                    select(Evacuation.zone_ids).where(Evacuation.event_id == event_id)
-                )
-            ),
-        ]
-        archived = _listed(listed_by, zone_id) or await _any(
-            session,
-            select(Gate.id).where(leads),
-            select(Scan.id).where(
-                Scan.event_id == event_id,
-                or_(Scan.from_zone_id == zone_id, Scan.to_zone_id == zone_id),
-            ),
-            select(Incident.id).where(Incident.zone_id == zone_id),
-        )
-        body = zone_json(zone)
-        if archived:
-            zone.archived_at = utcnow()
-            body = zone_json(zone)
-        else:
-            await session.delete(zone)
-    venues(muster(request)).forget(event_id)
-    return _removed("zone", archived, body)
+    return await _remove(request, Zone, "zone_id", "zone", zone_json, _refuse_zone, _zone_history)
 
 
 async def delete_gate(request: Request) -> JSONResponse:
-    event_id, gate_id = path_int(request, "event_id"), path_int(request, "gate_id")
-    await authorize(request, event_id, {ORGANISER})
-    async with muster(request).db.writing() as session:
-        gate: Gate = await get_in_event(session, Gate, event_id, gate_id)
-        if gate.archived_at is not None:
-            return _removed("gate", True, gate_json(gate))
-        archived = await _any(
-            session,
-            select(Scan.id).where(Scan.event_id == event_id, Scan.gate_id == gate_id),
-            select(Account.id).where(Account.event_id == event_id, Account.gate_id == gate_id),
-            select(PairingCode.id).where(
-                PairingCode.event_id == event_id, PairingCode.gate_id == gate_id
-            ),
-            select(Incident.id).where(Incident.gate_id == gate_id),
-        )
-        if archived:
-            gate.archived_at = utcnow()
-        else:
-            await session.delete(gate)
-        body = gate_json(gate)
-    venues(muster(request)).forget(event_id)
-    return _removed("gate", archived, body)
+    return await _remove(
+        request, Gate, "gate_id", "gate", gate_json, _refuse_nothing, _gate_history
+    )
 
 
 @answers(409)
 async def delete_ticket_type(request: Request) -> JSONResponse:
-    event_id, type_id = path_int(request, "event_id"), path_int(request, "type_id")
-    await authorize(request, event_id, {ORGANISER})
-    async with muster(request).db.writing() as session:
-        ticket_type: TicketType = await get_in_event(session, TicketType, event_id, type_id)
-        if ticket_type.archived_at is not None:
-            return _removed("ticket_type", True, ticket_type_json(ticket_type))
-        if ticket_type.is_default:
-            raise Conflict(
-                "Make another ticket type the default first.", code="default_ticket_type"
-            )
-        archived = await _any(session, select(Ticket.id).where(Ticket.type_id == type_id))
-        if archived:
-            ticket_type.archived_at = utcnow()
-        else:
-            await session.delete(ticket_type)
-        body = ticket_type_json(ticket_type)
-    venues(muster(request)).forget(event_id)
-    return _removed("ticket_type", archived, body)
+    return await _remove(
+        request,
+        TicketType,
+        "type_id",
+        "ticket_type",
+        ticket_type_json,
+        _refuse_default_type,
+        lambda session, t: _any(session, select(Ticket.id).where(Ticket.type_id == t.id)),
+    )
 
 
 routes = [

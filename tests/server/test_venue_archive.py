@@ -124,3 +124,20 @@ async def test_default_type_and_rights(
     )
     await delete(organiser, f"/api/v1/events/{other['id']}/zones/{zone['id']}", 404)
     await delete(organiser, f"{base}/zones/{2**70}", 404)
+
+
+async def test_a_zone_or_gate_the_roster_names_is_archived(
+    organiser: Api, event: dict[str, Any]
+) -> None:
+    base = f"/api/v1/events/{event['id']}"
+    zone = await organiser.post(f"{base}/zones", {"name": "Backstage"}, expect=201)
+    gate = await organiser.post(
+        f"{base}/gates", {"name": "Crew", "to_zone": zone["id"]}, expect=201
+    )
+    await organiser.post(
+        f"{base}/staff",
+        {"name": "周杰", "team": "安保", "role": "door", "zone": zone["id"], "gate": gate["id"]},
+        expect=201,
+    )
+    assert (await delete(organiser, f"{base}/gates/{gate['id']}"))["outcome"] == "archived"
+    assert (await delete(organiser, f"{base}/zones/{zone['id']}"))["outcome"] == "archived"
