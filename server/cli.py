@@ -24,6 +24,7 @@ from server import __version__
 from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.availability import pauses, unreachable
 from server.cli_tokens import add_token_commands
+from server.collector import keep_full_collections_rare
 from server.db import CONNECT_TIMEOUT, Database, dialect_name
 from server.key_sealing import (
     KeyEncryptionKey,
@@ -225,6 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True
     )
+    keep_full_collections_rare()
     app = create_app(settings, migrate=False)
     config = uvicorn.Config(
         app,
@@ -309,6 +311,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, listener: socke
             _account, token = await create_account(db, ORGANISER, name="muster demo")
         finally:
             await db.dispose()
+    keep_full_collections_rare()
     app = create_app(settings, migrate=False)
     server = GoingAwayServer(
         uvicorn.Config(
