@@ -48,6 +48,7 @@ from server.lookup import get_event
 from server.models import (
     Account,
     EmergencyPlan,
+    Event,
     Gate,
     Incident,
     IncidentLogEntry,
@@ -236,6 +237,18 @@ class ReportResult:
         }
 
 
+def require_category(event: Event, category: str) -> None:
+    """Refuse (400 ``unknown_category``) a category the event does not use:
+    a report's, a plan's."""
+    categories = event_categories(event.options)
+    if category not in categories:
+        raise InvalidRequest(
+            f"Unknown category {category!r}.",
+            {"category": category, "categories": list(categories)},
+            code="unknown_category",
+        )
+
+
 async def get_incident(
     session: AsyncSession, event_id: int, incident_id: int, *, lock: bool = False
 ) -> Incident:
@@ -326,13 +339,7 @@ async def _report_once(
 ) -> ReportResult:
     async with db.writing() as session:
         event = await get_event(session, event_id)
-        categories = event_categories(event.options)
-        if body.category not in categories:
-            raise InvalidRequest(
-                f"Unknown category {body.category!r}.",
-                {"category": body.category, "categories": list(categories)},
-                code="unknown_category",
-            )
+        require_category(event, body.category)
         await _check_place(session, event_id, body)
         if not db.is_sqlite:
             # Two phones reporting the same projector at the same instant must

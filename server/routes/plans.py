@@ -21,8 +21,7 @@ from server.broadcasts import plan_readiness
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
-from server.incident_rules import event_categories
-from server.incidents import plan_json
+from server.incidents import plan_json, require_category
 from server.lookup import get_event
 from server.models import EmergencyPlan, utcnow
 from server.openapi import accepts, answers
@@ -71,13 +70,7 @@ async def create_plan(request: Request) -> JSONResponse:
 async def _insert_plan(request: Request, event_id: int, body: PlanIn) -> EmergencyPlan:
     async with muster(request).db.writing() as session:
         event = await get_event(session, event_id)
-        categories = event_categories(event.options)
-        if body.category not in categories:
-            raise InvalidRequest(
-                f"Unknown category {body.category!r}.",
-                {"category": body.category, "categories": list(categories)},
-                code="unknown_category",
-            )
+        require_category(event, body.category)
         existing = await session.scalar(
             select(EmergencyPlan.id).where(
                 EmergencyPlan.event_id == event_id, EmergencyPlan.category == body.category
