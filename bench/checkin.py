@@ -143,10 +143,14 @@ def wait_ready(url: str, process: subprocess.Popen[str], deadline: float) -> Non
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_muster(sa_url: str | None, port: int, tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    """``muster serve`` on ``sa_url`` (None: its default, SQLite in ``tmp``) and its token."""
+def start_muster(
+    sa_url: str | None, port: int, tmp: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``muster serve`` on ``sa_url`` (None: its default, SQLite in ``tmp``) and its token;
+    ``settings``: more ``MUSTER_*`` variables for it."""
     env = {
         **os.environ,
+        **(settings or {}),
         "MUSTER_PORT": str(port),
         "MUSTER_DATA_DIR": str(tmp),
         "MUSTER_LOG_LEVEL": "warning",  # as the bare server
