@@ -43,8 +43,8 @@ from server.incident_rules import (
     IncidentClock,
     escalation_due,
 )
-from server.incidents import entry_json, incident_view
-from server.models import Event, Incident, IncidentLogEntry, utcnow
+from server.incidents import entry_json, incident_view, log_entry
+from server.models import Event, Incident, utcnow
 
 log = logging.getLogger("muster.escalation")
 
@@ -136,16 +136,7 @@ async def _claim(db: Database, due: _Due, now: datetime) -> Escalation | None:
             "title": incident.title,
             "category": incident.category,
         }
-        entry = IncidentLogEntry(
-            event_id=incident.event_id,
-            incident_id=incident.id,
-            action="escalated",
-            actor_id=None,
-            actor_name="",
-            text="",
-            data=data,
-            at=now,
-        )
+        entry = log_entry(incident, "escalated", None, now, data=data)
         session.add(entry)
         await session.flush()
         await raise_alert(

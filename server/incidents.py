@@ -372,16 +372,14 @@ async def _report_once(
             incident = _new_incident(event_id, body, actor, now)
             session.add(incident)
             await session.flush()
-            entry = IncidentLogEntry(
-                event_id=event_id,
-                incident_id=incident.id,
-                action="reported",
-                actor_id=actor.account_id,
-                actor_name=actor.name,
+            entry = log_entry(
+                incident,
+                "reported",
+                actor,
+                now,
                 text=body.description,
                 data={"title": body.title, "severity": body.severity},
                 nonce=body.nonce,
-                at=now,
             )
             outcome = "created"
         session.add(entry)
@@ -403,6 +401,31 @@ async def _report_once(
         view = await incident_view(session, incident)
         publish(session, event_id, "incidents", _message(entry, view, actor))
     return ReportResult(view, outcome, False)
+
+
+def log_entry(
+    incident: Incident,
+    action: str,
+    actor: Principal | None,
+    at: datetime,
+    *,
+    text: str = "",
+    data: dict[str, Any] | None = None,
+    nonce: str | None = None,
+) -> IncidentLogEntry:
+    """A new line of ``incident``'s log (the caller adds it to the session);
+    no ``actor``: the system's own (an escalation)."""
+    return IncidentLogEntry(
+        event_id=incident.event_id,
+        incident_id=incident.id,
+        action=action,
+        actor_id=None if actor is None else actor.account_id,
+        actor_name="" if actor is None else actor.name,
+        text=text,
+        data={} if data is None else data,
+        nonce=nonce,
+        at=at,
+    )
 
 
 def _new_incident(event_id: int, body: ReportIn, actor: Principal, now: datetime) -> Incident:
@@ -444,16 +467,8 @@ def _link_report(
         incident.severity = body.severity
     incident.reports += 1
     incident.last_reported_at = now
-    return IncidentLogEntry(
-        event_id=incident.event_id,
-        incident_id=incident.id,
-        action="linked_report",
-        actor_id=actor.account_id,
-        actor_name=actor.name,
-        text=body.description,
-        data=data,
-        nonce=body.nonce,
-        at=now,
+    return log_entry(
+        incident, "linked_report", actor, now, text=body.description, data=data, nonce=body.nonce
     )
 
 
@@ -598,16 +613,7 @@ async def act_on_incident(
         if after != incident.status:
             incident.status = after
             incident.status_since = now
-        entry = IncidentLogEntry(
-            event_id=event_id,
-            incident_id=incident.id,
-            action=LOGGED[action],
-            actor_id=actor.account_id,
-            actor_name=actor.name,
-            text=note,
-            data=data,
-            at=now,
-        )
+        entry = log_entry(incident, LOGGED[action], actor, now, text=note, data=data)
         session.add(entry)
         await session.flush()
         view = await incident_view(session, incident)
@@ -649,16 +655,8 @@ async def comment_on_incident(
                 found = await _comment_by_nonce(session, event_id, incident_id, body.nonce)
                 if found is not None:
                     return ActionResult(await incident_view(session, incident), found, True)
-            entry = IncidentLogEntry(
-                event_id=event_id,
-                incident_id=incident.id,
-                action=LOGGED[COMMENT],
-                actor_id=actor.account_id,
-                actor_name=actor.name,
-                text=body.text,
-                data={},
-                nonce=body.nonce,
-                at=now,
+            entry = log_entry(
+                incident, LOGGED[COMMENT], actor, now, text=body.text, nonce=body.nonce
             )
             session.add(entry)
             await session.flush()
