@@ -95,6 +95,18 @@ def reaches(audience: Audience, reader: Reader) -> bool:
     )
 
 
+def audience_text(audience: Audience) -> str:
+    """An audience as one spreadsheet cell: "everyone", or its selectors
+    ("roles=door; teams=security,tech; zones=3")."""
+    if audience.everyone:
+        return "everyone"
+    return "; ".join(
+        f"{key}={','.join(str(v) for v in sorted(getattr(audience, key)))}"
+        for key in SELECTORS
+        if getattr(audience, key)
+    )
+
+
 def shown_to(audience: Audience, reader: Reader) -> bool:
     """Whether a socket gets a broadcast message: its audience, and every screen."""
     return reader.role in SCREEN_ROLES or reaches(audience, reader)

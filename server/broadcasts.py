@@ -23,6 +23,7 @@ import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -657,6 +658,38 @@ async def plan_readiness(
 # --- the review ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A broadcast's confirmations: confirmed / expected, and the seconds from
+    sending to each confirmation."""
+
+    expected: int
+    acked: int
+    seconds: list[float]
+
+
+async def broadcast_figures(
+    session: AsyncSession, event_id: int, *, asked_only: bool
+) -> list[tuple[Broadcast, Figures]]:
+    """Every broadcast of the event, oldest first (``asked_only``: those that
+    asked for a confirmation), with its figures: the review and the export."""
+    query = select(Broadcast).where(Broadcast.event_id == event_id)
+    if asked_only:
+        query = query.where(Broadcast.ack_required.is_(True))
+    rows = list(await session.scalars(query.order_by(Broadcast.id)))
+    acks = await _acks(session, [b.id for b in rows])
+    expected = await _expected(session, event_id)
+    by_broadcast: dict[int, list[BroadcastAck]] = defaultdict(list)
+    for ack in acks:
+        by_broadcast[ack.broadcast_id].append(ack)
+    figures = []
+    for b in rows:
+        counts = _counts(audience_of(b.audience), expected, by_broadcast[b.id])
+        seconds = [(a.acked_at - b.sent_at).total_seconds() for a in by_broadcast[b.id]]
+        figures.append((b, Figures(counts["expected"], counts["acked"], seconds)))
+    return figures
+
+
 async def broadcasts_review(
     session: AsyncSession, event_id: int, doors_open: datetime
 ) -> dict[str, Any]:
@@ -665,30 +698,18 @@ async def broadcasts_review(
     confirmation (median, slowest); over all of them; and the plans' readiness at
     doors-open (confirmations made before the event started, of the plans as they
     stood). Figures only: no text, no names (it reads the same after the shred)."""
-    rows = list(
-        await session.scalars(
-            select(Broadcast)
-            .where(Broadcast.event_id == event_id, Broadcast.ack_required.is_(True))
-            .order_by(Broadcast.id)
-        )
-    )
-    acks = await _acks(session, [b.id for b in rows])
-    expected = await _expected(session, event_id)
-    by_broadcast: dict[int, list[BroadcastAck]] = defaultdict(list)
-    for ack in acks:
-        by_broadcast[ack.broadcast_id].append(ack)
     every: list[float] = []
     listed = []
-    for b in rows:
-        seconds = [(a.acked_at - b.sent_at).total_seconds() for a in by_broadcast[b.id]]
-        every += seconds
+    for b, figures in await broadcast_figures(session, event_id, asked_only=True):
+        every += figures.seconds
         listed.append(
             {
                 "id": b.id,
                 "priority": b.priority,
                 "sent_at": iso(b.sent_at),
-                **_counts(audience_of(b.audience), expected, by_broadcast[b.id]),
-                **ack_times(seconds),
+                "expected": figures.expected,
+                "acked": figures.acked,
+                **ack_times(figures.seconds),
             }
         )
     plans = {

@@ -108,7 +108,7 @@ def may_export_personal_data(role: str, options: Mapping[str, Any] | None) -> bo
 #: option): refused with 403 ``export_not_allowed`` otherwise.
 ORGANISER_ALLOWS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/events/{event_id}/exports/" + name): frozenset({COMMAND})
-    for name in ("checkins.csv", "incidents.csv", "stock.csv", "tasks.csv")
+    for name in ("checkins.csv", "incidents.csv", "stock.csv", "tasks.csv", "broadcasts.csv")
 }
 
 _EVENT = "/api/v1/events/{event_id}"
@@ -232,6 +232,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", _EVENT + "/exports/incidents.csv"): READERS,
     ("GET", _EVENT + "/exports/stock.csv"): READERS,
     ("GET", _EVENT + "/exports/tasks.csv"): READERS,
+    ("GET", _EVENT + "/exports/broadcasts.csv"): READERS,
     # personal data: the organiser's alone
     ("GET", _EVENT + "/retention"): ORGANISER_ONLY,
     ("POST", _EVENT + "/shred"): ORGANISER_ONLY,

@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from server import spreadsheet
 from server.auth import READERS, authorize
-from server.broadcasts import broadcasts_review
+from server.broadcast_rules import ack_times, audience_of, audience_text
+from server.broadcasts import broadcast_figures, broadcasts_review
 from server.context import muster
 from server.db import Database
 from server.errors import Forbidden
@@ -380,10 +381,46 @@ async def export_tasks(request: Request) -> StreamingResponse:
     )
 
 
+async def _broadcast_lines(db: Database, event_id: int, tz: ZoneInfo) -> AsyncIterator[str]:
+    """The broadcasts as CSV lines: an event sends tens or hundreds, read at once
+    (their confirmations are counted over the whole roster, not row by row)."""
+    header = [
+        "broadcast_id", "sent_at", _local("sent_at", tz), "resent_at", _local("resent_at", tz),
+        "priority", "audience", "plan_id", "ack_required", "expected", "acked",
+        "median_seconds", "slowest_seconds", "text_zh", "text_en",
+    ]  # fmt: skip
+    yield "\ufeff" + spreadsheet.line(header)
+    async with db.reading() as session:
+        figures = await broadcast_figures(session, event_id, asked_only=False)
+    lines = []
+    for b, f in figures:
+        times = ack_times(f.seconds)
+        cells = [
+            b.id, iso(b.sent_at), local_time(b.sent_at, tz), iso(b.resent_at),
+            local_time(b.resent_at, tz), b.priority, audience_text(audience_of(b.audience)),
+            b.plan_id, b.ack_required, f.expected, f.acked, times["median_seconds"],
+            times["slowest_seconds"], b.text_zh, b.text_en,
+        ]  # fmt: skip
+        lines.append(spreadsheet.line(cells))
+    yield "".join(lines)
+
+
+@answers(media_type="text/csv")
+async def export_broadcasts(request: Request) -> StreamingResponse:
+    """Every broadcast with its audience, confirmed / expected and the seconds to
+    confirm (median, slowest), as CSV."""
+    event_id = path_int(request, "event_id")
+    tz = await _event_zone(request, event_id)
+    return await _csv_response(
+        _broadcast_lines(muster(request).db, event_id, tz), f"broadcasts-{event_id}.csv"
+    )
+
+
 routes = [
     Route("/api/v1/events/{event_id}/report", event_report, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/checkins.csv", export_checkins, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/incidents.csv", export_incidents, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/stock.csv", export_stock, methods=["GET"]),
     Route("/api/v1/events/{event_id}/exports/tasks.csv", export_tasks, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/exports/broadcasts.csv", export_broadcasts, methods=["GET"]),
 ]

@@ -228,6 +228,13 @@ def test_the_console_on_the_day(
         with server.api() as api:
             assert api.get(base).json()["options"]["command_exports"] is True
         assert screen_api.get(f"{base}/exports/checkins.csv").status_code == 200
+    # Beside them, the broadcasts with their confirmations.
+    with page.expect_download() as downloaded:
+        page.get_by_role("button", name="广播与确认 CSV").click()
+    assert downloaded.value.suggested_filename == f"broadcasts-{event['id']}.csv"
+    lines = Path(downloaded.value.path()).read_text("utf-8-sig").splitlines()
+    assert lines[0].startswith("broadcast_id,sent_at,")
+    assert [line.split(",")[0] for line in lines[1:]] == [str(sent["id"])]
     page.screenshot(path=str(artifacts / f"console-day-review-zh-{db}.png"), full_page=True)
     page.click("[data-lang=en]")
     expect(page.locator("#review-refusals tr[data-reason=already_inside]")).to_contain_text(
@@ -235,6 +242,7 @@ def test_the_console_on_the_day(
     )
     expect(page.locator("#review-tasks tr[data-team=tech] td").first).to_have_text("Tech")
     expect(row.locator("[data-col=slowest]")).to_have_text(f"{sent['slowest_seconds']:g} s")
+    expect(page.get_by_role("button", name="Broadcasts and confirmations CSV")).to_be_visible()
     page.screenshot(path=str(artifacts / f"console-day-review-en-{db}.png"), full_page=True)
 
     # A pairing link on 127.0.0.1 warns that a phone cannot open it.

@@ -110,7 +110,7 @@ export async function showReview(view) {
     h("div", { class: "grid-2" }, broadcastsCard(r.broadcasts, tz), tasksCard(r.tasks)),
     evacuations,
     h("section", { class: "card", id: "exports" }, h("h2", {}, t("review.exports")),
-      h("div", { class: "buttons" }, ["checkins", "incidents", "stock", "tasks"].map(exportButton)),
+      h("div", { class: "buttons" }, ["checkins", "incidents", "stock", "tasks", "broadcasts"].map(exportButton)),
       commandExportsBox(view)));
 }
 
