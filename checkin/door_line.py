@@ -41,30 +41,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import orjson
 
-from checkin import admission
-from checkin.admission import (
-    TOPICS,
-    GateInfo,
-    ScanRequest,
-    Venue,
-    ZoneLevel,
-    answer,
-    raise_zone_alert,
-    scan_row,
-    ticket_state,
-    venues,
-)
-from checkin.admission import _zone_level as zone_level
+from checkin import store
+from checkin.answers import TOPICS, ScanRequest, answer, scan_row, ticket_state
+from checkin.capacity import ZoneLevel, raise_zone_alert, zone_alert_level
 from checkin.rules import GateMove, decide
-from checkin.store import _NOT_WHOLE, SCAN_FIELDS, TICKET_FIELDS, PgStore, TicketRow
-from checkin.sync import _SCAN_TYPES
+from checkin.store import NOT_WHOLE, SCAN_FIELDS, SCAN_TYPES, TICKET_FIELDS, PgStore, TicketRow
+from checkin.venue import GateInfo, Venue, venues
 from server.context import Muster
 from server.db import connection_lost
 from server.models import utcnow
@@ -202,7 +192,7 @@ _MOVE_COLUMNS = (
     " type_id bigint, zone_after bigint, first_in timestamptz"
 )
 _SCAN_COLUMNS = ", ".join(
-    f"{name} {'json' if name == 'response' else _SCAN_TYPES[name]}" for name in SCAN_FIELDS
+    f"{name} {'json' if name == 'response' else SCAN_TYPES[name]}" for name in SCAN_FIELDS
 )
 
 
@@ -244,7 +234,7 @@ WITH m AS (
     SELECT CASE WHEN (SELECT count(*) FROM moved) <> $2::integer
         OR (SELECT count(*) FROM counted) <> cardinality($3::bigint[])
         OR (SELECT count(*) FROM logged) <> $9::integer
-    THEN CAST((SELECT '{_NOT_WHOLE} ' || count(*) FROM moved) AS integer) END AS failed
+    THEN CAST((SELECT '{NOT_WHOLE} ' || count(*) FROM moved) AS integer) END AS failed
 )
 SELECT whole.failed, counted.zone_id, counted.inside, counted.cap
 FROM whole LEFT JOIN counted ON true
@@ -289,7 +279,7 @@ async def apply_batch(
     try:
         rows = await conn.fetch(_APPLY[guarded], *_apply_args(plan, venue))
     except asyncpg.InvalidTextRepresentationError as exc:
-        if _NOT_WHOLE not in str(exc):
+        if NOT_WHOLE not in str(exc):
             raise
         return None
     except asyncpg.DeadlockDetectedError:
@@ -300,12 +290,19 @@ async def apply_batch(
 # --- the line ----------------------------------------------------------------------------------
 
 
+#: ``admit_one(ctx, event_id, scan)``.
+SinglePath = Callable[[Muster, int, ScanRequest], Awaitable[dict[str, Any]]]
+
+
 class DoorLine:
     """One event's online scans in this process, written in batches (group commit)."""
 
-    def __init__(self, ctx: Muster, event_id: int) -> None:
+    def __init__(self, ctx: Muster, event_id: int, single: SinglePath) -> None:
         self.ctx = ctx
         self.event_id = event_id
+        #: The single-scan path (``checkin.admission.admit_one``), for the
+        #: scans a batch could not take.
+        self.single = single
         self.waiting: list[Waiting] = []
         #: The lanes writing batches now (at most LANES).
         self.lanes: set[asyncio.Task[None]] = set()
@@ -329,7 +326,7 @@ class DoorLine:
             lane.add_done_callback(self.lanes.discard)
         result = await waiting.answered
         if isinstance(result, str):  # FALLBACK
-            return await admission.admit_one(self.ctx, self.event_id, scan)
+            return await self.single(self.ctx, self.event_id, scan)
         return result
 
     async def _drain(self) -> None:
@@ -366,6 +363,7 @@ class DoorLine:
 
     async def _write(self, batch: list[Waiting]) -> None:
         ctx, event_id = self.ctx, self.event_id
+        cache = venues(ctx)
         venue = batch[-1].venue  # the newest copy: it has every zone the others had
         levels: list[ZoneLevel] = []
         taken: list[tuple[int, int, int | None]] | None = []
@@ -381,11 +379,11 @@ class DoorLine:
                 [None if r["stored"] is None else orjson.loads(r["stored"]) for r in records],
             )
             if plan.logged:
-                taken = await apply_batch(conn, plan, venue, admission.GUARD_TICKET_STATE)
-                store = PgStore(conn)
+                taken = await apply_batch(conn, plan, venue, store.GUARD_TICKET_STATE)
+                pg = PgStore(conn)
                 for zone_id, inside, cap in taken or ():
-                    level = await zone_level(
-                        store, ctx, venue.zones.get(zone_id), (inside, cap), False
+                    level = await zone_alert_level(
+                        pg, cache, venue.zones.get(zone_id), (inside, cap), False
                     )
                     if level is not None:
                         levels.append(level)
@@ -404,14 +402,3 @@ class DoorLine:
         for waiting, result in zip(batch, plan.answers, strict=True):
             if not waiting.answered.done():
                 waiting.answered.set_result(result)
-
-
-def door_line(ctx: Muster, event_id: int) -> DoorLine:
-    """This process's line for an event."""
-    lines = cast(dict[int, DoorLine] | None, ctx.parts.get("checkin.door_lines"))
-    if lines is None:
-        lines = ctx.parts["checkin.door_lines"] = {}
-    line = lines.get(event_id)
-    if line is None:
-        line = lines[event_id] = DoorLine(ctx, event_id)
-    return line

@@ -61,6 +61,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db import Database
 from server.models import Scan, Ticket, ZoneShard
 
+#: The protection the race test removes (``tests/checkin/test_admission_race.py``):
+#: move a ticket only if it still holds what the decision was taken on.
+GUARD_TICKET_STATE = True
+
 _tickets = cast(Table, Ticket.__table__)
 _scans = cast(Table, Scan.__table__)
 _shards = cast(Table, ZoneShard.__table__)
@@ -97,6 +101,29 @@ SCAN_FIELDS = (
     "annulled_by",
     "response",
 )
+
+
+#: Each scan-log column's PostgreSQL type, for ``unnest`` of one array per column.
+SCAN_TYPES = {
+    "id": "bigint",
+    "event_id": "bigint",
+    "ticket_id": "bigint",
+    "gate_id": "bigint",
+    "device_id": "bigint",
+    "direction": "text",
+    "nonce": "text",
+    "scanned_at": "timestamptz",
+    "received_at": "timestamptz",
+    "status": "text",
+    "reason": "text",
+    "from_zone_id": "bigint",
+    "to_zone_id": "bigint",
+    "offline": "boolean",
+    "conflict_with": "bigint",
+    "annulled_at": "timestamptz",
+    "annulled_by": "bigint",
+    "response": "text",  # cast to json below: asyncpg takes JSON as text
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +214,9 @@ class Store(Protocol):
     async def log(self, values: dict[str, Any]) -> int | None:
         """Log a refused scan: its id, or None when the nonce was already logged."""
 
-    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
-        """Move the ticket and the zone counters and log the scan, all or nothing."""
+    async def apply(self, values: dict[str, Any], move: Move) -> Applied:
+        """Move the ticket and the zone counters and log the scan, all or nothing
+        (guarded by ``GUARD_TICKET_STATE``)."""
 
     async def zone_total(self, zone_id: int) -> int: ...
 
@@ -299,12 +327,12 @@ SELECT
     CASE WHEN EXISTS (SELECT 1 FROM moved) AND (
         NOT EXISTS (SELECT 1 FROM logged)
         OR ({p["enter_zone"]}::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entered)))
-    THEN CAST((SELECT '{_NOT_WHOLE} ' || id FROM moved) AS integer) END AS whole
+    THEN CAST((SELECT '{NOT_WHOLE} ' || id FROM moved) AS integer) END AS whole
 """
 
 
 #: The text of the error that rolls a partial ``apply`` back.
-_NOT_WHOLE = "muster-scan-not-applied-whole"
+NOT_WHOLE = "muster-scan-not-applied-whole"
 _PG_APPLY = {guarded: _pg_apply(guarded) for guarded in (True, False)}
 
 
@@ -340,11 +368,11 @@ class PgStore:
         scan_id = await self.conn.fetchval(_PG_LOG, *self._scan_args(values))
         return None if scan_id is None else int(scan_id)
 
-    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
+    async def apply(self, values: dict[str, Any], move: Move) -> Applied:
         seen = move.seen
         try:
             record = await self.conn.fetchrow(
-                _PG_APPLY[guarded],
+                _PG_APPLY[GUARD_TICKET_STATE],
                 *self._scan_args(values),
                 seen.id,
                 seen.zone_id,
@@ -357,7 +385,7 @@ class PgStore:
                 *_walk_args(move.leave),
             )
         except asyncpg.InvalidTextRepresentationError as exc:
-            if _NOT_WHOLE not in str(exc):
+            if NOT_WHOLE not in str(exc):
                 raise
             return Applied(STALE)
         except asyncpg.DeadlockDetectedError:
@@ -497,9 +525,11 @@ class CoreStore:
     async def log(self, values: dict[str, Any]) -> int | None:
         return await self.db.on_sqlite_thread(_log, values, write=True)
 
-    async def apply(self, values: dict[str, Any], move: Move, guarded: bool = True) -> Applied:
+    async def apply(self, values: dict[str, Any], move: Move) -> Applied:
         try:
-            return await self.db.on_sqlite_thread(_apply, values, move, guarded, write=True)
+            return await self.db.on_sqlite_thread(
+                _apply, values, move, GUARD_TICKET_STATE, write=True
+            )
         except _Undo as undo:  # rolled back
             return undo.applied
 

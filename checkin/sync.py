@@ -30,28 +30,17 @@ from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from checkin.admission import (
-    TICKET_COLUMNS,
-    TOPICS,
-    ScanRequest,
-    Venue,
-    Verdict,
-    ZoneLevel,
-    answer,
-    raise_zone_alert,
-    scan_row,
-    ticket_id_of,
-    ticket_state,
-    venues,
-)
+from checkin.answers import TOPICS, ScanRequest, Verdict, answer, scan_row, ticket_state
+from checkin.capacity import ZoneLevel, raise_zone_alert
 from checkin.reconcile import OfflineScan, Reconciliation, TicketRecord, reconcile_offline_scans
 from checkin.rules import INVALID, Decision, GateMove
 from checkin.secrets import SecretError
-from checkin.store import MOVE_TICKET, SCAN_FIELDS, TicketRow, writing
+from checkin.store import MOVE_TICKET, SCAN_FIELDS, SCAN_TYPES, TICKET_FIELDS, TicketRow, writing
+from checkin.venue import Venue, venues
 from server.alerts import raise_alert
 from server.context import Muster
 from server.db import connection_lost
-from server.errors import Conflict, InvalidRequest
+from server.errors import Conflict
 from server.fields import storable
 from server.models import Gate, Scan, Ticket, ZoneShard, utcnow
 from server.serialize import iso
@@ -61,6 +50,7 @@ log = logging.getLogger("muster.checkin")
 _tickets = cast(Table, Ticket.__table__)
 _scans = cast(Table, Scan.__table__)
 _shards = cast(Table, ZoneShard.__table__)
+_TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
 
 
 #: Rows per IN (…) list: well under both databases' bound-parameter limits.
@@ -131,7 +121,7 @@ async def replay_offline(ctx: Muster, event_id: int, scans: list[ScanRequest]) -
     order, each in a transaction of its own, and a scan that fails alone is
     left out of the answer (``counts.failed``): the phone keeps it queued.
     """
-    venue = await _venue_with_gates(ctx, event_id, scans)
+    venue = await venues(ctx).with_gates(event_id, {s.gate_id for s in scans})
     received_at = utcnow()
     firsts: dict[str, ScanRequest] = {}
     for scan in scans:
@@ -198,19 +188,6 @@ class Replayed:
         self.conflict += other.conflict
 
 
-async def _venue_with_gates(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> Venue:
-    cache = venues(ctx)
-    venue = await cache.get(event_id)
-    if any(s.gate_id not in venue.gates for s in scans):
-        venue = await cache.get(event_id, fresh=True)
-    unknown = sorted({s.gate_id for s in scans if s.gate_id not in venue.gates})
-    if unknown:
-        raise InvalidRequest(
-            f"No gate {unknown[0]} in this event.", {"gates": unknown}, code="unknown_gate"
-        )
-    return venue
-
-
 async def _replay_whole(
     ctx: Muster, event_id: int, venue: Venue, unique: list[ScanRequest]
 ) -> Replayed:
@@ -255,7 +232,7 @@ async def _replay_once(
             OfflineScan(
                 index=i,
                 scan_id=ids[i],
-                ticket_id=ticket_id_of(verdicts[i]),
+                ticket_id=verdicts[i].ticket_id,
                 secret_generation=verdicts[i].generation,
                 secret_error=verdicts[i].reason,
                 move=GateMove(
@@ -423,7 +400,7 @@ async def _ids_by_secret(
 #: the event in the same condition, a planner without fresh statistics
 #: walked every ticket of the event through an index on event_id.
 _PG_LOCK_TICKETS = (
-    f"SELECT {', '.join(c.name for c in TICKET_COLUMNS)}, secret FROM (SELECT * FROM tickets"
+    f"SELECT {', '.join(c.name for c in _TICKET_COLUMNS)}, secret FROM (SELECT * FROM tickets"
     " WHERE id = ANY($2::bigint[]) OFFSET 0) t WHERE event_id = $1 ORDER BY id FOR UPDATE"
 )
 
@@ -438,13 +415,13 @@ async def _locked_tickets(
     found: dict[int, tuple[TicketRow, str]] = {}
     for chunk in _chunks(ids):
         query = (
-            select(*TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
+            select(*_TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
             .where(_tickets.c.event_id == event_id, _tickets.c.id.in_(chunk))
             .order_by(_tickets.c.id)
             .with_for_update()
         )
         for row in await conn.execute(query):
-            fields = {c.name: row._mapping[c.name] for c in TICKET_COLUMNS}
+            fields = {c.name: row._mapping[c.name] for c in _TICKET_COLUMNS}
             found[int(row.id)] = (TicketRow(**fields), row.current_secret)
     return found
 
@@ -531,33 +508,12 @@ async def _last_ok_scans(
     return found
 
 
-#: Each scan-log column's PostgreSQL type, for ``unnest`` of one array per column.
-_SCAN_TYPES = {
-    "id": "bigint",
-    "event_id": "bigint",
-    "ticket_id": "bigint",
-    "gate_id": "bigint",
-    "device_id": "bigint",
-    "direction": "text",
-    "nonce": "text",
-    "scanned_at": "timestamptz",
-    "received_at": "timestamptz",
-    "status": "text",
-    "reason": "text",
-    "from_zone_id": "bigint",
-    "to_zone_id": "bigint",
-    "offline": "boolean",
-    "conflict_with": "bigint",
-    "annulled_at": "timestamptz",
-    "annulled_by": "bigint",
-    "response": "text",  # cast to json below: asyncpg takes JSON as text
-}
 _BATCH_COLUMNS = ("id", *SCAN_FIELDS)
 _PG_INSERT_SCANS = (
     f"WITH logged AS (INSERT INTO scans ({', '.join(_BATCH_COLUMNS)})"
     f" SELECT {', '.join(c + '::json' if c == 'response' else c for c in _BATCH_COLUMNS)}"
     " FROM unnest("
-    + ", ".join(f"${i + 1}::{_SCAN_TYPES[c]}[]" for i, c in enumerate(_BATCH_COLUMNS))
+    + ", ".join(f"${i + 1}::{SCAN_TYPES[c]}[]" for i, c in enumerate(_BATCH_COLUMNS))
     + f") AS batch({', '.join(_BATCH_COLUMNS)})"
     " ON CONFLICT (event_id, nonce) DO NOTHING RETURNING 1)"
     " SELECT count(*) FROM logged"

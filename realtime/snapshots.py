@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from checkin.admission import annulment_json
 from checkin.admitted import read_admitted
+from checkin.annul import annulment_json
 from server.alerts import alert_json
 from server.db import Database
 from server.models import Alert, Revocation, Scan, Ticket, utcnow

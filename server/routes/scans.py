@@ -18,11 +18,14 @@ from sqlalchemy import func, or_, select
 from starlette.requests import Request
 from starlette.routing import Route
 
-from checkin.admission import ScanRequest, admit, annul, load_venue
+from checkin.admission import admit
 from checkin.admitted import read_admitted
+from checkin.annul import annul
+from checkin.answers import ScanRequest
 from checkin.display import ticket_box
 from checkin.rules import REASONS
 from checkin.sync import replay_offline
+from checkin.venue import load_venue
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
 from server.context import Muster, muster
 from server.errors import Forbidden, InvalidRequest, NotFound

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.routing import Route
 
-from checkin.admission import venues
+from checkin.capacity import new_shards, reslice_zone
+from checkin.venue import venues
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
@@ -167,14 +168,6 @@ class TicketTypePatch(BaseModel):
     valid_until: TicketTime | None = None
 
 
-def slice_capacity(capacity: int | None, shards: int) -> list[int | None]:
-    """Split ``capacity`` into ``shards`` caps that sum to it exactly."""
-    if capacity is None:
-        return [None] * shards
-    base, extra = divmod(capacity, shards)
-    return [base + (1 if i < extra else 0) for i in range(shards)]
-
-
 async def _check_zones(session: AsyncSession, event_id: int, zone_ids: list[int | None]) -> None:
     wanted = {z for z in zone_ids if z is not None}
     if not wanted:
@@ -264,10 +257,7 @@ async def create_zone(request: Request) -> JSONResponse:
         )
         session.add(zone)
         await session.flush()
-        caps = slice_capacity(body.capacity, ctx.settings.capacity_shards)
-        session.add_all(
-            ZoneShard(zone_id=zone.id, shard=i, inside=0, cap=c) for i, c in enumerate(caps)
-        )
+        session.add_all(new_shards(zone.id, body.capacity, ctx.settings.capacity_shards))
     return json_response(zone_json(zone), status=201)
 
 
@@ -297,25 +287,6 @@ async def update_zone(request: Request) -> JSONResponse:
             zone.capacity = changes["capacity"]
             await reslice_zone(session, zone)
     return json_response(zone_json(zone))
-
-
-async def reslice_zone(session: AsyncSession, zone: Zone) -> None:
-    """Give the zone's shards new caps after a capacity change.
-
-    Rows are locked in shard order (the order admissions never hold two in),
-    and people already inside stay counted where they are: a shard over its
-    new cap simply admits no one until enough have left.
-    """
-    shards = (
-        await session.scalars(
-            select(ZoneShard)
-            .where(ZoneShard.zone_id == zone.id)
-            .order_by(ZoneShard.shard)
-            .with_for_update()
-        )
-    ).all()
-    for shard, cap in zip(shards, slice_capacity(zone.capacity, len(shards)), strict=True):
-        shard.cap = cap
 
 
 # --- gates ------------------------------------------------------------------

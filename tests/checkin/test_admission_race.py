@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from checkin import admission
-from checkin.admission import ScanRequest, admit
+from checkin import store
+from checkin.admission import admit, admit_one
+from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
 from server.context import Muster
 from server.models import Scan, Ticket, ZoneShard
@@ -83,7 +84,7 @@ async def rush(
     ]
     if not processes:
         return await asyncio.gather(*(admit(ctx, event_id, r) for r in requests))
-    lines = {gate: DoorLine(ctx, event_id) for gate in gates}
+    lines = {gate: DoorLine(ctx, event_id, admit_one) for gate in gates}
     return await asyncio.gather(*(lines[r.gate_id].admit(r) for r in requests))
 
 
@@ -136,7 +137,7 @@ async def test_each_ticket_admitted_once(
 async def test_without_the_guard_tickets_get_in_twice(
     ctx: Muster, organiser: Api, event: Any, zone: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(admission, "GUARD_TICKET_STATE", False)
+    monkeypatch.setattr(store, "GUARD_TICKET_STATE", False)
     gates = await doors_into(organiser, event["id"], zone["id"])
     doubled = 0
     for _round in range(5):  # bounded: the race shows up in the first round in practice

@@ -16,9 +16,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from checkin import admission, door_line
-from checkin.admission import ScanRequest, venues
+from checkin import admission, door_line, store
+from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
+from checkin.venue import venues
 from server.context import Muster
 from tests.checkin.test_admission_race import admissions_per_ticket, inside, issue_many
 from tests.conftest import Api
@@ -40,7 +41,7 @@ async def test_one_batch_decides_a_tickets_scans_in_order(
 ) -> None:
     first, second = await issue_many(organiser, event["id"], 2)
     await venues(ctx).get(event["id"])  # cached: the scans join the line at once
-    line = DoorLine(ctx, event["id"])
+    line = DoorLine(ctx, event["id"], admission.admit_one)
     answers = await asyncio.gather(
         line.admit(request(first["secret"], gate["id"])),
         line.admit(request(second["secret"], gate["id"])),
@@ -93,7 +94,7 @@ async def test_a_ticket_moved_by_another_process_sends_the_batch_to_the_single_p
 
     monkeypatch.setattr(door_line, "apply_batch", another_process_first)
     await venues(ctx).get(event["id"])
-    line = DoorLine(ctx, event["id"])
+    line = DoorLine(ctx, event["id"], admission.admit_one)
     answers = await asyncio.gather(
         line.admit(request(raced["secret"], gate["id"])),
         line.admit(request(other["secret"], gate["id"])),
@@ -114,7 +115,7 @@ async def test_a_repeated_nonce_answers_as_the_first(
 ) -> None:
     (ticket,) = await issue_many(organiser, event["id"], 1)
     await venues(ctx).get(event["id"])
-    line = DoorLine(ctx, event["id"])
+    line = DoorLine(ctx, event["id"], admission.admit_one)
     scan = request(ticket["secret"], gate["id"])
     twice = await asyncio.gather(line.admit(scan), line.admit(scan))
     again = await line.admit(scan)
@@ -137,7 +138,7 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
     flight, so the second lane reads them outside too; its write must find
     them moved. Without the guard the same test lets them in twice."""
     assert door_line.LANES >= 2
-    monkeypatch.setattr(admission, "GUARD_TICKET_STATE", guarded)
+    monkeypatch.setattr(store, "GUARD_TICKET_STATE", guarded)
     tickets = await issue_many(organiser, event["id"], 20)
     apply_batch = door_line.apply_batch
     second_wave_read = asyncio.Event()
@@ -149,7 +150,7 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
 
     monkeypatch.setattr(door_line, "apply_batch", held)
     await venues(ctx).get(event["id"])
-    line = DoorLine(ctx, event["id"])
+    line = DoorLine(ctx, event["id"], admission.admit_one)
 
     async def until(condition: Any) -> None:
         # The line has no event to wait on: look every millisecond, 5 s at most.

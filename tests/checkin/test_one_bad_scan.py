@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from checkin.admission import ScanRequest, venues
+from checkin.admission import admit_one
+from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
+from checkin.venue import venues
 from server.context import Muster
 from tests.checkin.test_admission_race import admissions_per_ticket, inside, issue_many
 from tests.conftest import Api
@@ -194,7 +196,7 @@ async def test_a_door_line_batch_whose_statement_fails_retries_the_others_one_by
             secret, gate["id"], "in", nonce or uuid.uuid4().hex, datetime.now(UTC), None
         )
 
-    line = DoorLine(ctx, event["id"])
+    line = DoorLine(ctx, event["id"], admit_one)
     culprit = scan(spare["secret"], POISON + uuid.uuid4().hex)
     sent = [scan(t["secret"]) for t in tickets[:20]] + [culprit]
     sent += [scan(t["secret"]) for t in tickets[20:]]

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from checkin import admission
 from server import evacuation_accounts
 from server.context import Muster
 from server.models import EvacuationAccount, EvacuationPerson
@@ -37,7 +36,7 @@ WALK_INS = 3
 
 @pytest.fixture(autouse=True)
 def no_venue_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admission, "VENUE_CACHE_SECONDS", -1.0)
+    monkeypatch.setattr("checkin.venue.VENUE_CACHE_SECONDS", -1.0)
 
 
 async def hammer(organiser: Api, api_as: Any, event: Any) -> dict[str, Any]:

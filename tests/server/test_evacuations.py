@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from checkin import admission
 from server.serialize import iso
 from tests.conftest import Api
 from tests.server.test_scans import issue, scan
@@ -19,7 +18,7 @@ from tests.server.test_scans_sync import item, sync
 
 @pytest.fixture(autouse=True)
 def no_venue_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admission, "VENUE_CACHE_SECONDS", -1.0)
+    monkeypatch.setattr("checkin.venue.VENUE_CACHE_SECONDS", -1.0)
 
 
 async def make_venue(organiser: Api, event_id: int) -> dict[str, Any]:

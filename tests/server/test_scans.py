@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checkin import admission
 from server.context import Muster
 from server.models import Alert, Scan
 from tests.conftest import Api, event_body
@@ -20,7 +19,7 @@ from tests.conftest import Api, event_body
 @pytest.fixture(autouse=True)
 def no_venue_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests edit the venue and scan at once; production waits for the TTL.
-    monkeypatch.setattr(admission, "VENUE_CACHE_SECONDS", -1.0)
+    monkeypatch.setattr("checkin.venue.VENUE_CACHE_SECONDS", -1.0)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checkin import admission
 from server.context import Muster
 from server.models import Alert, Scan
 from tests.conftest import Api
@@ -18,7 +17,7 @@ from tests.server.test_scans import issue, scan
 
 @pytest.fixture(autouse=True)
 def no_venue_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admission, "VENUE_CACHE_SECONDS", -1.0)
+    monkeypatch.setattr("checkin.venue.VENUE_CACHE_SECONDS", -1.0)
 
 
 def item(secret: str, gate: int, nonce: str, at: datetime, direction: str = "in") -> dict[str, Any]:

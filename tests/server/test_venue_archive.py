@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from checkin import admission
 from tests.conftest import Api
 from tests.server.test_scans import scan
 
 
 @pytest.fixture(autouse=True)
 def no_venue_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admission, "VENUE_CACHE_SECONDS", -1.0)
+    monkeypatch.setattr("checkin.venue.VENUE_CACHE_SECONDS", -1.0)
 
 
 async def delete(api: Api, path: str, expect: int = 200) -> Any:
