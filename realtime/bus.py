@@ -40,13 +40,12 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.core import SequenceCursor
 from realtime.snapshots import admission_json, revocation_json
 from server.availability import DependencyHealth
-from server.db import Database
+from server.db import Database, asyncpg_dsn
 from server.models import BusMessage, Revocation, Scan, Ticket, TokenRevocation
 
 log = logging.getLogger("muster.realtime")
@@ -454,12 +453,6 @@ def decode_hint(payload: str) -> tuple[str, dict[int, set[str]] | None]:
     except ValueError:
         return origin, None
     return origin, marks
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A plain libpq DSN for asyncpg from a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    parsed = make_url(url).set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=False)
 
 
 class PgSignal:

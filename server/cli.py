@@ -25,7 +25,7 @@ from server.auth import ORGANISER, create_account, hash_token, new_token
 from server.availability import pauses, unreachable
 from server.cli_tokens import add_token_commands
 from server.collector import keep_full_collections_rare
-from server.db import CONNECT_TIMEOUT, Database, dialect_name
+from server.db import CONNECT_TIMEOUT, Database, asyncpg_dsn, dialect_name
 from server.key_sealing import (
     KeyEncryptionKey,
     KeySealingError,
@@ -93,8 +93,7 @@ def _missing_database(url: str) -> str:
 
 
 async def _connect_once(url: str) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=CONNECT_TIMEOUT)
     await conn.close()
 
 

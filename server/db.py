@@ -46,6 +46,13 @@ RAW_POOL_SIZE = 20
 _T = TypeVar("_T")
 
 
+def asyncpg_dsn(url: str) -> str:
+    """A plain libpq DSN for asyncpg from a SQLAlchemy ``postgresql+asyncpg://`` URL
+    (the raw pools here, the bus's LISTEN connection, ``muster serve``'s wait)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -155,14 +162,13 @@ class Database:
         async with self._raw_pool_lock:
             pool = self._raw_pools.get(cached_plans)
             if pool is None:
-                dsn = make_url(self.url).set(drivername="postgresql")
                 settings = (
                     {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
                     if cached_plans
                     else {"plan_cache_mode": "force_custom_plan"}
                 )
                 pool = await asyncpg.create_pool(
-                    dsn.render_as_string(hide_password=False),
+                    asyncpg_dsn(self.url),
                     # No floor: asyncpg keeps a floor by reconnecting in the
                     # background, with a traceback in the log every attempt
                     # while the database is away.
