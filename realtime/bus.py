@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.core import SequenceCursor
 from realtime.snapshots import admission_json, revocation_json
+from realtime.topics import MESSAGE_TOPICS
 from server.availability import DependencyHealth
 from server.db import Database, asyncpg_dsn
 from server.models import BusMessage, Revocation, Scan, Ticket, TokenRevocation
@@ -119,7 +120,7 @@ class BusMessages:
     ``realtime.outbox`` (annulments by ``checkin.admission.annul``)."""
 
     name: str = "bus_messages"
-    topics: tuple[str, ...] = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
+    topics: tuple[str, ...] = MESSAGE_TOPICS
 
     async def max_id(self, session: AsyncSession) -> int:
         return int(await session.scalar(select(func.coalesce(func.max(BusMessage.id), 0))) or 0)

@@ -12,18 +12,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from realtime.topics import MESSAGE_TOPICS
 from server.models import BusMessage
-
-#: Topics carried by ``bus_messages``. Admissions and revocations are read
-#: straight from the ``scans`` and ``revocations`` tables instead; an
-#: annulment changes a scan row already read, so it is a message here
-#: (written by ``checkin.admission.annul`` on its own connection).
-STREAM_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
 
 
 def publish(session: AsyncSession, event_id: int, topic: str, data: dict[str, Any]) -> BusMessage:
-    if topic not in STREAM_TOPICS:
-        raise ValueError(f"{topic!r} is not a stream topic")
+    if topic not in MESSAGE_TOPICS:
+        raise ValueError(f"{topic!r} is not a topic of bus_messages")
     message = BusMessage(event_id=event_id, topic=topic, payload=data)
     session.add(message)
     return message

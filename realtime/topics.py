@@ -34,6 +34,12 @@ STREAM_TOPICS = (
     "tasks",
 )
 TOPICS = STATE_TOPICS + STREAM_TOPICS
+#: The stream topics carried by ``bus_messages`` rows (``realtime.outbox``,
+#: read by ``realtime.bus.BusMessages``). Admissions and revocations are read
+#: straight from the ``scans`` and ``revocations`` tables instead; an
+#: annulment changes a scan row already read, so it is a message here
+#: (written by ``checkin.admission.annul`` on its own connection).
+MESSAGE_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
 #: Stream topics whose messages go to some sockets only: each message names
 #: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
 #: of these topics check it per socket. The others' fan-out checks nothing.

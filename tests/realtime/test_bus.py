@@ -12,6 +12,7 @@ import pytest
 
 from realtime.bus import SOURCES, BusItem, BusMessages, TableReader
 from realtime.outbox import publish
+from realtime.topics import MESSAGE_TOPICS, STREAM_TOPICS
 from server.context import Muster
 from server.models import Revocation, Scan
 
@@ -126,3 +127,11 @@ async def test_the_raw_postgresql_reads_give_the_same_items(
             got = await source.fetch_pg(conn, 0, 100)
         assert expected, source.name
         assert seen(got) == seen(expected), source.name
+
+
+def test_every_stream_topic_is_read_from_one_table() -> None:
+    """The readers cover the stream topics exactly once each: a topic written
+    to ``bus_messages`` (``MESSAGE_TOPICS``) or read from its own table."""
+    read = [topic for source in SOURCES for topic in source.topics]
+    assert sorted(read) == sorted(STREAM_TOPICS)
+    assert set(MESSAGE_TOPICS) <= set(STREAM_TOPICS)
