@@ -7,7 +7,10 @@
 - State topics: a change marks the topic of the event dirty; the state loop
   recomputes the snapshot (through the topic's provider) at most
   ``MUSTER_STATE_UPDATES_PER_SECOND`` times a second and sends it as an
-  update when it differs from the last one. Their offsets count this
+  update when it differs from the last one. A change during a slow
+  recomputation starts another beside it (at most two in flight,
+  ``realtime.core.COMPUTES_IN_FLIGHT``); the result of the one begun
+  later wins, an older one ending after it is dropped. Their offsets count this
   process's updates and their epoch is this process's own: a client that
   reconnects (here or elsewhere) always gets a fresh snapshot of a state
   topic, which is the whole state, so nothing can be missed.
@@ -506,7 +509,7 @@ class Hub:
     async def _compute(self, key: Key, state: StateTopic) -> None:
         """Recompute a state topic's snapshot and send it if it changed."""
         event_id, topic = key
-        state.computing = True
+        ticket = state.begin()
         state.dirty = False
         state.throttle.sent(time.monotonic())
         try:
@@ -520,11 +523,13 @@ class Hub:
                 log.error("snapshot of %s for event %d failed", topic, event_id, exc_info=exc)
             return
         finally:
-            state.computing = False
+            state.end()
             if state.dirty:
                 self._state_woken.set()
         if self.states.get(key) is not state:
             return  # everyone left meanwhile
+        if not state.is_newest(ticket):
+            return  # one begun later has already been sent
         data_json = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
         # "at" (when it was computed) differs every time: leave it out of the
         # comparison, or an unchanged picture would be sent at every poll.
@@ -547,7 +552,7 @@ class Hub:
             now = time.monotonic()
             wait: float | None = None
             for key, state in list(self.states.items()):
-                if not state.dirty or state.computing or state.snapshot_text is None:
+                if not state.dirty or not state.may_begin() or state.snapshot_text is None:
                     continue
                 delay = state.throttle.wait(now)
                 if delay <= 0:

@@ -96,6 +96,19 @@ def test_state_topic_counts_only_changes() -> None:
     assert state.offset == 2
 
 
+def test_state_topic_takes_the_result_of_the_recomputation_begun_last() -> None:
+    state = StateTopic(Throttle(5))
+    first = state.begin()
+    assert state.may_begin()  # a change during a slow one starts a second
+    second = state.begin()
+    assert not state.may_begin()  # no third
+    state.end()
+    assert state.is_newest(second)  # the later one ended first: sent
+    state.end()
+    assert not state.is_newest(first)  # the older one ending after it: dropped
+    assert state.may_begin() and state.computing == 0
+
+
 # --- sequence gaps -------------------------------------------------------------
 
 

@@ -439,6 +439,45 @@ async def test_snapshots_of_other_parts_topics(
     assert message["type"] == "snapshot" and message.get("reason") in ("new", None)
 
 
+async def test_a_change_during_a_slow_recomputation_is_sent_before_it_ends(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state topic's second recomputation starts beside a slow one, its
+    result is sent first, and the slow one's older result is then dropped."""
+    calls = 0
+    slow_release, slow_returned = asyncio.Event(), asyncio.Event()
+
+    async def provider(_db: Any, _event_id: int) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        n = calls
+        if n == 2:
+            await slow_release.wait()
+            slow_returned.set()
+        return {"n": n}
+
+    monkeypatch.setitem(topic_registry._loaded, "stock", provider)
+    venue = await make_venue(served, tickets=0)
+    client = await open_socket(
+        venue.event_id, await served.token("staff", venue.event_id), ["stock"]
+    )
+    assert (await client.until(lambda m: m.get("topic") == "stock"))["data"] == {"n": 1}
+    served.ctx.changed(venue.event_id, "stock")
+    async with asyncio.timeout(WAIT):
+        while calls < 2:  # noqa: ASYNC110 - the hub has no event to wait on
+            await asyncio.sleep(0.01)
+    served.ctx.changed(venue.event_id, "stock")
+    # Sent while the slow one is still reading (before: only after it ended).
+    update = await client.until(lambda m: m.get("type") == "update")
+    assert update["data"]["n"] >= 3 and not slow_returned.is_set()
+    slow_release.set()
+    await slow_returned.wait()
+    served.ctx.changed(venue.event_id, "stock")
+    after = calls
+    await client.until(lambda m: m.get("type") == "update" and m["data"]["n"] > after)
+    assert [m["data"]["n"] for m in client.seen if m.get("type") == "update"].count(2) == 0
+
+
 async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
     served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
