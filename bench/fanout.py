@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -56,7 +58,7 @@ import orjson
 
 from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
 from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
-from tests.servers import SERVING_LINE, read_token, wait_until_ready
+from bench.fanout_storm import Doors, door_figures, pair_doors, show_storm, storm_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("MUSTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -88,10 +90,25 @@ def start_server(command: list[str], env: dict[str, str], port: int) -> Server:
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 60
-    token = read_token(process, deadline, serving=(SERVING_LINE, "bare on "))
+    assert process.stdout is not None
+    token, deadline = "", time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = re.match(r"\s+(mst_\S+)", line)
+        if found:
+            token = found.group(1)
+        if line.startswith(("Muster on ", "bare on ")):
+            break
     url = f"http://127.0.0.1:{port}"
-    if not wait_until_ready(url, process, deadline):
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
         process.kill()
         raise RuntimeError(f"{command} did not become ready")
     # The server logs little at "warning"; drain its pipe so it never blocks.
@@ -215,12 +232,14 @@ async def make_venue(server: Server, dsn: str, tickets: int) -> Venue:
     return Venue(eid, zone["id"], gate["id"], ids, token)
 
 
-async def drive_scans(dsn: str, venue: Venue, rate: int, seconds: float) -> list[tuple[float, int]]:
-    """Commit ``rate`` admissions a second for ``seconds``; [(commit time, checked in so far)]."""
+async def drive_scans(
+    dsn: str, venue: Venue, rate: int, seconds: float, admitted: int = 0
+) -> list[tuple[float, int]]:
+    """Commit ``rate`` admissions a second for ``seconds`` (after the first
+    ``admitted`` tickets); [(commit time, checked in so far)]."""
     conn = await asyncpg.connect(dsn)
     per_commit = max(1, rate // COMMITS_PER_SECOND)
     commits: list[tuple[float, int]] = []
-    admitted = 0
     started = time.monotonic()
     try:
         for n in range(int(seconds * COMMITS_PER_SECOND)):
@@ -335,6 +354,62 @@ def summary(
     }
 
 
+@dataclass
+class StormPlan:
+    """``--storm``: after the rush, every socket dropped at once and resumed."""
+
+    #: How long the sockets have to come back (and the rush goes on).
+    limit: float = 20.0
+    #: The close the pages see (1006: a network drop; 1012: a server restart).
+    code: int = 1006
+    doors: int = 32
+    #: Seconds between one door's scans.
+    interval: float = 0.1
+    #: Incidents reported before the drop (the history to replay) and while down.
+    incidents: int = 5
+
+
+#: What the sockets watch: the headcount, and in a storm a stream topic too
+#: (a state topic always resumes with a snapshot; a stream topic may replay).
+RUSH_TOPICS = ("headcount",)
+STORM_TOPICS = ("headcount", "incidents")
+
+
+async def report_incidents(server: Server, venue: Venue, count: int) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        for n in range(count):
+            answer = await http.post(
+                f"/api/v1/events/{venue.event_id}/incidents",
+                json={
+                    "category": "crowd",
+                    "severity": "P3",
+                    "title": f"queue at the door {n}",
+                    "zone": venue.zone_id,
+                    "nonce": uuid.uuid4().hex,
+                },
+                headers={"Authorization": f"Bearer {venue.command_token}"},
+            )
+            answer.raise_for_status()
+
+
+def start_doors(servers: list[Server], plan: StormPlan, seconds: float) -> Doors:
+    """A second event with its own gate and tickets, and its doors scanning
+    (its own event, so the doors' admissions do not blur the headcount the
+    sockets' latency is read from; the servers do the same work)."""
+    from bench.checkin import setup_event
+
+    scans = int(plan.doors / plan.interval * (seconds + plan.limit + 10))
+    with httpx.Client(
+        base_url=servers[0].url,
+        headers={"Authorization": f"Bearer {servers[0].token}"},
+        timeout=120,
+    ) as api:
+        event_id, gate, secrets = setup_event(api, scans)
+    tokens = pair_doors(servers[0].url, servers[0].token, event_id, gate, plan.doors)
+    ports = [int(s.url.rsplit(":", 1)[1]) for s in servers]
+    return Doors(ports, f"/api/v1/events/{event_id}/scans", tokens, secrets, gate, plan.interval)
+
+
 async def run_muster(
     sockets: int,
     processes: int,
@@ -342,25 +417,34 @@ async def run_muster(
     seconds: float,
     profile_dir: Path | None = None,
     dump: Path | None = None,
+    storm: StormPlan | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One Muster run; returns its figures and the last headcount (for the baseline)."""
     async with scratch_database(PG) as dsn:
         url = sqlalchemy_url(dsn)
         servers: list[Server] = []
         clients: Clients | None = None
+        doors: Doors | None = None
         tmp = Path(tempfile.mkdtemp(prefix="muster-fanout-"))
         try:
             for i in range(processes):
                 servers.append(start_muster(url, tmp / str(i)))
-            venue = await make_venue(servers[0], dsn, int(rate * seconds) + rate)
+            after_rush = int(rate * (storm.limit if storm else 0))
+            venue = await make_venue(servers[0], dsn, int(rate * seconds) + rate + after_rush)
+            if storm:
+                await report_incidents(servers[0], venue, storm.incidents)
             ws_urls = [
                 s.url.replace("http://", "ws://") + f"/ws/events/{venue.event_id}" for s in servers
             ]
             before = [rss_kb(s.process.pid) for s in servers]
-            clients = Clients(ws_urls, venue.command_token, sockets)
+            topics = STORM_TOPICS if storm else RUSH_TOPICS
+            per_url = max(1, sockets // (processes * 2500))
+            clients = Clients(ws_urls, venue.command_token, sockets, topics, per_url)
             failures = clients.wait_ready()
             await asyncio.sleep(2)
             after = [rss_kb(s.process.pid) for s in servers]
+            if storm:
+                doors = await asyncio.to_thread(start_doors, servers, storm, seconds)
             clients.go()
             spies = profile(
                 [s.process.pid for s in servers],
@@ -368,17 +452,18 @@ async def run_muster(
                 profile_dir,
                 f"muster-{sockets}-{processes}",
             )
-            started = time.monotonic()
+            started, rush_from = time.monotonic(), time.time()
             commits = await drive_scans(dsn, venue, rate, seconds)
             driven = time.monotonic() - started
             await asyncio.sleep(1.0)  # let the last updates arrive
+            rush_to = time.time()
             received, samples, failed, closes = clients.stop()
             if dump is not None:
                 data = orjson.dumps({"commits": commits, "samples": samples})
                 await asyncio.to_thread(dump.write_bytes, data)
             for spy in spies:
                 spy.wait(30)
-            async with httpx.AsyncClient(base_url=servers[0].url) as http:
+            async with httpx.AsyncClient(base_url=servers[0].url, timeout=30) as http:
                 last = (
                     await http.get(
                         f"/api/v1/events/{venue.event_id}/headcount",
@@ -397,12 +482,59 @@ async def run_muster(
                 failed_sockets=failures + failed,
                 closes=closes,
             )
+            if storm and doors is not None:
+                figures["storm"] = await run_storm(
+                    servers, clients, doors, venue, dsn, rate, storm, (rush_from, rush_to),
+                    commits[-1][1] if commits else 0, profile_dir, sockets,
+                )  # fmt: skip
+                doors = None
+                figures["kb_per_socket_after_storm"] = (
+                    sum(rss_kb(s.process.pid) for s in servers) - sum(before)
+                ) / sockets
             return figures, last
         finally:
+            if doors is not None:
+                doors.stop()
             if clients is not None:
                 clients.join()
             stop(servers)
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def run_storm(
+    servers: list[Server],
+    clients: Clients,
+    doors: Doors,
+    venue: Venue,
+    dsn: str,
+    rate: int,
+    plan: StormPlan,
+    rush: tuple[float, float],
+    admitted: int,
+    profile_dir: Path | None,
+    sockets: int,
+) -> dict[str, Any]:
+    """Drop every socket while the rush goes on and the doors scan; the figures."""
+    spies = profile(
+        [s.process.pid for s in servers], min(plan.limit, 12), profile_dir, f"storm-{sockets}"
+    )
+    scans = asyncio.create_task(drive_scans(dsn, venue, rate, plan.limit, admitted))
+    stormed = asyncio.create_task(asyncio.to_thread(clients.storm, plan.code, plan.limit))
+    await asyncio.sleep(0.1)  # the sockets are down: news they must be replayed
+    await report_incidents(servers[0], venue, plan.incidents)
+    accounts = await stormed
+    scans.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await scans
+    answers = await asyncio.to_thread(doors.stop)
+    for spy in spies:
+        spy.wait(30)
+    figures = storm_figures(accounts, sockets)
+    dropped = figures["dropped_at"]
+    until = dropped + min(plan.limit, figures["all_s"])
+    figures["doors_rush"] = door_figures(answers, *rush)
+    figures["doors_storm"] = door_figures(answers, dropped, until)
+    return figures
 
 
 async def run_bare(
@@ -417,7 +549,7 @@ async def run_bare(
         servers = [start_bare(message, rate) for _ in range(processes)]
         ws_urls = [s.url.replace("http://", "ws://") + "/ws" for s in servers]
         before = [rss_kb(s.process.pid) for s in servers]
-        clients = Clients(ws_urls, "bare", sockets)
+        clients = Clients(ws_urls, "bare", sockets, per_url=max(1, sockets // (processes * 2500)))
         failures = clients.wait_ready()
         await asyncio.sleep(2)
         after = [rss_kb(s.process.pid) for s in servers]
@@ -473,6 +605,22 @@ def main() -> None:
         help="MUSTER_STATE_UPDATES_PER_SECOND for the servers (and the bare rounds a second)",
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare baseline")
+    parser.add_argument(
+        "--storm",
+        type=float,
+        default=0.0,
+        help="after the rush, drop every socket and give them this many seconds to resume",
+    )
+    parser.add_argument(
+        "--storm-code",
+        type=int,
+        default=1006,
+        help="the close the pages see (1006 a network drop, 1012 a server restart)",
+    )
+    parser.add_argument("--doors", type=int, default=32, help="doors scanning through the storm")
+    parser.add_argument(
+        "--door-interval", type=float, default=0.1, help="seconds between one door's scans"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw profiles here")
     parser.add_argument(
         "--samples", type=Path, default=None, help="write commits and probe samples here"
@@ -492,6 +640,9 @@ def main() -> None:
     if args.updates_per_second:
         os.environ["MUSTER_STATE_UPDATES_PER_SECOND"] = str(args.updates_per_second)
         rounds = args.updates_per_second
+    plan = None
+    if args.storm:
+        plan = StormPlan(args.storm, args.storm_code, args.doors, args.door_interval)
     command = " ".join([".venv/bin/python -m bench.fanout", *sys.argv[1:]])
     print(f"# {command}")
     print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
@@ -509,9 +660,18 @@ def main() -> None:
                     args.seconds,
                     args.profile,
                     args.samples and args.samples / f"samples-{sockets}-{processes}.json",
+                    plan,
                 )
             )
             show(figures)
+            if plan is not None:
+                storm = figures["storm"]
+                show_storm(storm, storm["doors_rush"], storm["doors_storm"], plan.code)
+                print(
+                    f"muster    {figures['kb_per_socket_after_storm']:.1f} KB a socket"
+                    " after the storm",
+                    flush=True,
+                )
             if args.no_bare:
                 continue
             for bare_rate in (rounds, 0.0):

@@ -101,6 +101,11 @@ class Hub:
         self._history_loads: dict[Key, asyncio.Future[StreamHistory]] = {}
         self._shared: dict[Key, SharedSnapshot | asyncio.Future[SharedSnapshot]] = {}
         self.states: dict[Key, StateTopic] = {}
+        #: The first computation of a state topic, shared by its first subscribers.
+        self._first_snapshots: dict[Key, tuple[StateTopic, asyncio.Future[None]]] = {}
+        #: Events seen to exist (events are never deleted): a hello asks the
+        #: database only the first time (realtime.ws).
+        self.events_seen: set[int] = set()
         self._state_woken = asyncio.Event()
         self.readers = {
             source.name: TableReader(
@@ -323,12 +328,29 @@ class Hub:
             state = StateTopic(Throttle(self.settings.state_updates_per_second))
             self.states[key] = state
         if state.snapshot_text is None:
-            await self._compute(key, state)
+            await self._first_snapshot(key, state)
         if state.snapshot_text is None:  # the provider failed
             failed = self._error(topic, state.failed_code, "The snapshot failed.")
             conn.release(topic, 0, [failed])
             return
         conn.release(topic, state.offset, [state.snapshot_text])
+
+    async def _first_snapshot(self, key: Key, state: StateTopic) -> None:
+        """A state topic's first snapshot, computed once for every socket that
+        waits for it: when every socket drops at once (a Wi-Fi outage), the
+        topic is forgotten and thousands come back within the same second —
+        each computing its own would be thousands of reads (``bench.fanout
+        --storm``)."""
+        pending = self._first_snapshots.get(key)
+        if pending is None or pending[0] is not state:
+            pending = (state, asyncio.ensure_future(self._compute(key, state)))
+            self._first_snapshots[key] = pending
+            pending[1].add_done_callback(lambda _done: self._forget_first(key, pending))
+        await asyncio.shield(pending[1])
+
+    def _forget_first(self, key: Key, pending: tuple[StateTopic, asyncio.Future[None]]) -> None:
+        if self._first_snapshots.get(key) is pending:
+            del self._first_snapshots[key]
 
     async def _prime_stream(self, conn: Connection, topic: str, since: Since | None) -> None:
         key = (conn.event_id, topic)

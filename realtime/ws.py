@@ -121,9 +121,13 @@ async def _welcome(websocket: WebSocket, event_id: int) -> tuple[HelloIn, Princi
             raise HelloRefused(CLOSE_RATE_LIMITED, "too many invalid tokens") from None
         raise HelloRefused(CLOSE_NO_TOKEN, "the token is not valid")
     check_topics(principal, event_id, hello.topics)
-    async with ctx.db.reading() as session:
-        if await session.get(Event, event_id) is None:
-            raise HelloRefused(CLOSE_NO_EVENT, f"no event {event_id}")
+    hub: Hub | None = ctx.parts.get("hub")
+    if hub is None or event_id not in hub.events_seen:
+        async with ctx.db.reading() as session:
+            if await session.get(Event, event_id) is None:
+                raise HelloRefused(CLOSE_NO_EVENT, f"no event {event_id}")
+        if hub is not None:
+            hub.events_seen.add(event_id)
     return hello, principal
 
 

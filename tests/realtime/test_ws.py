@@ -478,6 +478,35 @@ async def test_a_change_during_a_slow_recomputation_is_sent_before_it_ends(
     assert [m["data"]["n"] for m in client.seen if m.get("type") == "update"].count(2) == 0
 
 
+async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When every socket comes back at once (a reconnect storm), the topic
+    they all wait for is computed once, not once a socket."""
+    calls = 0
+    release = asyncio.Event()
+
+    async def provider(_db: Any, _event_id: int) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return {"n": calls}
+
+    monkeypatch.setitem(topic_registry._loaded, "stock", provider)
+    venue = await make_venue(served, tickets=0)
+    token = await served.token("staff", venue.event_id)
+    clients = [await open_socket(venue.event_id, token, ["stock"]) for _ in range(8)]
+    hub = served.ctx.parts["hub"]
+    async with asyncio.timeout(WAIT):
+        while len(hub.subscribers.get((venue.event_id, "stock"), ())) < 8:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    release.set()
+    for client in clients:
+        snapshot = await client.until(lambda m: m.get("topic") == "stock")
+        assert snapshot["type"] == "snapshot" and snapshot["data"] == {"n": 1}
+    assert calls == 1
+
+
 async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
     served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
