@@ -22,11 +22,13 @@ rows around them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import Integer, case, cast, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -426,17 +428,59 @@ def _late_scans_query(evacuation: Evacuation) -> Any:
     )
 
 
-async def _catch_up_due(db: Database, evacuation: Evacuation) -> bool:
+#: Runs a Core select and answers its rows (``_reads``).
+Rows = Callable[[Any], Awaitable[Sequence[Any]]]
+
+
+def _session_rows(session: AsyncSession) -> Rows:
+    async def rows(query: Any) -> Sequence[Any]:
+        return (await session.execute(query)).all()
+
+    return rows
+
+
+@contextlib.asynccontextmanager
+async def _reads(db: Database) -> AsyncIterator[Rows]:
+    """How the picture of an evacuation is read: on PostgreSQL one connection
+    of the raw asyncpg pool for the block, each statement one round trip in
+    autocommit; on SQLite a session.
+
+    The engine's pool is the phones': while 40 of them account, each
+    request holds one of its 40 connections, and the topic's snapshot
+    waited 3-4.7 s a compute to check one out (measured in the hub with
+    bench.evacuation). Columns read this way get no SQLAlchemy result
+    processing: times come back aware from asyncpg, JSON as text
+    (``_json``).
+    """
+    if db.is_sqlite:
+        async with db.reading() as session:
+            yield _session_rows(session)
+        return
+    async with db.raw_connection() as conn:
+
+        async def rows(query: Any) -> Sequence[Any]:
+            compiled = query.compile(dialect=asyncpg_dialect())
+            names = list(compiled.positiontup or [])
+            return list(await conn.fetch(str(compiled), *(compiled.params[n] for n in names)))
+
+        yield rows
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value, read raw (text) or through SQLAlchemy (decoded)."""
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+async def _catch_up_due(rows: Rows, evacuation: Evacuation) -> bool:
     """Whether ``catch_up`` has anything to write: late scans to apply, or the
-    last look to write down. Read-only: most reads of an evacuation find
-    neither and take no write transaction (on SQLite the write lock queues
-    behind every phone's batch)."""
+    last look to write down. Read-only, on the caller's reads: most reads
+    of an evacuation find neither and take no write transaction (on SQLite
+    the write lock queues behind every phone's batch)."""
     if evacuation.ended_at is not None:
         return False
     if utcnow() - evacuation.scans_checked_at >= LATE_SCAN_STEP:
         return True
-    async with db.reading() as session:
-        return (await session.scalar(_late_scans_query(evacuation).limit(1))) is not None
+    return bool(await rows(_late_scans_query(evacuation).limit(1)))
 
 
 async def catch_up(db: Database, evacuation_id: int) -> bool:
@@ -446,8 +490,8 @@ async def catch_up(db: Database, evacuation_id: int) -> bool:
     """
     async with db.reading() as session:
         evacuation = await session.get(Evacuation, evacuation_id)
-    if evacuation is None or not await _catch_up_due(db, evacuation):
-        return False
+        if evacuation is None or not await _catch_up_due(_session_rows(session), evacuation):
+            return False
     return await _catch_up(db, evacuation_id)
 
 
@@ -596,7 +640,18 @@ async def summary(db: Database, evacuation_id: int) -> dict[str, Any]:
     """To account for, accounted and missing: in total, per zone, per point; arrivals."""
     async with db.reading() as session:
         evacuation = await evacuation_in(session, evacuation_id)
-    return await _summary(db, evacuation)
+    return await _picture(db, evacuation)
+
+
+async def _picture(db: Database, evacuation: Evacuation) -> dict[str, Any]:
+    """``_summary`` on one connection, after ``catch_up`` when it is due
+    (every LATE_SCAN_STEP, or when late scans came: the write, then the figures)."""
+    async with _reads(db) as rows:
+        if not await _catch_up_due(rows, evacuation):
+            return await _summary(rows, db, evacuation)
+    await _catch_up(db, evacuation.id)
+    async with _reads(db) as rows:
+        return await _summary(rows, db, evacuation)
 
 
 def _minute_since(db: Database, column: Any, started_at: datetime) -> Any:
@@ -607,15 +662,16 @@ def _minute_since(db: Database, column: Any, started_at: datetime) -> Any:
     return cast(func.floor(func.extract("epoch", column - start) / 60), Integer)
 
 
-async def _summary(db: Database, evacuation: Evacuation) -> dict[str, Any]:
-    """The figures of the ``evacuation`` topic, after ``catch_up``.
+async def _summary(rows: Rows, db: Database, evacuation: Evacuation) -> dict[str, Any]:
+    """The figures of the ``evacuation`` topic, on the caller's reads (``_reads``).
 
     Counted in the database, a few rows per zone and status and per point
     and minute, never one per person: the topic is rebuilt after every
-    account, several times a second while 40 phones account. One session,
-    one connection of the pool, no write unless ``catch_up`` is due (reads
-    side by side, a connection each, were tried: with 40 phones holding the
-    pool's connections the snapshot waited out the pool's timeout and failed).
+    account, several times a second while 40 phones account. One
+    connection for the whole snapshot, statements one after the other
+    (reads side by side, a connection each of the engine's pool, were
+    tried: with 40 phones holding its connections the snapshot waited out
+    the pool's timeout and failed).
     """
     person = EvacuationPerson
     counts = (
@@ -633,24 +689,15 @@ async def _summary(db: Database, evacuation: Evacuation) -> dict[str, Any]:
         )
         .group_by(person.point_id, minute)
     )
-    if await _catch_up_due(db, evacuation):
-        await _catch_up(db, evacuation.id)
-    async with db.reading() as session:
-        counted = (await session.execute(counts)).all()
-        arrived = (await session.execute(arrivals_query)).all()
-        zone_rows = (
-            await session.execute(
-                select(Zone.id, Zone.name).where(Zone.event_id == evacuation.event_id)
-            )
-        ).all()
-        points = (
-            await session.execute(
-                select(MusterPoint.id, MusterPoint.name, MusterPoint.zone_ids, MusterPoint.map_note)
-                .where(MusterPoint.event_id == evacuation.event_id)
-                .order_by(MusterPoint.id)
-            )
-        ).all()
-    zones: dict[int, str] = dict(zone_rows)
+    counted = await rows(counts)
+    arrived = await rows(arrivals_query)
+    zone_rows = await rows(select(Zone.id, Zone.name).where(Zone.event_id == evacuation.event_id))
+    points = await rows(
+        select(MusterPoint.id, MusterPoint.name, MusterPoint.zone_ids, MusterPoint.map_note)
+        .where(MusterPoint.event_id == evacuation.event_id)
+        .order_by(MusterPoint.id)
+    )
+    zones: dict[int, str] = {zone_id: name for zone_id, name in zone_rows}
     statuses: dict[str, int] = dict.fromkeys(roll_call.STATUSES, 0)
     for _zone, status, n in counted:
         statuses[status] += n
@@ -680,7 +727,7 @@ async def _summary(db: Database, evacuation: Evacuation) -> dict[str, Any]:
             {
                 "id": point_id,
                 "name": name,
-                "zones": list(zone_ids or []),
+                "zones": list(_json(zone_ids) or []),
                 "map_note": map_note,
                 "accounted": sum(arrivals.get(point_id, {}).values()),
                 "per_minute": roll_call.per_minute_of_counts(
@@ -752,7 +799,7 @@ async def missing(db: Database, evacuation_id: int, *, contact: bool) -> dict[st
     """
     async with db.reading() as session:
         evacuation = await evacuation_in(session, evacuation_id)
-        if await _catch_up_due(db, evacuation):
+        if await _catch_up_due(_session_rows(session), evacuation):
             await _catch_up(db, evacuation.id)
         query = _missing_query(evacuation.id, contact=contact)
         people: list[dict[str, Any]]
@@ -803,20 +850,31 @@ async def list_evacuations(db: Database, event_id: int) -> list[dict[str, Any]]:
         return [evacuation_json(e) for e in rows]
 
 
+def _running_or_last(event_id: int) -> Any:
+    """The event's running evacuation, else its last one: one row at most."""
+    return (
+        select(*Evacuation.__table__.c)
+        .where(Evacuation.event_id == event_id)
+        .order_by(Evacuation.ended_at.is_not(None), Evacuation.started_at.desc())
+        .limit(1)
+    )
+
+
 async def evacuation_snapshot(db: Database, event_id: int) -> dict[str, Any]:
-    """The ``evacuation`` state topic: the running evacuation's figures, or none."""
-    async with db.reading() as session:
-        running = await session.scalar(
-            select(Evacuation).where(Evacuation.event_id == event_id, Evacuation.ended_at.is_(None))
-        )
-        last = None
-        if running is None:
-            last = await session.scalar(
-                select(Evacuation)
-                .where(Evacuation.event_id == event_id)
-                .order_by(Evacuation.started_at.desc())
-                .limit(1)
-            )
-    if running is not None:
-        return {"active": True, "evacuation": await _summary(db, running)}
-    return {"active": False, "last": None if last is None else evacuation_json(last)}
+    """The ``evacuation`` state topic: the running evacuation's figures, or none.
+
+    Read on one connection of ``_reads`` (on PostgreSQL not the engine's
+    pool, which the accounting phones hold).
+    """
+    async with _reads(db) as rows:
+        found = await rows(_running_or_last(event_id))
+        if not found:
+            return {"active": False, "last": None}
+        columns = Evacuation.__table__.c
+        evacuation = Evacuation(**{c.key: found[0][i] for i, c in enumerate(columns)})
+        evacuation.zone_ids = _json(evacuation.zone_ids)
+        if evacuation.ended_at is not None:
+            return {"active": False, "last": evacuation_json(evacuation)}
+        if not await _catch_up_due(rows, evacuation):
+            return {"active": True, "evacuation": await _summary(rows, db, evacuation)}
+    return {"active": True, "evacuation": await _picture(db, evacuation)}
