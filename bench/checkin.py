@@ -60,6 +60,7 @@ from bench.common import (
     scratch_database,
     sqlalchemy_url,
 )
+from tests.servers import read_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNC_BATCH = 5000
@@ -166,18 +167,8 @@ def start_muster(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    token = ""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        found = re.match(r"\s+(mst_\S+)", line)
-        if found:
-            token = found.group(1)
-        if line.startswith("Muster on "):
-            break
+    token = read_token(process, deadline)
     threading.Thread(target=_drain, args=(process,), daemon=True).start()
     wait_ready(f"http://127.0.0.1:{port}/healthz", process, deadline)
     return process, token

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -59,6 +58,7 @@ import orjson
 from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
 from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
 from bench.fanout_storm import Doors, door_figures, pair_doors, show_storm, storm_figures
+from tests.servers import SERVING_LINE, read_token, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("MUSTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,25 +90,10 @@ def start_server(command: list[str], env: dict[str, str], port: int) -> Server:
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert process.stdout is not None
-    token, deadline = "", time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        found = re.match(r"\s+(mst_\S+)", line)
-        if found:
-            token = found.group(1)
-        if line.startswith(("Muster on ", "bare on ")):
-            break
+    deadline = time.monotonic() + 60
+    token = read_token(process, deadline, serving=(SERVING_LINE, "bare on "))
     url = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
+    if not wait_until_ready(url, process, deadline):
         process.kill()
         raise RuntimeError(f"{command} did not become ready")
     # The server logs little at "warning"; drain its pipe so it never blocks.

@@ -31,3 +31,13 @@ async def event_rows(session: AsyncSession, model: Any, event_id: int, order_by:
     await get_event(session, event_id)
     rows = await session.scalars(select(model).where(model.event_id == event_id).order_by(order_by))
     return list(rows.all())
+
+
+async def event_of_row(session: AsyncSession, model: Any, item_id: int, code: str) -> int:
+    """The event row ``item_id`` of ``model`` belongs to (for the rights check); else 404 ``code``."""
+    event_id = await session.scalar(select(model.event_id).where(model.id == item_id))
+    if event_id is None:
+        raise NotFound(
+            f"No {model.__tablename__.rstrip('s').replace('_', ' ')} {item_id}.", code=code
+        )
+    return int(event_id)

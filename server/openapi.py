@@ -8,7 +8,8 @@ endpoint declares:
   union of models) the endpoint validates it with, so the document cannot
   drift from the code (``tests/server/test_openapi.py`` reads each
   endpoint's source for the models it validates and fails on one left out);
-  ``uploads`` names the other media types it reads (a CSV file, a form);
+  ``uploads`` names the other media types it reads (a CSV file, a form),
+  the only ones with ``body=None``;
 - ``@reads(q=TEXT, limit=WHOLE)``: the query parameters it reads;
 - ``@answers(201, 409)``: its success status (200 when none is given), the
   media type of a success, and the errors of its own.
@@ -167,11 +168,11 @@ def _body_schema(body: Any, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def _request_body(endpoint: Callable[..., Any], schemas: dict[str, Any]) -> dict[str, Any] | None:
     body = getattr(endpoint, "body_model", None)
-    if body is None:
+    uploads = getattr(endpoint, "body_uploads", {})
+    if body is None and not uploads:
         return None
-    json_schema = _body_schema(body, schemas)
-    content = {"application/json": {"schema": json_schema}}
-    for media_type, schema in getattr(endpoint, "body_uploads", {}).items():
+    content = {} if body is None else {"application/json": {"schema": _body_schema(body, schemas)}}
+    for media_type, schema in uploads.items():
         content[media_type] = {"schema": schema}
     return {"required": getattr(endpoint, "body_required", True), "content": content}
 

@@ -209,6 +209,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/tasks/{task_id}"): EVERYONE,
     ("POST", _EVENT + "/run-sheets"): READERS,
     ("GET", _EVENT + "/run-sheets"): READERS,
+    ("POST", _EVENT + "/run-sheets/check"): READERS,
+    ("PATCH", "/api/v1/run-sheets/{run_sheet_id}"): READERS,
+    ("DELETE", "/api/v1/run-sheets/{run_sheet_id}"): READERS,
     ("POST", _EVENT + "/run-sheets/{run_sheet_id}/apply"): READERS,
     # evacuation: every phone accounts people (names only; contact for readers)
     ("POST", _EVENT + "/muster-points"): ORGANISER_ONLY,

@@ -7,6 +7,16 @@ applied to the event: one task per item, due at doors-open plus its offset.
 Applying it again makes nothing twice: an item already made is skipped, and
 ``uq_tasks_event_run_sheet_item`` holds when two applies run at one instant
 (the loser's insert fails; its retry finds the winner's tasks).
+
+Until it is applied a run sheet may be changed (its name, its items as a
+whole new list) or deleted; once applied it is what the tasks were made
+from and both are refused (409 ``run_sheet_applied``). Apply, change and
+delete lock the sheet's row, so a change racing an apply either lands
+before it (the tasks are made from the new items) or is refused.
+
+A CSV can be checked without saving (``check_run_sheet_csv``): the good
+rows come back as items beside the bad rows' codes, so the console keeps
+the good rows in its editor while the organiser mends the others.
 """
 
 from __future__ import annotations
@@ -14,8 +24,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
 from server import task_rules
@@ -23,7 +34,7 @@ from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.fields import DbInt, UtcDatetime
 from server.issuance import RowError, csv_records
-from server.lookup import get_event
+from server.lookup import event_of_row, get_event
 from server.models import RunSheet, RunSheetItem, StaffMember, Task, Zone, utcnow
 from server.serialize import iso
 from server.tasks import (
@@ -62,6 +73,16 @@ class RunSheetItemIn(BaseModel):
 class RunSheetIn(BaseModel):
     name: Title
     items: Annotated[list[RunSheetItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class RunSheetPatch(BaseModel):
+    name: Title | None = None
+    #: The whole new list of items (replacing the old).
+    items: Annotated[list[RunSheetItemIn], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
+
+
+#: Refusal code: an applied run sheet is no longer changed or deleted.
+APPLIED = "run_sheet_applied"
 
 
 class ApplyIn(BaseModel):
@@ -171,6 +192,19 @@ def refuse_rows(errors: list[RowError]) -> InvalidRequest:
     )
 
 
+def check_run_sheet_csv(
+    text: str, max_rows: int, staff_names: dict[str, int], zone_names: dict[str, int]
+) -> dict[str, Any]:
+    """A CSV read without saving: the good rows as items (teams as codes), the
+    bad rows' problems, as the import would answer them."""
+    rows = parse_run_sheet_csv(text, max_rows, staff_names, zone_names)
+    errors = [r.as_dict() for r in rows if isinstance(r, RowError)]
+    items = [
+        {**r.model_dump(), "team": team_code(r.team)} for r in rows if not isinstance(r, RowError)
+    ]
+    return {"items": items, "errors": errors[:50], "error_count": len(errors)}
+
+
 def run_sheet_json(sheet: RunSheet, items: list[RunSheetItem]) -> dict[str, Any]:
     return {
         "id": sheet.id,
@@ -203,23 +237,73 @@ async def create_run_sheet(db: Database, event_id: int, body: RunSheetIn) -> dic
         sheet = RunSheet(event_id=event_id, name=body.name)
         session.add(sheet)
         await session.flush()
-        items = [
-            RunSheetItem(
-                run_sheet_id=sheet.id,
-                offset_minutes=i.offset_minutes,
-                title=i.title,
-                description=i.description,
-                team=team_code(i.team),
-                staff_id=i.staff,
-                zone_id=i.zone,
-                priority=i.priority,
-                steps=list(i.steps),
-            )
-            for i in body.items
-        ]
+        items = _items(sheet.id, body.items)
         session.add_all(items)
         await session.flush()
         return run_sheet_json(sheet, items)
+
+
+def _items(sheet_id: int, body: list[RunSheetItemIn]) -> list[RunSheetItem]:
+    return [
+        RunSheetItem(
+            run_sheet_id=sheet_id,
+            offset_minutes=i.offset_minutes,
+            title=i.title,
+            description=i.description,
+            team=team_code(i.team),
+            staff_id=i.staff,
+            zone_id=i.zone,
+            priority=i.priority,
+            steps=list(i.steps),
+        )
+        for i in body
+    ]
+
+
+async def event_of(db: Database, sheet_id: int) -> int:
+    async with db.reading() as session:
+        return await event_of_row(session, RunSheet, sheet_id, "unknown_run_sheet")
+
+
+async def _unapplied(session: AsyncSession, sheet_id: int) -> RunSheet:
+    """The sheet's row, locked; refused once it is applied."""
+    sheet = await session.get(RunSheet, sheet_id, with_for_update=True, populate_existing=True)
+    if sheet is None:
+        raise NotFound(f"No run sheet {sheet_id}.", code="unknown_run_sheet")
+    if sheet.applied_at is not None:
+        raise Conflict(
+            "The run sheet is applied: its tasks were made from it.",
+            {"applied_at": iso(sheet.applied_at)},
+            code=APPLIED,
+        )
+    return sheet
+
+
+async def change_run_sheet(db: Database, sheet_id: int, body: RunSheetPatch) -> dict[str, Any]:
+    """A new name, or a whole new list of items, while it is not applied."""
+    async with db.writing() as session:
+        sheet = await _unapplied(session, sheet_id)
+        if body.name is not None:
+            sheet.name = body.name
+        if body.items is not None:
+            for item in body.items:
+                await check_staff(session, sheet.event_id, item.staff)
+                await check_zone(session, sheet.event_id, item.zone)
+            await session.execute(delete(RunSheetItem).where(RunSheetItem.run_sheet_id == sheet_id))
+            session.add_all(_items(sheet_id, body.items))
+            await session.flush()
+        items = list(
+            await session.scalars(select(RunSheetItem).where(RunSheetItem.run_sheet_id == sheet_id))
+        )
+        return run_sheet_json(sheet, items)
+
+
+async def delete_run_sheet(db: Database, sheet_id: int) -> None:
+    """Delete a run sheet that is not applied (its items go with it)."""
+    async with db.writing() as session:
+        sheet = await _unapplied(session, sheet_id)
+        await session.execute(delete(RunSheetItem).where(RunSheetItem.run_sheet_id == sheet_id))
+        await session.delete(sheet)
 
 
 async def list_run_sheets(db: Database, event_id: int) -> list[dict[str, Any]]:
@@ -252,7 +336,8 @@ async def apply_run_sheet(
 async def _apply_once(db: Database, event_id: int, sheet_id: int, body: ApplyIn) -> dict[str, Any]:
     async with db.writing() as session:
         event = await get_event(session, event_id)
-        sheet = await session.get(RunSheet, sheet_id)
+        # Locked: a change or a delete racing this apply waits, then sees it applied.
+        sheet = await session.get(RunSheet, sheet_id, with_for_update=True, populate_existing=True)
         if sheet is None or sheet.event_id != event_id:
             raise NotFound(f"No run sheet {sheet_id}.", code="unknown_run_sheet")
         items = list(

@@ -48,9 +48,9 @@ from server.broadcast_rules import SCREEN_ROLES, Audience, Reader, reaches
 from server.broadcasts import reader_of
 from server.context import Muster
 from server.db import Database
-from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.errors import Conflict, Forbidden, InvalidRequest
 from server.fields import DbInt, Text, UtcDatetime
-from server.lookup import get_event
+from server.lookup import event_of_row, get_event
 from server.models import (
     StaffMember,
     Task,
@@ -287,10 +287,7 @@ async def list_tasks(db: Database, event_id: int, principal: Principal) -> dict[
 
 async def event_of(db: Database, task_id: int) -> int:
     async with db.reading() as session:
-        event_id = await session.scalar(select(Task.event_id).where(Task.id == task_id))
-    if event_id is None:
-        raise NotFound(f"No task {task_id}.", code="unknown_task")
-    return int(event_id)
+        return await event_of_row(session, Task, task_id, "unknown_task")
 
 
 @dataclass(frozen=True)

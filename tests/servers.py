@@ -94,21 +94,9 @@ def start_server(
     """Run ``muster serve`` on a free port and read the organiser token it prints."""
     process, port, full_env = spawn_server(data_dir, env, port)
     output: list[str] = []
-    token = ""
-    banner: list[str] = []
     deadline = time.monotonic() + 60
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        banner.append(line.rstrip("\n"))
-        found = re.match(r"\s+(mst_\S+)", line)
-        if found:
-            token = found.group(1)
-        if line.startswith("Muster on "):
-            break
+    token = read_token(process, deadline, output)
+    banner = [line.rstrip("\n") for line in output]
     # Keep reading output so the pipe never fills and blocks the server.
     threading.Thread(target=_collect, args=(process, output), daemon=True).start()
     scheme = "https" if full_env.get("MUSTER_TLS_CERTFILE") else "http"
@@ -117,6 +105,37 @@ def start_server(
         process.kill()
         raise RuntimeError("muster serve did not become ready:\n" + "".join(output[-20:]))
     return LiveServer(base_url, token, process, data_dir, banner, output)
+
+
+#: The line ``muster serve`` prints once it serves (``server/cli.py``).
+SERVING_LINE = "Muster on "
+
+
+def read_token(
+    process: subprocess.Popen[str],
+    deadline: float,
+    lines: list[str] | None = None,
+    serving: tuple[str, ...] = (SERVING_LINE,),
+) -> str:
+    """Read a starting server's output up to the line that says it serves
+    (one starting with one of ``serving``), the end of its output, or
+    ``deadline`` (monotonic); the organiser token it printed on a new
+    database (an indented ``mst_…`` line), or "". The lines read are added
+    to ``lines``. The one reader of that banner, for tests and benches."""
+    assert process.stdout is not None
+    token = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if lines is not None:
+            lines.append(line)
+        found = re.match(r"\s+(mst_\S+)", line)
+        if found:
+            token = found.group(1)
+        if line.startswith(serving):
+            break
+    return token
 
 
 def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:

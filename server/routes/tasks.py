@@ -92,6 +92,46 @@ async def create_run_sheet(request: Request) -> JSONResponse:
     return json_response(await run_sheets.create_run_sheet(ctx.db, event_id, body), status=201)
 
 
+@accepts(None, uploads={"text/csv": CSV_FILE, "multipart/form-data": file_form("file")})
+@answers(400)
+async def check_run_sheet(request: Request) -> JSONResponse:
+    """Read a run sheet's CSV without saving it: the good rows as items, the bad
+    rows' problems with their codes (the console keeps the good rows)."""
+    event_id = path_int(request, "event_id")
+    await authorize(request, event_id, READERS)
+    ctx = muster(request)
+    text = await csv_upload_text(request, ctx.settings.upload_max_bytes)
+    staff_names, zone_names = await run_sheets.names_for_import(ctx.db, event_id)
+    return json_response(
+        run_sheets.check_run_sheet_csv(text, ctx.settings.csv_max_rows, staff_names, zone_names)
+    )
+
+
+async def _sheet_event(request: Request) -> int:
+    """The run sheet of the path, for organiser and command of its event."""
+    principal = await authenticate(request)
+    sheet_id = path_int(request, "run_sheet_id")
+    check_rights(principal, await run_sheets.event_of(muster(request).db, sheet_id), READERS)
+    return sheet_id
+
+
+@accepts(run_sheets.RunSheetPatch)
+@answers(409)
+async def change_run_sheet(request: Request) -> JSONResponse:
+    """Rename a run sheet or replace its items, until it is applied (409 run_sheet_applied)."""
+    sheet_id = await _sheet_event(request)
+    body = await parse_body(request, run_sheets.RunSheetPatch)
+    return json_response(await run_sheets.change_run_sheet(muster(request).db, sheet_id, body))
+
+
+@answers(409)
+async def delete_run_sheet(request: Request) -> JSONResponse:
+    """Delete a run sheet that is not applied (409 run_sheet_applied)."""
+    sheet_id = await _sheet_event(request)
+    await run_sheets.delete_run_sheet(muster(request).db, sheet_id)
+    return json_response({"id": sheet_id, "deleted": True})
+
+
 async def list_run_sheets(request: Request) -> JSONResponse:
     """The event's run sheets with their items."""
     event_id = path_int(request, "event_id")
@@ -122,6 +162,9 @@ routes = [
     Route("/api/v1/tasks/{task_id}", change_task, methods=["PATCH"]),
     Route("/api/v1/events/{event_id}/run-sheets", create_run_sheet, methods=["POST"]),
     Route("/api/v1/events/{event_id}/run-sheets", list_run_sheets, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/run-sheets/check", check_run_sheet, methods=["POST"]),
+    Route("/api/v1/run-sheets/{run_sheet_id}", change_run_sheet, methods=["PATCH"]),
+    Route("/api/v1/run-sheets/{run_sheet_id}", delete_run_sheet, methods=["DELETE"]),
     Route(
         "/api/v1/events/{event_id}/run-sheets/{run_sheet_id}/apply",
         apply_run_sheet,
