@@ -31,19 +31,18 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
-from realtime import topics as topic_registry
 from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocations, running
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
-from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS
+from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS, Provider
 from server.broadcast_rules import Reader, audience_of, shown_to
 from server.context import Muster
 from server.models import BusEpoch
@@ -90,8 +89,11 @@ def _shown(text: str, conn: Connection) -> bool:
 
 
 class Hub:
-    def __init__(self, ctx: Muster) -> None:
+    def __init__(self, ctx: Muster, providers: Mapping[str, Provider]) -> None:
         self.ctx = ctx
+        #: Each topic's snapshot provider, as the app factory hands them; a
+        #: topic with none is refused at the hello (``topic_unavailable``).
+        self.providers = dict(providers)
         self.settings = ctx.settings
         self.process_epoch = uuid.uuid4().hex[:12]
         self.bus_epoch = ""
@@ -376,7 +378,7 @@ class Hub:
             return
         offset = history.last
         try:
-            data = await topic_registry.provider(topic)(self.ctx.db, conn.event_id)
+            data = await self.providers[topic](self.ctx.db, conn.event_id)
         except Exception as exc:
             conn.release(topic, offset, [self._snapshot_failed(topic, conn.event_id, exc)])
             return
@@ -446,7 +448,7 @@ class Hub:
         self._shared[key] = future
         try:
             offset = history.last
-            data = await topic_registry.provider(key[1])(self.ctx.db, key[0])
+            data = await self.providers[key[1]](self.ctx.db, key[0])
         except BaseException as exc:
             if self._shared.get(key) is future:
                 del self._shared[key]
@@ -535,7 +537,7 @@ class Hub:
         state.dirty = False
         state.throttle.sent(time.monotonic())
         try:
-            data = await topic_registry.provider(topic)(self.ctx.db, event_id)
+            data = await self.providers[topic](self.ctx.db, event_id)
         except Exception as exc:
             # Tried again at the next poll (``_poll_loop``) or change.
             state.failed_code = (
@@ -610,9 +612,9 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def run_hub(ctx: Muster) -> AsyncIterator[Hub]:
+async def run_hub(ctx: Muster, providers: Mapping[str, Provider]) -> AsyncIterator[Hub]:
     """The app part: start the hub, run its loops, stop it with the app."""
-    hub = Hub(ctx)
+    hub = Hub(ctx, providers)
     await hub.start()
     ctx.parts["hub"] = hub
     try:

@@ -7,16 +7,14 @@ coalesced updates, each a whole new snapshot. Stream topics (``incidents``,
 are every message in order, with offsets that are database ids, so they can
 be replayed.
 
-Snapshots come from providers registered by topic: the hub knows nothing of
-headcounts or stock. A provider is named by module and function and
-imported on first use, so a topic whose module is missing (a part not
-installed yet) is refused clearly at subscribe time instead of breaking the
-hub.
+Snapshots come from providers, one per topic, that the app factory hands the
+hub (``server.app.TOPIC_PROVIDERS``): the hub knows nothing of headcounts or
+stock. A topic the hub was given no provider for is refused clearly at
+subscribe time (``topic_unavailable``) instead of breaking the hub.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,59 +64,5 @@ TOPIC_ROLES: dict[str, frozenset[str]] = {
     "annulments": frozenset({ORGANISER, COMMAND, DOOR}),
 }
 
+#: Makes the snapshot of one topic of one event.
 Provider = Callable[[Database, int], Awaitable[dict[str, Any]]]
-
-
-class TopicUnavailable(Exception):
-    """The module that makes this topic's snapshots is not there."""
-
-
-#: topic -> "module:function" of its snapshot provider.
-PROVIDERS: dict[str, str] = {
-    "headcount": "server.headcount:headcount_snapshot",
-    "gates": "realtime.gates:gates_snapshot",
-    "stock": "server.stock:stock_snapshot",
-    "evacuation": "server.evacuations:evacuation_snapshot",
-    "incidents": "server.incidents:incidents_snapshot",
-    "alerts": "realtime.snapshots:alerts_snapshot",
-    "admissions": "realtime.snapshots:admissions_snapshot",
-    "revocations": "realtime.snapshots:revocations_snapshot",
-    "broadcasts": "server.broadcasts:broadcasts_snapshot",
-    "tasks": "server.tasks:tasks_snapshot",
-    "annulments": "realtime.snapshots:annulments_snapshot",
-}
-
-_loaded: dict[str, Provider] = {}
-
-
-def register(topic: str, provider: Provider) -> None:
-    """Use ``provider`` for ``topic``'s snapshots (tests and plug-ins)."""
-    if topic not in TOPICS:
-        raise ValueError(f"unknown topic {topic!r}")
-    _loaded[topic] = provider
-
-
-def provider(topic: str) -> Provider:
-    """The snapshot provider of a topic; raises TopicUnavailable when it cannot be loaded."""
-    found = _loaded.get(topic)
-    if found is not None:
-        return found
-    spec = PROVIDERS[topic]
-    module_name, _, name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TopicUnavailable(f"The {topic} topic is not available: {exc}") from None
-    function = getattr(module, name, None)
-    if function is None:
-        raise TopicUnavailable(f"The {topic} topic is not available: no {spec}.")
-    _loaded[topic] = function
-    return function  # type: ignore[no-any-return]
-
-
-def available(topic: str) -> bool:
-    try:
-        provider(topic)
-    except TopicUnavailable:
-        return False
-    return True

@@ -187,7 +187,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
         await _refuse(websocket, 1011, "realtime is not running")
         return
     wanted = list(dict.fromkeys(hello.topics))
-    missing = [t for t in wanted if not topic_registry.available(t)]
+    missing = [t for t in wanted if t not in hub.providers]
     direct = direct_writer(websocket)
     conn = Connection(
         websocket.send_text,

@@ -15,16 +15,23 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from realtime import snapshots
 from realtime import ws as realtime_ws
+from realtime.gates import gates_snapshot
 from realtime.hub import Hub, run_hub
+from realtime.topics import Provider
 from server import __version__
 from server.access_log import redact_access_logs
 from server.auth import TokenVerifier
+from server.broadcasts import broadcasts_snapshot
 from server.context import Muster
 from server.db import Database
 from server.errors import exception_handlers
 from server.escalation import escalation_clock
+from server.evacuations import evacuation_snapshot
+from server.headcount import headcount_snapshot
 from server.http import json_response
+from server.incidents import incidents_snapshot
 from server.key_sealing import adopt, load_key_encryption_key
 from server.keys import KeyStore
 from server.mail_sender import mail_sender
@@ -47,7 +54,8 @@ from server.routes import tasks as task_routes
 from server.routes import tokens as token_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
-from server.tasks import task_clock
+from server.stock import stock_snapshot
+from server.tasks import task_clock, tasks_snapshot
 from server.unstorable_urls import UnstorableUrls
 
 log = logging.getLogger("muster")
@@ -58,7 +66,30 @@ VERSION = __version__
 #: hub, the escalation clock…): each is called with the context and returns
 #: an async context manager that runs for the app's lifetime.
 Part = Callable[[Muster], AbstractAsyncContextManager[Any]]
-PARTS: list[Part] = [run_hub, escalation_clock, task_clock, mail_sender, retention_clock]
+
+#: Where each realtime topic's snapshot comes from (``realtime.topics``),
+#: handed to the hub: the one place that names them.
+TOPIC_PROVIDERS: dict[str, Provider] = {
+    "headcount": headcount_snapshot,
+    "gates": gates_snapshot,
+    "stock": stock_snapshot,
+    "evacuation": evacuation_snapshot,
+    "incidents": incidents_snapshot,
+    "alerts": snapshots.alerts_snapshot,
+    "admissions": snapshots.admissions_snapshot,
+    "revocations": snapshots.revocations_snapshot,
+    "broadcasts": broadcasts_snapshot,
+    "tasks": tasks_snapshot,
+    "annulments": snapshots.annulments_snapshot,
+}
+
+
+def run_realtime(ctx: Muster) -> AbstractAsyncContextManager[Hub]:
+    """The realtime hub, given every topic's provider."""
+    return run_hub(ctx, TOPIC_PROVIDERS)
+
+
+PARTS: list[Part] = [run_realtime, escalation_clock, task_clock, mail_sender, retention_clock]
 
 
 def api_routes() -> list[BaseRoute]:

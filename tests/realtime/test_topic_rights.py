@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from realtime.topics import TOPIC_ROLES, TOPICS
 from server.alerts import raise_alert
+from server.app import TOPIC_PROVIDERS
 from server.rights import PERSONAL_FIELDS
 from tests.conftest import event_body
 from tests.realtime.conftest import WAIT, Open, Served, make_venue, scan
@@ -95,3 +96,7 @@ async def test_every_topic_answers_every_caller_as_the_table_says(
                 if caller not in PERSONAL_FIELDS[key]:
                     wrong.append(f"{caller} {topic}: the field {key!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_app_hands_the_hub_a_provider_for_every_topic() -> None:
+    assert sorted(TOPIC_PROVIDERS) == sorted(TOPICS)

@@ -23,7 +23,6 @@ from websockets.exceptions import ConnectionClosed
 from checkin.admitted import Admitted, decode_admitted
 from realtime import connection, snapshots
 from realtime import hub as hub_module
-from realtime import topics as topic_registry
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from server.alerts import raise_alert
 from server.context import Muster
@@ -124,7 +123,7 @@ async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_
         return await snapshots.admissions_snapshot(db, event_id)
 
     monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
-    monkeypatch.setitem(topic_registry._loaded, "admissions", counted)
+    monkeypatch.setitem(served.ctx.parts["hub"].providers, "admissions", counted)
     venue = await make_venue(served)
     first, second = venue.tickets[0]["id"], venue.tickets[1]["id"]
     door = served.api(await served.token("door", venue.event_id, venue.gate_id))
@@ -456,7 +455,7 @@ async def test_a_change_during_a_slow_recomputation_is_sent_before_it_ends(
             slow_returned.set()
         return {"n": n}
 
-    monkeypatch.setitem(topic_registry._loaded, "stock", provider)
+    monkeypatch.setitem(served.ctx.parts["hub"].providers, "stock", provider)
     venue = await make_venue(served, tickets=0)
     client = await open_socket(
         venue.event_id, await served.token("staff", venue.event_id), ["stock"]
@@ -492,7 +491,7 @@ async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
         await release.wait()
         return {"n": calls}
 
-    monkeypatch.setitem(topic_registry._loaded, "stock", provider)
+    monkeypatch.setitem(served.ctx.parts["hub"].providers, "stock", provider)
     venue = await make_venue(served, tickets=0)
     token = await served.token("staff", venue.event_id)
     clients = [await open_socket(venue.event_id, token, ["stock"]) for _ in range(8)]
@@ -510,8 +509,7 @@ async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
 async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
     served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(topic_registry.PROVIDERS, "stock", "server.no_such_module:stock_snapshot")
-    monkeypatch.delitem(topic_registry._loaded, "stock", raising=False)
+    monkeypatch.delitem(served.ctx.parts["hub"].providers, "stock")
     venue = await make_venue(served, tickets=0)
     client = await open_socket(
         venue.event_id, await served.token("staff", venue.event_id), ["stock", "alerts"]
