@@ -21,7 +21,7 @@
   said nothing for the interval plus ``MUSTER_WS_PING_TIMEOUT`` is closed.
 
 Start it as a part of the app (``realtime.hub.run_hub``); the websocket
-endpoint finds it in ``Muster.parts["hub"]``.
+endpoint finds it with ``Muster.part(HUB)``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, en
 from realtime.gates import DeviceTracker
 from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS, Provider
 from server.broadcast_rules import Reader, audience_of, shown_to
-from server.context import Muster
+from server.context import Muster, Slot
 from server.models import BusEpoch
 
 log = logging.getLogger("muster.realtime")
@@ -611,15 +611,18 @@ class Hub:
                     conn.push(ping)
 
 
+#: Where the running hub is found (``Muster.part(HUB)``).
+HUB: Slot[Hub] = Slot("hub")
+
+
 @contextlib.asynccontextmanager
 async def run_hub(ctx: Muster, providers: Mapping[str, Provider]) -> AsyncIterator[Hub]:
     """The app part: start the hub, run its loops, stop it with the app."""
     hub = Hub(ctx, providers)
     await hub.start()
-    ctx.parts["hub"] = hub
     try:
-        async with running(*hub.background()):
-            yield hub
+        with ctx.holding(HUB, hub):
+            async with running(*hub.background()):
+                yield hub
     finally:
         hub.stop()
-        ctx.parts.pop("hub", None)

@@ -33,7 +33,7 @@ from realtime.connection import (
     Connection,
 )
 from realtime.core import Since, encode
-from realtime.hub import Hub
+from realtime.hub import HUB, Hub
 from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
 from server.availability import RETRY_AFTER_SECONDS
@@ -121,7 +121,7 @@ async def _welcome(websocket: WebSocket, event_id: int) -> tuple[HelloIn, Princi
             raise HelloRefused(CLOSE_RATE_LIMITED, "too many invalid tokens") from None
         raise HelloRefused(CLOSE_NO_TOKEN, "the token is not valid")
     check_topics(principal, event_id, hello.topics)
-    hub: Hub | None = ctx.parts.get("hub")
+    hub = ctx.part(HUB)
     if hub is None or event_id not in hub.events_seen:
         async with ctx.db.reading() as session:
             if await session.get(Event, event_id) is None:
@@ -182,7 +182,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
             health.refused += 1
             await _database_away(websocket)
         return  # else the client left during the hello
-    hub: Hub | None = muster(websocket).parts.get("hub")
+    hub = muster(websocket).part(HUB)
     if hub is None:
         await _refuse(websocket, 1011, "realtime is not running")
         return

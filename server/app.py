@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from realtime import snapshots
 from realtime import ws as realtime_ws
 from realtime.gates import gates_snapshot
-from realtime.hub import Hub, run_hub
+from realtime.hub import HUB, Hub, run_hub
 from realtime.topics import Provider
 from server import __version__
 from server.access_log import redact_access_logs
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     registry = Registry()
     registry.gauge(
         "muster_ws_connections",
-        lambda: len(getattr(ctx.parts.get("hub"), "connections", ())),
+        lambda: len(getattr(ctx.part(HUB), "connections", ())),
         "realtime websockets subscribed on this process",
     )
     app = Starlette(
@@ -200,7 +200,7 @@ class GoingAwayServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for listening in getattr(self, "servers", []):
             listening.close()
-        hub: Hub | None = self.ctx.parts.get("hub")
+        hub = self.ctx.part(HUB)
         if hub is not None:
             await hub.say_goodbye(GOODBYE_WAIT)
         await super().shutdown(sockets)

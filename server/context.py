@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
@@ -16,6 +17,17 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.keys import KeyStore
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class Slot(Generic[T]):
+    """The key of one long-lived part in ``Muster.parts``, defined once beside
+    the part it holds (``realtime.hub.HUB``, ``server.mail_sender.MAIL``…),
+    so whoever reads the part gets its type and no name is spelled twice."""
+
+    name: str
+
 
 @dataclass
 class Muster:
@@ -24,8 +36,9 @@ class Muster:
     tokens: TokenVerifier
     keys: KeyStore
     #: Long-lived parts added by other packages (the realtime hub, background
-    #: tasks), by name.
-    parts: dict[str, Any] = field(default_factory=dict)
+    #: tasks), by their ``Slot``: read them with ``part``, hold one with
+    #: ``holding``. (``checkin/`` still keys its caches by string here.)
+    parts: dict[object, Any] = field(default_factory=dict)
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.
     listeners: list[Callable[[int, tuple[str, ...]], None]] = field(default_factory=list)
@@ -39,6 +52,19 @@ class Muster:
             pairing_claims=self.settings.pairing_claims_per_minute,
             door_lookups=self.settings.door_lookups_per_minute,
         )
+
+    def part(self, slot: Slot[T]) -> T | None:
+        """The part held in ``slot``, or None while it is not running."""
+        return cast("T | None", self.parts.get(slot))
+
+    @contextlib.contextmanager
+    def holding(self, slot: Slot[T], part: T) -> Iterator[T]:
+        """Hold ``part`` in ``slot`` for the block (an app part's lifetime)."""
+        self.parts[slot] = part
+        try:
+            yield part
+        finally:
+            self.parts.pop(slot, None)
 
     def changed(self, event_id: int, *topics: str) -> None:
         """Say that committed data of ``topics`` of an event changed.

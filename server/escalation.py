@@ -34,7 +34,7 @@ from sqlalchemy import and_, or_, select, update
 from realtime.bus import running
 from realtime.outbox import publish
 from server.alerts import raise_alert
-from server.context import Muster
+from server.context import Muster, Slot
 from server.db import Database
 from server.incident_rules import (
     ACKNOWLEDGED,
@@ -201,6 +201,10 @@ async def _loop(ctx: Muster, interval: float) -> None:
             )
 
 
+#: Where the escalation loop's task is found while it runs (``Muster.part(ESCALATION_LOOP)``).
+ESCALATION_LOOP: Slot[asyncio.Task[None]] = Slot("escalation_loop")
+
+
 @contextlib.asynccontextmanager
 async def escalation_clock(ctx: Muster) -> AsyncIterator[None]:
     """The app part: the escalation loop, for the app's lifetime (off when the
@@ -210,8 +214,5 @@ async def escalation_clock(ctx: Muster) -> AsyncIterator[None]:
         yield
         return
     async with running(_loop(ctx, interval)) as (task,):
-        ctx.parts["escalation"] = task
-        try:
+        with ctx.holding(ESCALATION_LOOP, task):
             yield
-        finally:
-            ctx.parts.pop("escalation", None)

@@ -55,7 +55,7 @@ import aiosmtplib
 from sqlalchemy import select, text, update
 
 from realtime.bus import running
-from server.context import Muster
+from server.context import Muster, Slot
 from server.db import Database
 from server.mail import TicketMail, mail_language, ticket_mail
 from server.mailings import FAILED, QUEUED, SENDING, SENT
@@ -449,6 +449,10 @@ class MailSender:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=max(poll, self.backoff))
 
 
+#: Where the running mail sender is found (``Muster.part(MAIL)``).
+MAIL: Slot[MailSender] = Slot("mail")
+
+
 @contextlib.asynccontextmanager
 async def mail_sender(ctx: Muster) -> AsyncIterator[None]:
     """The app part: the mail sender, for the app's lifetime (off without
@@ -458,9 +462,6 @@ async def mail_sender(ctx: Muster) -> AsyncIterator[None]:
         return
     sender = MailSender(ctx.db, ctx.settings)
     async with running(sender.run()):
-        ctx.parts["mail"] = sender
-        try:
+        with ctx.holding(MAIL, sender):
             yield
-        finally:
-            ctx.parts.pop("mail", None)
     await sender.link.quit()

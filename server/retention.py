@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from realtime.bus import running
-from server.context import Muster
+from server.context import Muster, Slot
 from server.db import Database
 from server.models import (
     Account,
@@ -347,6 +347,10 @@ async def _loop(ctx: Muster, interval: float, check: Callable[[], Awaitable[list
         await asyncio.sleep(interval)
 
 
+#: Where the retention loop's task is found while it runs (``Muster.part(RETENTION_LOOP)``).
+RETENTION_LOOP: Slot[asyncio.Task[None]] = Slot("retention_loop")
+
+
 @contextlib.asynccontextmanager
 async def retention_clock(ctx: Muster) -> AsyncIterator[None]:
     """The app part: look for events due to be shredded every
@@ -360,11 +364,8 @@ async def retention_clock(ctx: Muster) -> AsyncIterator[None]:
         return await check_retention(ctx.db, ctx.settings.retention_days, changed=ctx.changed)
 
     async with running(_loop(ctx, interval, check)) as (task,):
-        ctx.parts["retention"] = task
-        try:
+        with ctx.holding(RETENTION_LOOP, task):
             yield
-        finally:
-            ctx.parts.pop("retention", None)
 
 
 # --- one person ------------------------------------------------------------------

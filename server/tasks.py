@@ -46,7 +46,7 @@ from server.alerts import raise_alert
 from server.auth import Principal
 from server.broadcast_rules import SCREEN_ROLES, Audience, Reader, reaches
 from server.broadcasts import reader_of
-from server.context import Muster
+from server.context import Muster, Slot
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest
 from server.fields import DbInt, Text, UtcDatetime
@@ -588,6 +588,10 @@ async def _loop(ctx: Muster, interval: float) -> None:
                 log.exception("overdue task check failed; trying again in %ss", interval)
 
 
+#: Where the overdue-task loop's task is found while it runs (``Muster.part(TASK_LOOP)``).
+TASK_LOOP: Slot[asyncio.Task[None]] = Slot("task_loop")
+
+
 @contextlib.asynccontextmanager
 async def task_clock(ctx: Muster) -> AsyncIterator[None]:
     """The app part: the overdue-task loop, on the escalation check's interval
@@ -597,8 +601,5 @@ async def task_clock(ctx: Muster) -> AsyncIterator[None]:
         yield
         return
     async with running(_loop(ctx, interval)) as (task,):
-        ctx.parts["tasks"] = task
-        try:
+        with ctx.holding(TASK_LOOP, task):
             yield
-        finally:
-            ctx.parts.pop("tasks", None)

@@ -12,7 +12,7 @@ from server.auth import ORGANISER, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.http import json_response, parse_body, path_int
-from server.mail_sender import MailSender
+from server.mail_sender import MAIL
 from server.mailings import (
     MAX_NAMED_TICKETS,
     STATUSES,
@@ -53,8 +53,8 @@ async def start_mailing(request: Request) -> JSONResponse:
         MailingRequest(body.to, body.tickets, body.note),
         principal.account_id,
     )
-    sender = ctx.parts.get("mail")
-    if isinstance(sender, MailSender):
+    sender = ctx.part(MAIL)
+    if sender is not None:
         sender.wake()
     counts = {"queued": queued, "sending": 0, "sent": 0, "failed": 0}
     return json_response(mailing_json(mailing, counts), status=202)

@@ -18,6 +18,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from realtime.hub import HUB, Hub
 from server.app import create_app
 from server.context import Muster
 from server.settings import Settings
@@ -34,6 +35,13 @@ class Served:
     ws_url: str
     ctx: Muster
     http: httpx.AsyncClient
+
+    @property
+    def hub(self) -> Hub:
+        """The served app's running hub."""
+        hub = self.ctx.part(HUB)
+        assert hub is not None, "the hub is not running"
+        return hub
 
     def api(self, token: str) -> Api:
         return Api(self.http, token)

@@ -111,7 +111,7 @@ async def test_under_uvicorn_updates_are_written_straight_to_the_transport(
         venue.event_id, await served.token("command", venue.event_id), ["headcount"]
     )
     await client.until(lambda m: m["type"] == "snapshot")
-    hub = served.ctx.parts["hub"]
+    hub = served.hub
     [conn] = hub.connections
     assert isinstance(conn._write_now, DirectWriter)
     sent = conn.sent

@@ -24,6 +24,7 @@ from checkin.admitted import Admitted, decode_admitted
 from realtime import connection, snapshots
 from realtime import hub as hub_module
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
+from realtime.hub import HUB
 from server.alerts import raise_alert
 from server.context import Muster
 from server.models import BusMessage
@@ -52,7 +53,7 @@ async def raise_alerts(ctx: Muster, event_id: int, count: int, size: int = 0) ->
     # until it has read these, so that its history holds them.
     async with ctx.db.reading() as session:
         last = await session.scalar(select(func.max(BusMessage.id)))
-    reader = ctx.parts["hub"].readers["bus_messages"]
+    reader = ctx.part(HUB).readers["bus_messages"]
     async with asyncio.timeout(5):
         while reader.position < (last or 0):  # noqa: ASYNC110 - no event to wait on
             await asyncio.sleep(0.01)
@@ -123,7 +124,7 @@ async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_
         return await snapshots.admissions_snapshot(db, event_id)
 
     monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
-    monkeypatch.setitem(served.ctx.parts["hub"].providers, "admissions", counted)
+    monkeypatch.setitem(served.hub.providers, "admissions", counted)
     venue = await make_venue(served)
     first, second = venue.tickets[0]["id"], venue.tickets[1]["id"]
     door = served.api(await served.token("door", venue.event_id, venue.gate_id))
@@ -278,7 +279,7 @@ async def test_a_stalled_client_is_dropped_while_the_others_keep_receiving(
         got = await collecting
         assert [m["data"]["alert"]["data"]["n"] for m in got] == list(range(count))
 
-        hub = served.ctx.parts["hub"]
+        hub = served.hub
         assert sorted(c.close_code or 0 for c in hub.connections) in ([0, 4008], [0])
         # Once it reads again, the stalled client finds the server's goodbye.
         assert await Client(stalled).close_code() == 4008
@@ -320,7 +321,7 @@ async def test_a_client_that_does_not_read_its_goodbye_is_cut_off(
         await stalled.send(
             orjson.dumps({"type": "hello", "token": token, "topics": ["alerts"]}).decode()
         )
-        hub = served.ctx.parts["hub"]
+        hub = served.hub
         async with asyncio.timeout(WAIT):
             while not hub.connections:  # noqa: ASYNC110 - no event to wait on
                 await asyncio.sleep(0.01)
@@ -403,7 +404,7 @@ async def test_a_queue_reported_while_the_tracker_idles_shows_before_the_heartbe
     door_token = await served.token("door", venue.event_id, venue.gate_id)
     door = await open_socket(venue.event_id, door_token, ["gates"])
     await screen.until(lambda m: m.get("topic") == "gates" and m["data"]["devices"][0]["online"])
-    tracker = served.ctx.parts["hub"].devices
+    tracker = served.hub.devices
     writes = tracker.writes
     # The connect is written; let the loop's pause after that write run out.
     await asyncio.sleep(FLUSH_EVERY * 1.5)
@@ -455,7 +456,7 @@ async def test_a_change_during_a_slow_recomputation_is_sent_before_it_ends(
             slow_returned.set()
         return {"n": n}
 
-    monkeypatch.setitem(served.ctx.parts["hub"].providers, "stock", provider)
+    monkeypatch.setitem(served.hub.providers, "stock", provider)
     venue = await make_venue(served, tickets=0)
     client = await open_socket(
         venue.event_id, await served.token("staff", venue.event_id), ["stock"]
@@ -491,11 +492,11 @@ async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
         await release.wait()
         return {"n": calls}
 
-    monkeypatch.setitem(served.ctx.parts["hub"].providers, "stock", provider)
+    monkeypatch.setitem(served.hub.providers, "stock", provider)
     venue = await make_venue(served, tickets=0)
     token = await served.token("staff", venue.event_id)
     clients = [await open_socket(venue.event_id, token, ["stock"]) for _ in range(8)]
-    hub = served.ctx.parts["hub"]
+    hub = served.hub
     async with asyncio.timeout(WAIT):
         while len(hub.subscribers.get((venue.event_id, "stock"), ())) < 8:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
@@ -509,7 +510,7 @@ async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
 async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
     served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(served.ctx.parts["hub"].providers, "stock")
+    monkeypatch.delitem(served.hub.providers, "stock")
     venue = await make_venue(served, tickets=0)
     client = await open_socket(
         venue.event_id, await served.token("staff", venue.event_id), ["stock", "alerts"]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.db import Database
-from server.escalation import _claim, _due, check_escalations
+from server.escalation import ESCALATION_LOOP, _claim, _due, check_escalations
 from server.models import Alert, BusMessage, Incident, IncidentLogEntry
 from tests.server.test_incidents import report, url
 
@@ -181,7 +181,7 @@ async def test_the_app_part_escalates_on_its_own(settings, api_as, event, ctx):
         )
     ticking = create_app(replace(settings, escalation_check_interval=0.05), migrate=False)
     async with ticking.router.lifespan_context(ticking):
-        assert "escalation" in ticking.state.muster.parts
+        assert ticking.state.muster.part(ESCALATION_LOOP) is not None
         for _ in range(100):
             if await _alerts(ctx):
                 break

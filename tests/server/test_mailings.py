@@ -18,6 +18,7 @@ import zxingcpp
 from PIL import Image
 
 from server.app import create_app
+from server.mail_sender import MAIL
 from server.settings import Settings, SmtpServer
 from tests.conftest import Api, event_body
 from tests.smtp import LoopbackSmtp as Loopback
@@ -170,7 +171,7 @@ async def test_resend_after_reissue_says_the_old_code_is_void(organiser, mail_ev
 
 async def test_a_queued_ticket_is_not_queued_twice(organiser, mail_event, ctx):
     [ticket] = await issue(organiser, mail_event["id"], PEOPLE[:1])
-    sender = ctx.parts.pop("mail")  # keep the route from waking the sender
+    sender = ctx.parts.pop(MAIL)  # keep the route from waking the sender
     sender.pacer.gap = 3600.0
     sender.pacer.next_at = time.monotonic() + 3600
     body = {"to": "tickets", "tickets": [ticket["id"]]}
