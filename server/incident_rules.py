@@ -68,14 +68,17 @@ def may_act(
     assignee_id: int | None,
     reporter_id: int | None,
     new_assignee_id: int | None = None,
+    sets_team: bool = False,
 ) -> bool:
     """Whether ``role`` may take ``action`` on an incident.
 
-    Organiser and command run every incident. Floor staff take incidents
-    (acknowledge, assign to themselves when nobody has it), resolve the ones
+    Organiser and command run every incident (and assign it to a person, a
+    team, or both). Floor staff take incidents (acknowledge, assign to
+    themselves when no person has it, its team kept), resolve the ones
     assigned to them, and reopen those or their own reports. Door phones
     report (a dead card reader at the gate) and comment, nothing more: a
-    door volunteer must stay at the door.
+    door volunteer must stay at the door (one may be assigned an incident,
+    to read it and write on it).
     """
     if role in (ORGANISER, COMMAND):
         return True
@@ -87,7 +90,9 @@ def may_act(
     if action == ACK:
         return True
     if action == ASSIGN:
-        return new_assignee_id == actor_id and (assignee_id is None or mine)
+        # Taking it: to themselves, never to a team, when nobody (or only a
+        # team) has it.
+        return not sets_team and new_assignee_id == actor_id and (assignee_id is None or mine)
     if action == RESOLVE:
         return mine
     if action == REOPEN:

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import or_, select, text
+from sqlalchemy import false, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
-from server.auth import COMMAND, ORGANISER, STAFF, Principal
+from server.auth import COMMAND, DOOR, ORGANISER, STAFF, Principal
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from server.incident_rules import (
@@ -58,7 +58,9 @@ from server.models import (
     utcnow,
 )
 from server.photos import StoredPhoto
+from server.roster_rules import TEAMS
 from server.serialize import iso
+from server.staff import normal_team
 
 # --- request bodies -----------------------------------------------------------
 
@@ -85,10 +87,19 @@ class ReportIn(BaseModel):
 
 
 class AssignIn(BaseModel):
+    """Who has it: a person, a team, or both. A field left out stays as it
+    was; null clears it; at least one is given."""
+
     #: An account id, an account's name, "me", or a free-text name (someone
     #: without a phone: "电工老李").
-    assignee: int | Annotated[str, Field(min_length=1, max_length=200)]
+    assignee: int | Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    #: A team of the roster: a built-in code (``security``…, or its Chinese
+    #: name) or a team the event's roster has.
+    team: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     note: Text = ""
+
+    def names_someone(self) -> bool:
+        return bool({"assignee", "team"} & self.model_fields_set)
 
 
 class NoteIn(BaseModel):
@@ -154,6 +165,7 @@ def incident_json(
         "escalated_at": iso(incident.escalated_at),
         "reporter": person_json(incident.reporter_id, incident.reporter_name, roles),
         "assignee": assignee,
+        "team": incident.assignee_team,
         "reports": incident.reports,
         "last_reported_at": iso(incident.last_reported_at),
         "created_at": iso(incident.created_at),
@@ -480,6 +492,40 @@ def _role(actor: Principal) -> dict[int, str]:
     return {actor.account_id: actor.role}
 
 
+#: Whose accounts an incident may be assigned to: everyone of the event's
+#: staff, door phones too (a door supervisor told of the broken turnstile at
+#: their gate reads it and writes on it; ``incident_rules.may_act``).
+ASSIGNABLE = (ORGANISER, COMMAND, STAFF, DOOR)
+
+
+async def _resolve_team(session: AsyncSession, event_id: int, wanted: str) -> str:
+    """A team of the roster as stored: a built-in code (its Chinese name read
+    as the code) or a team some roster member of the event has."""
+    team = normal_team(wanted)
+    if team in TEAMS:
+        return team
+    known = await session.scalar(
+        select(StaffMember.id)
+        .where(StaffMember.event_id == event_id, StaffMember.team == team)
+        .limit(1)
+    )
+    if known is None:
+        raise InvalidRequest(
+            f"No team {team!r} on the roster.", {"team": team[:40]}, code="unknown_team"
+        )
+    return team
+
+
+async def team_of(session: AsyncSession, event_id: int, account_id: int) -> str | None:
+    """The team of the roster member holding the account's phone, if any."""
+    team = await session.scalar(
+        select(StaffMember.team)
+        .join(Account, Account.staff_id == StaffMember.id)
+        .where(Account.id == account_id, StaffMember.event_id == event_id)
+    )
+    return str(team) if team is not None else None
+
+
 async def _resolve_assignee(
     session: AsyncSession, event_id: int, actor: Principal, wanted: int | str
 ) -> tuple[int | None, str]:
@@ -491,7 +537,7 @@ async def _resolve_assignee(
             account is None
             or account.revoked_at is not None
             or account.event_id not in (None, event_id)
-            or account.role not in (ORGANISER, COMMAND, STAFF)
+            or account.role not in ASSIGNABLE
         ):
             raise InvalidRequest(
                 f"No staff account {wanted} for this event.",
@@ -505,7 +551,7 @@ async def _resolve_assignee(
             select(Account).where(
                 Account.name == name,
                 Account.revoked_at.is_(None),
-                Account.role.in_((ORGANISER, COMMAND, STAFF)),
+                Account.role.in_(ASSIGNABLE),
                 or_(Account.event_id == event_id, Account.event_id.is_(None)),
             )
         )
@@ -540,7 +586,7 @@ async def _phone_of_member(session: AsyncSession, event_id: int, name: str) -> i
         .where(
             Account.staff_id == members[0],
             Account.revoked_at.is_(None),
-            Account.role.in_((ORGANISER, COMMAND, STAFF)),
+            Account.role.in_(ASSIGNABLE),
         )
         .order_by(Account.id.desc())
         .limit(1)
@@ -563,24 +609,38 @@ async def act_on_incident(
     actor: Principal,
     *,
     note: str = "",
-    assignee: int | str | None = None,
+    assign: AssignIn | None = None,
     now: datetime | None = None,
 ) -> ActionResult:
     """Acknowledge, assign, resolve or reopen, under the incident's row lock."""
     now = now or utcnow()
     async with db.writing() as session:
         incident = await get_incident(session, event_id, incident_id, lock=True)
-        new_assignee: tuple[int | None, str] | None = None
+        person = (incident.assignee_id, incident.assignee_name)
+        team = incident.assignee_team
         if action == ASSIGN:
-            assert assignee is not None
-            new_assignee = await _resolve_assignee(session, event_id, actor, assignee)
+            assert assign is not None
+            if "assignee" in assign.model_fields_set:
+                wanted = assign.assignee
+                person = (
+                    (None, "")
+                    if wanted is None
+                    else await _resolve_assignee(session, event_id, actor, wanted)
+                )
+            if "team" in assign.model_fields_set:
+                team = (
+                    None
+                    if assign.team is None
+                    else await _resolve_team(session, event_id, assign.team)
+                )
         allowed = may_act(
             actor.role,
             action,
             actor_id=actor.account_id,
             assignee_id=incident.assignee_id,
             reporter_id=incident.reporter_id,
-            new_assignee_id=new_assignee[0] if new_assignee else None,
+            new_assignee_id=person[0] if assign is not None else None,
+            sets_team=assign is not None and "team" in assign.model_fields_set,
         )
         if not allowed:
             raise _refusal(actor.role, action)
@@ -599,10 +659,15 @@ async def act_on_incident(
                 incident.assignee_id, incident.assignee_name = actor.account_id, actor.name
                 data["assignee"] = {"id": actor.account_id, "name": actor.name}
         elif action == ASSIGN:
-            assert new_assignee is not None
-            data["previous"] = {"id": incident.assignee_id, "name": incident.assignee_name}
-            incident.assignee_id, incident.assignee_name = new_assignee
-            data["assignee"] = {"id": new_assignee[0], "name": new_assignee[1]}
+            data["previous"] = {
+                "id": incident.assignee_id,
+                "name": incident.assignee_name,
+                "team": incident.assignee_team,
+            }
+            incident.assignee_id, incident.assignee_name = person
+            incident.assignee_team = team
+            data["assignee"] = {"id": person[0], "name": person[1]}
+            data["team"] = team
         elif action == RESOLVE:
             incident.resolved_at = now
         elif action == REOPEN:
@@ -696,21 +761,30 @@ async def list_incidents(
     mine_for: int | None = None,
     category: str | None = None,
     limit: int = 200,
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Incidents newest first; ``mine_for`` keeps those assigned to or
-    reported by that account."""
+    reported by that account, or assigned to its roster member's team
+    (named in the answer's ``team``, so a phone tells its own from its team's)."""
     query = select(Incident).where(Incident.event_id == event_id)
     if statuses:
         query = query.where(Incident.status.in_(list(statuses)))
-    if mine_for is not None:
-        query = query.where(or_(Incident.assignee_id == mine_for, Incident.reporter_id == mine_for))
     if category:
         query = query.where(Incident.category == category)
-    query = query.order_by(Incident.id.desc()).limit(limit)
+    team = None
     async with db.reading() as session:
         await get_event(session, event_id)
+        if mine_for is not None:
+            team = await team_of(session, event_id, mine_for)
+            query = query.where(
+                or_(
+                    Incident.assignee_id == mine_for,
+                    Incident.reporter_id == mine_for,
+                    Incident.assignee_team == team if team is not None else false(),
+                )
+            )
+        query = query.order_by(Incident.id.desc()).limit(limit)
         incidents = list(await session.scalars(query))
-        return await incident_views(session, event_id, incidents)
+        return {"incidents": await incident_views(session, event_id, incidents), "team": team}
 
 
 async def read_incident(db: Database, event_id: int, incident_id: int) -> dict[str, Any]:
@@ -734,13 +808,17 @@ async def read_incident(db: Database, event_id: int, incident_id: int) -> dict[s
 
 async def took_part(db: Database, event_id: int, incident_id: int, account_id: int) -> bool:
     """Whether the account reported the incident (or a report linked to it),
-    has it assigned, or wrote in its log: the incidents a door phone sees.
+    has it assigned (or its roster team has), or wrote in its log: the incidents a door phone sees.
     An incident that is not there counts as theirs (the read then says 404)."""
     async with db.reading() as session:
         incident = await session.scalar(
             select(Incident).where(Incident.id == incident_id, Incident.event_id == event_id)
         )
         if incident is None or account_id in (incident.reporter_id, incident.assignee_id):
+            return True
+        if incident.assignee_team is not None and incident.assignee_team == await team_of(
+            session, event_id, account_id
+        ):
             return True
         wrote = await session.scalar(
             select(IncidentLogEntry.id)

@@ -9,7 +9,7 @@
 // changes where the phone stands, which its live socket was told at hello:
 // so the socket is dropped and opened again (see REOPEN_AFTER_MS).
 
-import { errorText } from "/shared/codes.js";
+import { errorText, teamName } from "/shared/codes.js";
 import { addStrings, t } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import { DUTY_STRINGS } from "./duty_strings.js";
@@ -18,7 +18,6 @@ import * as store from "./store.js";
 addStrings(DUTY_STRINGS);
 
 const $ = (id) => document.getElementById(id);
-const TEAMS = ["security", "reception", "logistics", "tech"];
 /**
  * The hub reads the phone's roster facts (its zone, from the running shift)
  * at the socket's hello, and may reuse an event's facts for
@@ -77,7 +76,7 @@ export class Duty {
     const waiting = (await this.outbox.count()) > 0;
     const who = document.createElement("p");
     who.className = "duty-who";
-    const team = TEAMS.includes(this.member.team) ? t(`team.${this.member.team}`) : this.member.team;
+    const team = teamName(this.member.team);
     who.textContent = [this.member.name, team, this.member.supervisor ? t("duty.supervisor") : ""].filter(Boolean).join(" · ");
     const state = document.createElement("p");
     state.id = "duty-state";

@@ -4,7 +4,8 @@
 // next flush. Its nonce makes a resend (a timeout, a reload mid-send) one
 // report on the server.
 //
-// "My incidents" are those this phone reported or was given. A tap opens
+// "My incidents" are those this phone reported or was given, and those given
+// to the team of the roster member holding it (the list's `team`). A tap opens
 // one in full (pwa/shared/incident.js): photo, description, history,
 // comments, resolution note and the emergency plan of its category — shown
 // at once to whoever just reported one that has a plan, and to whoever it
@@ -13,7 +14,7 @@
 // WATCH_EVERY_MS while one of its reports is unresolved.
 
 import { ApiError } from "/shared/api.js";
-import { categoryLabel, errorText } from "/shared/codes.js";
+import { categoryLabel, errorText, teamName } from "/shared/codes.js";
 import { language, t } from "/shared/i18n.js";
 import { incidentDetail, replaceKeepingDrafts } from "/shared/incident.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
@@ -40,6 +41,8 @@ export class Incidents {
       send: ([report]) => this.#send(report),
     });
     this.known = [];
+    /** The team of the roster member holding this phone (GET …/incidents?mine=1 "team"), or null. */
+    this.team = null;
     /** The incident shown in full (its id), or null: the list is shown. */
     this.openId = null;
     this.watchedAt = 0;
@@ -206,15 +209,17 @@ export class Incidents {
     }
   }
 
-  /** Fetch my incidents from the server (reported by or assigned to this phone). */
+  /** Fetch my incidents from the server (reported by or assigned to this phone, or to its team). */
   async refresh() {
     try {
       const answer = await this.app.api.get(`${this.base}?mine=1&limit=50`, { timeoutMs: 8000 });
       this.known = answer.incidents;
-      await store.put("kv", this.known, "my-incidents");
+      this.team = answer.team ?? null;
+      await store.put("kv", { incidents: this.known, team: this.team }, "my-incidents");
     } catch (error) {
       if (!isRetryable(error)) this.say(t("incident.failed", { message: errorText(error) }), "bad");
-      this.known = (await store.get("kv", "my-incidents")) || this.known;
+      const kept = await store.get("kv", "my-incidents");
+      if (kept && Array.isArray(kept.incidents)) [this.known, this.team] = [kept.incidents, kept.team ?? null];
     }
     await this.render();
     if (this.openId !== null) await this.open(this.openId, { quiet: true });
@@ -225,11 +230,14 @@ export class Incidents {
     const ids = new Set(this.known.map((i) => i.id));
     const incident = data && (data.incident || data);
     const me = this.app.device.id;
-    if (!incident || ids.has(incident.id) || incident.reporter?.id === me || incident.assignee?.id === me) this.refresh();
+    const ours = incident && this.team !== null && incident.team === this.team;
+    if (!incident || ids.has(incident.id) || incident.reporter?.id === me || incident.assignee?.id === me || ours) this.refresh();
     // Given an incident just now: its plan comes up, unless something else is open.
     if (incident && incident.assignee?.id === me && ["assigned", "acknowledged"].includes(data.action) && data.entry?.actor?.id !== me) {
       if (incident.plan && this.openId === null && this.app.current === "incidents") this.open(incident.id);
       else this.say(t("incident.assigned_to_me", { title: incident.title }), "ok");
+    } else if (ours && !incident.assignee && data.action === "assigned" && data.entry?.actor?.id !== me) {
+      this.say(t("incident.assigned_to_team", { team: teamName(incident.team), title: incident.title }), "ok");
     }
   }
 
@@ -253,8 +261,10 @@ export class Incidents {
     const li = row(incident.title, [categoryLabel(incident.category, this.app.device.event), this.clock(incident.created_at)], [
       badge(incident.severity, incident.severity),
       badge(incident.status, t(`incident_status.${incident.status}`)),
+      incident.team ? badge("team", t("incident.for_team", { team: teamName(incident.team) })) : null,
       incident.plan ? badge("plan", t("incident.has_plan")) : null,
     ]);
+    if (incident.team) li.dataset.team = incident.team;
     li.dataset.incident = incident.id;
     li.dataset.status = incident.status;
     li.classList.add("openable");
@@ -267,6 +277,9 @@ export class Incidents {
     actions.className = "actions";
     if (incident.status === "open" && (RUN_ALL.has(role) || role === "staff")) {
       actions.append(this.#action("incident.take", incident, "ack"));
+    } else if (incident.status === "acknowledged" && !incident.assignee && role === "staff") {
+      // Given to my team and nobody's yet: take it for myself (its team is kept).
+      actions.append(this.#action("incident.take", incident, "assign"));
     }
     const assignedToMe = incident.assignee && incident.assignee.id === me;
     if (incident.status !== "resolved" && (RUN_ALL.has(role) || (role === "staff" && assignedToMe))) {
@@ -291,8 +304,9 @@ export class Incidents {
 
   /** Take, resolve (with an optional note) or reopen; then show what changed. */
   async act(incident, verb, note = "") {
+    const body = verb === "assign" ? { assignee: "me" } : note ? { note } : {};
     try {
-      await this.app.api.post(`${this.base}/${incident.id}/${verb}`, note ? { note } : {}, { timeoutMs: 8000 });
+      await this.app.api.post(`${this.base}/${incident.id}/${verb}`, body, { timeoutMs: 8000 });
     } catch (error) {
       const message = isRetryable(error) ? t("status.offline") : errorText(error);
       this.say(t("incident.failed", { message }), "bad");
@@ -370,6 +384,8 @@ export class Incidents {
     const buttons = [];
     if (incident.status === "open" && (runsAll || role === "staff")) {
       buttons.push(this.#detailButton("incident.take", "ack", incident));
+    } else if (incident.status === "acknowledged" && !incident.assignee && role === "staff") {
+      buttons.push(this.#detailButton("incident.take", "assign", incident));
     }
     if (incident.status !== "resolved" && (runsAll || (role === "staff" && mine))) {
       const note = document.createElement("textarea");

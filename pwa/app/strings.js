@@ -120,6 +120,8 @@ export const STRINGS = {
     "incident.resolve_note": "处理说明（可选）",
     "incident.has_plan": "有预案",
     "incident.assigned_to_me": "新指派给你：{title}",
+    "incident.for_team": "{team}组",
+    "incident.assigned_to_team": "新指派给{team}组：{title}",
   },
   en: {
     "app.title": "Muster staff",
@@ -239,5 +241,7 @@ export const STRINGS = {
     "incident.resolve_note": "Resolution note (optional)",
     "incident.has_plan": "Plan",
     "incident.assigned_to_me": "Assigned to you: {title}",
+    "incident.for_team": "{team} team",
+    "incident.assigned_to_team": "Assigned to the {team} team: {title}",
   },
 };

@@ -7,20 +7,15 @@
 // over HTTP when one arrives (acknowledgements come at human pace).
 // Also the plans' readiness: plans confirmed / expected, by team.
 
-import { errorText } from "../shared/codes.js";
+import { errorText, teamName, TEAMS } from "../shared/codes.js";
 import { addStrings, language, t } from "../shared/i18n.js";
 import { BROADCAST_STRINGS } from "./broadcast_strings.js";
 import { formatClock, h } from "./dom.js";
 
 addStrings(BROADCAST_STRINGS);
 
-const TEAMS = ["security", "reception", "logistics", "tech"];
 const ROLES = ["door", "staff"];
 const REFRESH_MS = 250;
-
-function teamName(team) {
-  return TEAMS.includes(team) ? t(`team.${team}`) : team;
-}
 
 function wordsOf(broadcast) {
   const text = broadcast.text || {};

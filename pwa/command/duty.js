@@ -4,6 +4,7 @@
 // reads GET /api/v1/events/{e}/staff every DUTY_POLL_MS instead of holding a
 // realtime topic of its own. Team names: pwa/shared/terms.js (team.*).
 
+import { teamName } from "../shared/codes.js";
 import { addStrings, t } from "../shared/i18n.js";
 import { DUTY_STRINGS } from "./duty_strings.js";
 import { h } from "./dom.js";
@@ -11,11 +12,6 @@ import { h } from "./dom.js";
 addStrings(DUTY_STRINGS);
 
 export const DUTY_POLL_MS = 15000;
-const TEAMS = ["security", "reception", "logistics", "tech"];
-
-export function teamName(team) {
-  return TEAMS.includes(team) ? t(`team.${team}`) : team;
-}
 
 /**
  * The panel's model, a pure function of the roster and the zones:

@@ -3,7 +3,7 @@
 // command role takes from here (acknowledge, assign, resolve) and the
 // category's emergency plan one click away.
 
-import { categoryLabel, personName } from "../shared/codes.js";
+import { categoryLabel, personName, teamName } from "../shared/codes.js";
 import { t } from "../shared/i18n.js";
 import { formatDuration, h, since } from "./dom.js";
 
@@ -15,6 +15,16 @@ function timing(incident) {
     return h("span", { class: "timing" }, t("incidents.ack_after", { time: formatDuration(incident.acknowledgedAt - incident.createdAt) }));
   }
   return since(incident.createdAt, "incidents.waiting");
+}
+
+/** Who has it: a person, a team, both, or nobody. */
+function assigneeLine(incident) {
+  const { assignee, team } = incident;
+  const data = { "data-team": team || "" };
+  if (assignee && team) return h("span", { class: "assignee", ...data }, t("incidents.assignee_team", { name: personName(assignee), team: teamName(team) }));
+  if (assignee) return h("span", { class: "assignee", ...data }, t("incidents.assignee", { name: personName(assignee) }));
+  if (team) return h("span", { class: "assignee", ...data }, t("incidents.team_only", { team: teamName(team) }));
+  return h("span", { class: "assignee muted", ...data }, t("incidents.unassigned"));
 }
 
 function incidentCard(incident, actions) {
@@ -44,7 +54,7 @@ function incidentCard(incident, actions) {
       "div",
       { class: "incident-meta" },
       timing(incident),
-      h("span", { class: incident.assignee ? "assignee" : "assignee muted" }, incident.assignee ? t("incidents.assignee", { name: personName(incident.assignee) }) : t("incidents.unassigned")),
+      assigneeLine(incident),
     ),
     h(
       "div",

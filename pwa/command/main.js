@@ -5,7 +5,7 @@
 // results come back on the socket like everyone else's.
 
 import { Api, ApiError } from "../shared/api.js";
-import { errorText } from "../shared/codes.js";
+import { errorText, teamName, TEAMS } from "../shared/codes.js";
 import { incidentDetail, replaceKeepingDrafts } from "../shared/incident.js";
 import { addStrings, applyTranslations, language, setLanguage, t } from "../shared/i18n.js";
 import { TERMS } from "../shared/terms.js";
@@ -14,7 +14,7 @@ import { renderArrivals } from "./arrivals.js";
 import { CommandBroadcasts } from "./broadcasts.js";
 import { CommandTasks } from "./tasks.js";
 import { formatClock, h, tickDurations, useTimeZone } from "./dom.js";
-import { DUTY_POLL_MS, dutyView, renderDuty, teamName } from "./duty.js";
+import { DUTY_POLL_MS, dutyView, renderDuty } from "./duty.js";
 import { CommandEvacuation } from "./evacuation.js";
 import { renderIncidents } from "./incidents.js";
 import { LiveSocket, socketUrl } from "../shared/live.js";
@@ -257,6 +257,16 @@ function fillRosterChoices(list, roster) {
   );
 }
 
+/** The teams the assign dialog offers: none, the built-in ones, then the roster's own. */
+function fillTeamChoices(select, roster, current) {
+  const teams = [...new Set([...TEAMS, ...(roster || []).map((member) => member.team)])];
+  select.replaceChildren(
+    h("option", { value: "" }, t("assign.no_team")),
+    ...teams.map((team) => h("option", { value: team }, teamName(team))),
+  );
+  select.value = current && teams.includes(current) ? current : "";
+}
+
 function askInDialog(dialog, incident, onConfirm) {
   dialog.querySelector(".dialog-subject").textContent = `${incident.severity} · ${incident.title}`;
   const form = dialog.querySelector("form");
@@ -272,12 +282,17 @@ const incidentActions = {
   allowed: () => page.mayAct,
   event: () => page.event,
   ack: (incident) => incidentAction(incident, "ack"),
+  // A person, a team, or both (server/incidents.py AssignIn); the dialog
+  // opens on who has it now, and what is left empty is cleared.
   assign: (incident) => {
     fillRosterChoices($("assignee-roster"), page.roster);
     askInDialog($("assign-dialog"), incident, (form) => {
       const name = String(form.get("assignee") || "").trim();
-      if (name) incidentAction(incident, "assign", { assignee: name });
+      const team = String(form.get("team") || "");
+      if (name || team) incidentAction(incident, "assign", { assignee: name || null, team: team || null });
     });
+    fillTeamChoices($("assignee-team"), page.roster, incident.team);
+    $("assignee-input").value = incident.assignee && incident.assignee.name ? incident.assignee.name : "";
   },
   resolve: (incident) =>
     askInDialog($("resolve-dialog"), incident, (form) => {

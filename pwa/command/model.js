@@ -148,6 +148,7 @@ export function incidentView(raw, names = {}) {
     acknowledgedAt: time(i.acknowledged_at),
     resolvedAt: time(i.resolved_at),
     assignee,
+    team: i.team || null,
     reporter: i.reporter && typeof i.reporter === "object" ? i.reporter : null,
     escalated: number(i.escalation_level) > 0 || Boolean(i.escalated_at),
     reports: number(i.reports, 1),

@@ -7,19 +7,17 @@
 // zone, priority, steps "a|b": server/run_sheets.py) and applied, once, at
 // the event's start as doors-open.
 
-import { errorText } from "../shared/codes.js";
+import { errorText, teamName } from "../shared/codes.js";
 import { addStrings, t } from "../shared/i18n.js";
 import { formatClock, h } from "./dom.js";
 import { TASK_STRINGS } from "./task_strings.js";
 
 addStrings(TASK_STRINGS);
 
-const TEAMS = ["security", "reception", "logistics", "tech"];
 const STATUSES = ["todo", "doing", "blocked", "done"];
 
-function teamName(team) {
-  if (!team) return t("ctask.no_team");
-  return TEAMS.includes(team) ? t(`team.${team}`) : team;
+function teamWord(team) {
+  return team ? teamName(team) : t("ctask.no_team");
 }
 
 /** A task's team: its own, else its person's on the roster (``people``: id → member). */
@@ -213,7 +211,7 @@ export class CommandTasks {
     const progress = task.progress || { done: 0, total: 0 };
     const share = progress.total ? Math.round((100 * progress.done) / progress.total) : task.status === "done" ? 100 : 0;
     const member = task.staff !== null ? this.people.get(task.staff) : null;
-    const facts = [member ? member.name : "", teamName(teamOf(task, this.people)), task.due_at ? t("ctask.due", { time: formatClock(new Date(task.due_at)) }) : "", progress.total ? t("ctask.steps", progress) : ""].filter(Boolean);
+    const facts = [member ? member.name : "", teamWord(teamOf(task, this.people)), task.due_at ? t("ctask.due", { time: formatClock(new Date(task.due_at)) }) : "", progress.total ? t("ctask.steps", progress) : ""].filter(Boolean);
     return h(
       "li",
       { class: `task-card${late ? " late" : ""}`, "data-task": String(task.id) },
@@ -236,7 +234,7 @@ export class CommandTasks {
           h(
             "tr",
             { "data-team": row.team, class: row.overdue ? "late" : "" },
-            h("td", {}, teamName(row.team)),
+            h("td", {}, teamWord(row.team)),
             h("td", {}, `${row.done}/${row.total}`),
             h("td", {}, String(row.blocked)),
             h("td", {}, String(row.overdue)),

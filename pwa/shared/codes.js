@@ -11,6 +11,14 @@ function known(key, params) {
   return text === key ? null : text;
 }
 
+/** Built-in teams (server/roster_rules.py TEAMS); any other name is the event's own. */
+export const TEAMS = ["security", "reception", "logistics", "tech"];
+
+/** A roster team in words: a built-in one in the page's language, the event's own as named. */
+export function teamName(team) {
+  return TEAMS.includes(team) ? t(`team.${team}`) : String(team ?? "");
+}
+
 /** A category's name: the event's own label (options.category_labels), a built-in one, or its key. */
 export function categoryLabel(key, event = null) {
   const own = event && event.options && event.options.category_labels && event.options.category_labels[key];

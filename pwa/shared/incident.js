@@ -5,7 +5,7 @@
 // JSON (GET …/incidents/{id}: the incident with `log` and `comments`);
 // every string from the server is text, never markup.
 
-import { categoryLabel, errorText, personName } from "./codes.js";
+import { categoryLabel, errorText, personName, teamName } from "./codes.js";
 import { language, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { clockInZone, formatInZone } from "./time.js";
@@ -59,7 +59,12 @@ export function historyText(entry) {
     const minutes = Math.round((Number(data.after_seconds) || 0) / 60);
     return t(`history.escalated.${data.level === 2 ? 2 : 1}`, { minutes });
   }
-  if (entry.action === "assigned") return t("history.assigned", { who, assignee: personName(data.assignee) });
+  if (entry.action === "assigned") {
+    // A person, a team, or both (server/incidents.py act_on_incident's data).
+    const person = data.assignee && (data.assignee.id != null || data.assignee.name) ? personName(data.assignee) : "";
+    const assignee = [person, data.team ? teamName(data.team) : ""].filter(Boolean).join(" · ");
+    return assignee ? t("history.assigned", { who, assignee }) : t("history.unassigned", { who });
+  }
   const key = `history.${entry.action}`;
   const text = t(key, { who });
   return text === key ? t("history.other", { who }) : text;
@@ -95,7 +100,8 @@ export function incidentDetail(incident, options = {}) {
     [t("detail.place"), place],
     [t("detail.equipment"), incident.equipment_tag],
     [t("detail.reporter"), personName(incident.reporter)],
-    [t("field.assignee"), incident.assignee ? personName(incident.assignee) : t("detail.unassigned")],
+    [t("field.assignee"), incident.assignee ? personName(incident.assignee) : incident.team ? "" : t("detail.unassigned")],
+    [t("field.assignee_team"), incident.team ? teamName(incident.team) : ""],
     [t("detail.reported_at"), when(incident.created_at, timeZone)],
     [t("detail.acknowledged_at"), when(incident.acknowledged_at, timeZone)],
     [t("detail.resolved_at"), when(incident.resolved_at, timeZone)],

@@ -52,6 +52,9 @@ class Incident(Base):
     reporter_name: Mapped[str] = mapped_column(String(200), default="")
     assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     assignee_name: Mapped[str] = mapped_column(String(200), default="")
+    #: The roster team it is assigned to (a built-in code or the event's own),
+    #: beside or instead of a person.
+    assignee_team: Mapped[str | None] = mapped_column(String(40))
     #: How many reports (the first and those attached to it) it gathered.
     reports: Mapped[int] = mapped_column(Integer, default=1)
     last_reported_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -160,7 +160,7 @@ async def list_incidents(request: Request) -> JSONResponse:
         category=params.get("category") or None,
         limit=limit,
     )
-    return json_response({"incidents": found})
+    return json_response(found)
 
 
 async def read_incident(request: Request) -> JSONResponse:
@@ -178,15 +178,20 @@ async def _optional_json(request: Request) -> Any:
 async def _act(request: Request, action: str) -> JSONResponse:
     event_id, incident_id = path_int(request, "event_id"), path_int(request, "incident_id")
     principal = await authorize(request, event_id, OPERATORS)
-    assignee: int | str | None = None
+    assign: incidents.AssignIn | None = None
     if action == incident_rules.ASSIGN:
         assign = validate(incidents.AssignIn, await _optional_json(request))
-        note, assignee = assign.note, assign.assignee
+        if not assign.names_someone():
+            raise InvalidRequest(
+                "Name an assignee, a team, or both (null clears one).",
+                code="assign_needs_someone",
+            )
+        note = assign.note
     else:
         note = validate(incidents.NoteIn, await _optional_json(request)).note
     ctx = muster(request)
     result = await incidents.act_on_incident(
-        ctx.db, event_id, incident_id, action, principal, note=note, assignee=assignee
+        ctx.db, event_id, incident_id, action, principal, note=note, assign=assign
     )
     ctx.changed(event_id, "incidents")
     return json_response({**result.incident, "entry": result.entry})
@@ -202,7 +207,8 @@ async def acknowledge_incident(request: Request) -> JSONResponse:
 @accepts(incidents.AssignIn, required=False)
 @answers(409)
 async def assign_incident(request: Request) -> JSONResponse:
-    """Assign to an account (id or name), "me", or a named person without an account."""
+    """Assign to a person (an account's id or name, "me", or a named person
+    without an account), a roster team, or both; a field left out is kept."""
     return await _act(request, incident_rules.ASSIGN)
 
 

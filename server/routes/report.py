@@ -296,7 +296,7 @@ async def export_incidents(request: Request) -> StreamingResponse:
     header = [
         "incident_id", "created_at", _local("created_at", tz), "category", "severity", "title",
         "status", "zone_id", "gate_id", "location", "equipment_tag", "reporter", "assignee",
-        "reports", "acknowledged_at", _local("acknowledged_at", tz), "resolved_at",
+        "assignee_team", "reports", "acknowledged_at", _local("acknowledged_at", tz), "resolved_at",
         _local("resolved_at", tz), "escalation_level", "description", "resolution_note",
     ]  # fmt: skip
 
@@ -306,7 +306,7 @@ async def export_incidents(request: Request) -> StreamingResponse:
         return [
             i.id, iso(i.created_at), local_time(i.created_at, tz), i.category, i.severity, i.title,
             i.status, i.zone_id, i.gate_id, i.location_text, i.equipment_tag, i.reporter_name,
-            i.assignee_name, i.reports, iso(i.acknowledged_at), local_time(i.acknowledged_at, tz),
+            i.assignee_name, i.assignee_team, i.reports, iso(i.acknowledged_at), local_time(i.acknowledged_at, tz),
             iso(i.resolved_at), local_time(i.resolved_at, tz), i.escalation_level, i.description,
             (note or "") if i.status == "resolved" else "",
         ]  # fmt: skip

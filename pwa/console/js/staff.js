@@ -5,21 +5,17 @@
 // (the phone then knows who holds it and starts their shift) and sees who is
 // on duty where. The rules live in server/roster_rules.py.
 
-import { rowProblem } from "../../shared/codes.js";
+import { rowProblem, TEAMS, teamName } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { ageText } from "../../shared/time.js";
 import { ask, clear, download, errorText, field, h, toast } from "./dom.js";
 import { uploadCsv } from "./importer.js";
 
-/** Built-in teams (server/roster_rules.py TEAMS); any other name is the event's own. */
-export const TEAMS = ["security", "reception", "logistics", "tech"];
+// The teams (pwa/shared/codes.js), for the console's other tabs.
+export { TEAMS, teamName };
+
 const OWN_TEAM = "__own";
 const ROLES = ["door", "staff", "command"];
-
-/** A team as people say it: the built-in ones in the reader's language. */
-export function teamName(team) {
-  return TEAMS.includes(team) ? t(`team.${team}`) : team;
-}
 
 /** The problems of a refused member or import, one line each ("第 3 行：…"). */
 function problemLines(err) {
