@@ -33,7 +33,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -531,24 +531,3 @@ class PgSignal:
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, encode_hint(self.origin, marks))
             self.sent += 1
             await asyncio.sleep(self.notify_interval)
-
-
-@contextlib.asynccontextmanager
-async def running(*coroutines: Any) -> AsyncIterator[list[asyncio.Task[Any]]]:
-    """Run background coroutines for the duration of the block, then cancel them."""
-    tasks = [asyncio.create_task(c) for c in coroutines]
-    try:
-        yield tasks
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            # A task can lose one cancellation (a database driver raising its
-            # own error in its place, or ``wait_for``'s race before Python
-            # 3.12) and run on: cancel it again until it has ended.
-            while not task.done():
-                await asyncio.wait([task], timeout=1.0)
-                if not task.done():
-                    task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                task.result()

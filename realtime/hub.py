@@ -38,11 +38,12 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocations, running
+from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocations
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
 from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS, Provider
+from server.background import running
 from server.broadcast_rules import Reader, audience_of, shown_to
 from server.context import Muster, Slot
 from server.models import BusEpoch

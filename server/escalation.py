@@ -31,9 +31,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 
-from realtime.bus import running
 from realtime.outbox import publish
 from server.alerts import raise_alert
+from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
 from server.incident_rules import (

@@ -54,7 +54,7 @@ from typing import Any
 import aiosmtplib
 from sqlalchemy import select, text, update
 
-from realtime.bus import running
+from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
 from server.mail import TicketMail, mail_language, ticket_mail

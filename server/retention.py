@@ -40,7 +40,7 @@ from sqlalchemy import String, case, cast, delete, func, literal, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from realtime.bus import running
+from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
 from server.models import (

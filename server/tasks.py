@@ -39,11 +39,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from realtime.bus import running
 from realtime.outbox import publish
 from server import task_rules
 from server.alerts import raise_alert
 from server.auth import Principal
+from server.background import running
 from server.broadcast_rules import SCREEN_ROLES, Audience, Reader, reaches
 from server.broadcasts import reader_of
 from server.context import Muster, Slot
