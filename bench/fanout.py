@@ -523,9 +523,16 @@ async def run_storm(
 
 
 async def run_bare(
-    sockets: int, processes: int, rate: float, seconds: float, data: dict[str, Any]
+    sockets: int,
+    processes: int,
+    rate: float,
+    seconds: float,
+    data: dict[str, Any],
+    storm: StormPlan | None = None,
 ) -> dict[str, Any]:
-    """The baseline: ``processes`` bare broadcast servers, the same clients."""
+    """The baseline: ``processes`` bare broadcast servers, the same clients
+    (and, with ``storm``, the same drop and reconnects: a snapshot for each
+    topic of each hello, nothing read)."""
     message = Path(f"/tmp/muster_bench_bare_{uuid.uuid4().hex[:8]}.json")
     await asyncio.to_thread(message.write_bytes, orjson.dumps(data))
     servers: list[Server] = []
@@ -534,7 +541,9 @@ async def run_bare(
         servers = [start_bare(message, rate) for _ in range(processes)]
         ws_urls = [s.url.replace("http://", "ws://") + "/ws" for s in servers]
         before = [rss_kb(s.process.pid) for s in servers]
-        clients = Clients(ws_urls, "bare", sockets, per_url=max(1, sockets // (processes * 2500)))
+        per_url = max(1, sockets // (processes * 2500))
+        topics = STORM_TOPICS if storm else RUSH_TOPICS
+        clients = Clients(ws_urls, "bare", sockets, topics, per_url)
         failures = clients.wait_ready()
         await asyncio.sleep(2)
         after = [rss_kb(s.process.pid) for s in servers]
@@ -547,6 +556,9 @@ async def run_bare(
         received, samples, failed, closes = clients.stop()
         counted_for = time.monotonic() - started
         lat = [at - stamp for _p, _i, at, _n, stamp in samples]
+        extra = {}
+        if storm is not None:
+            extra["storm"] = storm_figures(clients.storm(storm.code, storm.limit), sockets)
         return summary(
             "bare max" if not rate else "bare",
             sockets,
@@ -558,6 +570,7 @@ async def run_bare(
             kb_per_socket=(sum(after) - sum(before)) / sockets,
             failed_sockets=failures + failed,
             closes=closes,
+            **extra,
         )
     finally:
         if clients is not None:
@@ -660,7 +673,19 @@ def main() -> None:
             if args.no_bare:
                 continue
             for bare_rate in (rounds, 0.0):
-                show(asyncio.run(run_bare(sockets, processes, bare_rate, args.seconds, last)))
+                bare = asyncio.run(
+                    run_bare(
+                        sockets,
+                        processes,
+                        bare_rate,
+                        args.seconds,
+                        last,
+                        plan if bare_rate else None,
+                    )
+                )
+                show(bare)
+                if "storm" in bare:
+                    show_storm(bare["storm"], None, None, plan.code if plan else 0, "bare")
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     print(f"# reproduce: {command}")
 

@@ -474,10 +474,12 @@ class BareBroadcast:
     async def socket(self, receive: Any, send: Any) -> None:
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
-        if (await receive())["type"] != "websocket.receive":  # the hello
+        hello = await receive()
+        if hello["type"] != "websocket.receive":
             return
-        for kind in ("welcome", "snapshot"):
-            text = orjson.dumps({"type": kind, "topic": "headcount"}).decode()
+        await send({"type": "websocket.send", "text": '{"type":"welcome"}'})
+        for topic in orjson.loads(hello["text"])["topics"]:  # a snapshot for each
+            text = orjson.dumps({"type": "snapshot", "topic": topic}).decode()
             await send({"type": "websocket.send", "text": text})
         key = id(send)
         self.sends[key] = send
@@ -512,4 +514,13 @@ def bare_server_main(port: int, rate: float, message: Path) -> None:
     app = BareBroadcast(orjson.loads(message.read_bytes()), rate)
     print(f"bare on {port}", flush=True)
     # The same options as ``muster serve`` (server/cli.py).
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
+    from server.cli import LISTEN_BACKLOG
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        backlog=LISTEN_BACKLOG,
+    )

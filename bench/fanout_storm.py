@@ -172,13 +172,17 @@ def storm_figures(accounts: list[dict[str, Any]], sockets: int) -> dict[str, Any
 
 
 def show_storm(
-    storm: dict[str, Any], rush: dict[str, Any], during: dict[str, Any], code: int
+    storm: dict[str, Any],
+    rush: dict[str, Any] | None,
+    during: dict[str, Any] | None,
+    code: int,
+    server: str = "muster",
 ) -> None:
     def by_topic(counts: dict[str, int]) -> str:
         return ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())) or "none"
 
     print(
-        f"storm     {storm['sockets']} sockets dropped at once (as close {code}), reconnecting"
+        f"{server:9} storm: {storm['sockets']} sockets dropped at once (as close {code}), reconnecting"
         f" on live.js's backoff: {storm['resumed']} resumed, {storm['not_resumed']} not;"
         f" drop to current p50 {storm['p50_s']:.2f} s, p99 {storm['p99_s']:.2f} s,"
         f" all {storm['all_s']:.2f} s; attempts mean {storm['attempts_mean']:.2f},"
@@ -187,11 +191,13 @@ def show_storm(
         flush=True,
     )
     print(
-        f"storm     replays: {by_topic(storm['replays'])} ({storm['replayed']} messages"
+        f"{server:9} storm: replays: {by_topic(storm['replays'])} ({storm['replayed']} messages"
         f" replayed); snapshots: {by_topic(storm['snapshots'])}",
         flush=True,
     )
     for name, doors in (("rush", rush), ("storm", during)):
+        if doors is None:
+            continue
         print(
             f"doors     {name:6} {doors['scans']:6} scans ({doors['per_second']:.0f}/s)"
             f" p50 {doors['p50_ms']:.1f} p99 {doors['p99_ms']:.1f} max {doors['max_ms']:.0f} ms;"

@@ -42,6 +42,8 @@ from server.settings import Settings, load_settings
 if TYPE_CHECKING:  # the demo's modules load only when it runs
     from server.demo import DemoEvent
 
+#: The listening socket's queue of connections not yet accepted (``cmd_serve``).
+LISTEN_BACKLOG = 8192
 DESCRIPTION = "Muster runs a live event on the day: serve it, create tokens, import tickets."
 
 #: What a second start prints instead of a token (the first start printed it).
@@ -236,6 +238,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # off (not merely filtered) above it, so a door rush pays nothing.
         access_log=settings.log_level.lower() in ("debug", "trace", "info"),
         ws_per_message_deflate=False,
+        # Connections the kernel holds until accepted (uvicorn's default is
+        # 2,048; the kernel caps it at net.core.somaxconn). When every screen
+        # of a venue reconnects in the same second, the ones that do not fit
+        # are dropped and retried by TCP after 1, 3, 7… s (bench.fanout --storm).
+        backlog=LISTEN_BACKLOG,
         ssl_certfile=settings.tls_certfile or None,
         ssl_keyfile=settings.tls_keyfile or None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
