@@ -53,8 +53,10 @@ log = logging.getLogger("muster.realtime")
 Key = tuple[int, str]
 
 #: Stream topics whose snapshot is made once for the sockets that ask within
-#: ``SHARED_SNAPSHOT_SECONDS`` (``Hub._prime_shared``): the big ones.
-SHARED_SNAPSHOTS = frozenset({"admissions", "annulments"})
+#: ``SHARED_SNAPSHOT_SECONDS`` (``Hub._prime_shared``): the big ones, and those
+#: every screen watches (a venue's screens loading at once would each read
+#: them). Not the audience topics: their snapshot differs per socket.
+SHARED_SNAPSHOTS = frozenset({"admissions", "annulments", "incidents", "alerts"})
 #: How long a shared snapshot is handed out (then with the messages since it).
 SHARED_SNAPSHOT_SECONDS = 2.0
 

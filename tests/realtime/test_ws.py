@@ -147,6 +147,35 @@ async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_
     assert caught_up == live  # the admission after the read, as the first phone had it
 
 
+@pytest.mark.parametrize("topic", ["incidents", "alerts"])
+async def test_screens_loading_together_share_one_snapshot_of_a_screen_topic(
+    served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch, topic: str
+) -> None:
+    """Screens that ask at once (every page of a venue loaded again) share
+    one read of the topic's snapshot, not one each."""
+    hub = served.ctx.parts["hub"]
+    read = hub.providers[topic]
+    reads: list[int] = []
+    release = asyncio.Event()
+
+    async def counted(db: Any, event_id: int) -> Any:
+        reads.append(event_id)
+        await release.wait()
+        return await read(db, event_id)
+
+    monkeypatch.setitem(hub.providers, topic, counted)
+    venue = await make_venue(served, tickets=0)
+    token = await served.token("command", venue.event_id)
+    screens = [await open_socket(venue.event_id, token, [topic]) for _ in range(6)]
+    async with asyncio.timeout(WAIT):
+        while len(hub.subscribers.get((venue.event_id, topic), ())) < 6:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    release.set()
+    for screen in screens:
+        assert (await screen.until(lambda m: m.get("topic") == topic))["type"] == "snapshot"
+    assert reads == [venue.event_id]
+
+
 async def test_an_annulled_admission_reaches_the_doors_at_once(
     served: Served, open_socket: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
