@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from websockets.frames import Frame, Opcode
 
 from realtime.connection import Connection
 from realtime.wire import DirectWriter, text_frame
 from server.auth import Principal
-from tests.realtime.conftest import Open, Served, make_venue, scan
+from tests.realtime.conftest import WAIT, Open, Served, make_venue, scan
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
@@ -84,7 +85,9 @@ async def test_once_a_message_had_to_queue_the_next_ones_queue_behind_it() -> No
     sink.open = True
     conn.deliver("alerts", 3, "m3")  # the socket could take it, but m2 is waiting
     assert conn.queued == 2
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(WAIT):
+        while conn.queued:  # noqa: ASYNC110 - the writer has no event to wait on
+            await asyncio.sleep(0)
     assert sink.wire == [("direct", "m1"), ("writer", "m2"), ("writer", "m3")]
     conn.deliver("alerts", 4, "m4")
     assert sink.wire[-1] == ("direct", "m4")
@@ -105,17 +108,35 @@ async def test_a_full_queue_still_drops_the_client() -> None:
 async def test_under_uvicorn_updates_are_written_straight_to_the_transport(
     served: Served, open_socket: Open
 ) -> None:
+    """The update is written by the DirectWriter (which accepted it), and the
+    writer task's ``send_text`` never sees it: the direct path, observed."""
     venue = await make_venue(served)
     door = served.api(await served.token("door", venue.event_id, venue.gate_id))
     client = await open_socket(
         venue.event_id, await served.token("command", venue.event_id), ["headcount"]
     )
     await client.until(lambda m: m["type"] == "snapshot")
-    hub = served.hub
-    [conn] = hub.connections
-    assert isinstance(conn._write_now, DirectWriter)
-    sent = conn.sent
+    [conn] = served.hub.connections
+    direct = conn._write_now
+    assert isinstance(direct, DirectWriter)
+    written: list[tuple[bool, str]] = []
+    queued: list[str] = []
+    send_text = conn._send_text
+
+    def write_now(text: str) -> bool:
+        accepted = direct(text)
+        written.append((accepted, text))
+        return accepted
+
+    async def through_the_writer(text: str) -> None:
+        queued.append(text)
+        await send_text(text)
+
+    conn._write_now = write_now
+    conn._send_text = through_the_writer
     assert (await scan(door, venue, venue.tickets[0]))["status"] == "ok"
     update = await client.until(lambda m: m["type"] == "update" and m["data"]["inside"] == 1)
     assert update["topic"] == "headcount"
-    assert conn.sent > sent
+    sent_directly = [text for accepted, text in written if accepted]
+    assert any(orjson.loads(text) == update for text in sent_directly), written
+    assert not any(orjson.loads(text).get("type") == "update" for text in queued), queued
