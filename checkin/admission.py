@@ -13,7 +13,7 @@ moves the ticket only if it still holds what the decision saw (see
 ``checkin.store``); when another door moved it meanwhile, it reads and
 decides again. So two doors scanning one ticket at the same instant admit
 it once. ``tests/checkin/test_admission_race.py`` turns
-``checkin.store.GUARD_TICKET_STATE`` off and watches tickets get admitted
+``checkin.store.guard.GUARD_TICKET_STATE`` off and watches tickets get admitted
 twice.
 
 Idempotency. The scan log has a unique (event, nonce): the read returns the

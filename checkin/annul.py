@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row
 
 from checkin.answers import TOPICS
 from checkin.capacity import shard_walk
-from checkin.store import TICKET_FIELDS, CoreShards, writing
+from checkin.store import CoreAnnul, annulling
 from checkin.venue import Venue, venues
 from server.context import Muster
 from server.errors import Conflict, Forbidden, NotFound
-from server.models import BusMessage, Scan, Ticket, utcnow
+from server.models import utcnow
 from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
-
-_tickets = cast(Table, Ticket.__table__)
-_scans = cast(Table, Scan.__table__)
-_TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
 
 
 async def annul(
@@ -45,14 +40,8 @@ async def annul(
     window = timedelta(seconds=ctx.settings.annul_window_seconds)
     venue = await venues(ctx).get(event_id)
     now = utcnow()
-    async with writing(ctx.db) as conn:
-        scan = (
-            await conn.execute(
-                select(_scans)
-                .where(_scans.c.event_id == event_id, _scans.c.nonce == nonce)
-                .with_for_update()
-            )
-        ).first()
+    async with annulling(ctx.db) as store:
+        scan = await store.scan(event_id, nonce)
         if scan is None:
             raise NotFound(f"No scan with nonce {nonce!r} in this event.")
         if scan.device_id != account_id and not may_annul_any:
@@ -69,20 +58,12 @@ async def annul(
             )
         moved = scan.status == "ok" and scan.ticket_id is not None
         if moved:
-            checked_in = await _reverse_move(conn, venue, scan)
+            checked_in = await _reverse_move(store, venue, scan)
             # On the ``annulments`` topic (``realtime.outbox.STREAM_TOPICS``), in
             # this transaction: the door phones drop the admission at once.
             message = annulment_json(scan.id, scan.ticket_id, scan.from_zone_id, checked_in, now)
-            await conn.execute(
-                insert(BusMessage).values(
-                    event_id=event_id, topic="annulments", payload=message, created_at=now
-                )
-            )
-        await conn.execute(
-            update(_scans)
-            .where(_scans.c.id == scan.id)
-            .values(annulled_at=now, annulled_by=account_id)
-        )
+            await store.publish(event_id, "annulments", message, now)
+        await store.mark_annulled(scan.id, now, account_id)
     ctx.changed(event_id, *TOPICS, *(("annulments",) if moved else ()))
     return _annul_answer(scan, now, account_id)
 
@@ -106,13 +87,9 @@ def annulment_json(
     }
 
 
-async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> bool:
+async def _reverse_move(store: CoreAnnul, venue: Venue, scan: Row[Any]) -> bool:
     """Put the ticket back where the scan found it; whether it is still checked in."""
-    ticket = (
-        await conn.execute(
-            select(*_TICKET_COLUMNS).where(_tickets.c.id == scan.ticket_id).with_for_update()
-        )
-    ).first()
+    ticket = await store.ticket(scan.ticket_id)
     if ticket is None:
         raise NotFound(f"No ticket {scan.ticket_id}.")
     if ticket.zone_id != scan.to_zone_id:
@@ -120,7 +97,7 @@ async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> 
             "The ticket has been scanned again since; annul the later scan first.",
             code="superseded",
         )
-    shards = CoreShards(conn)
+    shards = store.shards
     back = shard_walk(venue, scan.from_zone_id, ticket.id)
     # Touch the two zones' counters in zone-id order, like the sync's locks.
     for zone_id in sorted(z for z in (scan.to_zone_id, scan.from_zone_id) if z is not None):
@@ -132,23 +109,8 @@ async def _reverse_move(conn: AsyncConnection, venue: Venue, scan: Row[Any]) -> 
             # before this scan, so they are counted there again.
             await shards.force_into(back)
     # The first admission is whatever accepted entry from outside is left.
-    first_in = await conn.scalar(
-        select(func.min(_scans.c.received_at)).where(
-            _scans.c.event_id == scan.event_id,
-            _scans.c.ticket_id == ticket.id,
-            _scans.c.id != scan.id,
-            _scans.c.status == "ok",
-            _scans.c.direction == "in",
-            _scans.c.annulled_at.is_(None),
-        )
-    )
-    if isinstance(first_in, str):  # an aggregate on SQLite loses the column type
-        first_in = datetime.fromisoformat(first_in).replace(tzinfo=utcnow().tzinfo)
-    await conn.execute(
-        update(_tickets)
-        .where(_tickets.c.id == ticket.id)
-        .values(zone_id=scan.from_zone_id, checked_in_at=first_in)
-    )
+    first_in = await store.first_admission(scan.event_id, ticket.id, scan.id)
+    await store.put_back(ticket.id, scan.from_zone_id, first_in)
     return first_in is not None
 
 

@@ -15,13 +15,13 @@ at the zone's soft warning level, a "zone_full" alert at its capacity
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.rules import ZONE_AT_CAPACITY, ZONE_OK, zone_level
 from checkin.store import ShardWalk, Store
 from checkin.venue import Venue, VenueCache, ZoneInfo
 from server.alerts import raise_alert
@@ -112,14 +112,15 @@ async def zone_alert_level(
     kinds = ("zone_full",) if refused_full else ("zone_near_full", "zone_full")
     if all(quiet.get((zone.id, kind), 0.0) > now for kind in kinds):
         return None
-    if not refused_full:
-        cap = taken[1] if taken is not None else None
-        if taken is None or cap is None or taken[0] < math.ceil(cap * zone.soft_warning):
-            return None
-    total = await store.zone_total(zone.id)
-    full = refused_full or total >= zone.capacity
-    if not full and total < math.ceil(zone.capacity * zone.soft_warning):
+    if not refused_full and (
+        taken is None or zone_level(taken[0], taken[1], zone.soft_warning) == ZONE_OK
+    ):
         return None
+    total = await store.zone_total(zone.id)
+    reached = zone_level(total, zone.capacity, zone.soft_warning)
+    if reached == ZONE_OK and not refused_full:
+        return None
+    full = refused_full or reached == ZONE_AT_CAPACITY
     kind = "zone_full" if full else "zone_near_full"
     if quiet.get((zone.id, kind), 0.0) > now:
         return None

@@ -22,8 +22,10 @@ count:
 Scans where both refused keep the server's reason; that is no conflict, nor
 is a code that is no ticket of the event (``invalid``, ``wrong_event``).
 
-This module is a function of plain data; ``checkin/admission.py`` loads the
-inputs (under row locks) and writes the outcome in one transaction.
+This module is functions of plain data; ``checkin/sync.py`` loads the
+inputs (under row locks) and writes the outcome in one transaction: the
+merge (``reconcile_offline_scans``), the room it starts from (``room_left``)
+and how a zone's net change is spread over its counters (``spread_delta``).
 """
 
 from __future__ import annotations
@@ -170,3 +172,44 @@ def _move(
         free = places.get(zone)
         if free is not None:
             places[zone] = free - step
+
+
+@dataclass
+class ShardCount:
+    """One zone counter as an offline replay read it (locked) and changes it."""
+
+    zone_id: int
+    shard: int
+    inside: int
+    cap: int | None
+    changed: bool = False
+
+
+def room_left(shards: Mapping[int, list[ShardCount]]) -> dict[int, int | None]:
+    """How many more people each zone can take (None: no limit), from its counters."""
+    room: dict[int, int | None] = {}
+    for zone_id, rows in shards.items():
+        if not rows or any(s.cap is None for s in rows):
+            room[zone_id] = None
+        else:
+            room[zone_id] = sum(max((s.cap or 0) - s.inside, 0) for s in rows)
+    return room
+
+
+def spread_delta(rows: list[ShardCount], delta: int) -> bool:
+    """Add ``delta`` people to a zone's counters: into shards with room (the
+    first one when none has room left: they are inside anyway), out of shards
+    with people. False when more left than were counted (the rest is dropped)."""
+    while delta > 0:
+        target = next((s for s in rows if s.cap is None or s.inside < s.cap), rows[0])
+        target.inside += 1
+        target.changed = True
+        delta -= 1
+    while delta < 0:
+        source = next((s for s in rows if s.inside > 0), None)
+        if source is None:
+            return False
+        source.inside -= 1
+        source.changed = True
+        delta += 1
+    return True

@@ -4,12 +4,19 @@ The door phone evaluates the same rule when it has no network:
 ``pwa/shared/rules.js`` is the JavaScript copy (keep the two in step; the
 reason codes are a stable contract).
 
-Inputs are plain data; the caller (``checkin/admission.py``) reads them
-under a row lock and applies the result in the same transaction.
+Inputs are plain data. The callers read them with no lock and apply the
+result with a statement that moves the ticket only if it still holds what
+was read (``checkin.store.guard``), deciding again when it no longer does
+(``checkin/admission.py``, ``checkin/door_line.py``); the offline replay
+reads them under row locks (``checkin/sync.py``).
+
+A zone's level (``zone_level``) is here too: the headcount shows it, and the
+doors and the offline replay raise the near-full and full alerts by it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -139,3 +146,25 @@ def decide(
         if not zone_has_room:
             return refuse(ZONE_FULL)
     return Decision(True, None, entering)
+
+
+#: ``zone_level`` answers.
+ZONE_OK = "ok"
+ZONE_NEAR_FULL = "near_full"
+ZONE_AT_CAPACITY = "full"
+
+
+def zone_level(inside: int, capacity: int | None, soft_warning: float) -> str:
+    """ "ok", "near_full" (at or over the soft warning share of the
+    capacity) or "full" (at or over the capacity); "ok" without a capacity.
+
+    ``pwa/command/model.js`` shows the level the headcount sends; it does
+    not compute it again.
+    """
+    if capacity is None:
+        return ZONE_OK
+    if inside >= capacity:
+        return ZONE_AT_CAPACITY
+    if inside >= math.ceil(capacity * soft_warning):
+        return ZONE_NEAR_FULL
+    return ZONE_OK

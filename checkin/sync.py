@@ -6,104 +6,48 @@ answers of its nonces, its tickets locked in id order, their last accepted
 scans, the zones' counters locked in (zone, shard) order like every other
 writer), decides every scan in Python with the pure
 ``reconcile_offline_scans``, and writes the outcome with a handful of
-multi-row statements. A nonce already logged answers as before.
-
-On PostgreSQL the set-wise statements go straight to asyncpg on the
-transaction's own connection, each with whole arrays as parameters
-(``= ANY($1)``, ``unnest``): one round trip and no SQL compilation for
-5,000 rows, where SQLAlchemy would expand an IN list per chunk and encode
-each row's JSON with the standard library. SQLite runs the same steps as
-Core statements (under the process's writer lock).
+multi-row statements (``checkin.store.Replay``: on PostgreSQL straight to
+asyncpg with whole arrays as parameters, on SQLite as Core statements under
+the process's writer lock). A nonce already logged answers as before.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-import asyncpg
-import orjson
-from sqlalchemy import Table, bindparam, func, select, text, update
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.answers import TOPICS, ScanRequest, Verdict, answer, scan_row, ticket_state
 from checkin.capacity import ZoneLevel, raise_zone_alert
-from checkin.reconcile import OfflineScan, Reconciliation, TicketRecord, reconcile_offline_scans
-from checkin.rules import INVALID, Decision, GateMove
+from checkin.reconcile import (
+    OfflineScan,
+    Reconciliation,
+    ShardCount,
+    TicketRecord,
+    reconcile_offline_scans,
+    room_left,
+    spread_delta,
+)
+from checkin.rules import INVALID, Decision, GateMove, zone_level
 from checkin.secrets import SecretError
-from checkin.store import MOVE_TICKET, SCAN_FIELDS, SCAN_TYPES, TICKET_FIELDS, TicketRow, writing
+from checkin.store import Logged, Replay, TicketMove, TicketRow, replaying
 from checkin.venue import Venue, venues
 from server.alerts import raise_alert
 from server.context import Muster
 from server.db import connection_lost
 from server.errors import Conflict
 from server.fields import storable
-from server.models import Gate, Scan, Ticket, ZoneShard, utcnow
+from server.models import Gate, Ticket, utcnow
 from server.serialize import iso
 
 log = logging.getLogger("muster.checkin")
 
-_tickets = cast(Table, Ticket.__table__)
-_scans = cast(Table, Scan.__table__)
-_shards = cast(Table, ZoneShard.__table__)
-_TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
-
-
-#: Rows per IN (…) list: well under both databases' bound-parameter limits.
-CHUNK = 1000
-
-
-def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
 
 class _Retry(Exception):
     """A twin batch committed some of these nonces meanwhile: replay again."""
-
-
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection | None:
-    """The asyncpg connection under ``conn`` (None on SQLite), inside its transaction.
-
-    SQLAlchemy's asyncpg adapter opens the transaction lazily, with the
-    first statement it runs: run one, so that what is sent straight to the
-    driver afterwards is inside it.
-
-    Every lookup of a batch finds its rows by a key (a nonce, a secret, a
-    ticket id), through an index led by that key, with the event checked
-    after a fence. Sequential scans are priced out for the transaction: for
-    a lookup of 5,000 keys a planner without fresh statistics (a scan log
-    that grew during the rush) would read the whole table instead, or walk
-    the event through an index on event_id — 17–28 ms a lookup at 130,000
-    rows and growing, against 4–7 ms by the keys.
-    """
-    if conn.dialect.name != "postgresql":
-        return None
-    await conn.execute(text("SET LOCAL enable_seqscan = off"))
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    return cast(asyncpg.Connection, raw)
-
-
-async def _allocate_scan_ids(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, count: int
-) -> list[int]:
-    """Ids for new scan rows, known before the insert so scans can point at each other."""
-    if count == 0:
-        return []
-    if raw is not None:
-        rows = await raw.fetch(
-            "SELECT nextval(pg_get_serial_sequence('scans', 'id')) FROM generate_series(1, $1)",
-            count,
-        )
-        return [int(r[0]) for r in rows]
-    # SQLite: this transaction holds the process's writer lock.
-    top = int(await conn.scalar(select(func.coalesce(func.max(_scans.c.id), 0))) or 0)
-    return list(range(top + 1, top + 1 + count))
 
 
 async def replay_offline(ctx: Muster, event_id: int, scans: list[ScanRequest]) -> dict[str, Any]:
@@ -205,9 +149,8 @@ async def _replay_once(
 ) -> Replayed:
     received_at = utcnow()
     alerted = False
-    async with writing(ctx.db) as conn:
-        raw = await _driver(conn)
-        stored = await _stored_answers(conn, raw, event_id, [s.nonce for s in unique])
+    async with replaying(ctx.db) as store:
+        stored = await store.stored_answers(event_id, [s.nonce for s in unique])
         fresh = [s for s in unique if s.nonce not in stored]
         diverged = [
             (s, stored[s.nonce])
@@ -215,9 +158,9 @@ async def _replay_once(
             if s.nonce in stored and _diverges(s, stored[s.nonce])
         ]
         if diverged:
-            await _mark_divergences(conn, [logged for _s, logged in diverged])
-        verdicts, rows = await _verify_batch(conn, raw, ctx, event_id, fresh)
-        last_scans = await _last_ok_scans(conn, raw, event_id, sorted(rows))
+            await _mark_divergences(store, [logged for _s, logged in diverged])
+        verdicts, rows = await _verify_batch(store, ctx, event_id, fresh)
+        last_scans = await store.last_ok_scans(event_id, sorted(rows))
         zone_ids = sorted(
             {
                 z
@@ -226,8 +169,8 @@ async def _replay_once(
                 if z is not None
             }
         )
-        shards = await _locked_shards(conn, zone_ids)
-        ids = await _allocate_scan_ids(conn, raw, len(fresh))
+        shards = await store.locked_shards(zone_ids)
+        ids = await store.allocate_scan_ids(len(fresh))
         offline = [
             OfflineScan(
                 index=i,
@@ -248,7 +191,7 @@ async def _replay_once(
             tid: TicketRecord(ticket_state(row, venue), last_scans.get(tid))
             for tid, row in rows.items()
         }
-        merged = reconcile_offline_scans(offline, records, _room(shards), received_at)
+        merged = reconcile_offline_scans(offline, records, room_left(shards), received_at)
         replayed = Replayed(
             answers={nonce: logged.answer for nonce, logged in stored.items()},
             stored=set(stored),
@@ -283,11 +226,11 @@ async def _replay_once(
             replayed.ok += outcome.decision.ok
             replayed.error += not outcome.decision.ok
             replayed.conflict += outcome.conflict
-        if values and await _insert_scans(conn, raw, values) != len(values):
+        if values and await store.insert_scans(values) != len(values):
             raise _Retry
-        await _write_tickets(conn, raw, merged)
-        await _write_shards(conn, shards, merged.zone_delta)
-        alerted = await _batch_alerts(conn, venue, merged, shards, fresh, diverged)
+        await store.write_tickets(_ticket_moves(merged))
+        await store.write_shards(_counted(shards, merged.zone_delta))
+        alerted = await _batch_alerts(store, venue, merged, shards, fresh, diverged)
     if merged.outcomes or alerted:
         # Offline scans may prove someone inside (or gone) at the start of a
         # running evacuation: its topic reads them in (server.evacuations.catch_up).
@@ -296,22 +239,7 @@ async def _replay_once(
     return replayed
 
 
-def _json(value: Any) -> dict[str, Any]:
-    # SQLAlchemy's dialect installs a json decoder on the connections it owns.
-    return dict(orjson.loads(value) if isinstance(value, str | bytes) else value)
-
-
-@dataclass
-class _Logged:
-    """A scan already in the log (its nonce came before: online, or in an earlier batch)."""
-
-    id: int
-    ticket_id: int | None
-    conflict_with: int | None
-    answer: dict[str, Any]
-
-
-def _diverges(scan: ScanRequest, logged: _Logged) -> bool:
+def _diverges(scan: ScanRequest, logged: Logged) -> bool:
     """An online answer the phone never showed, against what the phone did instead.
 
     The phone asked the server and, when no answer came within its budget,
@@ -323,112 +251,16 @@ def _diverges(scan: ScanRequest, logged: _Logged) -> bool:
     return logged.conflict_with is None and (logged.answer.get("status") == "ok") != scan.local_ok
 
 
-async def _mark_divergences(conn: AsyncConnection, logged: list[_Logged]) -> None:
+async def _mark_divergences(store: Replay, logged: list[Logged]) -> None:
     """Mark logged scans as conflicts with themselves (the door and the server disagreed)."""
-    await conn.execute(
-        update(_scans)
-        .where(_scans.c.id == bindparam("scan"), _scans.c.conflict_with.is_(None))
-        .values(conflict_with=bindparam("scan")),
-        [{"scan": scan.id} for scan in logged],
-    )
+    await store.mark_divergences(logged)
     for scan in logged:
         scan.conflict_with = scan.id
         scan.answer = {**scan.answer, "conflict": True, "conflict_with": scan.id}
 
 
-async def _stored_answers(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, event_id: int, nonces: list[str]
-) -> dict[str, _Logged]:
-    if raw is not None:
-        rows = await raw.fetch(
-            # By nonce alone, the event checked after the fence: no plan can
-            # walk the event's log instead (see migration 0006).
-            "SELECT nonce, id, ticket_id, conflict_with, response FROM (SELECT nonce, id,"
-            " ticket_id, conflict_with, response, event_id FROM scans"
-            " WHERE nonce = ANY($2::text[]) OFFSET 0) s WHERE event_id = $1",
-            event_id,
-            nonces,
-        )
-        return {
-            row["nonce"]: _Logged(
-                row["id"], row["ticket_id"], row["conflict_with"], _json(row["response"])
-            )
-            for row in rows
-        }
-    found: dict[str, _Logged] = {}
-    for chunk in _chunks(nonces):
-        result = await conn.execute(
-            select(
-                _scans.c.nonce,
-                _scans.c.id,
-                _scans.c.ticket_id,
-                _scans.c.conflict_with,
-                _scans.c.response,
-            ).where(_scans.c.event_id == event_id, _scans.c.nonce.in_(chunk))
-        )
-        found.update(
-            (nonce, _Logged(scan_id, ticket_id, conflict_with, dict(response)))
-            for nonce, scan_id, ticket_id, conflict_with, response in result
-        )
-    return found
-
-
-async def _ids_by_secret(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, event_id: int, secrets: list[str]
-) -> dict[str, int]:
-    if raw is not None:
-        rows = await raw.fetch(
-            # By secret alone (its unique index), the event checked after the fence.
-            "SELECT secret, id FROM (SELECT secret, id, event_id FROM tickets"
-            " WHERE secret = ANY($2::text[]) OFFSET 0) t WHERE event_id = $1",
-            event_id,
-            secrets,
-        )
-        return {row["secret"]: int(row["id"]) for row in rows}
-    found: dict[str, int] = {}
-    for chunk in _chunks(secrets):
-        result = await conn.execute(
-            select(_tickets.c.secret, _tickets.c.id).where(
-                _tickets.c.event_id == event_id, _tickets.c.secret.in_(chunk)
-            )
-        )
-        found.update((secret, int(tid)) for secret, tid in result)
-    return found
-
-
-#: By id alone (the primary key), the event checked after the fence: with
-#: the event in the same condition, a planner without fresh statistics
-#: walked every ticket of the event through an index on event_id.
-_PG_LOCK_TICKETS = (
-    f"SELECT {', '.join(c.name for c in _TICKET_COLUMNS)}, secret FROM (SELECT * FROM tickets"
-    " WHERE id = ANY($2::bigint[]) OFFSET 0) t WHERE event_id = $1 ORDER BY id FOR UPDATE"
-)
-
-
-async def _locked_tickets(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, event_id: int, ids: list[int]
-) -> dict[int, tuple[TicketRow, str]]:
-    """The tickets, locked in id order (as every batch locks them), with their current secret."""
-    if raw is not None:
-        rows = await raw.fetch(_PG_LOCK_TICKETS, event_id, ids)
-        return {int(r["id"]): (TicketRow(*tuple(r)[:-1]), r["secret"]) for r in rows}
-    found: dict[int, tuple[TicketRow, str]] = {}
-    for chunk in _chunks(ids):
-        query = (
-            select(*_TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
-            .where(_tickets.c.event_id == event_id, _tickets.c.id.in_(chunk))
-            .order_by(_tickets.c.id)
-            .with_for_update()
-        )
-        for row in await conn.execute(query):
-            fields = {c.name: row._mapping[c.name] for c in _TICKET_COLUMNS}
-            found[int(row.id)] = (TicketRow(**fields), row.current_secret)
-    return found
-
-
 async def _verify_batch(
-    conn: AsyncConnection,
-    raw: asyncpg.Connection | None,
+    store: Replay,
     ctx: Muster,
     event_id: int,
     scans: list[ScanRequest],
@@ -440,7 +272,7 @@ async def _verify_batch(
     """
     texts = sorted({s.secret.strip().upper() for s in scans})
     # A secret no column can hold is no ticket's: its signature says invalid.
-    by_secret = await _ids_by_secret(conn, raw, event_id, [t for t in texts if storable(t)])
+    by_secret = await store.ids_by_secret(event_id, [t for t in texts if storable(t)])
     claims: dict[str, tuple[int, int] | str] = {}
     ring = None
     for secret in texts:
@@ -455,7 +287,7 @@ async def _verify_batch(
     wanted = sorted(
         set(by_secret.values()) | {c[0] for c in claims.values() if isinstance(c, tuple)}
     )
-    locked = await _locked_tickets(conn, raw, event_id, wanted)
+    locked = await store.locked_tickets(event_id, wanted)
     rows_by_id = {tid: row for tid, (row, _secret) in locked.items()}
     verdicts = []
     for scan in scans:
@@ -477,158 +309,23 @@ async def _verify_batch(
     return verdicts, rows_by_id
 
 
-async def _last_ok_scans(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, event_id: int, ticket_ids: list[int]
-) -> dict[int, int]:
-    """The accepted scan that last moved each ticket (what a conflict points at)."""
-    if raw is not None:
-        rows = await raw.fetch(
-            # By ticket alone (ids are unique across events, ``ix_scans_ticket``),
-            # the rest checked after the fence.
-            "SELECT ticket_id, max(id) FROM (SELECT ticket_id, id, event_id, status,"
-            " annulled_at FROM scans WHERE ticket_id = ANY($2::bigint[]) OFFSET 0) s"
-            " WHERE event_id = $1 AND status = 'ok' AND annulled_at IS NULL GROUP BY ticket_id",
-            event_id,
-            ticket_ids,
-        )
-        return {int(r[0]): int(r[1]) for r in rows}
-    found: dict[int, int] = {}
-    for chunk in _chunks(ticket_ids):
-        result = await conn.execute(
-            select(_scans.c.ticket_id, func.max(_scans.c.id))
-            .where(
-                _scans.c.event_id == event_id,
-                _scans.c.ticket_id.in_(chunk),
-                _scans.c.status == "ok",
-                _scans.c.annulled_at.is_(None),
-            )
-            .group_by(_scans.c.ticket_id)
-        )
-        found.update((int(t), int(s)) for t, s in result)
-    return found
+def _ticket_moves(merged: Reconciliation) -> list[TicketMove]:
+    return [
+        TicketMove(tid, record.state.zone_id, merged.first_admitted.get(tid))
+        for tid, record in merged.tickets.items()
+    ]
 
 
-_BATCH_COLUMNS = ("id", *SCAN_FIELDS)
-_PG_INSERT_SCANS = (
-    f"WITH logged AS (INSERT INTO scans ({', '.join(_BATCH_COLUMNS)})"
-    f" SELECT {', '.join(c + '::json' if c == 'response' else c for c in _BATCH_COLUMNS)}"
-    " FROM unnest("
-    + ", ".join(f"${i + 1}::{SCAN_TYPES[c]}[]" for i, c in enumerate(_BATCH_COLUMNS))
-    + f") AS batch({', '.join(_BATCH_COLUMNS)})"
-    " ON CONFLICT (event_id, nonce) DO NOTHING RETURNING 1)"
-    " SELECT count(*) FROM logged"
-)
-
-
-async def _insert_scans(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, values: list[dict[str, Any]]
-) -> int:
-    """Log the batch's scans (nonces already logged are skipped): how many were new."""
-    if raw is not None:
-        columns: list[list[Any]] = [[row[c] for row in values] for c in _BATCH_COLUMNS]
-        columns[-1] = [orjson.dumps(response).decode() for response in columns[-1]]
-        return int(await raw.fetchval(_PG_INSERT_SCANS, *columns))
-    statement = (
-        sqlite.insert(_scans)
-        .on_conflict_do_nothing(index_elements=["event_id", "nonce"])
-        .returning(_scans.c.id)
-    )
-    return len((await conn.execute(statement, values)).all())
-
-
-@dataclass
-class _Shard:
-    zone_id: int
-    shard: int
-    inside: int
-    cap: int | None
-    changed: bool = False
-
-
-async def _locked_shards(conn: AsyncConnection, zone_ids: list[int]) -> dict[int, list[_Shard]]:
-    """The shards of ``zone_ids``, locked in (zone, shard) order like every other writer."""
-    shards: dict[int, list[_Shard]] = {z: [] for z in zone_ids}
-    if zone_ids:
-        query = (
-            select(_shards.c.zone_id, _shards.c.shard, _shards.c.inside, _shards.c.cap)
-            .where(_shards.c.zone_id.in_(zone_ids))
-            .order_by(_shards.c.zone_id, _shards.c.shard)
-            .with_for_update()
-        )
-        for row in await conn.execute(query):
-            shards[row.zone_id].append(_Shard(row.zone_id, row.shard, row.inside, row.cap))
-    return shards
-
-
-def _room(shards: dict[int, list[_Shard]]) -> dict[int, int | None]:
-    room: dict[int, int | None] = {}
-    for zone_id, rows in shards.items():
-        if not rows or any(s.cap is None for s in rows):
-            room[zone_id] = None
-        else:
-            room[zone_id] = sum(max((s.cap or 0) - s.inside, 0) for s in rows)
-    return room
-
-
-def spread_delta(rows: list[_Shard], delta: int) -> None:
-    """Add ``delta`` people to a zone's shards: into shards with room, out of shards with people."""
-    while delta > 0:
-        target = next((s for s in rows if s.cap is None or s.inside < s.cap), rows[0])
-        target.inside += 1
-        target.changed = True
-        delta -= 1
-    while delta < 0:
-        source = next((s for s in rows if s.inside > 0), None)
-        if source is None:
-            log.warning("zone %s: more departures than people counted inside", rows[0].zone_id)
-            return
-        source.inside -= 1
-        source.changed = True
-        delta += 1
-
-
-async def _write_shards(
-    conn: AsyncConnection, shards: dict[int, list[_Shard]], delta: dict[int, int]
-) -> None:
-    changed: list[dict[str, int]] = []
+def _counted(shards: dict[int, list[ShardCount]], delta: dict[int, int]) -> list[ShardCount]:
+    """The zones' counters after the batch's moves (``spread_delta``): those changed."""
+    changed: list[ShardCount] = []
     for zone_id, step in delta.items():
         rows = shards.get(zone_id)
         if rows and step:
-            spread_delta(rows, step)
-            changed.extend({"z": s.zone_id, "s": s.shard, "n": s.inside} for s in rows if s.changed)
-    if changed:
-        await conn.execute(
-            update(_shards)
-            .where(_shards.c.zone_id == bindparam("z"), _shards.c.shard == bindparam("s"))
-            .values(inside=bindparam("n")),
-            changed,
-        )
-
-
-_PG_MOVE_TICKETS = (
-    "UPDATE tickets AS t SET zone_id = moved.zone_id,"
-    " checked_in_at = coalesce(t.checked_in_at, moved.first_in)"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS moved(id, zone_id, first_in)"
-    " WHERE t.id = moved.id"
-)
-
-
-async def _write_tickets(
-    conn: AsyncConnection, raw: asyncpg.Connection | None, merged: Reconciliation
-) -> None:
-    if not merged.tickets:
-        return
-    moves = [
-        (tid, record.state.zone_id, merged.first_admitted.get(tid))
-        for tid, record in merged.tickets.items()
-    ]
-    if raw is not None:
-        await raw.execute(_PG_MOVE_TICKETS, *(list(column) for column in zip(*moves, strict=True)))
-        return
-    await conn.execute(
-        MOVE_TICKET,
-        [{"ticket": tid, "zone_after": zone, "first_in": first} for tid, zone, first in moves],
-    )
+            if not spread_delta(rows, step):
+                log.warning("zone %s: more departures than people counted inside", zone_id)
+            changed.extend(s for s in rows if s.changed)
+    return changed
 
 
 async def _conflict_alert(
@@ -680,16 +377,16 @@ async def _conflict_alert(
 
 
 async def _batch_alerts(
-    conn: AsyncConnection,
+    store: Replay,
     venue: Venue,
     merged: Reconciliation,
-    shards: dict[int, list[_Shard]],
+    shards: dict[int, list[ShardCount]],
     fresh: list[ScanRequest],
-    diverged: list[tuple[ScanRequest, _Logged]],
+    diverged: list[tuple[ScanRequest, Logged]],
 ) -> bool:
     """A "conflict" alert per conflict (the batch's and the logged scans it
     diverged from); zone alerts for zones the batch filled."""
-    session = AsyncSession(bind=conn)
+    session = AsyncSession(bind=store.conn)
     raised = False
     try:
         for outcome in merged.outcomes:
@@ -731,10 +428,10 @@ async def _batch_alerts(
             if step <= 0 or zone is None or zone.capacity is None:
                 continue
             total = sum(s.inside for s in shards.get(zone_id, []))
-            if total < math.ceil(zone.capacity * zone.soft_warning):
+            reached = zone_level(total, zone.capacity, zone.soft_warning)
+            if reached == "ok":
                 continue
-            full = total >= zone.capacity
-            level = ZoneLevel(zone, total, full)
+            level = ZoneLevel(zone, total, reached == "full")
             raised = await raise_zone_alert(session, venue.event_id, level) or raised
         await session.flush()
     finally:

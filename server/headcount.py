@@ -13,13 +13,13 @@ most, however fast the doors scan.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.rules import zone_level
 from server.db import Database
 from server.lookup import get_event
 from server.models import Gate, Scan, Ticket, Zone, ZoneShard, utcnow
@@ -27,17 +27,6 @@ from server.serialize import iso
 
 #: How far back the arrivals-per-minute series reaches.
 ARRIVALS_WINDOW = timedelta(hours=1)
-
-
-def zone_level(inside: int, capacity: int | None, soft_warning: float) -> str:
-    """ "ok", "near_full" (at or over the soft warning level) or "full"."""
-    if capacity is None:
-        return "ok"
-    if inside >= capacity:
-        return "full"
-    if inside >= math.ceil(capacity * soft_warning):
-        return "near_full"
-    return "ok"
 
 
 def _minute_bucket(dialect: str) -> ColumnElement[Any]:

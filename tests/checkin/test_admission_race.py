@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from checkin import store
 from checkin.admission import admit, admit_one
 from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
+from checkin.store import guard
 from server.context import Muster
 from server.models import Scan, Ticket, ZoneShard
 from tests.conftest import Api
@@ -137,7 +137,7 @@ async def test_each_ticket_admitted_once(
 async def test_without_the_guard_tickets_get_in_twice(
     ctx: Muster, organiser: Api, event: Any, zone: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "GUARD_TICKET_STATE", False)
+    monkeypatch.setattr(guard, "GUARD_TICKET_STATE", False)
     gates = await doors_into(organiser, event["id"], zone["id"])
     doubled = 0
     for _round in range(5):  # bounded: the race shows up in the first round in practice

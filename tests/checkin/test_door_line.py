@@ -13,12 +13,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import pytest
 
-from checkin import admission, door_line, store
+from checkin import admission, door_line
 from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
+from checkin.store import PgStore, guard
 from checkin.venue import venues
 from server.context import Muster
 from tests.checkin.test_admission_race import admissions_per_ticket, inside, issue_many
@@ -80,19 +80,17 @@ async def test_a_ticket_moved_by_another_process_sends_the_batch_to_the_single_p
 ) -> None:
     raced, other = await issue_many(organiser, event["id"], 2)
     meddled: list[dict[str, Any]] = []
-    apply_batch = door_line.apply_batch
+    apply_batch = PgStore.apply_batch
 
-    async def another_process_first(
-        conn: asyncpg.Connection, plan: Any, venue: Any, guarded: bool
-    ) -> Any:
+    async def another_process_first(pg: PgStore, *args: Any) -> Any:
         # Between the batch's read and its write another door admits the ticket.
         if not meddled:
             meddled.append(
                 await admission.admit_one(ctx, event["id"], request(raced["secret"], gate["id"]))
             )
-        return await apply_batch(conn, plan, venue, guarded)
+        return await apply_batch(pg, *args)
 
-    monkeypatch.setattr(door_line, "apply_batch", another_process_first)
+    monkeypatch.setattr(PgStore, "apply_batch", another_process_first)
     await venues(ctx).get(event["id"])
     line = DoorLine(ctx, event["id"], admission.admit_one)
     answers = await asyncio.gather(
@@ -138,17 +136,17 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
     flight, so the second lane reads them outside too; its write must find
     them moved. Without the guard the same test lets them in twice."""
     assert door_line.LANES >= 2
-    monkeypatch.setattr(store, "GUARD_TICKET_STATE", guarded)
+    monkeypatch.setattr(guard, "GUARD_TICKET_STATE", guarded)
     tickets = await issue_many(organiser, event["id"], 20)
-    apply_batch = door_line.apply_batch
+    apply_batch = PgStore.apply_batch
     second_wave_read = asyncio.Event()
 
-    async def held(conn: asyncpg.Connection, plan: Any, venue: Any, guard: bool) -> Any:
+    async def held(pg: PgStore, *args: Any) -> Any:
         if not second_wave_read.is_set():  # the first lane waits for the second's read
             await asyncio.wait_for(second_wave_read.wait(), 5)
-        return await apply_batch(conn, plan, venue, guard)
+        return await apply_batch(pg, *args)
 
-    monkeypatch.setattr(door_line, "apply_batch", held)
+    monkeypatch.setattr(PgStore, "apply_batch", held)
     await venues(ctx).get(event["id"])
     line = DoorLine(ctx, event["id"], admission.admit_one)
 

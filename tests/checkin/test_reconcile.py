@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from checkin.reconcile import OfflineScan, TicketRecord, reconcile_offline_scans
+from checkin.reconcile import (
+    OfflineScan,
+    ShardCount,
+    TicketRecord,
+    reconcile_offline_scans,
+    room_left,
+    spread_delta,
+)
 from checkin.rules import GateMove, TicketState
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -109,3 +116,31 @@ def test_no_conflict_when_both_refuse_or_both_admit() -> None:
     result = reconcile_offline_scans([both_refuse, both_admit], tickets, {}, NOW)
     assert [o.conflict for o in result.outcomes] == [False, False]
     assert result.tickets[2].state.zone_id == HALL
+
+
+def shards(*counts: tuple[int, int | None]) -> list[ShardCount]:
+    return [ShardCount(7, i, inside, cap) for i, (inside, cap) in enumerate(counts)]
+
+
+def test_room_left_sums_the_shards_or_has_no_limit() -> None:
+    assert room_left({7: shards((3, 5), (5, 5), (6, 5))}) == {7: 2}  # over a cap: no room there
+    assert room_left({7: shards((3, 5), (0, None))}) == {7: None}
+    assert room_left({7: []}) == {7: None}
+
+
+def test_spread_delta_fills_shards_with_room_then_the_first() -> None:
+    rows = shards((4, 5), (5, 5), (1, 5))
+    assert spread_delta(rows, 3)
+    assert [s.inside for s in rows] == [5, 5, 3]
+    assert [s.changed for s in rows] == [True, False, True]
+    full = shards((5, 5), (5, 5))
+    assert spread_delta(full, 1)  # inside anyway: counted in the first shard
+    assert [s.inside for s in full] == [6, 5]
+
+
+def test_spread_delta_takes_people_out_where_there_are_some() -> None:
+    rows = shards((0, 5), (2, 5), (1, 5))
+    assert spread_delta(rows, -3)
+    assert [s.inside for s in rows] == [0, 0, 0]
+    assert [s.changed for s in rows] == [False, True, True]
+    assert not spread_delta(shards((1, 5)), -2)  # one more left than was counted

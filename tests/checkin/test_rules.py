@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from checkin.rules import REASONS, GateMove, TicketState, decide
+from checkin.rules import REASONS, GateMove, TicketState, decide, zone_level
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 HALL, VIP = 1, 2
@@ -124,3 +124,20 @@ def test_each_gate_shape_gives_the_right_reason(
     holder = replace(FRESH, zone_id=where, checked_in=where is not None)
     found = decide(holder, 1, move, NOW)
     assert (found.ok, found.reason, found.zone_after) == expected, shape
+
+
+@pytest.mark.parametrize(
+    ("inside", "capacity", "soft_warning", "level"),
+    [
+        (5, None, 0.9, "ok"),
+        (8, 10, 0.9, "ok"),
+        (9, 10, 0.9, "near_full"),
+        (10, 10, 0.9, "full"),
+        (11, 10, 0.9, "full"),  # over capacity (a capacity cut below the count)
+        (1, 3, 0.5, "ok"),  # the warning level rounds up: ceil(1.5) = 2
+        (2, 3, 0.5, "near_full"),
+        (0, 0, 0.9, "full"),
+    ],
+)
+def test_zone_level(inside: int, capacity: int | None, soft_warning: float, level: str) -> None:
+    assert zone_level(inside, capacity, soft_warning) == level

@@ -5,14 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.context import Muster
-from server.headcount import headcount_snapshot, zone_level
-
-
-def test_zone_level() -> None:
-    assert zone_level(5, None, 0.9) == "ok"
-    assert zone_level(8, 10, 0.9) == "ok"
-    assert zone_level(9, 10, 0.9) == "near_full"
-    assert zone_level(10, 10, 0.9) == "full"
+from server.headcount import headcount_snapshot
 
 
 async def test_snapshot_shape_before_any_scan(

@@ -1,0 +1,372 @@
+"""Every statement of the scan path on SQLite.
+
+One scan (``SqliteStore``): every write already goes through the process's
+one writer lock; ``apply`` runs the guarded steps in a transaction under it,
+and rolls back when one of them finds nothing to change. Each step is one
+trip to the process's SQLite scan thread (a plain ``sqlite3`` connection,
+``Database.on_sqlite_thread``) rather than ~4 trips a statement through
+aiosqlite (~22 a scan), its statements compiled once and run on that
+connection's own cursor (``_Sql``): at 16 doors 180 → ~1,100 scans/s on the
+2-core machine (``bench/sqlite.py``; bench/README.md has the runs).
+
+An offline replay (``SqliteReplay``) runs Core statements in the sync's
+transaction (under the writer lock), IN lists in chunks of ``CHUNK``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Connection, Integer, Table, bindparam, func, select, text
+from sqlalchemy.dialects import sqlite
+
+from checkin.store import guard
+from checkin.store.guard import ticket_guard
+from checkin.store.portable import (
+    ENTER_SHARD,
+    LEAVE_SHARD,
+    MOVE_TICKET,
+    TICKET_COLUMNS,
+    CoreReplay,
+)
+from checkin.store.rows import (
+    APPLIED,
+    FULL,
+    REPEATED,
+    SCAN_FIELDS,
+    STALE,
+    Applied,
+    Logged,
+    Move,
+    Seen,
+    ShardWalk,
+    TicketMove,
+    TicketRow,
+)
+from server.db import Database
+from server.models import Scan, Ticket, ZoneShard
+
+_tickets = cast(Table, Ticket.__table__)
+_scans = cast(Table, Scan.__table__)
+_shards = cast(Table, ZoneShard.__table__)
+
+#: Rows per IN (…) list: well under SQLite's bound-parameter limit.
+CHUNK = 1000
+
+#: The move, only if the ticket still holds what the decision saw.
+_GUARDED_MOVE = MOVE_TICKET.where(
+    text(
+        ticket_guard(
+            "tickets",
+            zone=":seen_zone",
+            checked_in=":seen_checked_in",
+            generation=":seen_generation",
+            type_id=":seen_type",
+            same="IS",
+        )
+    ).bindparams(
+        bindparam("seen_zone", type_=BigInteger()),
+        # Typed: compared with the column's own text.
+        bindparam("seen_checked_in", type_=_tickets.c.checked_in_at.type),
+        bindparam("seen_generation", type_=Integer()),
+        bindparam("seen_type", type_=BigInteger()),
+    )
+)
+_LOG_SCAN = (
+    sqlite.insert(_scans)
+    .on_conflict_do_nothing(index_elements=["event_id", "nonce"])
+    .returning(_scans.c.id)
+)
+
+
+class SqliteStore:
+    """One scan's steps, each one trip to the SQLite scan thread (writes under the lock)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def read(
+        self, event_id: int, nonce: str, *, secret: str | None = None, ticket_id: int | None = None
+    ) -> Seen:
+        return await self.db.on_sqlite_thread(_read, event_id, nonce, secret, ticket_id)
+
+    async def log(self, values: dict[str, Any]) -> int | None:
+        return await self.db.on_sqlite_thread(_log, values, write=True)
+
+    async def apply(self, values: dict[str, Any], move: Move) -> Applied:
+        try:
+            return await self.db.on_sqlite_thread(
+                _apply, values, move, guard.GUARD_TICKET_STATE, write=True
+            )
+        except _Undo as undo:  # rolled back
+            return undo.applied
+
+    async def zone_total(self, zone_id: int) -> int:
+        return await self.db.on_sqlite_thread(_total, zone_id)
+
+
+class _Undo(Exception):
+    """Roll the SQLite transaction back and answer ``applied``."""
+
+    def __init__(self, applied: Applied) -> None:
+        self.applied = applied
+
+
+# The steps of SqliteStore, on the SQLite thread (a sync connection; a write
+# step's transaction commits when it returns, rolls back when it raises).
+
+
+class _Sql:
+    """A Core statement compiled once for the SQLite thread's own ``sqlite3``
+    cursor: its text, its parameters in order with their types' processors,
+    and the processors of the columns it answers. Through SQLAlchemy's
+    execution each statement cost ~0.1 ms of Python (context, cache key,
+    result) around ~0.02 ms of SQLite; the values stored and read are the
+    same, converted by the same type processors."""
+
+    def __init__(
+        self, statement: Any, conn: Connection, answers: tuple[Any, ...], keys: Any = None
+    ) -> None:
+        dialect = conn.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.binds = [
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.names
+        ]
+        self.answers = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in answers
+        ]
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+        """The raw cursor after executing with ``values`` (a bound parameter's own value otherwise)."""
+        params = self.compiled.construct_params(dict(values))
+        args = [
+            value if bind is None else bind(value)
+            for bind, value in zip(self.binds, (params[name] for name in self.names), strict=True)
+        ]
+        cursor = cast(Any, conn.connection.driver_connection).cursor()
+        cursor.execute(self.sql, args)
+        return cursor
+
+    def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor = self.run(conn, values)
+        try:
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        answers = self.answers
+        return [
+            tuple(
+                value if convert is None else convert(value)
+                for convert, value in zip(answers, row, strict=True)
+            )
+            for row in found
+        ]
+
+
+_ONE_THREAD: dict[str, _Sql] = {}
+
+
+def _sql(name: str, conn: Connection) -> _Sql:
+    """The thread's statement ``name``, compiled on first use (one SQLite thread a process)."""
+    found = _ONE_THREAD.get(name)
+    if found is None:
+        statement, answers, keys = _THREAD_STATEMENTS[name]
+        found = _ONE_THREAD[name] = _Sql(statement, conn, answers, keys)
+    return found
+
+
+_TICKET = select(*TICKET_COLUMNS)
+_THREAD_STATEMENTS: dict[str, tuple[Any, tuple[Any, ...], Any]] = {
+    "ticket_by_secret": (
+        _TICKET.where(
+            _tickets.c.event_id == bindparam("b_event"), _tickets.c.secret == bindparam("b_key")
+        ),
+        TICKET_COLUMNS,
+        None,
+    ),
+    "ticket_by_id": (
+        _TICKET.where(
+            _tickets.c.event_id == bindparam("b_event"), _tickets.c.id == bindparam("b_key")
+        ),
+        TICKET_COLUMNS,
+        None,
+    ),
+    "stored": (
+        select(_scans.c.response).where(
+            _scans.c.event_id == bindparam("b_event"), _scans.c.nonce == bindparam("b_nonce")
+        ),
+        (_scans.c.response,),
+        None,
+    ),
+    "log": (_LOG_SCAN, (_scans.c.id,), list(SCAN_FIELDS)),
+    "guarded_move": (_GUARDED_MOVE, (), None),
+    "move": (MOVE_TICKET, (), None),
+    "enter": (ENTER_SHARD, (_shards.c.inside, _shards.c.cap), None),
+    "leave": (LEAVE_SHARD, (_shards.c.inside,), None),
+}
+
+
+def _read(
+    conn: Connection, event_id: int, nonce: str, secret: str | None, ticket_id: int | None
+) -> Seen:
+    by, key = ("ticket_by_secret", secret) if secret is not None else ("ticket_by_id", ticket_id)
+    rows = _sql(by, conn).rows(conn, {"b_event": event_id, "b_key": key})
+    stored = _sql("stored", conn).rows(conn, {"b_event": event_id, "b_nonce": nonce})
+    ticket = TicketRow(*rows[0]) if rows else None
+    return Seen(ticket, dict(stored[0][0]) if stored and stored[0][0] is not None else None)
+
+
+def _log(conn: Connection, values: dict[str, Any]) -> int | None:
+    rows = _sql("log", conn).rows(conn, values)
+    return int(rows[0][0]) if rows else None
+
+
+def _apply(conn: Connection, values: dict[str, Any], move: Move, guarded: bool) -> Applied:
+    seen = move.seen
+    params = {
+        "ticket": seen.id,
+        "zone_after": move.zone_after,
+        "first_in": move.first_in,
+        "seen_zone": seen.zone_id,
+        "seen_checked_in": seen.checked_in_at,
+        "seen_generation": seen.generation,
+        "seen_type": seen.type_id,
+    }
+    cursor = _sql("guarded_move" if guarded else "move", conn).run(conn, params)
+    moved, _ = cursor.rowcount, cursor.close()
+    if moved != 1:
+        raise _Undo(Applied(STALE))
+    taken = None
+    if move.enter is not None:
+        taken = _enter(conn, move.enter)
+        if taken is None:
+            raise _Undo(Applied(FULL))
+    if move.leave is not None:
+        _leave(conn, move.leave)
+    scan_id = _log(conn, values)
+    if scan_id is None:
+        raise _Undo(Applied(REPEATED))
+    return Applied(APPLIED, scan_id, taken)
+
+
+def _enter(conn: Connection, walk: ShardWalk) -> tuple[int, int | None] | None:
+    """``CoreShards.enter`` on the SQLite thread."""
+    for step in range(walk.count):
+        shard = (walk.start + step) % walk.count
+        rows = _sql("enter", conn).rows(conn, {"b_zone": walk.zone_id, "b_shard": shard})
+        if rows:
+            return int(rows[0][0]), rows[0][1]
+    return None
+
+
+def _leave(conn: Connection, walk: ShardWalk) -> bool:
+    """``CoreShards.leave`` on the SQLite thread."""
+    for step in range(walk.count):
+        shard = (walk.start + step) % walk.count
+        if _sql("leave", conn).rows(conn, {"b_zone": walk.zone_id, "b_shard": shard}):
+            return True
+    return False
+
+
+def _total(conn: Connection, zone_id: int) -> int:
+    total = conn.scalar(
+        select(func.coalesce(func.sum(_shards.c.inside), 0)).where(_shards.c.zone_id == zone_id)
+    )
+    return int(total or 0)
+
+
+# --- an offline replay ----------------------------------------------------------------------
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqliteReplay(CoreReplay):
+    """An offline replay's statements in its transaction, as Core statements."""
+
+    async def stored_answers(self, event_id: int, nonces: list[str]) -> dict[str, Logged]:
+        found: dict[str, Logged] = {}
+        for chunk in _chunks(nonces):
+            result = await self.conn.execute(
+                select(
+                    _scans.c.nonce,
+                    _scans.c.id,
+                    _scans.c.ticket_id,
+                    _scans.c.conflict_with,
+                    _scans.c.response,
+                ).where(_scans.c.event_id == event_id, _scans.c.nonce.in_(chunk))
+            )
+            found.update(
+                (nonce, Logged(scan_id, ticket_id, conflict_with, dict(response)))
+                for nonce, scan_id, ticket_id, conflict_with, response in result
+            )
+        return found
+
+    async def ids_by_secret(self, event_id: int, secrets: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(secrets):
+            result = await self.conn.execute(
+                select(_tickets.c.secret, _tickets.c.id).where(
+                    _tickets.c.event_id == event_id, _tickets.c.secret.in_(chunk)
+                )
+            )
+            found.update((secret, int(tid)) for secret, tid in result)
+        return found
+
+    async def locked_tickets(
+        self, event_id: int, ids: list[int]
+    ) -> dict[int, tuple[TicketRow, str]]:
+        found: dict[int, tuple[TicketRow, str]] = {}
+        for chunk in _chunks(ids):
+            query = (
+                select(*TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
+                .where(_tickets.c.event_id == event_id, _tickets.c.id.in_(chunk))
+                .order_by(_tickets.c.id)
+            )
+            for row in await self.conn.execute(query):  # the writer lock is held
+                fields = {c.name: row._mapping[c.name] for c in TICKET_COLUMNS}
+                found[int(row.id)] = (TicketRow(**fields), row.current_secret)
+        return found
+
+    async def last_ok_scans(self, event_id: int, ticket_ids: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for chunk in _chunks(ticket_ids):
+            result = await self.conn.execute(
+                select(_scans.c.ticket_id, func.max(_scans.c.id))
+                .where(
+                    _scans.c.event_id == event_id,
+                    _scans.c.ticket_id.in_(chunk),
+                    _scans.c.status == "ok",
+                    _scans.c.annulled_at.is_(None),
+                )
+                .group_by(_scans.c.ticket_id)
+            )
+            found.update((int(t), int(s)) for t, s in result)
+        return found
+
+    async def allocate_scan_ids(self, count: int) -> list[int]:
+        if count == 0:
+            return []
+        # This transaction holds the process's writer lock.
+        top = int(await self.conn.scalar(select(func.coalesce(func.max(_scans.c.id), 0))) or 0)
+        return list(range(top + 1, top + 1 + count))
+
+    async def insert_scans(self, values: list[dict[str, Any]]) -> int:
+        return len((await self.conn.execute(_LOG_SCAN, values)).all())
+
+    async def write_tickets(self, moves: list[TicketMove]) -> None:
+        if moves:
+            await self.conn.execute(
+                MOVE_TICKET,
+                [
+                    {"ticket": m.ticket_id, "zone_after": m.zone_id, "first_in": m.first_in}
+                    for m in moves
+                ],
+            )
