@@ -82,7 +82,7 @@ class RunSheetPatch(BaseModel):
 
 
 #: Refusal code: an applied run sheet is no longer changed or deleted.
-APPLIED = "run_sheet_applied"
+RUN_SHEET_APPLIED = "run_sheet_applied"
 
 
 class ApplyIn(BaseModel):
@@ -274,7 +274,7 @@ async def _unapplied(session: AsyncSession, sheet_id: int) -> RunSheet:
         raise Conflict(
             "The run sheet is applied: its tasks were made from it.",
             {"applied_at": iso(sheet.applied_at)},
-            code=APPLIED,
+            code=RUN_SHEET_APPLIED,
         )
     return sheet
 

@@ -34,6 +34,7 @@ CONSOLE_TABS = [
     "mail",
     "phones",
     "staff",
+    "tasks",
     "stock",
     "plans",
     "review",
@@ -105,6 +106,7 @@ def venue(live_server: LiveServer) -> Any:
             },
         )
         api.post(f"{venue.base}/staff", json={"name": "周队长", "team": "安保", "role": "door"})
+        api.post(f"{venue.base}/tasks", json={"title": "布置指示牌 Signage", "team": "安保"})
     return venue
 
 

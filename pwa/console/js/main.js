@@ -1,5 +1,5 @@
 // The organiser's console: sign in, pick an event, then one section at a
-// time (overview, venue, tickets, phones, the staff roster, stock, incidents and plans, the
+// time (overview, venue, tickets, phones, the staff roster, tasks and run sheets, stock, incidents and plans, the
 // review, personal data). The
 // address keeps the place ("#event=3&tab=venue") so reload and back work.
 
@@ -19,6 +19,8 @@ import { currentRoute, forgetToken, routeHash, saveToken, storedToken, takeToken
 import { showStaff } from "./staff.js";
 import { STAFF_STRINGS } from "./staff_strings.js";
 import { showStock } from "./stock.js";
+import { showTasks } from "./tasks.js";
+import { TASKS_STRINGS } from "./tasks_strings.js";
 import { STRINGS } from "./strings.js";
 import { TERMS } from "../../shared/terms.js";
 import { showTickets } from "./tickets.js";
@@ -33,6 +35,7 @@ const TABS = [
   { id: "mail", show: showMail },
   { id: "phones", show: showPhones },
   { id: "staff", show: showStaff },
+  { id: "tasks", show: showTasks },
   { id: "stock", show: showStock },
   { id: "plans", show: showPlans },
   { id: "review", show: showReview },
@@ -150,6 +153,7 @@ function boot() {
   addStrings(MUSTER_STRINGS);
   addStrings(RETENTION_STRINGS);
   addStrings(STAFF_STRINGS);
+  addStrings(TASKS_STRINGS);
   addStrings(TOKENS_STRINGS);
   takeTokenFromLink();
   applyTranslations();
