@@ -197,6 +197,13 @@ class FakeSocket:
         self.closed = (code, reason)
 
 
+async def sent(socket: FakeSocket, count: int) -> None:
+    """Wait until the writer has sent ``count`` messages to ``socket``."""
+    async with asyncio.timeout(5):
+        while len(socket.sent) < count:  # noqa: ASYNC110 - the writer has no event to wait on
+            await asyncio.sleep(0)
+
+
 def connection(socket: FakeSocket, queue_size: int = 4) -> Connection:
     principal = Principal(1, "command", 1, None, "token", "screen")
     return Connection(
@@ -221,7 +228,7 @@ async def test_a_stalled_client_is_dropped_and_the_others_keep_receiving() -> No
     await asyncio.wait_for(slow_conn.closed.wait(), 1)
     assert slow.closed == (CLOSE_TOO_SLOW, "fell behind")
     assert slow_writer.done()
-    await asyncio.sleep(0.01)
+    await sent(fast, 10)
     assert fast.sent == [f"m{i}" for i in range(1, 11)]
     assert fast_conn.close_code is None
     fast_conn.fail(1000, "done")
@@ -236,7 +243,7 @@ async def test_held_topic_sends_snapshot_first_then_only_newer_live_messages() -
     conn.deliver("alerts", 7, "live7")
     conn.release("alerts", 5, ["snapshot@5"])
     writer = conn.start()
-    await asyncio.sleep(0.01)
+    await sent(socket, 2)
     assert socket.sent == ["snapshot@5", "live7"]
     conn.fail(1000, "done")
     await writer

@@ -32,7 +32,7 @@ from server import availability
 from server import db as db_module
 from server.app import create_app
 from server.availability import DependencyHealth, unreachable
-from server.db import Database
+from server.db import Database, asyncpg_dsn
 from server.migrate import upgrade
 from server.settings import Settings, load_settings
 from tests.conftest import Api, event_body, open_venue, token_for
@@ -231,6 +231,24 @@ async def test_every_route_answers_503_while_postgresql_is_down(
     assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
 
 
+async def _until_running(url: str, pid: int, query: str) -> None:
+    """Wait until backend ``pid`` is running ``query`` (seen from another connection)."""
+    watcher = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                running = await watcher.fetchval(
+                    "SELECT query = $2 AND state = 'active' FROM pg_stat_activity WHERE pid = $1",
+                    pid,
+                    query,
+                )
+                if running:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        await watcher.close()
+
+
 async def test_a_cancelled_raw_connection_is_thrown_away(pg_cluster: PgCluster) -> None:
     """A query cancelled mid-flight leaves its connection mid-protocol: the next
     user gets another connection (another backend), not that one."""
@@ -245,7 +263,7 @@ async def test_a_cancelled_raw_connection_is_thrown_away(pg_cluster: PgCluster) 
                 await conn.execute("SELECT pg_sleep(30)")
 
         task = asyncio.create_task(slow())
-        await asyncio.sleep(0.3)
+        await _until_running(pg_cluster.url("postgres"), first_pid, "SELECT pg_sleep(30)")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
