@@ -30,7 +30,19 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
-from sqlalchemy import Integer, case, cast, func, insert, literal, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -478,9 +490,14 @@ async def _catch_up_due(rows: Rows, evacuation: Evacuation) -> bool:
     the write lock queues behind every phone's batch)."""
     if evacuation.ended_at is not None:
         return False
-    if utcnow() - evacuation.scans_checked_at >= LATE_SCAN_STEP:
+    if _look_due(evacuation):
         return True
     return bool(await rows(_late_scans_query(evacuation).limit(1)))
+
+
+def _look_due(evacuation: Evacuation) -> bool:
+    """Whether the last look for late scans is to be written down (running, LATE_SCAN_STEP on)."""
+    return evacuation.ended_at is None and utcnow() - evacuation.scans_checked_at >= LATE_SCAN_STEP
 
 
 async def catch_up(db: Database, evacuation_id: int) -> bool:
@@ -644,14 +661,20 @@ async def summary(db: Database, evacuation_id: int) -> dict[str, Any]:
 
 
 async def _picture(db: Database, evacuation: Evacuation) -> dict[str, Any]:
-    """``_summary`` on one connection, after ``catch_up`` when it is due
-    (every LATE_SCAN_STEP, or when late scans came: the write, then the figures)."""
-    async with _reads(db) as rows:
-        if not await _catch_up_due(rows, evacuation):
-            return await _summary(rows, db, evacuation)
+    """``_summary`` from one statement (``_figures_query``), after ``catch_up``
+    when it is due: every LATE_SCAN_STEP, or when the statement found late
+    scans (the write, then the figures again)."""
+    if not _look_due(evacuation):
+        running = evacuation.ended_at is None
+        async with _reads(db) as rows:
+            figures = _Figures(await rows(_figures_query(db, evacuation, late_scans=running)))
+        if not figures.late_scans:
+            return _summary(evacuation, figures)
     await _catch_up(db, evacuation.id)
     async with _reads(db) as rows:
-        return await _summary(rows, db, evacuation)
+        return _summary(
+            evacuation, _Figures(await rows(_figures_query(db, evacuation, late_scans=False)))
+        )
 
 
 def _minute_since(db: Database, column: Any, started_at: datetime) -> Any:
@@ -662,26 +685,39 @@ def _minute_since(db: Database, column: Any, started_at: datetime) -> Any:
     return cast(func.floor(func.extract("epoch", column - start) / 60), Integer)
 
 
-async def _summary(rows: Rows, db: Database, evacuation: Evacuation) -> dict[str, Any]:
-    """The figures of the ``evacuation`` topic, on the caller's reads (``_reads``).
+#: The parts of ``_figures_query``'s rows.
+_COUNTS, _ARRIVALS, _ZONES, _POINTS, _LATE_SCANS = range(5)
 
+
+def _figures_query(db: Database, evacuation: Evacuation, *, late_scans: bool) -> Any:
+    """Every figure of the picture in one statement: rows of (part, id, minute,
+    name, note, zones, n), one part each for the counts per zone and status,
+    the arrivals per point and minute, the zones' names, the points, and
+    (``late_scans``) whether late offline scans wait for ``catch_up``.
+
+    One statement, one round trip: timed under bench.evacuation's 40
+    phones at load 8-14, every statement of the snapshot waited 0.1-0.5 s
+    for its answer, the 4-row read of the zones as long as the count of
+    20,000 people, so the six statements it was took up to 1.4 s.
     Counted in the database, a few rows per zone and status and per point
-    and minute, never one per person: the topic is rebuilt after every
-    account, several times a second while 40 phones account. One
-    connection for the whole snapshot, statements one after the other
-    (reads side by side, a connection each of the engine's pool, were
-    tried: with 40 phones holding its connections the snapshot waited out
-    the pool's timeout and failed).
+    and minute, never one per person.
     """
     person = EvacuationPerson
+    no_int, no_text = cast(null(), Integer), cast(null(), String)
+    minute = _minute_since(db, person.accounted_at, evacuation.started_at)
+
+    def part(n: int) -> Any:
+        return literal(n, Integer)
+
     counts = (
-        select(person.zone_id, person.status, func.count())
+        select(part(_COUNTS), person.zone_id, no_int, person.status, no_text, no_text)
+        .add_columns(func.count())
         .where(person.evacuation_id == evacuation.id)
         .group_by(person.zone_id, person.status)
     )
-    minute = _minute_since(db, person.accounted_at, evacuation.started_at)
-    arrivals_query = (
-        select(person.point_id, minute, func.count())
+    arrivals = (
+        select(part(_ARRIVALS), person.point_id, minute, no_text, no_text, no_text)
+        .add_columns(func.count())
         .where(
             person.evacuation_id == evacuation.id,
             person.accounted_at.is_not(None),
@@ -689,21 +725,61 @@ async def _summary(rows: Rows, db: Database, evacuation: Evacuation) -> dict[str
         )
         .group_by(person.point_id, minute)
     )
-    counted = await rows(counts)
-    arrived = await rows(arrivals_query)
-    zone_rows = await rows(select(Zone.id, Zone.name).where(Zone.event_id == evacuation.event_id))
-    points = await rows(
-        select(MusterPoint.id, MusterPoint.name, MusterPoint.zone_ids, MusterPoint.map_note)
-        .where(MusterPoint.event_id == evacuation.event_id)
-        .order_by(MusterPoint.id)
+    zones = select(part(_ZONES), Zone.id, no_int, Zone.name, no_text, no_text, no_int).where(
+        Zone.event_id == evacuation.event_id
     )
-    zones: dict[int, str] = {zone_id: name for zone_id, name in zone_rows}
+    points = select(
+        part(_POINTS),
+        MusterPoint.id,
+        no_int,
+        MusterPoint.name,
+        MusterPoint.map_note,
+        cast(MusterPoint.zone_ids, String),
+        no_int,
+    ).where(MusterPoint.event_id == evacuation.event_id)
+    parts = [counts, arrivals, zones, points]
+    if late_scans:
+        late = _late_scans_query(evacuation).limit(1).subquery()
+        parts.append(
+            select(
+                part(_LATE_SCANS), no_int, no_int, no_text, no_text, no_text, literal(1, Integer)
+            ).select_from(late)
+        )
+    return union_all(*parts)
+
+
+class _Figures:
+    """``_figures_query``'s rows sorted by part."""
+
+    def __init__(self, found: Sequence[Any]) -> None:
+        self.counts: list[tuple[int | None, str, int]] = []
+        self.arrivals: list[tuple[int | None, int, int]] = []
+        self.zones: dict[int, str] = {}
+        self.points: list[tuple[int, str, str, Any]] = []
+        self.late_scans = False
+        for row_part, key, minute, name, note, zone_ids, n in found:
+            if row_part == _COUNTS:
+                self.counts.append((key, name, n))
+            elif row_part == _ARRIVALS:
+                self.arrivals.append((key, minute, n))
+            elif row_part == _ZONES:
+                self.zones[key] = name
+            elif row_part == _POINTS:
+                self.points.append((key, name, note, _json(zone_ids)))
+            else:
+                self.late_scans = True
+        self.points.sort(key=lambda p: p[0])
+
+
+def _summary(evacuation: Evacuation, figures: _Figures) -> dict[str, Any]:
+    """The ``evacuation`` topic's picture of ``_figures_query``'s figures."""
+    counted, zones = figures.counts, figures.zones
     statuses: dict[str, int] = dict.fromkeys(roll_call.STATUSES, 0)
     for _zone, status, n in counted:
         statuses[status] += n
     by_zone = _tally(counted)
     arrivals: dict[int | None, dict[int, int]] = {}
-    for point_id, at_minute, n in arrived:
+    for point_id, at_minute, n in figures.arrivals:
         by_minute = arrivals.setdefault(point_id, {})
         at_minute = max(0, int(at_minute or 0))
         by_minute[at_minute] = by_minute.get(at_minute, 0) + n
@@ -727,14 +803,14 @@ async def _summary(rows: Rows, db: Database, evacuation: Evacuation) -> dict[str
             {
                 "id": point_id,
                 "name": name,
-                "zones": list(_json(zone_ids) or []),
+                "zones": list(zone_ids or []),
                 "map_note": map_note,
                 "accounted": sum(arrivals.get(point_id, {}).values()),
                 "per_minute": roll_call.per_minute_of_counts(
                     arrivals.get(point_id, {}), ARRIVAL_MINUTES
                 ),
             }
-            for point_id, name, zone_ids, map_note in points
+            for point_id, name, map_note, zone_ids in figures.points
         ],
         "unplaced": sum(arrivals.get(None, {}).values()),
     }
@@ -870,11 +946,9 @@ async def evacuation_snapshot(db: Database, event_id: int) -> dict[str, Any]:
         found = await rows(_running_or_last(event_id))
         if not found:
             return {"active": False, "last": None}
-        columns = Evacuation.__table__.c
-        evacuation = Evacuation(**{c.key: found[0][i] for i, c in enumerate(columns)})
-        evacuation.zone_ids = _json(evacuation.zone_ids)
-        if evacuation.ended_at is not None:
-            return {"active": False, "last": evacuation_json(evacuation)}
-        if not await _catch_up_due(rows, evacuation):
-            return {"active": True, "evacuation": await _summary(rows, db, evacuation)}
+    columns = Evacuation.__table__.c
+    evacuation = Evacuation(**{c.key: found[0][i] for i, c in enumerate(columns)})
+    evacuation.zone_ids = _json(evacuation.zone_ids)
+    if evacuation.ended_at is not None:
+        return {"active": False, "last": evacuation_json(evacuation)}
     return {"active": True, "evacuation": await _picture(db, evacuation)}
