@@ -52,7 +52,7 @@ REASONS = (
 class TicketState:
     """What the server (or the phone) knows of a ticket at the moment of the scan."""
 
-    #: "valid", "revoked" or "retired".
+    #: "valid", "revoked", "retired" or "blank" (an unbound walk-in blank).
     status: str
     #: The generation the database holds; a secret of another one was re-issued.
     generation: int
@@ -114,6 +114,9 @@ def decide(
 
     if ticket.status == RETIRED:
         return refuse(RETIRED)
+    if ticket.status == "blank":
+        # A walk-in blank not bound to anyone yet (server.walk_ins): no ticket.
+        return refuse(INVALID)
     if ticket.status == "revoked" or secret_generation != ticket.generation:
         return refuse(REVOKED)
     if ticket.valid_from is not None and when < ticket.valid_from:

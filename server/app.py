@@ -52,6 +52,7 @@ from server.routes import staff as staff_routes
 from server.routes import stock as stock_routes
 from server.routes import tasks as task_routes
 from server.routes import tokens as token_routes
+from server.routes import walk_ins as walk_in_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
 from server.stock import stock_snapshot
@@ -101,6 +102,7 @@ def api_routes() -> list[BaseRoute]:
         *keys.routes,
         *tickets.routes,
         *mailing_routes.routes,
+        *walk_in_routes.routes,
         *devices.routes,
         *staff_routes.routes,
         *token_routes.routes,

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkin.secrets import TicketClaims
+from checkin.secrets import Signer, TicketClaims
 from server.context import Muster
 from server.db import Database, dialect_name
 from server.errors import InvalidRequest
@@ -482,3 +482,45 @@ async def issue_tickets(
         }
         for r, (req, _t) in zip(rows, accepted, strict=True)
     ]
+
+
+#: The status of a walk-in blank: signed and held by a supervisor's phone,
+#: nobody's ticket yet (``server.walk_ins``). Counts of tickets read
+#: ``status = 'valid'``, so a blank counts nowhere until it is bound.
+BLANK_STATUS = "blank"
+
+
+async def insert_blanks(
+    session: AsyncSession, signer: Signer, event: Event, types: Iterable[TicketType]
+) -> list[int]:
+    """Sign and insert one blank ticket per item of ``types`` (repeat a type for
+    more) in the caller's transaction; their ids. The secrets are signed like
+    any ticket's, so a door verifies a walk-in's QR offline."""
+    wanted = list(types)
+    if not wanted:
+        return []
+    ids = await _allocate_ids(session, len(wanted))
+    rows = []
+    for ticket_id, ticket_type in zip(ids, wanted, strict=True):
+        start, end = validity(event, ticket_type)
+        rows.append(
+            {
+                "id": ticket_id,
+                "event_id": event.id,
+                "type_id": ticket_type.id,
+                "holder_name": "",
+                "holder_email": "",
+                "language": "",
+                "code": ticket_code(ticket_id),
+                "secret": signer.sign(
+                    TicketClaims(event.id, ticket_id, ticket_type.id, 1, start, end, signer.kid)
+                ),
+                "generation": 1,
+                "status": BLANK_STATUS,
+                "valid_from": start,
+                "valid_until": end,
+                "created_at": utcnow(),
+            }
+        )
+    await session.execute(insert(Ticket), rows)
+    return ids

@@ -21,6 +21,7 @@ from sqlalchemy import func, or_, select
 
 from server import spreadsheet
 from server.db import Database
+from server.issuance import BLANK_STATUS
 from server.models import (
     Alert,
     Broadcast,
@@ -180,7 +181,8 @@ async def event_archive(db: Database, event_id: int) -> bytes:
         tickets = (await session.execute(
             select(Ticket.id, Ticket.code, Ticket.holder_name, Ticket.holder_email, Ticket.language,
                    Ticket.type_id, Ticket.status, Ticket.checked_in_at)
-            .where(Ticket.event_id == event_id).order_by(Ticket.id)
+            .where(Ticket.event_id == event_id, Ticket.status != BLANK_STATUS)
+            .order_by(Ticket.id)
         )).all()  # fmt: skip
         scans = (await session.execute(
             select(Scan.id, Scan.scanned_at, Scan.ticket_id, Ticket.holder_name, Scan.gate_id,

@@ -68,6 +68,7 @@ from server.models import (
     TaskChange,
     TaskStep,
     Ticket,
+    WalkIn,
     utcnow,
 )
 from server.retention_rules import (
@@ -191,7 +192,9 @@ def _retire_tickets(where: ColumnElement[bool]) -> Any:
             language="",
             secret=literal(RETIRED_SECRET_PREFIX) + cast(Ticket.id, String),
             generation=Ticket.generation + 1,
-            # A revoked ticket stays revoked: the report counts it so.
+            # A revoked ticket stays revoked: the report counts it so; an
+            # unbound walk-in blank stays a blank, counted nowhere (its
+            # secret is gone all the same).
             status=case((Ticket.status == "valid", RETIRED_STATUS), else_=Ticket.status),
         )
         .execution_options(synchronize_session=False)
@@ -246,6 +249,10 @@ async def _shred_steps(db: Database, event_id: int) -> dict[str, int]:
         counts["pairing_codes"] = await _blank(
             session, PairingCode, PairingCode.event_id == event_id, device_name=""
         )
+        counts["walk_ins"] = await _blank(
+            session, WalkIn, WalkIn.event_id == event_id,
+            holder_name="", holder_email="", holder_phone="", language="",
+        )  # fmt: skip
         counts["broadcasts"] = await _blank(
             session, Broadcast, Broadcast.event_id == event_id, text_zh="", text_en=""
         )
@@ -424,6 +431,10 @@ async def erase_ticket(db: Database, ticket_id: int, *, actor_id: int | None) ->
         counts["evacuation_people"] = await _blank(
             session, EvacuationPerson, EvacuationPerson.ticket_id == ticket_id, name=""
         )
+        counts["walk_ins"] = await _blank(
+            session, WalkIn, WalkIn.ticket_id == ticket_id,
+            holder_name="", holder_email="", holder_phone="", language="",
+        )  # fmt: skip
         if needles:
             counts["incidents"] = await _redact_text(
                 session, Incident, Incident.event_id == event_id,

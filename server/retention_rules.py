@@ -32,6 +32,8 @@ tasks                  description, blocked_reason (free text)      ""
 task_steps             done_by_name (who ticked it)                 ""
 task_changes           changes, response (the texts sent)           scrubbed
 run_sheet_items        description (free text)                      ""
+walk_ins               holder_name, holder_email, holder_phone,     ""
+                       language (a walk-in registered at a door)
 =====================  ===========================================  ==========
 
 Kept: ids, times, gates, zones, directions, statuses, reason codes,

@@ -89,6 +89,14 @@ OWN_ONLY: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/tasks/{task_id}"): frozenset({DOOR, STAFF}),
 }
 
+#: Roles the route lets in on a door supervisor's phone only (a roster member
+#: with the supervisor flag: ``roster_rules.may_override``): refused with 403
+#: ``not_a_supervisor`` otherwise. A supervisor's phone also holds its own
+#: blank walk-in tickets (``blank_secret``), nobody's ticket until bound.
+SUPERVISORS_ONLY: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/api/v1/events/{event_id}/walk-ins"): frozenset({DOOR}),
+}
+
 #: The event option (``PATCH /api/v1/events/{event}`` ``{"options":
 #: {"command_exports": true}}``) by which the organiser lets command export
 #: the logs, which name people (attendees, reporters, whoever moved stock),
@@ -122,6 +130,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", _EVENT + "/scans/sync"): SCANNERS,
     ("POST", _EVENT + "/scans/{nonce}/annul"): SCANNERS,
     ("GET", _EVENT + "/offline-bundle"): SCANNERS,
+    # walk-ins: registered and admitted by a door supervisor's phone
+    ("POST", _EVENT + "/walk-ins"): frozenset({DOOR}),
     ("GET", _EVENT + "/headcount"): EVERYONE,
     # the venue: the organiser sets it up, every phone reads it
     ("POST", "/api/v1/events"): ORGANISER_ONLY,

@@ -99,6 +99,8 @@ class Settings:
     json_max_bytes: int
     token_cache_seconds: float
     pairing_code_ttl_seconds: int
+    #: Blank walk-in tickets a door supervisor's phone holds per ticket type.
+    walk_in_blanks: int
     auth_failures_per_minute: int
     pairing_claims_per_minute: int
     door_lookups_per_minute: int
@@ -199,6 +201,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _doc("MUSTER_PAIRING_CODE_TTL_SECONDS", "lifetime of a phone pairing code"),
             cast=int,
             default=600,
+        ),
+        walk_in_blanks=config(
+            _doc(
+                "MUSTER_WALK_IN_BLANKS",
+                "blank walk-in tickets a door supervisor's phone holds per ticket type",
+            ),
+            cast=int,
+            default=20,
         ),
         auth_failures_per_minute=config(
             _doc(

@@ -131,6 +131,12 @@ export function alertText(alert, { timeZone = null } = {}) {
     // Admitted twice, or the door and the server disagreeing (checkin/sync.py).
     const divergence = data.divergence && data.divergence !== "admitted_twice" ? known(`alert.conflict.${data.divergence}`, params) : null;
     if (divergence) return divergence;
+  } else if (kind === "walk_in_conflict") {
+    // A walk-in bound to a blank it could not have (server/walk_in_rules.py).
+    params.code = data.code || `#${data.ticket ?? "?"}`;
+    params.gate = data.gate_name || "—";
+    params.time = clock(data.scanned_at, timeZone);
+    return known(`alert.walk_in_conflict.${data.reason}`, params) ?? t("alert.unknown");
   } else if (kind === "low_stock" || kind === "critical_stock") {
     params.item = data.location ? t("item.at", { name: data.name, location: data.location }) : data.name;
     params.unit = data.unit || "";

@@ -3,7 +3,7 @@
 // The JavaScript copy of `decide` in checkin/rules.py (keep the two in step;
 // the reason codes are a stable contract). Inputs are plain data, as there:
 //
-//   ticket: {status: "valid"|"revoked"|"retired", generation, allowedZones: [ids]|null,
+//   ticket: {status: "valid"|"revoked"|"retired"|"blank", generation, allowedZones: [ids]|null,
 //            reentry, validFrom: Date|null, validUntil: Date|null,
 //            zoneId: id|null (null: outside), checkedIn: bool}
 //   move:   {fromZone: id|null (null: outside), toZone: id, direction: "in"|"out"}
@@ -57,6 +57,8 @@ export function decide(ticket, secretGeneration, move, when, zoneHasRoom = true)
   const refuse = (reason) => ({ ok: false, reason, zoneAfter: ticket.zoneId ?? null });
 
   if (ticket.status === RETIRED) return refuse(RETIRED);
+  // An unbound walk-in blank (server/walk_ins.py): nobody's ticket yet.
+  if (ticket.status === "blank") return refuse(INVALID);
   if (ticket.status === "revoked" || secretGeneration !== ticket.generation) return refuse(REVOKED);
   if (ticket.validFrom && when < ticket.validFrom) return refuse(NOT_YET_VALID);
   if (ticket.validUntil && when > ticket.validUntil) return refuse(EXPIRED);

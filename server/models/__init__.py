@@ -29,6 +29,7 @@ from server.models.venue import (
     Zone,
     ZoneShard,
 )
+from server.models.walk_ins import WalkIn, WalkInBlank
 
 __all__ = [
     "ROLES",
@@ -72,6 +73,8 @@ __all__ = [
     "Ticket",
     "TicketType",
     "TokenRevocation",
+    "WalkIn",
+    "WalkInBlank",
     "Zone",
     "ZoneShard",
     "utcnow",

@@ -48,8 +48,9 @@ from server.openapi import TEXT, accepts, answers, public, reads
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
-from server.staff import own_staff
+from server.staff import may_override_account, own_staff
 from server.tokens import announce, revoke_token
+from server.walk_ins import give_blanks, revoke_device_blanks
 
 #: No 0/O, 1/I: a code read out over a radio or typed from a screen survives.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -322,16 +323,17 @@ async def pair_device(request: Request) -> JSONResponse:
         gate = await session.get(Gate, gate_id) if gate_id is not None else None
     assert event is not None
     await limits.take_back(attempt)
-    return json_response(
-        {
-            "token": token,
-            "role": role,
-            "device": device_json(account, gate),
-            "event": event_json(event),
-            "gate": gate_json(gate) if gate else None,
-        },
-        status=201,
-    )
+    paired: dict[str, Any] = {
+        "token": token,
+        "role": role,
+        "device": device_json(account, gate),
+        "event": event_json(event),
+        "gate": gate_json(gate) if gate else None,
+    }
+    if await may_override_account(muster(request).db, account.id, role):
+        # A door supervisor's phone registers walk-ins: its first blanks.
+        paired["walk_in_blanks"] = await give_blanks(muster(request), event_id, account.id)
+    return json_response(paired, status=201)
 
 
 async def read_own_device(request: Request) -> JSONResponse:
@@ -384,6 +386,8 @@ async def revoke_device(request: Request) -> JSONResponse:
     ctx = muster(request)
     account = await revoke_token(ctx.db, device_id, event_id=event_id, kind="device")
     announce(ctx, [account.id], event_id)
+    # Its unused walk-in blanks go on the revocation list: a lost phone's admit nobody.
+    await revoke_device_blanks(ctx.db, account.id)
     async with ctx.db.reading() as session:
         gate = await session.get(Gate, account.gate_id) if account.gate_id is not None else None
     ctx.changed(event_id, "gates")

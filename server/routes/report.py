@@ -21,6 +21,7 @@ from server.context import muster
 from server.db import Database
 from server.errors import Forbidden
 from server.http import json_response, path_int
+from server.issuance import BLANK_STATUS
 from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident, IncidentLogEntry
@@ -57,7 +58,8 @@ async def event_report(request: Request) -> JSONResponse:
                     func.count(Ticket.checked_in_at),
                     func.count().filter(Ticket.status == "revoked"),
                 )
-                .where(Ticket.event_id == event_id)
+                # Unbound walk-in blanks were never issued to anyone.
+                .where(Ticket.event_id == event_id, Ticket.status != BLANK_STATUS)
                 .group_by(Ticket.type_id)
             )
         ).all()

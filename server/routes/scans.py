@@ -33,11 +33,12 @@ from server.fields import DbInt, UtcDatetime, storable
 from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
 from server.issuance import is_printed_code, secrets_of_codes
-from server.models import Event, Revocation, Scan, Ticket, utcnow
+from server.models import Event, Revocation, Scan, Ticket, WalkIn, utcnow
 from server.openapi import TEXT, accepts, answers, reads
 from server.responses import JSONResponse
 from server.serialize import iso
 from server.staff import may_override_account
+from server.walk_ins import give_blanks
 
 #: Most scans in one offline batch.
 SYNC_MAX_SCANS = 5000
@@ -233,7 +234,9 @@ async def offline_bundle(
     adds ``people``: each valid ticket's holder name, printed code, type,
     generation and validity in the clear, for looking people up and
     admitting them by hand with no network. Only those phones get it, and
-    they drop it when unpaired or when a full bundle comes without it.
+    they drop it when unpaired or when a full bundle comes without it. Their
+    bundle also has ``walk_in_blanks`` (``server.walk_ins.give_blanks``),
+    and a walk-in bound since the cursor comes like a ticket issued since.
     """
     now = utcnow()
     venue = await load_venue(ctx.db, event_id)
@@ -272,8 +275,13 @@ async def offline_bundle(
             issued = (
                 Ticket.id > since.ticket if since.ticket is not None else Ticket.created_at >= start
             )
-            shown = shown.where(or_(issued, Ticket.id.in_(reissued)))
-            named = named.where(or_(issued, Ticket.id.in_(reissued)))
+            # A walk-in bound since: a blank given earlier, a person now.
+            walked_in = select(WalkIn.ticket_id).where(
+                WalkIn.event_id == event_id, WalkIn.received_at >= start
+            )
+            fresh = or_(issued, Ticket.id.in_(reissued), Ticket.id.in_(walked_in))
+            shown = shown.where(fresh)
+            named = named.where(fresh)
             revoked = revoked.where(Revocation.revoked_at >= start)
             # An annul happens within the annul window of the scan's
             # receipt, so the (event, received_at) index bounds both.
@@ -385,7 +393,11 @@ async def read_offline_bundle(request: Request) -> JSONResponse:
     cursor = decode_cursor(since) if since else None
     ctx = muster(request)
     with_names = await may_override_account(ctx.db, principal.account_id, principal.role)
-    return json_response(await offline_bundle(ctx, event_id, cursor, with_names=with_names))
+    bundle = await offline_bundle(ctx, event_id, cursor, with_names=with_names)
+    if with_names:
+        # A supervisor's phone registers walk-ins offline: its blanks, topped up.
+        bundle["walk_in_blanks"] = await give_blanks(ctx, event_id, principal.account_id)
+    return json_response(bundle)
 
 
 routes = [

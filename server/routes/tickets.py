@@ -29,6 +29,7 @@ from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from server.fields import MAX_INT, storable
 from server.http import json_response, path_int, read_json, read_limited, validate
 from server.issuance import (
+    BLANK_STATUS,
     EXISTING_EMAILS,
     MAX_REPORTED_ERRORS,
     TicketRequest,
@@ -175,7 +176,8 @@ async def search_tickets(request: Request) -> JSONResponse:
         # Per token: a stolen door phone cannot walk the attendee list.
         limits = muster(request).limits
         await limits.count(limits.door_lookups, f"token {principal.account_id}")
-    query = select(Ticket).where(Ticket.event_id == event_id)
+    # A walk-in blank on a supervisor's phone is nobody's ticket yet.
+    query = select(Ticket).where(Ticket.event_id == event_id, Ticket.status != BLANK_STATUS)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
         # A door finds by name or printed code; an email or a secret that

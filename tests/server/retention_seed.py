@@ -36,6 +36,8 @@ BROADCAST_TEXT = "请寻找走失儿童：欧阳小宝，蓝色外套"
 TASK_NOTE = "把轮椅交给司马青云"
 BLOCKED_REASON = "等候上官明月的钥匙"
 RUN_SHEET_NOTE = "贵宾慕容飞燕提前到场"
+#: A walk-in registered at the door by a supervisor's phone, with contact data.
+WALK_IN = ("端木蓉", "duanmu.rong@example.net", "+86 137 1122 3344")
 
 SEEDED = [
     *(v for pair in HOLDERS for v in pair),
@@ -54,6 +56,7 @@ SEEDED = [
     "上官明月",
     RUN_SHEET_NOTE,
     "慕容飞燕",
+    *WALK_IN,
     "Ingeborg",
     "fainted near the stage",
     "diabetic",
@@ -75,8 +78,9 @@ async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict
     """The event, its tickets (secrets), the door gate; scans, an incident with a
     comment (and a photo when a ``photo(path, incident_form)`` sender is given),
     stock with a reason, a roster member with a phone, a broadcast naming a child, a
-    task and a run sheet with notes naming people, an evacuation drill. ``post/patch/get`` are awaited
-    API calls returning JSON."""
+    task and a run sheet with notes naming people, an evacuation drill, a walk-in registered
+    at the door. ``post/patch/get`` are awaited API calls returning JSON (``post(…,
+    token=…)``: as that token instead of the organiser's)."""
     event = await post("/api/v1/events", event_body())
     eid = event["id"]
     base = f"/api/v1/events/{eid}"
@@ -140,6 +144,29 @@ async def seed_event(post: Any, patch: Any, get: Any, photo: Any = None) -> dict
             "items": [{"offset_minutes": -60, "title": "VIP", "description": RUN_SHEET_NOTE}],
         },
     )
+    lead = await post(
+        f"{base}/staff", {"name": "周队长", "team": "安保", "role": "door", "supervisor": True}
+    )
+    code = await post(f"/api/v1/staff/{lead['id']}/pairing-codes", {})
+    phone = await post("/api/v1/devices/pair", {"code": code["code"]})
+    name, email, number = WALK_IN
+    walked_in = await post(
+        f"{base}/walk-ins",
+        {
+            "nonce": uuid.uuid4().hex,
+            "blank": phone["walk_in_blanks"][0]["ticket"],
+            "holder_name": name,
+            "holder_email": email,
+            "holder_phone": number,
+            "gate": gate["id"],
+        },
+        token=phone["token"],
+    )
+    assert walked_in["scan"]["status"] == "ok", walked_in
+    # …and leaves again: the drills and roll calls of the tests count the others.
+    secret = phone["walk_in_blanks"][0]["blank_secret"]
+    left = await post(f"{base}/scans", scan_body(secret, gate["id"], "out"))
+    assert left["status"] == "ok", left
     drill = await post(
         f"{base}/evacuations", {"kind": "drill", "message": "drill for 欧阳娜娜's hall"}
     )

@@ -34,7 +34,15 @@ import pytest
 
 from server.alerts import raise_alert
 from server.mailings import MailingRequest, create_mailing
-from server.rights import ORGANISER_ALLOWS, OWN_ONLY, PERSONAL_FIELDS, PUBLIC, ROUTE_ROLES, UNSCOPED
+from server.rights import (
+    ORGANISER_ALLOWS,
+    OWN_ONLY,
+    PERSONAL_FIELDS,
+    PUBLIC,
+    ROUTE_ROLES,
+    SUPERVISORS_ONLY,
+    UNSCOPED,
+)
 from server.settings import Settings
 from tests.conftest import Api, event_body, token_for
 
@@ -227,6 +235,8 @@ def expected(caller: str, method: str, path: str) -> str:
     role = role_of(caller)
     if role in OWN_ONLY.get(key, ()) or role in ORGANISER_ALLOWS.get(key, ()):
         return "own"
+    if role in SUPERVISORS_ONLY.get(key, ()) and caller != SUPERVISOR:
+        return "own"
     return "allowed"
 
 
@@ -317,7 +327,7 @@ def test_the_table_names_known_roles_only():
         assert roles and roles <= set(ROLES), key
     assert not PUBLIC & set(ROUTE_ROLES)
     assert UNSCOPED <= set(ROUTE_ROLES)
-    for key, own in (OWN_ONLY | ORGANISER_ALLOWS).items():
+    for key, own in (OWN_ONLY | ORGANISER_ALLOWS | SUPERVISORS_ONLY).items():
         assert own <= ROUTE_ROLES[key], key
 
 
@@ -329,6 +339,8 @@ def mark(role: str, key: tuple[str, str], roles: frozenset[str]) -> str:
         return "own"
     if role in ORGANISER_ALLOWS.get(key, ()):
         return "if allowed"
+    if role in SUPERVISORS_ONLY.get(key, ()):
+        return "supervisor"
     return "✓" if role in roles else ""
 
 
