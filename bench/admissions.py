@@ -10,7 +10,7 @@ holes) are in one of three halls or left after entering. Then:
   Chromium at hand, also ``pwa/app/admitted.js`` in the browser, as the
   phone decodes it). Its size is the frame's bytes. Baseline, same rows,
   same run: the shape sent before (a JSON object per ticket, what
-  ``realtime.snapshots.admissions_snapshot`` answered), and a bare asyncpg
+  ``checkin.topics.admissions_snapshot`` answered), and a bare asyncpg
   read of those rows (the least a snapshot costs).
 - **a reconnect storm**: ``--storm`` door sockets join at once (a Wi-Fi drop
   ending), on this event and on a small one (``--small`` admitted): the

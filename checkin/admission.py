@@ -39,7 +39,7 @@ from checkin.rules import INVALID, ZONE_FULL, Decision, GateMove, decide
 from checkin.secrets import SecretError
 from checkin.store import APPLIED, FULL, Move, Store, TicketRow, hot_path
 from checkin.venue import venues
-from server.context import Muster
+from server.context import Muster, Slot
 from server.errors import Conflict
 from server.fields import storable
 from server.models import utcnow
@@ -71,11 +71,15 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
     return await door_line(ctx, event_id).admit(scan)
 
 
+#: This process's door lines in ``Muster.parts``, by event (made on first use).
+DOOR_LINES: Slot[dict[int, DoorLine]] = Slot("checkin.door_lines")
+
+
 def door_line(ctx: Muster, event_id: int) -> DoorLine:
     """This process's line for an event, falling back to ``admit_one``."""
-    lines = cast(dict[int, DoorLine] | None, ctx.parts.get("checkin.door_lines"))
+    lines = ctx.part(DOOR_LINES)
     if lines is None:
-        lines = ctx.parts["checkin.door_lines"] = {}
+        lines = ctx.parts[DOOR_LINES] = {}
     line = lines.get(event_id)
     if line is None:
         line = lines[event_id] = DoorLine(ctx, event_id, admit_one)

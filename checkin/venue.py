@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from server.context import Muster
+from server.context import Muster, Slot
 from server.db import Database
 from server.errors import InvalidRequest
 from server.lookup import get_event
@@ -156,8 +156,12 @@ class VenueCache:
             self._venues.pop(event_id, None)
 
 
+#: This process's venue cache in ``Muster.parts`` (made on first use).
+VENUES: Slot[VenueCache] = Slot("checkin.venues")
+
+
 def venues(ctx: Muster) -> VenueCache:
-    cache = ctx.parts.get("checkin.venues")
-    if not isinstance(cache, VenueCache) or cache.db is not ctx.db:
-        cache = ctx.parts["checkin.venues"] = VenueCache(ctx.db)
+    cache = ctx.part(VENUES)
+    if cache is None or cache.db is not ctx.db:
+        cache = ctx.parts[VENUES] = VenueCache(ctx.db)
     return cache

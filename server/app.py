@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from checkin import topics as checkin_topics
 from realtime import snapshots
 from realtime import ws as realtime_ws
 from realtime.gates import gates_snapshot
@@ -77,11 +78,11 @@ TOPIC_PROVIDERS: dict[str, Provider] = {
     "evacuation": evacuation_snapshot,
     "incidents": incidents_snapshot,
     "alerts": snapshots.alerts_snapshot,
-    "admissions": snapshots.admissions_snapshot,
+    "admissions": checkin_topics.admissions_snapshot,
     "revocations": snapshots.revocations_snapshot,
     "broadcasts": broadcasts_snapshot,
     "tasks": tasks_snapshot,
-    "annulments": snapshots.annulments_snapshot,
+    "annulments": checkin_topics.annulments_snapshot,
 }
 
 

@@ -37,7 +37,8 @@ class Muster:
     keys: KeyStore
     #: Long-lived parts added by other packages (the realtime hub, background
     #: tasks), by their ``Slot``: read them with ``part``, hold one with
-    #: ``holding``. (``checkin/`` still keys its caches by string here.)
+    #: ``holding`` (``checkin.venue.VENUES`` and ``checkin.admission.DOOR_LINES``
+    #: are made on first use).
     parts: dict[object, Any] = field(default_factory=dict)
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.

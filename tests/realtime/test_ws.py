@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from checkin import topics as checkin_topics
 from checkin.admitted import Admitted, decode_admitted
-from realtime import connection, snapshots
+from realtime import connection
 from realtime import hub as hub_module
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from realtime.hub import HUB
@@ -121,7 +122,7 @@ async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_
 
     async def counted(db: Any, event_id: int) -> dict[str, Any]:
         reads.append(event_id)
-        return await snapshots.admissions_snapshot(db, event_id)
+        return await checkin_topics.admissions_snapshot(db, event_id)
 
     monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
     monkeypatch.setitem(served.hub.providers, "admissions", counted)
