@@ -326,11 +326,13 @@ CODES_FROM_VARIABLES = {
 def _scan_reasons() -> set[str]:
     from checkin import rules
 
-    return {
+    found = {
         value
         for name, value in vars(rules).items()
         if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z_]+", value)
     }
+    # A zone's level (ok / near_full / full) is shown by the headcount, not as a scan's reason.
+    return found - {rules.ZONE_OK, rules.ZONE_NEAR_FULL, rules.ZONE_AT_CAPACITY}
 
 
 #: Alert kinds raised only in tests (test_ws raises "test").
