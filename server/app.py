@@ -18,7 +18,6 @@ from starlette.staticfiles import StaticFiles
 from checkin import topics as checkin_topics
 from realtime import snapshots
 from realtime import ws as realtime_ws
-from realtime.gates import gates_snapshot
 from realtime.hub import HUB, Hub, run_hub
 from realtime.topics import Provider
 from server import __version__
@@ -30,6 +29,7 @@ from server.db import Database
 from server.errors import exception_handlers
 from server.escalation import escalation_clock
 from server.evacuations import evacuation_snapshot
+from server.gates import gates_snapshot
 from server.headcount import headcount_snapshot
 from server.http import json_response
 from server.incidents import incidents_snapshot

@@ -154,7 +154,7 @@ async def test_screens_loading_together_share_one_snapshot_of_a_screen_topic(
 ) -> None:
     """Screens that ask at once (every page of a venue loaded again) share
     one read of the topic's snapshot, not one each."""
-    hub = served.ctx.parts["hub"]
+    hub = served.hub
     read = hub.providers[topic]
     reads: list[int] = []
     release = asyncio.Event()
