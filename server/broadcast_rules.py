@@ -11,10 +11,14 @@ audience is refused) and by the receipts (who is expected to acknowledge).
 
 Command and organiser screens see every broadcast (they send them and
 watch the receipts), but are never expected to acknowledge one.
+
+Emergency plans are confirmed by the roster members of the teams a plan
+names (``plan_expects``; none named: everyone), counted by ``count_confirmations``.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import median
@@ -122,6 +126,58 @@ def not_acknowledged(audience: Audience, readers: Iterable[Reader], acked: set[i
             if r.account_id is not None and r.account_id not in acked and reaches(audience, r)
         )
     )
+
+
+def plan_expects(plan_teams: Iterable[str], team: str | None) -> bool:
+    """Whether a roster member of ``team`` is expected to confirm a plan that
+    names ``plan_teams`` (a plan naming none: every member)."""
+    named = set(plan_teams)
+    return not named or (team is not None and team in named)
+
+
+def count_confirmations(
+    plans: Mapping[int, Iterable[str]],
+    members: Mapping[int, str],
+    confirmed: set[tuple[int, int]],
+) -> dict[str, Any]:
+    """Plans confirmed / expected, in all, by team and by plan.
+
+    ``plans``: plan id -> the teams it names; ``members``: roster member id ->
+    team; ``confirmed``: the (plan, member) pairs standing. A member is
+    expected to confirm the plans of their team (``plan_expects``); one they
+    read though not expected of them does not count. A member with every
+    expected plan confirmed is ready.
+    """
+    teams: dict[str, Counter[str]] = defaultdict(Counter)
+    per_plan: dict[int, Counter[str]] = {p: Counter() for p in plans}
+    for staff_id, team in members.items():
+        mine = [p for p, named in plans.items() if plan_expects(named, team)]
+        done = sum(1 for p in mine if (p, staff_id) in confirmed)
+        counts = teams[team]
+        counts["people"] += 1
+        counts["expected"] += len(mine)
+        counts["confirmed"] += done
+        counts["ready"] += done == len(mine)
+        for p in mine:
+            per_plan[p]["expected"] += 1
+            per_plan[p]["confirmed"] += (p, staff_id) in confirmed
+    return {
+        "expected": sum(c["expected"] for c in teams.values()),
+        "confirmed": sum(c["confirmed"] for c in teams.values()),
+        "teams": [
+            {"team": team, **{k: c[k] for k in ("people", "ready", "expected", "confirmed")}}
+            for team, c in sorted(teams.items())
+        ],
+        "plans": [
+            {
+                "id": p,
+                "teams": sorted(plans[p]),
+                "expected": c["expected"],
+                "confirmed": c["confirmed"],
+            }
+            for p, c in sorted(per_plan.items())
+        ],
+    }
 
 
 def ack_times(sent_seconds: Iterable[float]) -> dict[str, float | None]:

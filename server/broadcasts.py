@@ -13,8 +13,10 @@ it, the zone they stand in) and wraps the rule in the database:
 - ``receipts`` lists who has and has not acknowledged, by person and by team;
 - ``resend`` sends it again to the phones that have not acknowledged.
 
-Plans: every roster member is expected to confirm every plan of the event
-(``acknowledge_plan``); a plan changed after a confirmation needs it again.
+Plans: the roster members of the teams a plan names (every member when it
+names none) are expected to confirm it (``acknowledge_plan``;
+``broadcast_rules.count_confirmations`` counts them); a plan changed after a
+confirmation needs it again.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from server.broadcast_rules import (
     Reader,
     ack_times,
     audience_of,
+    count_confirmations,
     not_acknowledged,
+    plan_expects,
     reaches,
 )
 from server.db import Database, dialect_name
@@ -604,55 +608,43 @@ def _confirmed(acked_at: datetime, updated_at: datetime) -> bool:
     return acked_at >= updated_at
 
 
+async def _plan_teams(
+    session: AsyncSession, event_id: int
+) -> dict[int, tuple[datetime, list[str]]]:
+    """Each plan of the event: when it last changed, the teams it names."""
+    rows = await session.scalars(select(EmergencyPlan).where(EmergencyPlan.event_id == event_id))
+    return {p.id: (p.updated_at, list(p.teams or ())) for p in rows}
+
+
 async def plan_readiness(
     session: AsyncSession, event_id: int, principal: Principal
-) -> tuple[dict[str, Any], set[int]]:
-    """(readiness by team: plans confirmed / expected, the caller's confirmed plans)."""
-    plans = {
-        p.id: p.updated_at
-        for p in await session.scalars(
-            select(EmergencyPlan).where(EmergencyPlan.event_id == event_id)
-        )
+) -> tuple[dict[str, Any], set[int], set[int]]:
+    """(readiness: plans confirmed / expected in all, by team and by plan; the
+    caller's confirmed plans; the plans expected of the caller's roster member)."""
+    plans = await _plan_teams(session, event_id)
+    members = {
+        m.id: m.team
+        for m in await session.scalars(select(StaffMember).where(StaffMember.event_id == event_id))
     }
-    members = list(
-        await session.scalars(select(StaffMember).where(StaffMember.event_id == event_id))
-    )
     rows = await session.execute(
         select(PlanAck.plan_id, PlanAck.staff_id, PlanAck.acked_at).where(
             PlanAck.event_id == event_id
         )
     )
-    on_roster = {m.id for m in members}
     confirmed = {
         (plan_id, staff_id)
         for plan_id, staff_id, acked_at in rows
-        if plan_id in plans and staff_id in on_roster and _confirmed(acked_at, plans[plan_id])
+        if plan_id in plans and staff_id in members and _confirmed(acked_at, plans[plan_id][0])
     }
-    teams: dict[str, Counter[str]] = defaultdict(Counter)
-    for member in members:
-        teams[member.team]["expected"] += len(plans)
-        teams[member.team]["confirmed"] += sum(1 for p in plans if (p, member.id) in confirmed)
-        teams[member.team]["people"] += 1
-        teams[member.team]["ready"] += all((p, member.id) in confirmed for p in plans)
+    readiness = count_confirmations({p: t for p, (_, t) in plans.items()}, members, confirmed)
     staff_id = await session.scalar(
         select(Account.staff_id).where(Account.id == principal.account_id)
     )
-    mine = {p for p, s in confirmed if s == staff_id} if staff_id is not None else set()
-    readiness = {
-        "expected": len(plans) * len(members),
-        "confirmed": len(confirmed),
-        "teams": [
-            {
-                "team": team,
-                "people": c["people"],
-                "ready": c["ready"],
-                "expected": c["expected"],
-                "confirmed": c["confirmed"],
-            }
-            for team, c in sorted(teams.items())
-        ],
-    }
-    return readiness, mine
+    if staff_id not in members:
+        return readiness, set(), set()
+    mine = {p for p, s in confirmed if s == staff_id}
+    expected = {p for p, (_, t) in plans.items() if plan_expects(t, members[staff_id])}
+    return readiness, mine, expected
 
 
 # --- the review ----------------------------------------------------------------------
@@ -712,26 +704,27 @@ async def broadcasts_review(
                 **ack_times(figures.seconds),
             }
         )
-    plans = {
-        p.id: p.updated_at
-        for p in await session.scalars(
-            select(EmergencyPlan).where(EmergencyPlan.event_id == event_id)
+    plans = await _plan_teams(session, event_id)
+    members = {
+        m_id: team
+        for m_id, team in await session.execute(
+            select(StaffMember.id, StaffMember.team).where(StaffMember.event_id == event_id)
         )
     }
-    members = list(
-        await session.scalars(select(StaffMember.id).where(StaffMember.event_id == event_id))
-    )
-    on_roster = set(members)
     before = await session.execute(
         select(PlanAck.plan_id, PlanAck.staff_id, PlanAck.acked_at).where(
             PlanAck.event_id == event_id, PlanAck.acked_at <= doors_open
         )
     )
     ready = {
-        (p, s) for p, s, at in before if p in plans and s in on_roster and _confirmed(at, plans[p])
+        (p, s) for p, s, at in before if p in plans and s in members and _confirmed(at, plans[p][0])
     }
+    at_doors_open = count_confirmations({p: t for p, (_, t) in plans.items()}, members, ready)
     return {
         "broadcasts": listed,
         "ack_times": ack_times(every),
-        "plans_at_doors_open": {"confirmed": len(ready), "expected": len(plans) * len(members)},
+        "plans_at_doors_open": {
+            "confirmed": at_doors_open["confirmed"],
+            "expected": at_doors_open["expected"],
+        },
     }

@@ -121,6 +121,7 @@ def plan_json(plan: EmergencyPlan) -> dict[str, Any]:
         "category": plan.category,
         "title": {"zh": plan.title_zh, "en": plan.title_en},
         "steps": {"zh": plan.steps_zh, "en": plan.steps_en},
+        "teams": list(plan.teams or ()),
         "updated_at": iso(plan.updated_at),
     }
 

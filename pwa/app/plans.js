@@ -33,7 +33,8 @@ export class Plans {
     try {
       const me = await this.app.api.get("/api/v1/devices/me", { timeoutMs: 8000 });
       this.mine = Boolean(me.staff);
-      if (this.mine) this.plans = (await this.app.api.get(`/api/v1/events/${this.app.eventId}/plans`, { timeoutMs: 8000 })).plans;
+      // The plans of this person's team (server/broadcast_rules.py plan_expects: a plan naming no team is everyone's).
+      if (this.mine) this.plans = (await this.app.api.get(`/api/v1/events/${this.app.eventId}/plans`, { timeoutMs: 8000 })).plans.filter((p) => p.expected !== false);
     } catch {
       // Offline: what was shown stays.
     }

@@ -33,6 +33,8 @@ export const BROADCAST_STRINGS = {
     "cbc.readiness.none": "还没有应急预案或人员名单",
     "cbc.readiness.total": "已确认 {confirmed} / {expected}",
     "cbc.readiness.team": "{team}：{confirmed} / {expected}（{ready}/{people} 人已全部确认）",
+    "cbc.readiness.plan": "{plan}（{teams}）：{confirmed} / {expected}",
+    "cbc.readiness.everyone": "全员",
   },
   en: {
     "cbc.button": "Broadcasts",
@@ -66,5 +68,7 @@ export const BROADCAST_STRINGS = {
     "cbc.readiness.none": "No emergency plans or roster yet",
     "cbc.readiness.total": "Confirmed {confirmed} / {expected}",
     "cbc.readiness.team": "{team}: {confirmed} / {expected} ({ready}/{people} people have read them all)",
+    "cbc.readiness.plan": "{plan} ({teams}): {confirmed} / {expected}",
+    "cbc.readiness.everyone": "everyone",
   },
 };

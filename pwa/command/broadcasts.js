@@ -5,7 +5,8 @@
 // those who have not. The `broadcasts` topic brings every broadcast and
 // every acknowledgement to a command screen; the receipts are read again
 // over HTTP when one arrives (acknowledgements come at human pace).
-// Also the plans' readiness: plans confirmed / expected, by team.
+// Also the plans' readiness: plans confirmed / expected, by team and by plan
+// (a plan is confirmed by the teams it names, everyone when it names none).
 
 import { errorText, teamName, TEAMS } from "../shared/codes.js";
 import { addStrings, language, t } from "../shared/i18n.js";
@@ -301,6 +302,17 @@ export class CommandBroadcasts {
       h("h3", {}, t("cbc.readiness")),
       h("p", { id: "bc-readiness-total" }, t("cbc.readiness.total", { confirmed: r.confirmed, expected: r.expected })),
       h("ul", { class: "bc-teams" }, r.teams.map((team) => h("li", { "data-team": team.team }, t("cbc.readiness.team", { team: teamName(team.team), confirmed: team.confirmed, expected: team.expected, ready: team.ready, people: team.people })))),
+      h("ul", { class: "bc-plans" }, (r.plans || []).map((row) => this.#planReadiness(row))),
+    );
+  }
+
+  #planReadiness(row) {
+    const plan = this.plans.find((p) => p.id === row.id);
+    const teams = row.teams.length ? row.teams.map(teamName).join(language() === "zh" ? "、" : ", ") : t("cbc.readiness.everyone");
+    return h(
+      "li",
+      { "data-plan": String(row.id), "data-teams": row.teams.join(" ") },
+      t("cbc.readiness.plan", { plan: plan ? this.#planTitle(plan) : String(row.id), teams, confirmed: row.confirmed, expected: row.expected }),
     );
   }
 }

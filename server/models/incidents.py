@@ -125,5 +125,8 @@ class EmergencyPlan(Base):
     #: Steps in Markdown.
     steps_zh: Mapped[str] = mapped_column(Text, default="")
     steps_en: Mapped[str] = mapped_column(Text, default="")
+    #: The roster teams expected to confirm it (``broadcast_rules.plan_expects``);
+    #: empty: every roster member.
+    teams: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,15 +20,25 @@ from server.auth import EVERYONE, ORGANISER, authorize
 from server.broadcasts import plan_readiness
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.fields import Text
 from server.http import json_response, parse_body, path_int
 from server.incidents import plan_json, require_category
 from server.lookup import get_event
 from server.models import EmergencyPlan, utcnow
 from server.openapi import accepts, answers
 from server.responses import JSONResponse
+from server.staff import normal_team
 
 Title = Annotated[str, Field(max_length=200)]
 Steps = Annotated[str, Field(max_length=20_000)]
+#: The roster teams expected to confirm a plan: built-in codes (or their
+#: Chinese names) or the event's own; none: every member. A team is not
+#: checked against the roster, which is often filled in after the plans.
+Teams = Annotated[list[Annotated[Text, Field(min_length=1, max_length=40)]], Field(max_length=20)]
+
+
+def team_codes(teams: list[str]) -> list[str]:
+    return sorted({normal_team(team) for team in teams if team.strip()})
 
 
 class PlanIn(BaseModel):
@@ -37,6 +47,7 @@ class PlanIn(BaseModel):
     title_en: Title = ""
     steps_zh: Steps = ""
     steps_en: Steps = ""
+    teams: Teams = []
 
 
 class PlanPatch(BaseModel):
@@ -44,6 +55,7 @@ class PlanPatch(BaseModel):
     title_en: Title | None = None
     steps_zh: Steps | None = None
     steps_en: Steps | None = None
+    teams: Teams | None = None
 
 
 @accepts(PlanIn)
@@ -82,14 +94,17 @@ async def _insert_plan(request: Request, event_id: int, body: PlanIn) -> Emergen
                 {"plan": existing, "category": body.category},
                 code="plan_exists",
             )
-        plan = EmergencyPlan(event_id=event_id, **body.model_dump())
+        plan = EmergencyPlan(
+            event_id=event_id, **{**body.model_dump(), "teams": team_codes(body.teams)}
+        )
         session.add(plan)
     return plan
 
 
 async def list_plans(request: Request) -> JSONResponse:
-    """Every emergency plan of the event, whether the caller's roster member has
-    confirmed each, and the readiness: plans confirmed / expected, by team."""
+    """Every emergency plan of the event with the teams it names, whether the
+    caller's roster member has confirmed each and is expected to, and the
+    readiness: plans confirmed / expected, in all, by team and by plan."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, EVERYONE)
     async with muster(request).db.reading() as session:
@@ -99,10 +114,13 @@ async def list_plans(request: Request) -> JSONResponse:
             .where(EmergencyPlan.event_id == event_id)
             .order_by(EmergencyPlan.category)
         )
-        readiness, mine = await plan_readiness(session, event_id, principal)
+        readiness, mine, expected = await plan_readiness(session, event_id, principal)
         return json_response(
             {
-                "plans": [{**plan_json(p), "confirmed": p.id in mine} for p in plans],
+                "plans": [
+                    {**plan_json(p), "confirmed": p.id in mine, "expected": p.id in expected}
+                    for p in plans
+                ],
                 "readiness": readiness,
             }
         )
@@ -134,10 +152,13 @@ async def update_plan(request: Request) -> JSONResponse:
         plan = await session.get(EmergencyPlan, plan_id, with_for_update=True)
         if plan is None or plan.event_id != event_id:
             raise NotFound(f"No plan {plan_id}.")
-        for key, value in body.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(plan, key, value)
-        plan.updated_at = utcnow()
+        changed = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        for key, value in changed.items():
+            setattr(plan, key, team_codes(value) if key == "teams" else value)
+        if set(changed) - {"teams"}:
+            # New words ask everyone to confirm again; a new list of teams
+            # keeps the confirmations made.
+            plan.updated_at = utcnow()
     return json_response(plan_json(plan))
 
 

@@ -7,7 +7,9 @@ from server.broadcast_rules import (
     Reader,
     ack_times,
     audience_of,
+    count_confirmations,
     not_acknowledged,
+    plan_expects,
     reaches,
     shown_to,
 )
@@ -59,3 +61,24 @@ def test_a_resend_names_the_phones_that_have_not_acknowledged():
 def test_acknowledgement_times():
     assert ack_times([]) == {"median_seconds": None, "slowest_seconds": None}
     assert ack_times([30.0, 10.0, 20.0]) == {"median_seconds": 20.0, "slowest_seconds": 30.0}
+
+
+def test_a_plan_naming_no_team_is_expected_of_everyone() -> None:
+    assert plan_expects([], "security") and plan_expects([], None)
+    assert plan_expects(["security"], "security")
+    assert not plan_expects(["security"], "tech") and not plan_expects(["security"], None)
+
+
+def test_confirmations_count_only_the_teams_a_plan_names() -> None:
+    plans = {1: ["security"], 2: []}
+    members = {10: "security", 11: "tech"}
+    counted = count_confirmations(plans, members, {(1, 10), (1, 11), (2, 11)})
+    assert (counted["confirmed"], counted["expected"]) == (2, 3)  # (1, 11): not tech's plan
+    assert counted["teams"] == [
+        {"team": "security", "people": 1, "ready": 0, "expected": 2, "confirmed": 1},
+        {"team": "tech", "people": 1, "ready": 1, "expected": 1, "confirmed": 1},
+    ]
+    assert counted["plans"] == [
+        {"id": 1, "teams": ["security"], "expected": 1, "confirmed": 1},
+        {"id": 2, "teams": [], "expected": 2, "confirmed": 1},
+    ]
