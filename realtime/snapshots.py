@@ -3,10 +3,11 @@
 ``admissions`` and ``revocations`` are read straight from the ``scans`` and
 ``revocations`` logs (a bus row per scan would double the writes on the
 busiest path); ``annulments`` are bus messages (an annul changes a scan row
-the reader has passed); ``alerts`` snapshots are the open alerts. Each message carries
+the reader has passed). Each message carries
 the whole item, so applying one already reflected in a snapshot is harmless.
 The ``admissions`` and ``annulments`` snapshots are check-in's
-(``checkin.topics``): the hub knows no admission.
+(``checkin.topics``): the hub knows no admission; the ``alerts`` one (the
+open alerts) is ``server.alerts``'.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.alerts import alert_json
 from server.db import Database
-from server.models import Alert, Revocation
+from server.models import Revocation
 from server.serialize import iso
 
 
@@ -49,17 +49,6 @@ def revocation_json(revocation: Any) -> dict[str, Any]:
         "reason": revocation.reason,
         "revoked_at": iso(revocation.revoked_at),
     }
-
-
-async def alerts_snapshot(db: Database, event_id: int) -> dict[str, Any]:
-    """The open (unacknowledged) alerts, newest first."""
-    async with db.reading() as session:
-        alerts = await session.scalars(
-            select(Alert)
-            .where(Alert.event_id == event_id, Alert.acknowledged_at.is_(None))
-            .order_by(Alert.id.desc())
-        )
-        return {"alerts": [alert_json(a) for a in alerts]}
 
 
 async def revocations_snapshot(db: Database, event_id: int) -> dict[str, Any]:

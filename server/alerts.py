@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
+from server.db import Database
 from server.models import Alert
 from server.serialize import iso
 
@@ -74,3 +75,14 @@ async def raise_alert(
     await session.flush()
     publish(session, event_id, "alerts", {"action": "raised", "alert": alert_json(alert)})
     return alert
+
+
+async def alerts_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+    """The open (unacknowledged) alerts, newest first."""
+    async with db.reading() as session:
+        alerts = await session.scalars(
+            select(Alert)
+            .where(Alert.event_id == event_id, Alert.acknowledged_at.is_(None))
+            .order_by(Alert.id.desc())
+        )
+        return {"alerts": [alert_json(a) for a in alerts]}

@@ -22,6 +22,7 @@ from realtime.hub import HUB, Hub, run_hub
 from realtime.topics import Provider
 from server import __version__
 from server.access_log import redact_access_logs
+from server.alerts import alerts_snapshot
 from server.auth import TokenVerifier
 from server.broadcasts import broadcasts_snapshot
 from server.context import Muster
@@ -77,7 +78,7 @@ TOPIC_PROVIDERS: dict[str, Provider] = {
     "stock": stock_snapshot,
     "evacuation": evacuation_snapshot,
     "incidents": incidents_snapshot,
-    "alerts": snapshots.alerts_snapshot,
+    "alerts": alerts_snapshot,
     "admissions": checkin_topics.admissions_snapshot,
     "revocations": snapshots.revocations_snapshot,
     "broadcasts": broadcasts_snapshot,
