@@ -1,4 +1,5 @@
-"""The task board's rules, pure: status transitions, overdue, run-sheet times.
+"""The task board's rules, pure: status transitions, overdue, run-sheet times,
+which steps a new checklist keeps.
 
 ``transition`` is the one place that decides whether a task may move from
 one status to another; the service (``server.tasks``) calls it for every
@@ -93,3 +94,13 @@ def parse_offset(text: str) -> int | None:
     if not digits.isdigit() or len(digits) > 5:
         return None
     return sign * int(digits)
+
+
+def kept_steps(old: list[str], new: list[str]) -> list[int | None]:
+    """For each title of a new checklist, the old step it keeps (its index in
+    ``old``, so it keeps its tick) or None for a new step: a title keeps the
+    first old step of that title not kept yet; old steps kept by none go."""
+    free: dict[str, list[int]] = {}
+    for index, title in enumerate(old):
+        free.setdefault(title, []).append(index)
+    return [free[title].pop(0) if free.get(title) else None for title in new]

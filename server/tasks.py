@@ -116,6 +116,9 @@ class TaskPatch(BaseModel):
     zone: DbInt | None = None
     due_at: UtcDatetime | None = None
     priority: Priority | None = None
+    #: The checklist anew, its titles in order: a step kept by title keeps
+    #: its tick, the others go, new ones are added (``task_rules.kept_steps``).
+    step_titles: Annotated[list[Title], Field(max_length=MAX_STEPS)] | None = None
 
 
 #: The fields of a patch a phone may send for its own tasks.
@@ -369,6 +372,8 @@ async def _change_once(
         elif body.status == task_rules.BLOCKED and body.blocked_reason.strip():
             task.blocked_reason = body.blocked_reason
         steps = (await _steps(session, [task.id]))[task.id]
+        if body.step_titles is not None:
+            steps = await _new_checklist(session, task, steps, body.step_titles)
         await _tick(session, steps, body.steps, principal, reader, at)
         task.updated_at = now
         await session.flush()
@@ -411,6 +416,30 @@ async def _apply_fields(
         value = getattr(body, key)
         if key in sent and value is not None:
             setattr(task, key, value)
+
+
+async def _new_checklist(
+    session: AsyncSession, task: Task, steps: list[TaskStep], titles: list[str]
+) -> list[TaskStep]:
+    """The task's steps as ``titles`` (organiser and command): kept ones move
+    to their new place with their ticks, the rest are deleted."""
+    ordered = sorted(steps, key=lambda s: s.position)
+    plan = task_rules.kept_steps([s.title for s in ordered], titles)
+    kept = {index for index in plan if index is not None}
+    for at, step in enumerate(ordered):
+        if at not in kept:
+            await session.delete(step)
+    found = []
+    for position, (title, index) in enumerate(zip(titles, plan, strict=True)):
+        if index is None:
+            step = TaskStep(task_id=task.id, title=title)
+            session.add(step)
+        else:
+            step = ordered[index]
+        step.position = position
+        found.append(step)
+    await session.flush()
+    return found
 
 
 async def _tick(

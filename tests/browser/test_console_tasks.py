@@ -212,7 +212,24 @@ def test_run_sheet_to_tasks_on_the_board(
         "2026-12-20T00:15:00+00:00",
         "high",
     )
-    assert changed["steps"] == []  # the steps stay as made
+    assert changed["steps"] == []  # no checklist sent: none made
+    # The first task's checklist anew: "A" ticked on a phone keeps its tick.
+    kept, dropped = first["steps"]
+    tick = {"nonce": "tick-first", "steps": [{"id": kept["id"], "done": True}]}
+    assert api.patch(f"/api/v1/tasks/{first['id']}", json=tick).status_code == 200
+    page.click("#task-refresh")
+    page.wait_for_selector(f"#task-groups tr[data-task='{first['id']}'] td:has-text('1/2')")
+    page.click(f"#task-groups tr[data-task='{first['id']}'] [data-action=edit]")
+    assert page.input_value("#task-form [name=steps]") == f"{kept['title']}\n{dropped['title']}"
+    page.fill("#task-form [name=steps]", f"{kept['title']}\nC\nD")
+    page.click("#task-submit")
+    page.wait_for_selector(f"#task-groups tr[data-task='{first['id']}'] td:has-text('1/3')")
+    renewed = next(t for t in api.get(f"{base}/tasks").json()["tasks"] if t["id"] == first["id"])
+    assert [(s["id"] == kept["id"], s["title"], s["done"]) for s in renewed["steps"]] == [
+        (True, kept["title"], True),
+        (False, "C", False),
+        (False, "D", False),
+    ]
 
     # A task added by hand, for a person of the roster.
     page.fill("#task-form [name=title]", words["radio"])

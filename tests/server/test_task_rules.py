@@ -17,6 +17,7 @@ from server.task_rules import (
     REASON_NEEDED,
     TODO,
     due_from,
+    kept_steps,
     outcome,
     overdue,
     parse_offset,
@@ -86,3 +87,10 @@ def test_run_sheet_offsets():
     for bad in ("", "soon", "T-", "1.5", "T-999999"):
         assert parse_offset(bad) is None, bad
     assert due_from(NOW, -120) == NOW - timedelta(hours=2)
+
+
+def test_a_new_checklist_keeps_old_steps_by_title_once_each():
+    assert kept_steps(["A", "B", "C"], ["B", "D", "A"]) == [1, None, 0]
+    assert kept_steps(["A", "A"], ["A", "A", "A"]) == [0, 1, None]
+    assert kept_steps([], ["x"]) == [None]
+    assert kept_steps(["x"], []) == []

@@ -80,7 +80,7 @@ export async function showTasks(view) {
   };
   teamSelect.addEventListener("change", () => ownTeam.classList.toggle("hidden", teamSelect.value !== OWN_TEAM));
   const stepsInput = h("textarea", { name: "steps", rows: 3, maxlength: 5000, placeholder: t("task.steps_placeholder") });
-  const stepsHint = h("small", { class: "muted hidden", id: "task-steps-hint" }, t("task.steps_fixed"));
+  const stepsHint = h("small", { class: "muted hidden", id: "task-steps-hint" }, t("task.steps_kept"));
   const form = h("form", { class: "form", id: "task-form" },
     field("task.title", h("input", { name: "title", required: true, maxlength: 200 })),
     field("task.description", h("textarea", { name: "description", rows: 2, maxlength: 4000 })),
@@ -106,7 +106,6 @@ export async function showTasks(view) {
     formTitle.textContent = task ? t("task.edit_title", { title: task.title }) : t("task.form_title");
     form.querySelector("#task-submit").textContent = t(task ? "action.save" : "task.add");
     form.querySelector("#task-cancel").classList.toggle("hidden", !task);
-    stepsInput.disabled = Boolean(task);
     stepsHint.classList.toggle("hidden", !task);
     fillTeams(task ? task.team || "" : "");
     form.elements.priority.value = "normal";
@@ -144,11 +143,14 @@ export async function showTasks(view) {
     const button = form.querySelector("#task-submit");
     button.disabled = true;
     try {
+      const steps = stepsInput.value.split("\n").map((s) => s.trim()).filter(Boolean);
       if (editing) {
-        await api.patch(`/api/v1/tasks/${editing.id}`, { ...body, nonce: nonces.nonceFor({ task: editing.id, ...body }) });
+        // The checklist only when it changed: a step kept by title keeps its tick (server/task_rules.py kept_steps).
+        const before = editing.steps.map((step) => step.title);
+        const change = JSON.stringify(before) === JSON.stringify(steps) ? body : { ...body, step_titles: steps };
+        await api.patch(`/api/v1/tasks/${editing.id}`, { ...change, nonce: nonces.nonceFor({ task: editing.id, ...change }) });
         nonces.done();
       } else {
-        const steps = stepsInput.value.split("\n").map((s) => s.trim()).filter(Boolean);
         await api.post(`${base}/tasks`, { ...body, steps });
       }
       toast(t(editing ? "task.saved" : "task.added", { title: body.title }));
