@@ -39,7 +39,7 @@ class Muster:
     #: tasks), by their ``Slot``: read them with ``part``, hold one with
     #: ``holding`` (``checkin.venue.VENUES`` and ``checkin.admission.DOOR_LINES``
     #: are made on first use).
-    parts: dict[object, Any] = field(default_factory=dict)
+    parts: dict[Slot[Any], Any] = field(default_factory=dict)
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.
     listeners: list[Callable[[int, tuple[str, ...]], None]] = field(default_factory=list)
