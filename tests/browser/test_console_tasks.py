@@ -243,6 +243,31 @@ def test_run_sheet_to_tasks_on_the_board(
     )
     assert radio["due_at"] == "2026-12-20T00:45:00+00:00" and len(radio["steps"]) == 2
 
+    # A save whose answer is lost on the way back: the retry sends the same
+    # nonce, and the server answers it as the repeat of the first.
+    sent: list[dict[str, Any]] = []
+    answered: list[dict[str, Any]] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        reply = route.fetch()
+        answered.append(reply.json())
+        if len(sent) == 1:
+            route.abort("connectionreset")
+        else:
+            route.fulfill(response=reply)
+
+    page.route(f"**/api/v1/tasks/{radio['id']}", lose_the_first_answer)
+    page.click(f"#task-groups tr[data-task='{radio['id']}'] [data-action=edit]")
+    page.select_option("#task-form [name=priority]", "low")
+    page.click("#task-submit")
+    page.wait_for_selector("#task-form .form-error:not(.hidden)")
+    page.click("#task-submit")
+    page.wait_for_selector(f"#task-groups tr[data-task='{radio['id']}'] .priority-low")
+    page.unroute(f"**/api/v1/tasks/{radio['id']}")
+    assert len(sent) == 2 and sent[0]["nonce"] == sent[1]["nonce"]
+    assert [a["repeated"] for a in answered] == [False, True]
+
     one_language(page, lang)
     no_overflow(page)
     shot(page, artifacts / f"console-tasks-1440-{lang}.png")
