@@ -254,10 +254,12 @@ async def measure(args: argparse.Namespace, pid: int, token: str, dsn: str, host
             freeze = time.perf_counter() - t
             evac = f"/api/v1/evacuations/{started['id']}"
             missing_times, bare_missing = [], []
+            missing_cpu = 0.0  # the server's CPU seconds while it answered
             for _ in range(args.rounds):
-                t = time.perf_counter()
+                cpu, t = cpu_seconds(pid), time.perf_counter()
                 answer = await http.get(f"{evac}/missing")
                 missing_times.append(time.perf_counter() - t)
+                missing_cpu += cpu_seconds(pid) - cpu
                 found = answer.json()  # parsed outside the timing: the client's cost
                 t = time.perf_counter()
                 await conn.fetch(
@@ -283,7 +285,8 @@ async def measure(args: argparse.Namespace, pid: int, token: str, dsn: str, host
         print(
             f"missing list of {found['count']}: median {median_missing * 1000:.0f} ms"
             f" (max {max(missing_times) * 1000:.0f})   bare select: {median_bare * 1000:.0f} ms"
-            f"   ratio {median_missing / median_bare:.1f}"
+            f"   ratio {median_missing / median_bare:.1f};"
+            f" server CPU {missing_cpu / args.rounds * 1000:.0f} ms an answer"
         )
 
         people = [p["id"] for p in (await http.get(f"{evac}/people")).json()["people"]]
