@@ -112,6 +112,7 @@ export class DoorBook {
     delete merged.admitted_set;
     delete merged.display;
     delete merged.people;
+    delete merged.walk_in_blanks; // the walk-ins' own (walkin.js)
     merged.loaded_at = new Date().toISOString();
     this.#applyLayout(merged);
     await store.put("kv", merged, "bundle");

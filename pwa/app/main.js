@@ -20,6 +20,7 @@ import { Incidents } from "./incidents.js";
 import { ScanQueue } from "./scanqueue.js";
 import { Scanner } from "./scanner.js";
 import { Stock } from "./stock.js";
+import { WalkIns } from "./walkin.js";
 import * as store from "./store.js";
 import { STRINGS } from "./strings.js";
 import { LiveSocket, socketUrl } from "/shared/live.js";
@@ -127,6 +128,7 @@ class App {
     this.scans = SCANNERS.has(device.role);
     this.moves = OPERATORS.has(device.role);
     this.scanner = this.scans ? new Scanner(this) : null;
+    this.walkins = this.scans ? new WalkIns(this) : null;
     this.incidents = new Incidents(this);
     this.stock = this.moves ? new Stock(this) : null;
     this.evacuation = new Evacuation(this);
@@ -149,6 +151,7 @@ class App {
 
   async start() {
     await this.book.restore();
+    await this.walkins?.restore();
     await this.broadcasts.restore();
     this.tasks.mount();
     await this.tasks.restore();
@@ -164,6 +167,7 @@ class App {
     $("tabs").classList.remove("hidden");
     this.scanner?.mount();
     await this.scanner?.restoreCounts();
+    this.walkins?.mount();
     this.incidents.mount();
     this.stock?.mount();
     await this.duty.mount();
@@ -268,7 +272,8 @@ class App {
       (await this.evacuation.pendingCount()) +
       (await this.duty.pendingCount()) +
       (await this.broadcasts.pendingCount()) +
-      (await this.tasks.pendingCount());
+      (await this.tasks.pendingCount()) +
+      (this.walkins ? await this.walkins.pendingCount() : 0);
     const pill = $("queue");
     pill.dataset.n = String(scans + others);
     pill.dataset.scans = String(scans);
@@ -279,7 +284,7 @@ class App {
   async #flushOnce(force) {
     try {
       let synced = 0;
-      if (this.scans) synced = await this.queue.flush();
+      if (this.scans) synced = (await this.walkins.flush()) + (await this.queue.flush());
       await this.incidents.flush();
       await this.incidents.watch();
       if (this.stock) await this.stock.flush();
@@ -309,6 +314,8 @@ class App {
     const since = this.book.cursor && this.book.ready ? `?since=${encodeURIComponent(this.book.cursor)}` : "";
     const bundle = await this.api.get(`/api/v1/events/${this.eventId}/offline-bundle${since}`, { timeoutMs: 20000 });
     await this.book.applyBundle(bundle, await this.queue.pending());
+    // A supervisor's blanks come with every bundle; a full one without: none any more.
+    if (bundle.walk_in_blanks || !bundle.incremental) await this.walkins?.takeBlanks(bundle.walk_in_blanks || []);
     this.bundleAt = Date.now();
     this.layout = { zones: bundle.zones || this.layout.zones, gates: bundle.gates || this.layout.gates };
     await store.put("kv", this.layout, "layout");
@@ -387,7 +394,7 @@ class App {
 /** Pairing again replaces this phone's data: ask first if some of it was never sent. */
 async function mayReplaceData() {
   let waiting = 0;
-  for (const name of ["scans", "incidents", "movements", "accounts", "acks", "taskchanges"]) waiting += await store.count(name);
+  for (const name of ["scans", "incidents", "movements", "accounts", "acks", "taskchanges", "walkins"]) waiting += await store.count(name);
   return waiting === 0 || confirm(t("device.unpair.confirm", { n: waiting }));
 }
 

@@ -182,7 +182,7 @@ export class Scanner {
     this.showAnswer(answer);
     this.#timed(scan.nonce, readAt, heardAt, verdict.source);
     this.showLast();
-    this.#count(answer);
+    this.count(answer);
   }
 
   /** What the screen shows for a verdict (and what the phone records of it). */
@@ -440,7 +440,8 @@ export class Scanner {
     $("conflict-list").replaceChildren(
       ...conflicts.map((c) => {
         const li = document.createElement("li");
-        const reason = t(`reason.${c.reason}`);
+        // A walk-in's conflict has a reason of its own (walkin.js).
+        const reason = c.kind === "walk_in" ? t(`walkin.reason.${c.reason}`) : t(`reason.${c.reason}`);
         const time = new Date(c.scanned_at).toLocaleTimeString();
         const kind = c.kind || "twice";
         li.dataset.kind = kind;
@@ -455,7 +456,8 @@ export class Scanner {
     this.showInside();
   }
 
-  async #count(answer) {
+  /** Count an answer in this phone's counters (a scan's, or a walk-in's: walkin.js). */
+  async count(answer) {
     this.counts = {
       scans: this.counts.scans + 1,
       admitted: this.counts.admitted + (answer.ok && answer.direction === "in" ? 1 : 0),

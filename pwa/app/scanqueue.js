@@ -65,6 +65,14 @@ export class ScanQueue extends EventTarget {
     return (await store.get("kv", "conflicts")) || [];
   }
 
+  /** Keep conflicts to show until read (scans', and walk-ins': walkin.js). */
+  async addConflicts(conflicts) {
+    if (!conflicts.length) return;
+    const kept = await this.conflicts();
+    await store.put("kv", [...kept, ...conflicts].slice(-200), "conflicts");
+    this.dispatchEvent(new CustomEvent("conflicts", { detail: conflicts }));
+  }
+
   async clearConflicts() {
     await store.put("kv", [], "conflicts");
     this.#changed();
@@ -83,11 +91,7 @@ export class ScanQueue extends EventTarget {
     const results = new Map((answer.results || []).map((r) => [r.nonce, r]));
     if (results.size === 0) throw new ApiError(500, "sync_unanswered", "The server answered no scan.");
     const conflicts = batch.filter((s) => results.get(s.nonce)?.conflict).map((s) => conflictRecord(s, results.get(s.nonce)));
-    if (conflicts.length) {
-      const kept = await this.conflicts();
-      await store.put("kv", [...kept, ...conflicts].slice(-200), "conflicts");
-      this.dispatchEvent(new CustomEvent("conflicts", { detail: conflicts }));
-    }
+    await this.addConflicts(conflicts);
     // A scan the server did not answer stays queued and goes again next time.
     return batch.filter((s) => results.has(s.nonce)).map((s) => s.nonce);
   }

@@ -9,12 +9,13 @@
 //   display    each ticket's name sealed under its own secret (by ticket; display.js)
 //   acks       broadcast acknowledgements not yet sent (by nonce; broadcasts.js)
 //   taskchanges task steps ticked and statuses set, not yet sent (by nonce; tasks.js)
+//   walkins    walk-ins registered on a blank, not yet taken by the server (by nonce; walkin.js)
 //
 // Every queued record has the client-made nonce the server deduplicates
 // on, so sending one twice (a timeout, a reload mid-flush) writes once.
 
 const DB_NAME = "muster-staff";
-const DB_VERSION = 6;
+const DB_VERSION = 7;
 const STORES = {
   kv: null,
   scans: "nonce",
@@ -26,6 +27,7 @@ const STORES = {
   duty: "nonce",
   acks: "nonce",
   taskchanges: "nonce",
+  walkins: "nonce",
 };
 
 let opening = null;

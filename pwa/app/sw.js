@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v8";
+const VERSION = "muster-app-v9";
 
 const APP_FILES = [
   "/app/",
@@ -23,6 +23,8 @@ const APP_FILES = [
   "/app/broadcast_strings.js",
   "/app/broadcasts.css",
   "/app/tasks.js",
+  "/app/walkin.js",
+  "/app/walkin_strings.js",
   "/app/task_strings.js",
   "/app/tasks.css",
   "/app/main.js",

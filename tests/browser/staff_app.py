@@ -76,6 +76,23 @@ def pairing_url(live: LiveServer, venue: Venue, role: str = "door", gate: bool =
     return url
 
 
+def supervisor_pairing_url(live: LiveServer, venue: Venue) -> str:
+    """The pairing link of a phone for 周队长, a door supervisor of the roster at the gate."""
+    with live.api() as api:
+        member = api.post(
+            f"{venue.base}/staff",
+            json={
+                "name": "周队长",
+                "team": "安保",
+                "role": "door",
+                "supervisor": True,
+                "gate": venue.gate["id"],
+            },
+        ).json()
+        made = api.post(f"/api/v1/staff/{member['id']}/pairing-codes", json={}).json()
+    return str(made["pairing_url"])
+
+
 def device_token(live: LiveServer, venue: Venue, role: str = "door") -> str:
     """A device token of ``role`` for the venue's event, paired through the API."""
     body: dict[str, Any] = {"role": role, "device_name": f"{role} token"}

@@ -21,6 +21,7 @@ from tests.browser.staff_app import (
     open_paired_phone,
     set_up_venue,
     shot,
+    supervisor_pairing_url,
     wedge,
 )
 from tests.servers import LiveServer
@@ -210,21 +211,9 @@ def test_a_supervisor_finds_and_admits_people_offline(
     needs the network."""
     venue = set_up_venue(live_server, "新品发布会 · supervisor", tickets=4)
     li = venue.tickets[1]
-    with live_server.api() as api:
-        member = api.post(
-            f"{venue.base}/staff",
-            json={
-                "name": "周队长",
-                "team": "安保",
-                "role": "door",
-                "supervisor": True,
-                "gate": venue.gate["id"],
-            },
-        ).json()
-        made = api.post(f"/api/v1/staff/{member['id']}/pairing-codes", json={}).json()
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     page = context.new_page()
-    page.goto(made["pairing_url"])
+    page.goto(supervisor_pairing_url(live_server, venue))
     page.wait_for_function("() => window.musterApp && window.musterApp.book.knowsPeople")
 
     context.set_offline(True)
