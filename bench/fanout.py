@@ -209,7 +209,7 @@ async def make_venue(server: Server, dsn: str, tickets: int) -> Venue:
         ]
     finally:
         await conn.close()
-    db = Database(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    db = Database(sqlalchemy_url(dsn))
     try:
         _account, token = await create_account(db, "command", event_id=eid, name="bench")
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.attacks import attack
+from bench.common import sqlalchemy_url
 from tests.hostile import explore
 from tests.servers import start_server
 
@@ -51,7 +52,7 @@ def database(kind: str, folder: Path, dsn: str) -> Iterator[dict[str, str]]:
     name = f"muster_hostile_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(dsn, f'CREATE DATABASE "{name}"'))
     try:
-        url = f"{dsn.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+        url = sqlalchemy_url(f"{dsn.rsplit('/', 1)[0]}/{name}")
         yield {"MUSTER_DATABASE_URL": url}
     finally:
         asyncio.run(_admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
