@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from server.auth import Principal
@@ -48,7 +47,39 @@ Abort = Callable[[], None]
 
 
 class Connection:
-    """A subscribed socket: what it watches, its queue, and how to close it."""
+    """A subscribed socket: what it watches, its queue, and how to close it.
+
+    Held once per socket, ten thousand at a time: slots, a list for the
+    queue and a future for the writer's wake-up, not a ``__dict__``, a
+    ``deque`` and ``asyncio.Event`` s (each of those holds a 760-byte deque);
+    ``closed`` is made only when asked for (``Hub.say_goodbye``).
+    """
+
+    __slots__ = (
+        "_abort",
+        "_aborted",
+        "_close",
+        "_closed",
+        "_finished_already",
+        "_held",
+        "_queue",
+        "_send_text",
+        "_sending",
+        "_wake",
+        "_write_now",
+        "_writer",
+        "close_code",
+        "close_reason",
+        "event_id",
+        "id",
+        "last_heard",
+        "on_finished",
+        "principal",
+        "queue_size",
+        "reader",
+        "sent",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -74,12 +105,14 @@ class Connection:
         self.id = connection_id
         #: What the audience of a broadcast is checked against (read at the hello).
         self.reader: Reader | None = None
-        self._queue: deque[str] = deque()
-        self._ready = asyncio.Event()
+        self._queue: list[str] = []
+        #: What the idle writer waits on; set when something is queued or the connection fails.
+        self._wake: asyncio.Future[None] | None = None
         #: Topics still being primed (snapshot or replay being prepared):
         #: live messages for them wait here with their offsets.
         self._held: dict[str, list[tuple[int, str]]] = {}
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Event | None = None
+        self._finished_already = False
         self.close_code: int | None = None
         self.last_heard = time.monotonic()
         self.sent = 0
@@ -126,7 +159,11 @@ class Connection:
             self.sent += 1
             return
         self._queue.append(text)
-        self._ready.set()
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     def hold(self, topics: tuple[str, ...]) -> None:
         for topic in topics:
@@ -161,7 +198,7 @@ class Connection:
         self.close_reason = reason
         self._queue.clear()
         self._held.clear()
-        self._ready.set()
+        self._wake_writer()
         if self._sending and self._writer is not None:
             self._aborted = True
             self._writer.cancel()
@@ -177,14 +214,15 @@ class Connection:
         try:
             while self.close_code is None:
                 while self._queue:
-                    text = self._queue.popleft()
+                    text = self._queue.pop(0)  # at most queue_size: a list is small and fast
                     self._sending = True
                     await self._send_text(text)
                     self._sending = False
                     self.sent += 1
                 if self.close_code is None:
-                    self._ready.clear()
-                    await self._ready.wait()
+                    self._wake = asyncio.get_running_loop().create_future()
+                    await self._wake
+                    self._wake = None
         except asyncio.CancelledError:
             if not self._aborted:
                 self._finished()
@@ -211,7 +249,18 @@ class Connection:
             pass
         self._finished()
 
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the writer has finished (the socket is closed or broken)."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self._finished_already:
+                self._closed.set()
+        return self._closed
+
     def _finished(self) -> None:
-        self.closed.set()
+        self._finished_already = True
+        if self._closed is not None:
+            self._closed.set()
         if self.on_finished is not None:
             self.on_finished()

@@ -187,6 +187,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
         await _refuse(websocket, 1011, "realtime is not running")
         return
     wanted = list(dict.fromkeys(hello.topics))
+    since = {t: Since(s.epoch, s.offset) for t, s in hello.since.items()}
+    del hello  # not kept for the socket's life (its token, its model: ~0.5 KB a socket)
     missing = [t for t in wanted if t not in hub.providers]
     direct = direct_writer(websocket)
     conn = Connection(
@@ -243,7 +245,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
 
     conn.on_finished = stop_listening
     try:
-        await hub.subscribe(conn, {t: Since(s.epoch, s.offset) for t, s in hello.since.items()})
+        await hub.subscribe(conn, since)
+        del since
         if principal.account_id in muster(websocket).tokens.revoked:
             # Revoked between its hello and now: the hub's sweep missed it.
             conn.fail(CLOSE_NO_TOKEN, "token revoked")
