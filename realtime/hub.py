@@ -42,9 +42,10 @@ from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocatio
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
-from realtime.topics import AUDIENCE_TOPICS, STATE_TOPICS, Provider
+from realtime.topics import AUDIENCE_TOPICS, ROSTER, STATE_TOPICS, Provider
 from server.background import running
-from server.broadcast_rules import Reader, audience_of, shown_to
+from server.broadcast_rules import SCREEN_ROLES, Reader, audience_of, shown_to
+from server.broadcasts import readers_now
 from server.context import Muster, Slot
 from server.models import BusEpoch
 
@@ -145,6 +146,8 @@ class Hub:
         self.devices = DeviceTracker(ctx.db, lambda event_id: self.on_commit(event_id, ("gates",)))
         self.deliveries = 0
         self.updates = 0
+        #: Stream rows held while a roster change is read (``on_rows``); None: none held.
+        self._held: list[BusItem] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -241,14 +244,52 @@ class Hub:
             self.mark(item.event_id, item.dirty)
 
     def on_rows(self, items: list[BusItem]) -> None:
-        """New rows from a table reader, in id order: stream messages."""
-        for item in items:
+        """New rows from a table reader, in id order: stream messages.
+
+        A ``roster`` row (a member or a shift changed, on any process) holds
+        the rows after it until the open sockets' audience facts are read
+        again (``_roster_changed``), so a broadcast sent after the organiser
+        moved someone is checked against the new zone. Roster changes are
+        human-paced; the hold lasts one read of the roster.
+        """
+        if self._held is not None:
+            self._held.extend(items)
+            return
+        for n, item in enumerate(items):
+            if item.topic == ROSTER:
+                self._held = list(items[n + 1 :])
+                asyncio.create_task(self._roster_changed(item.event_id))  # noqa: RUF006
+                return
             if item.topic == "annulments":
                 # The shared admitted set may hold the admission annulled; its
                 # history does not say so (an annulled scan is no new row).
                 self.forget_shared(item.event_id, "admissions")
             if item.topic is not None and (item.event_id, item.topic) in self.histories:
                 self.publish(item.event_id, item.topic, item.offset, item.message())
+
+    async def _roster_changed(self, event_id: int) -> None:
+        """Read the audience facts of the event's open phone sockets again
+        (``server.broadcasts.readers_now``), then let the held rows through."""
+        try:
+            conns = [
+                c
+                for c in self.connections
+                if c.event_id == event_id
+                and c.reader is not None
+                and c.principal.role not in SCREEN_ROLES
+            ]
+            phones = [(c.principal, c.reader.staff_id if c.reader else None) for c in conns]
+            readers = await readers_now(self.ctx.db, event_id, phones) if conns else []
+            for conn, reader in zip(conns, readers, strict=True):
+                conn.reader = reader
+        except Exception as exc:
+            # The sockets keep the facts they had; a database away is logged
+            # once by its health.
+            if not self.ctx.db.health.absorb(exc):
+                log.exception("reading the roster facts of open sockets failed")
+        finally:
+            held, self._held = self._held or [], None
+            self.on_rows(held)
 
     def on_revoked(self, items: list[BusItem]) -> None:
         """Tokens revoked on any process: refused here from now on, and their

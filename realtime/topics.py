@@ -37,7 +37,12 @@ TOPICS = STATE_TOPICS + STREAM_TOPICS
 #: straight from the ``scans`` and ``revocations`` tables instead; an
 #: annulment changes a scan row already read, so it is a message here
 #: (written by ``checkin.admission.annul`` on its own connection).
-MESSAGE_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks")
+#: Messages for the hubs themselves, never sent to a socket: ``roster`` says a
+#: roster member or a shift changed (``server.staff``), and each hub reads
+#: the audience facts of that event's open sockets again (``Hub.on_rows``).
+ROSTER = "roster"
+HUB_TOPICS = (ROSTER,)
+MESSAGE_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks", *HUB_TOPICS)
 #: Stream topics whose messages go to some sockets only: each message names
 #: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
 #: of these topics check it per socket. The others' fan-out checks nothing.

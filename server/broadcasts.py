@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -173,10 +173,10 @@ async def _phones(
 
 #: How long a socket's hello may reuse the roster facts of its event: a
 #: reconnect storm of thousands of phones reads the roster, gates and shifts
-#: once per event and interval, not once per phone. A shift moved meanwhile
-#: reaches the socket's audience checks at most this late (and a socket's
-#: facts are those of its hello until it reconnects; the HTTP list and the
-#: acknowledgement always read them afresh).
+#: once per event and interval, not once per phone. A roster member changed
+#: or a shift started or ended forgets them, and the open sockets' facts are
+#: read again (``readers_now``, on the ``roster`` bus message: every process
+#: hears it); the HTTP list and the acknowledgement always read them afresh.
 HELLO_FACTS_SECONDS = 5.0
 _hello_facts: weakref.WeakKeyDictionary[Database, dict[int, tuple[float, _Facts]]] = (
     weakref.WeakKeyDictionary()
@@ -198,6 +198,20 @@ async def reader_of(db: Database, principal: Principal, event_id: int) -> Reader
             kept = (now, await _facts(session, event_id))
             per_event[event_id] = kept
     return kept[1].phone_reader(principal.account_id, principal.role, staff_id, principal.gate_id)
+
+
+async def readers_now(
+    db: Database, event_id: int, phones: Sequence[tuple[Principal, int | None]]
+) -> list[Reader]:
+    """The facts of open sockets (each a phone's principal and its roster
+    member) read again from the roster and shifts as they stand now: a
+    member moved or a shift started reaches the hub's audience checks at
+    once (``realtime.hub``, on a ``roster`` bus message). The hello's kept
+    facts of the event are forgotten too, so a socket opened now reads afresh."""
+    _hello_facts.get(db, {}).pop(event_id, None)
+    async with db.reading() as session:
+        facts = await _facts(session, event_id)
+    return [facts.phone_reader(p.account_id, p.role, staff_id, p.gate_id) for p, staff_id in phones]
 
 
 async def _reader_in(session: AsyncSession, principal: Principal, event_id: int) -> Reader:

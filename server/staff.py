@@ -26,6 +26,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from realtime.outbox import publish
+from realtime.topics import ROSTER
 from server import roster_rules, spreadsheet
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
@@ -467,6 +469,7 @@ async def update_member(db: Database, staff_id: int, patch: MemberPatch) -> dict
         for key in ("name", "phone", "team", "role", "supervisor", "zone_id", "gate_id"):
             setattr(member, key, getattr(checked, key))
         member.updated_at = utcnow()
+        publish(session, member.event_id, ROSTER, {"staff": member.id})
         shift = (await _open_shifts(session, member.event_id)).get(member.id)
         return member_json(member, shift)
 
@@ -517,6 +520,7 @@ async def record_duty(db: Database, account_id: int, event_id: int, body: DutyIn
         )
         for shift in running:
             shift.ended_at = max(at, shift.started_at)
+        publish(session, event_id, ROSTER, {"staff": staff_id})
         if body.action == "end":
             return {"on_duty": False, "member": member_json(member), "shift": None}
         places = await _Places.load(session, event_id)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from realtime.topics import ROSTER
 from server import staff
 from server.auth import ORGANISER, READERS, Principal, authenticate, authorize, check_rights
 from server.context import muster
@@ -70,9 +71,11 @@ async def _member_event(
 @accepts(staff.MemberPatch)
 async def update_staff(request: Request) -> JSONResponse:
     """Change a member's name, phone, team, role, supervisor flag, zone or gate."""
-    staff_id, _event_id, _caller = await _member_event(request, {ORGANISER})
+    staff_id, event_id, _caller = await _member_event(request, {ORGANISER})
     body = await parse_body(request, staff.MemberPatch)
-    member = await staff.update_member(muster(request).db, staff_id, body)
+    ctx = muster(request)
+    member = await staff.update_member(ctx.db, staff_id, body)
+    ctx.changed(event_id, ROSTER)  # the open sockets' audiences (realtime.hub)
     return json_response(member)
 
 
@@ -114,6 +117,7 @@ async def record_own_duty(request: Request) -> JSONResponse:
     body = await parse_body(request, staff.DutyIn)
     ctx = muster(request)
     answer = await staff.record_duty(ctx.db, principal.account_id, principal.event_id, body)
+    ctx.changed(principal.event_id, ROSTER)
     return json_response(answer)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from realtime.bus import SOURCES, BusItem, BusMessages, TableReader
 from realtime.outbox import publish
-from realtime.topics import MESSAGE_TOPICS, STREAM_TOPICS
+from realtime.topics import HUB_TOPICS, MESSAGE_TOPICS, STREAM_TOPICS
 from server.context import Muster
 from server.models import Revocation, Scan
 
@@ -131,7 +131,9 @@ async def test_the_raw_postgresql_reads_give_the_same_items(
 
 def test_every_stream_topic_is_read_from_one_table() -> None:
     """The readers cover the stream topics exactly once each: a topic written
-    to ``bus_messages`` (``MESSAGE_TOPICS``) or read from its own table."""
+    to ``bus_messages`` (``MESSAGE_TOPICS``) or read from its own table; and
+    the hubs' own messages (``HUB_TOPICS``) from ``bus_messages``."""
     read = [topic for source in SOURCES for topic in source.topics]
-    assert sorted(read) == sorted(STREAM_TOPICS)
-    assert set(MESSAGE_TOPICS) <= set(STREAM_TOPICS)
+    assert sorted(read) == sorted(STREAM_TOPICS + HUB_TOPICS)
+    assert set(MESSAGE_TOPICS) - set(HUB_TOPICS) <= set(STREAM_TOPICS)
+    assert set(HUB_TOPICS) <= set(MESSAGE_TOPICS)
