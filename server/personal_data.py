@@ -36,6 +36,7 @@ from server.models import (
     StockMovement,
     Ticket,
     TicketType,
+    WalkIn,
 )
 from server.retention import needles_of
 from server.serialize import iso, ticket_json
@@ -94,6 +95,12 @@ async def ticket_record(db: Database, ticket_id: int) -> dict[str, Any]:
                     .order_by(IncidentLogEntry.id)
                 )
             ).all()
+        # Registered at a door: what the phone sent (the phone number lives only here).
+        walk_ins = (
+            await session.scalars(
+                select(WalkIn).where(WalkIn.ticket_id == ticket_id).order_by(WalkIn.id)
+            )
+        ).all()
         rolls = (
             await session.execute(
                 select(EvacuationPerson, Evacuation.kind, Evacuation.started_at)
@@ -142,6 +149,19 @@ async def ticket_record(db: Database, ticket_id: int) -> dict[str, Any]:
         "incident_comments": [
             {"incident": c.incident_id, "at": iso(c.at), "action": c.action, "text": c.text}
             for c in comments
+        ],
+        "walk_ins": [
+            {
+                "registered_at": iso(w.registered_at),
+                "gate": w.gate_id,
+                "name": w.holder_name,
+                "email": w.holder_email,
+                "phone": w.holder_phone,
+                "status": w.status,
+                "reason": w.reason,
+                "offline": w.offline,
+            }
+            for w in walk_ins
         ],
         "evacuations": [
             {

@@ -4,6 +4,7 @@ exactly once per nonce; conflicts are flagged, not lost (both databases)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,3 +213,29 @@ async def token_door(organiser: Api, client: httpx.AsyncClient, event_id: int) -
         f"/api/v1/events/{event_id}/pairing-codes", {"role": "door"}, expect=201
     )
     return (await client.post("/api/v1/devices/pair", json={"code": made["code"]})).json()
+
+
+async def test_a_walk_in_leaves_no_personal_data_in_logs_and_is_in_their_export(
+    client, organiser, event, zone, gate, caplog
+):
+    """Nothing the phone sent of the person is logged (Muster's loggers from debug
+    up, every other from info: a driver's debug lines dump SQL parameters);
+    the organiser's export of that person has it all, the phone number too."""
+    base = f"/api/v1/events/{event['id']}"
+    lead, paired = await supervisor_phone(client, organiser, event["id"])
+    blank = paired["walk_in_blanks"][0]
+    body = walk_in(blank["ticket"], gate["id"], offline=True)
+    with caplog.at_level(logging.DEBUG):
+        await lead.post(f"{base}/walk-ins", body, expect=200)
+        await lead.post(f"{base}/walk-ins", body, expect=200)
+        taken = walk_in(blank["ticket"], gate["id"], holder_name="Tom")
+        await lead.post(f"{base}/walk-ins", taken, expect=200)
+    ours = [r for r in caplog.records if r.name.startswith("muster") or r.levelno >= logging.INFO]
+    assert ours, "nothing was logged at all: the test would prove nothing"
+    logged = "\n".join(r.getMessage() for r in ours)
+    for value in ("陈静", "Tom", "chen.jing@example.com", "5555"):
+        assert value not in logged
+    record = await organiser.get(f"/api/v1/tickets/{blank['ticket']}/personal-data")
+    [first, second] = record["walk_ins"]
+    assert (first["name"], first["phone"], first["status"]) == ("陈静", "+86 136 5555 0101", "ok")
+    assert (second["name"], second["reason"]) == ("Tom", "blank_taken")
