@@ -130,6 +130,7 @@ function renderConnection() {
 
 function renderHeader() {
   $("event-name").textContent = page.event ? page.event.name : "";
+  $("event-name").title = page.event ? page.event.name : "";
   $("language-button").textContent = t("header.language");
   for (const id of ["plans-button", "broadcasts-button", "tasks-button", "switch-event", "sign-out"]) $(id).classList.toggle("hidden", !page.event);
   renderBroadcastsButton();
