@@ -41,7 +41,7 @@ def rule_cases() -> list[dict[str, Any]]:
         direction,
         room,
     ) in itertools.product(
-        ["valid", "revoked", "retired"],
+        ["valid", "revoked", "retired", "blank"],
         [1, 2],
         windows,
         [None, HALL, VIP, OTHER],
@@ -115,7 +115,7 @@ def test_rules_js_matches_rules_py(live_server: LiveServer, browser: Any) -> Non
     reasons = {e[1] for e in expected}
     assert reasons == {
         None, "revoked", "retired", "not_yet_valid", "expired", "already_inside", "not_inside",
-        "zone_full", "wrong_zone",
+        "zone_full", "wrong_zone", "invalid",  # invalid: an unbound walk-in blank
     }  # fmt: skip
     page.close()
 
@@ -257,4 +257,30 @@ def test_display_js_opens_what_display_py_seals(live_server: LiveServer, browser
     assert found[2] is None  # another ticket's code opens nothing
     assert found[3] == [ticket_code(i) for i in ids]
     assert found[4] == ids and found[5] is None
+    page.close()
+
+
+def test_walkin_js_checks_a_person_as_walk_in_rules_py(
+    live_server: LiveServer, browser: Any
+) -> None:
+    """``checkContact`` (pwa/app/walkin.js) and ``contact_problem`` agree."""
+    from server.walk_in_rules import contact_problem
+
+    people = [
+        (name, email, phone)
+        for name in ("", "  ", "陈静")
+        for email in ("", "chen@example.com", "chen example.com", "no-at", " a@b ")
+        for phone in ("", "+86 136 5555 0101", "abc", "  ")
+    ]
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/app/")
+    found = page.evaluate(
+        """async (people) => {
+          const m = await import("/app/walkin.js");
+          return people.map(([name, email, phone]) => m.checkContact(name, email, phone));
+        }""",
+        people,
+    )
+    assert found == [contact_problem(*person) for person in people]
+    assert set(found) == {None, "name_empty", "contact_required", "email_invalid", "phone_invalid"}
     page.close()
