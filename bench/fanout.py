@@ -4,6 +4,13 @@ uvicorn broadcast server on the same sockets in the same run.
 
     .venv/bin/python -m bench.fanout                       # 1,000 and 5,000 sockets, 1 and 2 processes
     .venv/bin/python -m bench.fanout --sockets 1000 --processes 1 --seconds 5
+    .venv/bin/python -m bench.fanout --sockets 10000 --processes 2 --seconds 8 --storm 30
+
+``--storm N``: after the rush, every socket dropped at once and resumed on
+the pages' own backoff within N seconds while the rush goes on and doors
+scan (``bench.fanout_storm``): how many came back and when, replays and
+snapshots, the doors' latency in the rush and in the storm; the bare server
+goes through the same drop.
 
 What it prints, per run: commit-to-socket latency of headcount updates
 (p50/p99: from the commit of a batch of scans to the first update on a
