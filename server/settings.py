@@ -288,7 +288,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         escalation_check_interval=config(
             _doc(
                 "MUSTER_ESCALATION_CHECK_INTERVAL",
-                "seconds between incident escalation and overdue task checks",
+                "seconds between incident escalation and task checks (due soon, overdue)",
             ),
             cast=float,
             default=5.0,

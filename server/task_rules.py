@@ -65,6 +65,27 @@ def overdue(status: str, due_at: datetime | None, alerted: bool, now: datetime) 
     return status in OPEN_STATUSES and due_at is not None and not alerted and now >= due_at
 
 
+#: How long before its due time a task reminds the phones of its owner; the
+#: phone decides the same from the list it holds (pwa/app/tasks.js DUE_SOON_MS,
+#: dueSoon), so a reminder comes with no network too.
+REMIND_BEFORE = timedelta(minutes=15)
+
+
+def due_soon(status: str, due_at: datetime | None, reminded: bool, now: datetime) -> bool:
+    """Whether the due-soon reminder is to be pushed to a task's phones now.
+
+    An open task due within ``REMIND_BEFORE`` and not yet past due (then it is
+    overdue, the command centre's alert), once per due time: the claim stores
+    ``reminded_at``, and moving the due time clears it.
+    """
+    return (
+        status in OPEN_STATUSES
+        and due_at is not None
+        and not reminded
+        and now < due_at <= now + REMIND_BEFORE
+    )
+
+
 ON_TIME, LATE, NOT_DONE = "on_time", "late", "not_done"
 
 

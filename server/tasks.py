@@ -22,6 +22,12 @@ clock and claimed once, like incident escalation (``server.escalation``)::
     UPDATE tasks SET overdue_alerted_at = :now
      WHERE id = :id AND overdue_alerted_at IS NULL AND due_at = :due
        AND status IN ('todo', 'doing', 'blocked')
+
+The same clock pushes due-soon reminders to the owner's phones (a
+``due_soon`` message on the ``tasks`` topic, which reaches the task's
+audience), decided by ``task_rules.due_soon`` and claimed once the same way
+on ``reminded_at``; the phone also decides it from the list it holds, so a
+reminder comes offline too, and buzzes once per task either way.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -176,6 +182,7 @@ def task_json(task: Task, steps: list[TaskStep]) -> dict[str, Any]:
         "status_since": iso(task.status_since),
         "done_at": iso(task.done_at),
         "overdue_alerted": task.overdue_alerted_at is not None,
+        "reminded": task.reminded_at is not None,
         "run_sheet_item": task.run_sheet_item_id,
         "steps": [step_json(s) for s in ordered],
         "progress": {"done": sum(s.done_at is not None for s in ordered), "total": len(ordered)},
@@ -412,6 +419,7 @@ async def _apply_fields(
     if "due_at" in sent and body.due_at != task.due_at:
         task.due_at = body.due_at
         task.overdue_alerted_at = None  # a new due time re-arms the alert
+        task.reminded_at = None  # and the reminder
     for key in ("title", "description", "priority"):
         value = getattr(body, key)
         if key in sent and value is not None:
@@ -521,12 +529,16 @@ class _Due:
     due_at: datetime
 
 
-async def _overdue_candidates(db: Database, now: datetime, event_id: int | None) -> list[_Due]:
-    query = select(Task.id, Task.event_id, Task.status, Task.due_at, Task.overdue_alerted_at).where(
+async def _candidates(
+    db: Database, now: datetime, event_id: int | None, mark: Any, decide: Callable[..., bool]
+) -> list[_Due]:
+    """Open tasks due by ``now`` plus ``REMIND_BEFORE`` whose ``mark`` column is
+    unset, kept where the pure rule ``decide(status, due, marked, now)`` says so."""
+    query = select(Task.id, Task.event_id, Task.status, Task.due_at, mark).where(
         Task.status.in_(task_rules.OPEN_STATUSES),
         Task.due_at.is_not(None),
-        Task.due_at <= now,
-        Task.overdue_alerted_at.is_(None),
+        Task.due_at <= now + task_rules.REMIND_BEFORE,
+        mark.is_(None),
     )
     if event_id is not None:
         query = query.where(Task.event_id == event_id)
@@ -534,29 +546,36 @@ async def _overdue_candidates(db: Database, now: datetime, event_id: int | None)
         rows = (await session.execute(query)).all()
     return [
         _Due(task_id, ev, due)
-        for task_id, ev, status, due, alerted in rows
-        if due is not None and task_rules.overdue(status, due, alerted is not None, now)
+        for task_id, ev, status, due, marked in rows
+        if due is not None and decide(status, due, marked is not None, now)
     ]
+
+
+async def _claim(session: AsyncSession, due: _Due, mark: Any, now: datetime) -> Task | None:
+    """Set ``mark`` on the task if it is still unset, at the same due time and
+    open: exactly one process gets the task back, the others None."""
+    claimed = await session.execute(
+        update(Task)
+        .where(
+            Task.id == due.task_id,
+            mark.is_(None),
+            Task.due_at == due.due_at,
+            Task.status.in_(task_rules.OPEN_STATUSES),
+        )
+        .values({mark: now})
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.first() is None:
+        return None  # another process (or a change) got there first
+    return await session.get(Task, due.task_id, populate_existing=True)
 
 
 async def _claim_overdue(db: Database, due: _Due, now: datetime) -> bool:
     async with db.writing() as session:
-        claimed = await session.execute(
-            update(Task)
-            .where(
-                Task.id == due.task_id,
-                Task.overdue_alerted_at.is_(None),
-                Task.due_at == due.due_at,
-                Task.status.in_(task_rules.OPEN_STATUSES),
-            )
-            .values(overdue_alerted_at=now)
-            .returning(Task.id)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.first() is None:
-            return False  # another process (or a change) got there first
-        task = await session.get(Task, due.task_id, populate_existing=True)
-        assert task is not None
+        task = await _claim(session, due, Task.overdue_alerted_at, now)
+        if task is None:
+            return False
         staff_name = None
         if task.staff_id is not None:
             staff_name = await session.scalar(
@@ -582,6 +601,35 @@ async def _claim_overdue(db: Database, due: _Due, now: datetime) -> bool:
     return True
 
 
+async def _claim_reminder(db: Database, due: _Due, now: datetime) -> bool:
+    async with db.writing() as session:
+        task = await _claim(session, due, Task.reminded_at, now)
+        if task is None:
+            return False
+        # To the task's audience (its person's and its team's phones) and the screens.
+        publish(session, task.event_id, TOPIC, task_message("due_soon", await _view(session, task)))
+    return True
+
+
+async def _claim_all(
+    db: Database,
+    now: datetime,
+    event_id: int | None,
+    changed: Changed | None,
+    mark: Any,
+    decide: Callable[..., bool],
+    claim: Callable[[Database, _Due, datetime], Awaitable[bool]],
+    topics: tuple[str, ...],
+) -> list[int]:
+    done = []
+    for due in await _candidates(db, now, event_id, mark, decide):
+        if await claim(db, due, now):
+            done.append(due.task_id)
+            if changed is not None:
+                changed(due.event_id, *topics)
+    return done
+
+
 async def check_overdue_tasks(
     db: Database,
     now: datetime | None = None,
@@ -594,27 +642,40 @@ async def check_overdue_tasks(
     Safe to run at the same time in any number of processes: each is
     claimed by exactly one.
     """
-    now = now or utcnow()
-    done = []
-    for due in await _overdue_candidates(db, now, event_id):
-        if await _claim_overdue(db, due, now):
-            done.append(due.task_id)
-            if changed is not None:
-                changed(due.event_id, TOPIC, "alerts")
-    return done
+    return await _claim_all(
+        db, now or utcnow(), event_id, changed, Task.overdue_alerted_at, task_rules.overdue,
+        _claim_overdue, (TOPIC, "alerts"),
+    )  # fmt: skip
+
+
+async def remind_due_tasks(
+    db: Database,
+    now: datetime | None = None,
+    *,
+    event_id: int | None = None,
+    changed: Changed | None = None,
+) -> list[int]:
+    """Push a ``due_soon`` message on the ``tasks`` topic for every open task due
+    within ``task_rules.REMIND_BEFORE`` (``task_rules.due_soon``); the ids this
+    call claimed. Claimed once across processes, like the overdue alert."""
+    return await _claim_all(
+        db, now or utcnow(), event_id, changed, Task.reminded_at, task_rules.due_soon,
+        _claim_reminder, (TOPIC,),
+    )  # fmt: skip
 
 
 async def _loop(ctx: Muster, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
+            await remind_due_tasks(ctx.db, changed=ctx.changed)
             await check_overdue_tasks(ctx.db, changed=ctx.changed)
         except Exception as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise
             if not ctx.db.health.absorb(exc):
-                log.exception("overdue task check failed; trying again in %ss", interval)
+                log.exception("task clock failed; trying again in %ss", interval)
 
 
 #: Where the overdue-task loop's task is found while it runs (``Muster.part(TASK_LOOP)``).
@@ -623,8 +684,8 @@ TASK_LOOP: Slot[asyncio.Task[None]] = Slot("task_loop")
 
 @contextlib.asynccontextmanager
 async def task_clock(ctx: Muster) -> AsyncIterator[None]:
-    """The app part: the overdue-task loop, on the escalation check's interval
-    (off when it is 0)."""
+    """The app part: the task clock (due-soon reminders, overdue alerts), on the
+    escalation check's interval (off when it is 0)."""
     interval = ctx.settings.escalation_check_interval
     if interval <= 0:
         yield

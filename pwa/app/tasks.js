@@ -13,8 +13,11 @@
 // a refused one is dropped and the next list shows the server's status.
 //
 // Due-soon reminders are decided here, on the phone (dueSoon), from the list
-// it holds: they work with no network. Each task reminds once (a buzz and a
-// beep, a banner, a mark on the tab); overdue ones are the server's alerts
+// it holds: they work with no network. The server pushes them too (a
+// `due_soon` message of the `tasks` topic, server/tasks.py remind_due_tasks,
+// the same 15 minutes: server/task_rules.py REMIND_BEFORE), so a phone whose
+// clock runs slow is reminded on the server's time all the same. Each task reminds once (a buzz and
+// a beep, a banner, a mark on the tab); overdue ones are the server's alerts
 // to the command centre (server/tasks.py check_overdue_tasks).
 
 import { errorText } from "/shared/codes.js";
@@ -82,6 +85,8 @@ export class Tasks {
     this.me = { staff: null, team: null };
     this.changes = [];
     this.reminded = new Set();
+    /** Tasks the server said are due soon (kept until done or past due). */
+    this.pushed = new Set();
     this.blocking = null; // the task whose "why blocked" form is open
     this.outbox = new Outbox({ store, name: "taskchanges", timeOf: (c) => c.occurred_at, send: ([c]) => this.#send(c) });
     this.outbox.addEventListener("change", () => this.app.queueChanged());
@@ -113,6 +118,7 @@ export class Tasks {
     if (message.type === "snapshot") return this.refresh();
     const task = message.data && message.data.task;
     if (!task) return;
+    if (message.data.action === "due_soon") this.pushed.add(task.id);
     const at = this.list.findIndex((known) => known.id === task.id);
     if (at >= 0) this.list[at] = task;
     else this.list.push(task);
@@ -152,7 +158,12 @@ export class Tasks {
 
   /** The banner and the tab's mark for what is due soon; a buzz for each new one. */
   #remind(tasks) {
-    const soon = dueSoon(tasks, new Date());
+    const now = new Date();
+    const soon = dueSoon(tasks, now);
+    for (const task of tasks) {
+      const pushed = this.pushed.has(task.id) && task.status !== "done" && new Date(task.due_at) > now;
+      if (pushed && !soon.includes(task)) soon.push(task);
+    }
     const tz = this.app.device.event.timezone;
     this.reminder.classList.toggle("hidden", !soon.length);
     this.reminder.replaceChildren(...soon.map((task) => el("p", { dataset: { task: String(task.id) }, textContent: t("task.due_soon", { title: task.title, time: formatTime(task.due_at, tz) }) })));

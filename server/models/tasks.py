@@ -48,6 +48,8 @@ class Task(Base):
     done_at: Mapped[datetime | None]
     #: Set by the one process that raised its ``task_overdue`` alert (the claim).
     overdue_alerted_at: Mapped[datetime | None]
+    #: When the due-soon reminder went to the owner's phones (claimed once).
+    reminded_at: Mapped[datetime | None]
     run_sheet_item_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.app import create_app
-from server.db import Database
 from server.escalation import ESCALATION_LOOP, _claim, _due, check_escalations
 from server.models import Alert, BusMessage, Incident, IncidentLogEntry
+from tests.server.checkers import checking_at_once
 from tests.server.test_incidents import report, url
 
 
@@ -142,20 +142,7 @@ async def test_exactly_once_across_concurrent_checkers(ctx, settings, api_as, ev
         await report(staff, event, severity="P1", equipment_tag=f"T{i}") for i in range(INCIDENTS)
     ]
     now = max(at(i) for i in made) + timedelta(minutes=3)
-    url_ = str(settings.database_url)
-    engines = [ctx.db] if ctx.db.is_sqlite else [Database(url_) for _ in range(4)]
-    tasks_per_engine = 6 if ctx.db.is_sqlite else 3
-    try:
-        results = await asyncio.wait_for(
-            asyncio.gather(
-                *(check_escalations(db, now) for db in engines for _ in range(tasks_per_engine))
-            ),
-            timeout=60,
-        )
-    finally:
-        for db in engines:
-            if db is not ctx.db:
-                await db.dispose()
+    results = await checking_at_once(ctx, settings, lambda db: check_escalations(db, now))
     claimed = [e.incident_id for found in results for e in found]
     assert sorted(claimed) == sorted(i["id"] for i in made)
     assert sum(1 for found in results if found) >= 1

@@ -17,6 +17,7 @@ from server.task_rules import (
     REASON_NEEDED,
     TODO,
     due_from,
+    due_soon,
     kept_steps,
     outcome,
     overdue,
@@ -94,3 +95,13 @@ def test_a_new_checklist_keeps_old_steps_by_title_once_each():
     assert kept_steps(["A", "A"], ["A", "A", "A"]) == [0, 1, None]
     assert kept_steps([], ["x"]) == [None]
     assert kept_steps(["x"], []) == []
+
+
+def test_due_soon_for_open_tasks_due_within_fifteen_minutes_once():
+    assert due_soon(TODO, NOW + timedelta(minutes=15), False, NOW)
+    assert due_soon(BLOCKED, NOW + timedelta(seconds=1), False, NOW)
+    assert not due_soon(TODO, NOW + timedelta(minutes=15, seconds=1), False, NOW)
+    assert not due_soon(TODO, NOW, False, NOW)  # due now: overdue's
+    assert not due_soon(DONE, NOW + timedelta(minutes=5), False, NOW)
+    assert not due_soon(TODO, NOW + timedelta(minutes=5), True, NOW)  # already pushed
+    assert not due_soon(TODO, None, False, NOW)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server.db import Database
 from server.models import Alert, BusMessage, Task, TaskChange
 from server.tasks import check_overdue_tasks
 from tests.conftest import Api
 from tests.server.broadcast_world import Floor, make_floor
+from tests.server.checkers import checking_at_once
 
 
 @pytest.fixture
@@ -212,20 +212,7 @@ async def test_overdue_raised_once_across_concurrent_checkers(
     await change(command, made[0]["id"], status="done")  # done in time: never overdue
     assert await check_overdue_tasks(ctx.db, due - timedelta(seconds=1)) == []
     now = due + timedelta(minutes=1)
-    url_ = str(settings.database_url)
-    engines = [ctx.db] if ctx.db.is_sqlite else [Database(url_) for _ in range(4)]
-    per_engine = 6 if ctx.db.is_sqlite else 3
-    try:
-        results = await asyncio.wait_for(
-            asyncio.gather(
-                *(check_overdue_tasks(db, now) for db in engines for _ in range(per_engine))
-            ),
-            timeout=60,
-        )
-    finally:
-        for db in engines:
-            if db is not ctx.db:
-                await db.dispose()
+    results = await checking_at_once(ctx, settings, lambda db: check_overdue_tasks(db, now))
     claimed = sorted(t for found in results for t in found)
     assert claimed == sorted(t["id"] for t in made[1:])
     assert await count(ctx, Alert, Alert.kind == "task_overdue") == TASKS - 1
