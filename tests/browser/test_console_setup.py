@@ -160,6 +160,9 @@ def test_event_stock_categories_and_plans(
     medical.locator("[name=title_en]").fill("Medical emergency")
     medical.locator("[name=steps_zh]").fill("1. 呼叫现场医护\n2. 保持通道畅通")
     medical.locator("[name=steps_en]").fill("1. Call the **first-aid** team\n2. Keep the way clear")
+    # Confirmed by security and tech only (none ticked: everyone).
+    medical.get_by_label("Security").check()
+    medical.get_by_label("Tech").check()
     assert medical.locator(".plan-preview ol li").count() == 2
     assert medical.locator(".plan-preview strong").inner_text() == "first-aid"
     page.screenshot(path=str(artifacts / "console-plans-en.png"))
@@ -169,6 +172,7 @@ def test_event_stock_categories_and_plans(
     assert plan["category"] == "medical"
     assert plan["title"] == {"zh": "医疗急救", "en": "Medical emergency"}
     assert plan["steps"]["en"].startswith("1. Call the **first-aid** team")
+    assert plan["teams"] == ["security", "tech"]
 
     # Editing it changes the same plan.
     medical = page.locator("#plans details[data-category=medical]")

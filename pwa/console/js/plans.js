@@ -3,7 +3,7 @@
 // have a plan: a title and steps in Markdown, in Chinese and in English,
 // attached to every incident of that category.
 
-import { PageError, categoryLabel } from "../../shared/codes.js";
+import { PageError, TEAMS, categoryLabel, teamName } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";
 import { TERMS } from "../../shared/terms.js";
 import { clear, errorText, h, onSubmit, toast } from "./dom.js";
@@ -118,6 +118,10 @@ function planForm(view, category, plan) {
   stepsZh.addEventListener("input", showPreview);
   stepsEn.addEventListener("input", showPreview);
   showPreview();
+  // The teams expected to confirm it (server/broadcast_rules.py plan_expects): none ticked, everyone.
+  const named = new Set(plan && Array.isArray(plan.teams) ? plan.teams : []);
+  const teamBoxes = [...new Set([...TEAMS, ...named])].map((team) => h("label", { class: "check" },
+    h("input", { type: "checkbox", name: "teams", value: team, checked: named.has(team) }), teamName(team)));
   const form = h("form", { class: "plan" },
     h("div", { class: "row" },
       h("label", { class: "field" }, h("span", {}, t("plans.title_zh")), h("input", { name: "title_zh", maxlength: 200, value: plan ? plan.title.zh : "" })),
@@ -125,6 +129,7 @@ function planForm(view, category, plan) {
     h("div", { class: "row" },
       h("label", { class: "field" }, h("span", {}, t("plans.steps_zh")), stepsZh),
       h("label", { class: "field" }, h("span", {}, t("plans.steps_en")), stepsEn)),
+    h("fieldset", { class: "plan-teams" }, h("legend", {}, t("plans.teams")), ...teamBoxes),
     h("p", { class: "muted small-text" }, t("plans.syntax")),
     h("div", { class: "preview-wrap" }, h("span", { class: "muted" }, t("plans.preview")), preview),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, t(plan ? "action.save" : "plans.create"))));
@@ -134,6 +139,7 @@ function planForm(view, category, plan) {
       title_en: String(data.get("title_en") || "").trim(),
       steps_zh: String(data.get("steps_zh") || ""),
       steps_en: String(data.get("steps_en") || ""),
+      teams: data.getAll("teams").map(String),
     };
     if (plan) await api.patch(`${base}/${plan.id}`, body);
     else await api.post(base, { category, ...body });
