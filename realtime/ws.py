@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 from starlette.routing import WebSocketRoute
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from realtime import topics as topic_registry
@@ -312,3 +314,15 @@ def _client_error(code: str, message: str) -> str:
 
 
 routes = [WebSocketRoute("/ws/events/{event_id}", realtime_socket)]
+
+_PATH = re.compile(r"/ws/events/([^/]+)")
+
+
+def realtime_path_params(scope: Scope) -> dict[str, str] | None:
+    """The path parameters of a websocket to ``/ws/events/{event_id}``, or None:
+    what the route above matches, for the app's fast path (``server.app.MusterApp``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    found = _PATH.fullmatch(path)
+    return None if found is None else {"event_id": found.group(1)}
