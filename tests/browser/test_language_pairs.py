@@ -40,7 +40,7 @@ CONSOLE_TABS = [
     "review",
     "retention",
 ]
-PHONE_TABS = ["scan", "incidents", "stock", "device"]
+PHONE_TABS = ["scan", "incidents", "stock", "tasks", "device"]
 RAW_KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)*\.[a-z_]+(?:\.[a-z_]+)*\b")
 BROKEN = ("undefined", "NaN", "[object Object]", "{name}", "{n}")
 #: Dotted words that are not keys: file names the pages offer, addresses.
