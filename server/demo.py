@@ -222,6 +222,9 @@ async def prepare(
             "starts_at": starts.isoformat(),
             "ends_at": ends.isoformat(),
             "timezone": TIMEZONE,
+            # Bilingual as every other demo name: the server's "Standard" read
+            # in English on zh pages (a walk-in's ticket type, the review).
+            "default_ticket_type": "普通票 General",
             "options": {"escalation": demo_day.escalation_seconds(speed)},
         },
     )
