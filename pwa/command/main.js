@@ -268,6 +268,16 @@ function fillTeamChoices(select, roster, current) {
   select.value = current && teams.includes(current) ? current : "";
 }
 
+/** An assign dialog opened before the roster had come (the first seconds of
+ * the page) offers the roster's own teams and people as soon as it does,
+ * keeping what was picked. */
+function refreshAssignChoices() {
+  if (!$("assign-dialog").open) return;
+  const team = $("assignee-team");
+  fillRosterChoices($("assignee-roster"), page.roster);
+  fillTeamChoices(team, page.roster, team.value);
+}
+
 function askInDialog(dialog, incident, onConfirm) {
   dialog.querySelector(".dialog-subject").textContent = `${incident.severity} · ${incident.title}`;
   const form = dialog.querySelector("form");
@@ -526,6 +536,7 @@ async function loadDuty() {
     if (page.event !== event) return;
     page.duty = dutyView(staff, zones);
     page.roster = staff;
+    refreshAssignChoices();
   } catch {
     if (page.event !== event) return;
     page.duty = null;
