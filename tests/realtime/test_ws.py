@@ -530,11 +530,13 @@ async def test_sockets_arriving_together_share_a_state_topics_first_snapshot(
     async with asyncio.timeout(WAIT):
         while len(hub.subscribers.get((venue.event_id, "stock"), ())) < 8:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+    # Counted while all eight wait: after the release the hub's poll may
+    # recompute the topic (a later, legitimate compute), so not afterwards.
+    assert calls == 1
     release.set()
     for client in clients:
         snapshot = await client.until(lambda m: m.get("topic") == "stock")
         assert snapshot["type"] == "snapshot" and snapshot["data"] == {"n": 1}
-    assert calls == 1
 
 
 async def test_a_topic_whose_provider_is_missing_is_refused_clearly(
