@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import (
     Integer,
     String,
+    and_,
     case,
     cast,
     func,
@@ -48,7 +49,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import roll_call, staff
+from server import roll_call, staff, walk_in_rules
 from server.auth import Principal
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
@@ -63,6 +64,7 @@ from server.models import (
     Scan,
     StaffMember,
     Ticket,
+    WalkIn,
     Zone,
     utcnow,
 )
@@ -841,13 +843,20 @@ def _missing_columns(*, contact: bool) -> tuple[list[Any], Any]:
     ]
     joined = person.__table__.outerjoin(Gate, Gate.id == person.last_gate_id)
     if contact:
-        # Staff on the roll are reached by the phone number on the roster.
+        # Staff on the roll are reached by the phone number on the roster, a
+        # walk-in by the one given at the door (a ticket holds no phone); one
+        # walk-in row per ticket is bound, the others are conflicts.
         columns += [
             func.coalesce(Ticket.holder_email, "").label("email"),
-            func.coalesce(StaffMember.phone, "").label("phone"),
+            func.coalesce(StaffMember.phone, WalkIn.holder_phone, "").label("phone"),
         ]
-        joined = joined.outerjoin(Ticket, Ticket.id == person.ticket_id).outerjoin(
-            StaffMember, StaffMember.id == person.staff_id
+        joined = (
+            joined.outerjoin(Ticket, Ticket.id == person.ticket_id)
+            .outerjoin(StaffMember, StaffMember.id == person.staff_id)
+            .outerjoin(
+                WalkIn,
+                and_(WalkIn.ticket_id == person.ticket_id, WalkIn.status == walk_in_rules.BOUND),
+            )
         )
     return columns, joined
 

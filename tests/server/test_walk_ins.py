@@ -239,3 +239,23 @@ async def test_a_walk_in_leaves_no_personal_data_in_logs_and_is_in_their_export(
     [first, second] = record["walk_ins"]
     assert (first["name"], first["phone"], first["status"]) == ("陈静", "+86 136 5555 0101", "ok")
     assert (second["name"], second["reason"]) == ("Tom", "blank_taken")
+
+
+async def test_a_walk_in_missing_in_an_evacuation_is_reached_by_the_phone_given_at_the_door(
+    client, organiser, api_as, event, zone, gate
+):
+    """A ticket holds no phone number: a walk-in registered with only a phone
+    is called from the missing list by that number (organiser and command only)."""
+    e = event["id"]
+    lead, paired = await supervisor_phone(client, organiser, e)
+    blanks = paired["walk_in_blanks"]
+    body = walk_in(blanks[0]["ticket"], gate["id"], holder_email="")
+    await lead.post(f"/api/v1/events/{e}/walk-ins", body, expect=200)
+    started = await organiser.post(f"/api/v1/events/{e}/evacuations", {"kind": "drill"}, expect=201)
+    evac = f"/api/v1/evacuations/{started['id']}"
+    command = await api_as("command", e)
+    [person] = [p for p in (await command.get(f"{evac}/missing"))["people"] if p["name"] == "陈静"]
+    assert (person["phone"], person["email"]) == ("+86 136 5555 0101", "")
+    door = await api_as("door", e, gate["id"])
+    [seen] = [p for p in (await door.get(f"{evac}/missing"))["people"] if p["name"] == "陈静"]
+    assert "phone" not in seen
