@@ -1,9 +1,8 @@
 """Admitting people at the doors: the database around ``checkin.rules.decide``.
 
-``admit`` takes one online scan. On PostgreSQL it joins this process's
-door line (``checkin.door_line``), which batches the scans arriving
-together and hands any it cannot write whole to ``admit_one``; SQLite takes
-``admit_one`` straight. The undo is ``checkin.annul``, an offline door's
+``admit`` takes one online scan. It joins this process's door line
+(``checkin.door_line``), which batches the scans arriving together and
+hands any it cannot write whole to ``admit_one``. The undo is ``checkin.annul``, an offline door's
 batch ``checkin.sync``; the venue copy, the answer's shape and the zone
 counters are ``checkin.venue``, ``checkin.answers`` and ``checkin.capacity``.
 
@@ -52,10 +51,9 @@ APPLY_ATTEMPTS = 20
 async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]:
     """Decide one online scan and apply it, exactly once per nonce.
 
-    On PostgreSQL the scan joins this process's door line
-    (``checkin.door_line``), which writes the scans arriving together in one
-    batch and hands any it cannot write whole to ``admit_one``; SQLite has
-    one writer anyway and takes ``admit_one`` straight.
+    The scan joins this process's door line (``checkin.door_line``), which
+    writes the scans arriving together in one batch and hands any it cannot
+    write whole to ``admit_one``.
 
     A scan the database could not hold never joins a batch, where it would
     fail everyone's statement: a secret with a NUL byte takes the single
@@ -66,7 +64,7 @@ async def admit(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, Any]
     if not storable(scan.nonce):
         venue, gate = await venues(ctx).gate(event_id, scan.gate_id)
         return answer(scan, venue, gate, None, Decision(False, INVALID, None), utcnow())
-    if ctx.db.is_sqlite or not storable(scan.secret):
+    if not storable(scan.secret):
         return await admit_one(ctx, event_id, scan)
     return await door_line(ctx, event_id).admit(scan)
 

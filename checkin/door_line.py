@@ -1,11 +1,12 @@
-"""The door line: online scans that arrive together share their round trips (PostgreSQL).
+"""The door line: online scans that arrive together share their round trips.
 
 At the entry rush 64 doors post at once, and a scan's cost is mostly the
-two statements of ``checkin.admission.admit_one`` — on the server's CPU
-(asyncpg) and on the database's. The door line is a group commit: each
+steps of ``checkin.admission.admit_one`` — on the server's CPU (asyncpg, or
+the hand-offs to the SQLite scan thread and a commit each) and on the
+database's. The door line is a group commit: each
 process keeps, per event, the scans waiting for the database. The first
 scan goes at once (no timer); those that arrive while batches are in flight
-(``LANES`` of them at most) form the next batch. A batch is:
+(``LANES`` of them at most; one on SQLite) form the next batch. A batch is:
 
 1. ONE read of all its tickets (by secret) and its nonces' stored answers;
 2. ``checkin.batch_plan.plan_batch`` (pure): every scan decided with
@@ -15,10 +16,12 @@ scan goes at once (no timer); those that arrive while batches are in flight
    still holds what the batch read — the guard of ``admit_one``,
    ``checkin.store.guard``), the zone counters and the scan-log rows.
 
-Both statements are the store's (``checkin.store.postgres``: ``read_batch``,
-``apply_batch``).
+Both are the store's ``read_batch`` and ``apply_batch``: on PostgreSQL two
+statements (``checkin.store.postgres``), on SQLite two trips to the scan
+thread, the write one transaction under the writer lock
+(``checkin.store.sqlite``).
 
-That statement is all or nothing. When another process moved one of the
+That write is all or nothing. When another process moved one of the
 tickets meanwhile, when a zone's counter shard has no room for the batch's
 entries, or when a twin request logged one of the nonces, it rolls itself
 back whole and every scan of the batch takes the single-scan path
@@ -31,7 +34,6 @@ of one process in flight at once meet as batches of two processes do.
 A scan whose secret is not found on a ticket (forged, of another event or
 generation: its signature says why) also takes the single path, and so does
 a nonce repeated within a batch (in the next batch it is read as stored).
-SQLite keeps the single path: it has one writer anyway.
 
 One bad scan harms no one: what the database could not hold is refused
 before it joins a batch (``checkin.admission.admit``), and should a batch's
@@ -46,7 +48,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from checkin.answers import TOPICS, ScanRequest
 from checkin.batch_plan import FALLBACK, plan_batch, zone_steps
@@ -62,12 +64,17 @@ log = logging.getLogger("muster.checkin")
 #: Most scans in one batch (the rest wait for the next).
 MAX_BATCH = 256
 
-#: Batches of one event in flight at once in a process. With one, the
-#: database idles while this process answers a batch and reads the next
-#: requests, and this process idles while the database writes; with two,
-#: each works while the other does. A second batch meets the first as a
+#: Batches of one event in flight at once in a process (PostgreSQL). With
+#: one, the database idles while this process answers a batch and reads the
+#: next requests, and this process idles while the database writes; with
+#: two, each works while the other does. A second batch meets the first as a
 #: batch of another process would (guards, row locks, fallback).
 LANES = 2
+#: On SQLite the database is this process's own scan thread: nothing works
+#: while a second lane waits for it, and a second lane only splits the scans
+#: waiting into smaller batches (bench.sqlite at 16 doors: rounds with
+#: batches of one or two cost the single path's ~1.1 ms of CPU a scan).
+SQLITE_LANES = 1
 
 
 @dataclass(eq=False)
@@ -96,13 +103,14 @@ class DoorLine:
         #: scans a batch could not take.
         self.single = single
         self.waiting: list[Waiting] = []
-        #: The lanes writing batches now (at most LANES).
+        #: The lanes writing batches now (at most ``most_lanes``).
         self.lanes: set[asyncio.Task[None]] = set()
         #: Batches written whole, batches handed to the single path because
         #: they were rolled back, and because a statement failed (for tests).
         self.batches = 0
         self.fallbacks = 0
         self.failures = 0
+        self.most_lanes = SQLITE_LANES if ctx.db.is_sqlite else LANES
 
     async def admit(self, scan: ScanRequest) -> dict[str, Any]:
         received_at = utcnow()
@@ -112,16 +120,24 @@ class DoorLine:
             scan, scan.secret.strip().upper(), venue, gate, received_at, loop.create_future()
         )
         self.waiting.append(waiting)
-        if len(self.lanes) < LANES:
-            lane = loop.create_task(self._drain())
-            self.lanes.add(lane)
-            lane.add_done_callback(self.lanes.discard)
+        if len(self.lanes) < self.most_lanes:
+            self.lanes.add(loop.create_task(self._drain()))
         result = await waiting.answered
         if isinstance(result, str):  # FALLBACK
             return await self.single(self.ctx, self.event_id, scan)
         return result
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_waiting()
+        finally:
+            # Gone from the lanes in the same step as it found no scan
+            # waiting: a scan that arrives next starts a lane (a done
+            # callback would run later, and a scan arriving in between
+            # would wait for a lane that is gone: with one lane, forever).
+            self.lanes.discard(cast(asyncio.Task[None], asyncio.current_task()))
+
+    async def _drain_waiting(self) -> None:
         while self.waiting:
             batch: list[Waiting] = []
             later: list[Waiting] = []

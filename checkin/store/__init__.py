@@ -47,6 +47,8 @@ from checkin.store.rows import (
     STALE,
     TICKET_FIELDS,
     Applied,
+    BatchMoves,
+    Counted,
     Logged,
     Move,
     Seen,
@@ -102,6 +104,16 @@ class Store(Protocol):
 
     async def zone_total(self, zone_id: int) -> int: ...
 
+    async def read_batch(self, event_id: int, secrets: list[str], nonces: list[str]) -> list[Seen]:
+        """``read`` for a door-line batch's scans (by secret), in their order."""
+
+    async def apply_batch(
+        self, moves: BatchMoves, zones: list[ZoneStep], logged: list[dict[str, Any]]
+    ) -> Counted | None:
+        """A batch's moves (each ticket as read, and after), its zones' net
+        changes and its scan-log rows, all or nothing: the counted shards'
+        (zone, inside, cap), or None when one guard, room or nonce failed."""
+
 
 class Replay(Protocol):
     """An offline replay's steps, in one transaction (``checkin.sync``)."""
@@ -148,8 +160,11 @@ async def hot_path(db: Database) -> AsyncIterator[Store]:
 
 
 @contextlib.asynccontextmanager
-async def batch_path(db: Database) -> AsyncIterator[PgStore]:
-    """The store for a door-line batch (PostgreSQL): its statements keep their plans."""
+async def batch_path(db: Database) -> AsyncIterator[Store]:
+    """The store for a door-line batch: on PostgreSQL its statements keep their plans."""
+    if db.is_sqlite:
+        yield SqliteStore(db)
+        return
     async with db.raw_connection(cached_plans=True) as conn:
         yield PgStore(conn)
 

@@ -52,6 +52,8 @@ from checkin.store.rows import (
     STALE,
     TICKET_FIELDS,
     Applied,
+    BatchMoves,
+    Counted,
     Logged,
     Move,
     Seen,
@@ -369,11 +371,8 @@ class PgStore:
         ]
 
     async def apply_batch(
-        self,
-        moves: list[tuple[TicketRow, TicketRow]],
-        zones: list[ZoneStep],
-        logged: list[dict[str, Any]],
-    ) -> list[tuple[int, int, int | None]] | None:
+        self, moves: BatchMoves, zones: list[ZoneStep], logged: list[dict[str, Any]]
+    ) -> Counted | None:
         """Move the tickets (what was read, what it is after), count the zones
         and log the scans, whole: the entered shards' (zone, inside, cap), or
         None when it rolled itself back (a guard, a zone's room or a nonce failed)."""

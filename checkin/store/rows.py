@@ -118,6 +118,12 @@ class Applied:
     taken: tuple[int, int | None] | None = None
 
 
+#: A door-line batch's tickets moved: each as it was read, and after the batch.
+BatchMoves = list[tuple[TicketRow, TicketRow]]
+#: The zone shards a batch counted: (zone, inside, cap).
+Counted = list[tuple[int, int, int | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneStep:
     """A batch's people entering and leaving one zone, its shards walked from ``start``."""

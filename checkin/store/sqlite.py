@@ -1,6 +1,7 @@
 """Every statement of the scan path on SQLite.
 
-One scan (``SqliteStore``): every write already goes through the process's
+One scan, or a door-line batch (``SqliteStore``): every write already goes
+through the process's
 one writer lock; ``apply`` runs the guarded steps in a transaction under it,
 and rolls back when one of them finds nothing to change. Each step is one
 trip to the process's SQLite scan thread (a plain ``sqlite3`` connection,
@@ -18,7 +19,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Connection, Integer, Table, bindparam, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 
 from checkin.store import guard
@@ -37,12 +49,15 @@ from checkin.store.rows import (
     SCAN_FIELDS,
     STALE,
     Applied,
+    BatchMoves,
+    Counted,
     Logged,
     Move,
     Seen,
     ShardWalk,
     TicketMove,
     TicketRow,
+    ZoneStep,
 )
 from server.db import Database
 from server.models import Scan, Ticket, ZoneShard
@@ -73,10 +88,19 @@ _GUARDED_MOVE = MOVE_TICKET.where(
         bindparam("seen_type", type_=BigInteger()),
     )
 )
-_LOG_SCAN = (
-    sqlite.insert(_scans)
-    .on_conflict_do_nothing(index_elements=["event_id", "nonce"])
-    .returning(_scans.c.id)
+_LOG_SCANS = sqlite.insert(_scans).on_conflict_do_nothing(index_elements=["event_id", "nonce"])
+_LOG_SCAN = _LOG_SCANS.returning(_scans.c.id)
+#: A batch's net change of one zone in one shard with room for all its entries.
+_SHIFT_SHARD = (
+    update(_shards)
+    .where(
+        _shards.c.zone_id == bindparam("b_zone"),
+        _shards.c.shard == bindparam("b_shard"),
+        or_(_shards.c.cap.is_(None), _shards.c.inside + bindparam("b_enters") <= _shards.c.cap),
+        _shards.c.inside + bindparam("b_delta") >= 0,
+    )
+    .values(inside=_shards.c.inside + bindparam("b_delta"))
+    .returning(_shards.c.inside, _shards.c.cap)
 )
 
 
@@ -104,6 +128,21 @@ class SqliteStore:
 
     async def zone_total(self, zone_id: int) -> int:
         return await self.db.on_sqlite_thread(_total, zone_id)
+
+    async def read_batch(self, event_id: int, secrets: list[str], nonces: list[str]) -> list[Seen]:
+        """``read`` for many scans in one trip to the thread, in their order (by secret)."""
+        return await self.db.on_sqlite_thread(_read_batch, event_id, secrets, nonces)
+
+    async def apply_batch(
+        self, moves: BatchMoves, zones: list[ZoneStep], logged: list[dict[str, Any]]
+    ) -> Counted | None:
+        """``PgStore.apply_batch`` in one transaction on the thread: all or nothing."""
+        try:
+            return await self.db.on_sqlite_thread(
+                _apply_batch, moves, zones, logged, guard.GUARD_TICKET_STATE, write=True
+            )
+        except _Undo:  # rolled back
+            return None
 
 
 class _Undo(Exception):
@@ -141,16 +180,27 @@ class _Sql:
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in answers
         ]
 
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
-        """The raw cursor after executing with ``values`` (a bound parameter's own value otherwise)."""
+    def _args(self, values: Mapping[str, Any]) -> list[Any]:
         params = self.compiled.construct_params(dict(values))
-        args = [
+        return [
             value if bind is None else bind(value)
             for bind, value in zip(self.binds, (params[name] for name in self.names), strict=True)
         ]
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+        """The raw cursor after executing with ``values`` (a bound parameter's own value otherwise)."""
         cursor = cast(Any, conn.connection.driver_connection).cursor()
-        cursor.execute(self.sql, args)
+        cursor.execute(self.sql, self._args(values))
         return cursor
+
+    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        """Executed once per row (``executemany``): how many rows it changed."""
+        cursor = cast(Any, conn.connection.driver_connection).cursor()
+        try:
+            cursor.executemany(self.sql, [self._args(values) for values in rows])
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         cursor = self.run(conn, values)
@@ -204,6 +254,8 @@ _THREAD_STATEMENTS: dict[str, tuple[Any, tuple[Any, ...], Any]] = {
         None,
     ),
     "log": (_LOG_SCAN, (_scans.c.id,), list(SCAN_FIELDS)),
+    "log_many": (_LOG_SCANS, (), list(SCAN_FIELDS)),
+    "shift": (_SHIFT_SHARD, (_shards.c.inside, _shards.c.cap), None),
     "guarded_move": (_GUARDED_MOVE, (), None),
     "move": (MOVE_TICKET, (), None),
     "enter": (ENTER_SHARD, (_shards.c.inside, _shards.c.cap), None),
@@ -226,17 +278,20 @@ def _log(conn: Connection, values: dict[str, Any]) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def _apply(conn: Connection, values: dict[str, Any], move: Move, guarded: bool) -> Applied:
-    seen = move.seen
-    params = {
+def _move_params(seen: TicketRow, zone_after: int | None, first_in: Any) -> dict[str, Any]:
+    return {
         "ticket": seen.id,
-        "zone_after": move.zone_after,
-        "first_in": move.first_in,
+        "zone_after": zone_after,
+        "first_in": first_in,
         "seen_zone": seen.zone_id,
         "seen_checked_in": seen.checked_in_at,
         "seen_generation": seen.generation,
         "seen_type": seen.type_id,
     }
+
+
+def _apply(conn: Connection, values: dict[str, Any], move: Move, guarded: bool) -> Applied:
+    params = _move_params(move.seen, move.zone_after, move.first_in)
     cursor = _sql("guarded_move" if guarded else "move", conn).run(conn, params)
     moved, _ = cursor.rowcount, cursor.close()
     if moved != 1:
@@ -278,6 +333,52 @@ def _total(conn: Connection, zone_id: int) -> int:
         select(func.coalesce(func.sum(_shards.c.inside), 0)).where(_shards.c.zone_id == zone_id)
     )
     return int(total or 0)
+
+
+def _read_batch(
+    conn: Connection, event_id: int, secrets: list[str], nonces: list[str]
+) -> list[Seen]:
+    return [
+        _read(conn, event_id, nonce, secret, None)
+        for secret, nonce in zip(secrets, nonces, strict=True)
+    ]
+
+
+def _apply_batch(
+    conn: Connection,
+    moves: BatchMoves,
+    zones: list[ZoneStep],
+    logged: list[dict[str, Any]],
+    guarded: bool,
+) -> Counted:
+    """The tickets moved in id order, each zone's net change in one shard with
+    room for all its entries, the scans logged; ``_Undo`` when any is refused."""
+    move_ticket = _sql("guarded_move" if guarded else "move", conn)
+    for seen, after in sorted(moves, key=lambda pair: pair[0].id):
+        cursor = move_ticket.run(conn, _move_params(seen, after.zone_id, after.checked_in_at))
+        moved, _ = cursor.rowcount, cursor.close()
+        if moved != 1:
+            raise _Undo(Applied(STALE))
+    taken = []
+    shift = _sql("shift", conn)
+    for zone in zones:
+        for step in range(zone.count):
+            shard = (zone.start + step) % zone.count
+            values = {
+                "b_zone": zone.zone_id,
+                "b_shard": shard,
+                "b_enters": zone.enters,
+                "b_delta": zone.enters - zone.leaves,
+            }
+            rows = shift.rows(conn, values)
+            if rows:
+                taken.append((zone.zone_id, int(rows[0][0]), rows[0][1]))
+                break
+        else:
+            raise _Undo(Applied(FULL))
+    if _sql("log_many", conn).run_many(conn, logged) != len(logged):
+        raise _Undo(Applied(REPEATED))
+    return taken
 
 
 # --- an offline replay ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The door line (PostgreSQL): scans arriving together are written as one batch.
+"""The door line, on both databases: scans arriving together are written as one batch.
 
 A batch decides a ticket's scans in arrival order, as if one after another;
 when another process moves one of its tickets between the batch's read and
@@ -14,17 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from checkin import admission, door_line
 from checkin.answers import ScanRequest
 from checkin.door_line import DoorLine
 from checkin.store import PgStore, guard
+from checkin.store.sqlite import SqliteStore
 from checkin.venue import venues
 from server.context import Muster
+from server.models import Scan, Ticket
 from tests.checkin.test_admission_race import admissions_per_ticket, inside, issue_many
 from tests.conftest import Api
-
-pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 
 def request(secret: str, gate_id: int, direction: str = "in") -> ScanRequest:
@@ -32,8 +33,13 @@ def request(secret: str, gate_id: int, direction: str = "in") -> ScanRequest:
 
 
 async def scan_count(ctx: Muster, event_id: int) -> int:
-    pool = await ctx.db.raw_pool()
-    return int(await pool.fetchval("SELECT count(*) FROM scans WHERE event_id = $1", event_id))
+    async with ctx.db.reading() as session:
+        found = await session.scalar(select(func.count()).where(Scan.event_id == event_id))
+        return int(found or 0)
+
+
+def store_class(ctx: Muster) -> type[PgStore | SqliteStore]:
+    return SqliteStore if ctx.db.is_sqlite else PgStore
 
 
 async def test_one_batch_decides_a_tickets_scans_in_order(
@@ -59,12 +65,13 @@ async def test_one_batch_decides_a_tickets_scans_in_order(
     assert answers[3]["ticket"]["checked_in_at"] == answers[1]["ticket"]["checked_in_at"]
     assert await inside(ctx, zone["id"]) == 1
     assert await scan_count(ctx, event["id"]) == 4
-    pool = await ctx.db.raw_pool()
-    rows = await pool.fetch(
-        "SELECT id, zone_id, checked_in_at FROM tickets WHERE id = ANY($1::bigint[]) ORDER BY id",
-        [first["id"], second["id"]],
-    )
-    assert [(r["zone_id"], r["checked_in_at"] is not None) for r in rows] == [
+    async with ctx.db.reading() as session:
+        rows = await session.execute(
+            select(Ticket.zone_id, Ticket.checked_in_at)
+            .where(Ticket.id.in_([first["id"], second["id"]]))
+            .order_by(Ticket.id)
+        )
+    assert [(zone_id, checked_in_at is not None) for zone_id, checked_in_at in rows] == [
         (zone["id"], True),
         (None, True),
     ]
@@ -80,9 +87,10 @@ async def test_a_ticket_moved_by_another_process_sends_the_batch_to_the_single_p
 ) -> None:
     raced, other = await issue_many(organiser, event["id"], 2)
     meddled: list[dict[str, Any]] = []
-    apply_batch = PgStore.apply_batch
+    store = store_class(ctx)
+    apply_batch = store.apply_batch
 
-    async def another_process_first(pg: PgStore, *args: Any) -> Any:
+    async def another_process_first(pg: Any, *args: Any) -> Any:
         # Between the batch's read and its write another door admits the ticket.
         if not meddled:
             meddled.append(
@@ -90,7 +98,7 @@ async def test_a_ticket_moved_by_another_process_sends_the_batch_to_the_single_p
             )
         return await apply_batch(pg, *args)
 
-    monkeypatch.setattr(PgStore, "apply_batch", another_process_first)
+    monkeypatch.setattr(store, "apply_batch", another_process_first)
     await venues(ctx).get(event["id"])
     line = DoorLine(ctx, event["id"], admission.admit_one)
     answers = await asyncio.gather(
@@ -122,6 +130,7 @@ async def test_a_repeated_nonce_answers_as_the_first(
     assert await scan_count(ctx, event["id"]) == 1
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite: one lane
 @pytest.mark.parametrize("guarded", [True, False])
 async def test_two_lanes_of_one_line_admit_a_ticket_once(
     ctx: Muster,
@@ -138,15 +147,16 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
     assert door_line.LANES >= 2
     monkeypatch.setattr(guard, "GUARD_TICKET_STATE", guarded)
     tickets = await issue_many(organiser, event["id"], 20)
-    apply_batch = PgStore.apply_batch
+    store = store_class(ctx)
+    apply_batch = store.apply_batch
     second_wave_read = asyncio.Event()
 
-    async def held(pg: PgStore, *args: Any) -> Any:
+    async def held(pg: Any, *args: Any) -> Any:
         if not second_wave_read.is_set():  # the first lane waits for the second's read
             await asyncio.wait_for(second_wave_read.wait(), 5)
         return await apply_batch(pg, *args)
 
-    monkeypatch.setattr(PgStore, "apply_batch", held)
+    monkeypatch.setattr(store, "apply_batch", held)
     await venues(ctx).get(event["id"])
     line = DoorLine(ctx, event["id"], admission.admit_one)
 
