@@ -35,7 +35,7 @@ from checkin.answers import TOPICS, ScanRequest, Verdict, answer, scan_row, tick
 from checkin.capacity import ZoneLevel, raise_zone_alert, shard_walk, zone_alert_level
 from checkin.door_line import DoorLine
 from checkin.rules import INVALID, ZONE_FULL, Decision, GateMove, decide
-from checkin.secrets import SecretError
+from checkin.secrets import SecretError, secret_text
 from checkin.store import APPLIED, FULL, Move, Store, TicketRow, hot_path
 from checkin.venue import venues
 from server.context import Muster, Slot
@@ -115,7 +115,7 @@ async def admit_one(ctx: Muster, event_id: int, scan: ScanRequest) -> dict[str, 
     cache = venues(ctx)
     venue, gate = await cache.gate(event_id, scan.gate_id)
     move = GateMove(gate.from_zone, gate.to_zone, scan.direction)
-    secret = scan.secret.strip().upper()
+    secret = secret_text(scan.secret)
     level: ZoneLevel | None = None
     async with hot_path(ctx.db) as store:
         for _attempt in range(APPLY_ATTEMPTS):

@@ -59,7 +59,7 @@ async def annul(
         moved = scan.status == "ok" and scan.ticket_id is not None
         if moved:
             checked_in = await _reverse_move(store, venue, scan)
-            # On the ``annulments`` topic (``realtime.outbox.STREAM_TOPICS``), in
+            # On the ``annulments`` topic (``realtime.topics.MESSAGE_TOPICS``), in
             # this transaction: the door phones drop the admission at once.
             message = annulment_json(scan.id, scan.ticket_id, scan.from_zone_id, checked_in, now)
             await store.publish(event_id, "annulments", message, now)

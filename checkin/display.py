@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from checkin.secrets import secret_text
+
 SALT = b"muster display"
 INFO = b"v1"
 IV_BYTES = 12
@@ -41,7 +43,7 @@ CACHE = 200_000
 def display_key(secret: str) -> bytes:
     """The AES-256 key a ticket's secret gives (the QR text, upper case)."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT, info=INFO)
-    return hkdf.derive(secret.strip().upper().encode("ascii"))
+    return hkdf.derive(secret_text(secret).encode("ascii"))
 
 
 def seal(secret: str, data: dict[str, Any]) -> str:

@@ -53,6 +53,7 @@ from typing import Any, cast
 from checkin.answers import TOPICS, ScanRequest
 from checkin.batch_plan import FALLBACK, plan_batch, zone_steps
 from checkin.capacity import ZoneLevel, raise_zone_alert, zone_alert_level
+from checkin.secrets import secret_text
 from checkin.store import batch_path
 from checkin.venue import GateInfo, Venue, venues
 from server.context import Muster
@@ -117,7 +118,7 @@ class DoorLine:
         venue, gate = await venues(self.ctx).gate(self.event_id, scan.gate_id)
         loop = asyncio.get_running_loop()
         waiting = Waiting(
-            scan, scan.secret.strip().upper(), venue, gate, received_at, loop.create_future()
+            scan, secret_text(scan.secret), venue, gate, received_at, loop.create_future()
         )
         self.waiting.append(waiting)
         if len(self.lanes) < self.most_lanes:

@@ -111,6 +111,13 @@ class Signer:
         return base64.b32encode(raw).decode("ascii").rstrip("=")
 
 
+def secret_text(secret: str) -> str:
+    """A ticket secret as it is signed and stored: what a keyboard-wedge
+    scanner adds (a trailing newline) and a hand-typed code's lower case are
+    not part of it. Every lookup and check of a secret goes through here."""
+    return secret.strip().upper()
+
+
 class KeyRing:
     """The public keys of one event, by key id."""
 
@@ -126,7 +133,7 @@ class KeyRing:
         Pure: no clock and no ticket state; validity windows and revocation
         are the admission rules' business (``checkin/rules.py``).
         """
-        text = secret.strip().upper()
+        text = secret_text(secret)
         if len(text) != SECRET_LENGTH:
             raise SecretError("invalid", "not a Muster ticket code (wrong length)")
         try:

@@ -32,7 +32,7 @@ from checkin.reconcile import (
     spread_delta,
 )
 from checkin.rules import INVALID, Decision, GateMove, zone_level
-from checkin.secrets import SecretError
+from checkin.secrets import SecretError, secret_text
 from checkin.store import Logged, Replay, TicketMove, TicketRow, replaying
 from checkin.venue import Venue, venues
 from server.alerts import raise_alert
@@ -270,7 +270,7 @@ async def _verify_batch(
     Secrets are matched against the stored ones first (no signature check
     needed for those); the rest are verified, each distinct secret once.
     """
-    texts = sorted({s.secret.strip().upper() for s in scans})
+    texts = sorted({secret_text(s.secret) for s in scans})
     # A secret no column can hold is no ticket's: its signature says invalid.
     by_secret = await store.ids_by_secret(event_id, [t for t in texts if storable(t)])
     claims: dict[str, tuple[int, int] | str] = {}
@@ -291,7 +291,7 @@ async def _verify_batch(
     rows_by_id = {tid: row for tid, (row, _secret) in locked.items()}
     verdicts = []
     for scan in scans:
-        secret = scan.secret.strip().upper()
+        secret = secret_text(scan.secret)
         claim = claims.get(secret)
         tid = by_secret.get(secret)
         if tid is not None:

@@ -32,16 +32,16 @@ STREAM_TOPICS = (
     "tasks",
 )
 TOPICS = STATE_TOPICS + STREAM_TOPICS
-#: The stream topics carried by ``bus_messages`` rows (``realtime.outbox``,
-#: read by ``realtime.bus.BusMessages``). Admissions and revocations are read
-#: straight from the ``scans`` and ``revocations`` tables instead; an
-#: annulment changes a scan row already read, so it is a message here
-#: (written by ``checkin.admission.annul`` on its own connection).
 #: Messages for the hubs themselves, never sent to a socket: ``roster`` says a
 #: roster member or a shift changed (``server.staff``), and each hub reads
 #: the audience facts of that event's open sockets again (``Hub.on_rows``).
 ROSTER = "roster"
 HUB_TOPICS = (ROSTER,)
+#: The topics carried by ``bus_messages`` rows (``realtime.outbox``, read by
+#: ``realtime.bus.BusMessages``). Admissions and revocations are read
+#: straight from the ``scans`` and ``revocations`` tables instead; an
+#: annulment changes a scan row already read, so it is a message here
+#: (written by ``checkin.annul.annul`` in the annulling transaction).
 MESSAGE_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks", *HUB_TOPICS)
 #: Stream topics whose messages go to some sockets only: each message names
 #: its audience (``server.broadcast_rules``), and the hub's fan-out and replay

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.secrets import secret_text
 from server import roll_call
 from server.auth import Principal
 from server.db import Database, dialect_name
@@ -163,7 +164,7 @@ async def _find_people(
     every time (nobody can tell two walk-ins of one name apart).
     """
     persons = {i.person for i in items if i.person is not None}
-    secrets = {i.secret.strip().upper() for i in items if i.secret is not None}
+    secrets = {secret_text(i.secret) for i in items if i.secret is not None}
     ticket_ids = {i.ticket for i in items if i.ticket is not None}
     known_people: set[int] = set()
     if persons:
@@ -190,7 +191,7 @@ async def _find_people(
                 by_secret[secret] = ticket_id
     wanted: dict[int, str] = {}
     for item in items:
-        named = by_secret.get(item.secret.strip().upper()) if item.secret else item.ticket
+        named = by_secret.get(secret_text(item.secret)) if item.secret else item.ticket
         if named is not None and named in names:
             wanted[named] = names[named]
     roll_of = await _people_of_tickets(session, evacuation.id, wanted, now)
@@ -199,7 +200,7 @@ async def _find_people(
         if item.person is not None:
             found.append(item.person if item.person in known_people else "unknown_person")
         elif item.secret is not None:
-            by = by_secret.get(item.secret.strip().upper())
+            by = by_secret.get(secret_text(item.secret))
             found.append("invalid" if by is None else roll_of[by])
         elif item.ticket is not None:
             found.append(roll_of[item.ticket] if item.ticket in names else "unknown_ticket")

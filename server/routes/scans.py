@@ -24,6 +24,7 @@ from checkin.annul import annul
 from checkin.answers import ScanRequest
 from checkin.display import ticket_box
 from checkin.rules import REASONS
+from checkin.secrets import secret_text
 from checkin.sync import replay_offline
 from checkin.venue import load_venue
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
@@ -109,7 +110,7 @@ async def _typed_codes(ctx: Muster, event_id: int, texts: list[str]) -> dict[str
         return {}
     async with ctx.db.reading() as session:
         found = await secrets_of_codes(session, event_id, (t for t in texts if storable(t)))
-    return {text: found[text.strip().upper()] for text in texts if text.strip().upper() in found}
+    return {text: found[secret_text(text)] for text in texts if secret_text(text) in found}
 
 
 @accepts(ScanIn)

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from checkin.qr import render_png, render_svg
-from checkin.secrets import TicketClaims
+from checkin.secrets import TicketClaims, secret_text
 from server.auth import (
     DOOR,
     ORGANISER,
@@ -386,7 +386,7 @@ async def ticket_page(request: Request) -> HTMLResponse:
     An attendee reads this page, not a developer: an unknown secret is a
     friendly page in their language (404), never the API's JSON error.
     """
-    secret = request.path_params["secret"].strip().upper()
+    secret = secret_text(request.path_params["secret"])
     lang = page_language(request)
     words = TEXT[lang]
     ticket = event = None
