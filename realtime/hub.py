@@ -278,7 +278,7 @@ class Hub:
                 and c.reader is not None
                 and c.principal.role not in SCREEN_ROLES
             ]
-            phones = [(c.principal, c.reader.staff_id if c.reader else None) for c in conns]
+            phones = [(c.principal, c.reader.staff_id) for c in conns if c.reader is not None]
             readers = await readers_now(self.ctx.db, event_id, phones) if conns else []
             for conn, reader in zip(conns, readers, strict=True):
                 conn.reader = reader

@@ -55,6 +55,15 @@ class Principal:
     def may_access(self, event_id: int) -> bool:
         return self.event_id is None or self.event_id == event_id
 
+    def require_gates(self, gate_ids: Iterable[int]) -> None:
+        """A door phone paired to a gate scans and registers there only (403 wrong_gate)."""
+        if self.gate_id is not None and set(gate_ids) - {self.gate_id}:
+            raise Forbidden(
+                f"This device scans at gate {self.gate_id} only.",
+                {"gate": self.gate_id},
+                code="wrong_gate",
+            )
+
 
 def new_token() -> str:
     return "mst_" + secrets.token_urlsafe(32)

@@ -27,9 +27,9 @@ from checkin.rules import REASONS
 from checkin.secrets import secret_text
 from checkin.sync import replay_offline
 from checkin.venue import load_venue
-from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, Principal, authorize
+from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, authorize
 from server.context import Muster, muster
-from server.errors import Forbidden, InvalidRequest, NotFound
+from server.errors import InvalidRequest, NotFound
 from server.fields import DbInt, UtcDatetime, storable
 from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
@@ -95,15 +95,6 @@ class SyncIn(BaseModel):
     scans: Annotated[list[OfflineScanIn], Field(max_length=SYNC_MAX_SCANS)]
 
 
-def _check_gate(principal: Principal, gate_ids: set[int]) -> None:
-    if principal.gate_id is not None and gate_ids - {principal.gate_id}:
-        raise Forbidden(
-            f"This device scans at gate {principal.gate_id} only.",
-            {"gate": principal.gate_id},
-            code="wrong_gate",
-        )
-
-
 async def _typed_codes(ctx: Muster, event_id: int, texts: list[str]) -> dict[str, str]:
     """For each text that is a printed code of the event, as typed: the ticket's secret."""
     if not any(is_printed_code(text) for text in texts if storable(text)):
@@ -119,7 +110,7 @@ async def scan(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
     body = await parse_body(request, ScanIn, screen_unstorable=False)
-    _check_gate(principal, {body.gate})
+    principal.require_gates([body.gate])
     ctx = muster(request)
     secret = (await _typed_codes(ctx, event_id, [body.secret])).get(body.secret, body.secret)
     answer = await admit(
@@ -143,7 +134,7 @@ async def sync_scans(request: Request) -> JSONResponse:
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
     body = await parse_body(request, SyncIn, max_bytes=SYNC_MAX_BYTES, screen_unstorable=False)
-    _check_gate(principal, {s.gate for s in body.scans})
+    principal.require_gates(s.gate for s in body.scans)
     ctx = muster(request)
     typed = await _typed_codes(ctx, event_id, [s.secret for s in body.scans])
     scans = [

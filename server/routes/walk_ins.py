@@ -53,12 +53,7 @@ async def create_walk_in(request: Request) -> JSONResponse:
             "Only a door supervisor's phone registers walk-ins.", code="not_a_supervisor"
         )
     body = await parse_body(request, WalkInIn)
-    if principal.gate_id is not None and body.gate != principal.gate_id:
-        raise Forbidden(
-            f"This device scans at gate {principal.gate_id} only.",
-            {"gate": principal.gate_id},
-            code="wrong_gate",
-        )
+    principal.require_gates([body.gate])
     problem = contact_problem(body.holder_name, body.holder_email, body.holder_phone)
     if problem is not None:
         raise InvalidRequest("The walk-in's name or contact is not usable.", code=problem)
