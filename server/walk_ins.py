@@ -29,6 +29,7 @@ Nothing here logs a person's name, phone or email.
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -133,10 +134,7 @@ async def give_blanks(ctx: Muster, event_id: int, device_id: int) -> list[dict[s
             )
         }
         held = await _held(session, device_id)
-    counts: dict[int, int] = {}
-    for row in held:
-        counts[row.type_id] = counts.get(row.type_id, 0) + 1
-    if not walk_in_rules.blanks_to_give(counts, types, per_type):
+    if not walk_in_rules.blanks_to_give(Counter(r.type_id for r in held), types, per_type):
         return [blank_json(row) for row in held]
     signer = await ctx.keys.signer(event_id)
     async with ctx.db.writing() as session:
@@ -146,9 +144,7 @@ async def give_blanks(ctx: Muster, event_id: int, device_id: int) -> list[dict[s
             await session.execute(
                 select(Account.id).where(Account.id == device_id).with_for_update()
             )
-        counts = {}
-        for row in await _held(session, device_id):
-            counts[row.type_id] = counts.get(row.type_id, 0) + 1
+        counts = Counter(r.type_id for r in await _held(session, device_id))
         wanted = walk_in_rules.blanks_to_give(counts, types, per_type)
         ids = await insert_blanks(session, signer, event, [types[t] for t in wanted])
         now = utcnow()
