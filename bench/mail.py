@@ -7,7 +7,7 @@ drops it) receives, in alternating rounds:
   built ticket mails (the same size, ~7.5 KB) back to back — the floor of
   SMTP over loopback with this client and server;
 - **muster**: a mailing of every ticket of an event (``--tickets``, 2,000)
-  sent by ``server.mail_sender.MailSender`` with no rate limit: per mail a
+  sent by ``server.features.mail_sender.MailSender`` with no rate limit: per mail a
   claim and a record committed in the database, the mail composed (words,
   QR PNG, .ics) and sent over its kept connection.
 
@@ -41,12 +41,12 @@ from bench.common import free_port, scratch_database, sqlalchemy_url
 from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
-from server.issuance import TicketRequest, issue_tickets
+from server.features.issuance import TicketRequest, issue_tickets
+from server.features.keys import KeyStore, create_event_key
+from server.features.mail import TicketMail, ticket_mail
+from server.features.mail_sender import MailSender
+from server.features.mailings import MailingRequest, create_mailing, read_mailing
 from server.key_sealing import KeyEncryptionKey, new_key_text
-from server.keys import KeyStore, create_event_key
-from server.mail import TicketMail, ticket_mail
-from server.mail_sender import MailSender
-from server.mailings import MailingRequest, create_mailing, read_mailing
 from server.migrate import upgrade
 from server.models import Event, TicketType
 from server.settings import SmtpServer, load_settings

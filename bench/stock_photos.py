@@ -32,9 +32,9 @@ from sqlalchemy import func, select
 from starlette.datastructures import Secret
 
 from bench.common import organiser_with_event, scratch_database, sqlalchemy_url
+from server.features.photos import reencode_photo
 from server.migrate import upgrade
 from server.models import StockItem, StockMovement
-from server.photos import reencode_photo
 from server.settings import load_settings
 
 

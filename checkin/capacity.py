@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin.rules import ZONE_AT_CAPACITY, ZONE_OK, zone_level
 from checkin.store import ShardWalk, Store
 from checkin.venue import Venue, VenueCache, ZoneInfo
-from server.alerts import raise_alert
+from server.features.alerts import raise_alert
 from server.models import Zone, ZoneShard
 
 #: After a zone alert was raised (or found raised), this process skips the

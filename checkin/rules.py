@@ -115,7 +115,7 @@ def decide(
     if ticket.status == RETIRED:
         return refuse(RETIRED)
     if ticket.status == "blank":
-        # A walk-in blank not bound to anyone yet (server.walk_ins): no ticket.
+        # A walk-in blank not bound to anyone yet (server.features.walk_ins): no ticket.
         return refuse(INVALID)
     if ticket.status == "revoked" or secret_generation != ticket.generation:
         return refuse(REVOKED)

@@ -35,10 +35,10 @@ from checkin.rules import INVALID, Decision, GateMove, zone_level
 from checkin.secrets import SecretError, secret_text
 from checkin.store import Logged, Replay, TicketMove, TicketRow, replaying
 from checkin.venue import Venue, venues
-from server.alerts import raise_alert
 from server.context import Muster
 from server.db import connection_lost
 from server.errors import Conflict
+from server.features.alerts import raise_alert
 from server.fields import storable
 from server.models import Gate, Ticket, utcnow
 from server.serialize import iso
@@ -233,7 +233,7 @@ async def _replay_once(
         alerted = await _batch_alerts(store, venue, merged, shards, fresh, diverged)
     if merged.outcomes or alerted:
         # Offline scans may prove someone inside (or gone) at the start of a
-        # running evacuation: its topic reads them in (server.evacuations.catch_up).
+        # running evacuation: its topic reads them in (server.features.evacuations.catch_up).
         moved = (*TOPICS, "evacuation") if merged.outcomes else ()
         ctx.changed(event_id, *moved, *(("alerts",) if alerted else ()))
     return replayed

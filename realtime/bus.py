@@ -296,12 +296,12 @@ _PG_TOKEN_REVOCATIONS = (
 
 
 class TokenRevocations:
-    """``token_revocations``: tokens revoked (``server.tokens``), one item per
+    """``token_revocations``: tokens revoked (``server.features.tokens``), one item per
     token with ``data = {"account": id}``. Not a client topic: the hub reads
     it to refuse those tokens and close their sockets (``Hub.on_revoked``)."""
 
     name: str = "token_revocations"
-    #: What wakes its reader (``server.tokens.TOKENS_TOPIC``); nobody watches it.
+    #: What wakes its reader (``server.features.tokens.TOKENS_TOPIC``); nobody watches it.
     topics: tuple[str, ...] = ("tokens",)
 
     async def max_id(self, session: AsyncSession) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from server.auth import Principal
-from server.broadcast_rules import Reader
+from server.features.broadcast_rules import Reader
 
 log = logging.getLogger("muster.realtime")
 

@@ -5,7 +5,7 @@ watch from another. So each process writes what it knows of its own door
 sockets to ``device_status`` — at a bounded rate: on connect and
 disconnect, reported queue lengths at most every ``FLUSH_EVERY`` seconds,
 and a heartbeat every ``HEARTBEAT`` — and the ``gates`` snapshot
-(``server.gates``) reads that table. A device is online while a socket holds it and its heartbeat is
+(``server.features.gates``) reads that table. A device is online while a socket holds it and its heartbeat is
 younger than ``LEASE`` (a process that died cannot say its sockets closed).
 """
 

@@ -44,9 +44,9 @@ from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, en
 from realtime.gates import DeviceTracker
 from realtime.topics import AUDIENCE_TOPICS, ROSTER, STATE_TOPICS, Provider
 from server.background import running
-from server.broadcast_rules import SCREEN_ROLES, Reader, audience_of, shown_to
-from server.broadcasts import readers_now
 from server.context import Muster, Slot
+from server.features.broadcast_rules import SCREEN_ROLES, Reader, audience_of, shown_to
+from server.features.broadcasts import readers_now
 from server.models import BusEpoch
 
 log = logging.getLogger("muster.realtime")
@@ -269,7 +269,7 @@ class Hub:
 
     async def _roster_changed(self, event_id: int) -> None:
         """Read the audience facts of the event's open phone sockets again
-        (``server.broadcasts.readers_now``), then let the held rows through."""
+        (``server.features.broadcasts.readers_now``), then let the held rows through."""
         try:
             conns = [
                 c

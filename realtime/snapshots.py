@@ -7,7 +7,7 @@ the reader has passed). Each message carries
 the whole item, so applying one already reflected in a snapshot is harmless.
 The ``admissions`` and ``annulments`` snapshots are check-in's
 (``checkin.topics``): the hub knows no admission; the ``alerts`` one (the
-open alerts) is ``server.alerts``'.
+open alerts) is ``server.features.alerts``'.
 """
 
 from __future__ import annotations

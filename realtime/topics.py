@@ -33,7 +33,7 @@ STREAM_TOPICS = (
 )
 TOPICS = STATE_TOPICS + STREAM_TOPICS
 #: Messages for the hubs themselves, never sent to a socket: ``roster`` says a
-#: roster member or a shift changed (``server.staff``), and each hub reads
+#: roster member or a shift changed (``server.features.staff``), and each hub reads
 #: the audience facts of that event's open sockets again (``Hub.on_rows``).
 ROSTER = "roster"
 HUB_TOPICS = (ROSTER,)
@@ -44,9 +44,9 @@ HUB_TOPICS = (ROSTER,)
 #: (written by ``checkin.annul.annul`` in the annulling transaction).
 MESSAGE_TOPICS = ("incidents", "alerts", "broadcasts", "annulments", "tasks", *HUB_TOPICS)
 #: Stream topics whose messages go to some sockets only: each message names
-#: its audience (``server.broadcast_rules``), and the hub's fan-out and replay
+#: its audience (``server.features.broadcast_rules``), and the hub's fan-out and replay
 #: of these topics check it per socket. The others' fan-out checks nothing.
-#: ``tasks`` names its team and person the same way (``server.tasks``).
+#: ``tasks`` names its team and person the same way (``server.features.tasks``).
 AUDIENCE_TOPICS = ("broadcasts", "tasks")
 
 #: Which roles may subscribe to which topics. Door phones see the doors'

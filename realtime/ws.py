@@ -39,10 +39,10 @@ from realtime.hub import HUB, Hub
 from realtime.wire import direct_writer
 from server.auth import DOOR, EVERYONE, Principal, check_rights
 from server.availability import RETRY_AFTER_SECONDS
-from server.broadcast_rules import Reader
-from server.broadcasts import reader_of
 from server.context import muster
 from server.errors import Forbidden, TooManyRequests, unavailable_response
+from server.features.broadcast_rules import Reader
+from server.features.broadcasts import reader_of
 from server.models import Event
 from server.rate_limits import client_address
 

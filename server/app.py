@@ -24,26 +24,28 @@ from realtime.hub import HUB, Hub, run_hub
 from realtime.topics import Provider
 from server import __version__
 from server.access_log import redact_access_logs
-from server.alerts import alerts_snapshot
 from server.auth import TokenVerifier
-from server.broadcasts import broadcasts_snapshot
 from server.context import Muster
 from server.db import Database
 from server.errors import exception_handlers
-from server.escalation import escalation_clock
-from server.evacuations import evacuation_snapshot
-from server.gates import gates_snapshot
-from server.headcount import headcount_snapshot
+from server.features.alerts import alerts_snapshot
+from server.features.broadcasts import broadcasts_snapshot
+from server.features.escalation import escalation_clock
+from server.features.evacuations import evacuation_snapshot
+from server.features.gates import gates_snapshot
+from server.features.headcount import headcount_snapshot
+from server.features.incidents import incidents_snapshot
+from server.features.keys import KeyStore
+from server.features.mail_sender import mail_sender
+from server.features.retention import retention_clock
+from server.features.stock import stock_snapshot
+from server.features.tasks import task_clock, tasks_snapshot
 from server.http import json_response
-from server.incidents import incidents_snapshot
 from server.key_sealing import adopt, load_key_encryption_key
-from server.keys import KeyStore
-from server.mail_sender import mail_sender
 from server.metrics import MetricsMiddleware, Registry
 from server.migrate import upgrade
 from server.openapi import build_openapi
 from server.responses import JSONResponse
-from server.retention import retention_clock
 from server.routes import alerts as alert_routes
 from server.routes import broadcasts as broadcast_routes
 from server.routes import devices, keys, ops, report, scans, tickets, venue
@@ -59,8 +61,6 @@ from server.routes import tokens as token_routes
 from server.routes import walk_ins as walk_in_routes
 from server.security_headers import SecurityHeaders
 from server.settings import Settings, load_settings
-from server.stock import stock_snapshot
-from server.tasks import task_clock, tasks_snapshot
 from server.unstorable_urls import UnstorableUrls
 
 log = logging.getLogger("muster")

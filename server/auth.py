@@ -9,7 +9,7 @@ Verified tokens are cached for ``MUSTER_TOKEN_CACHE_SECONDS`` so the scan
 path does not pay a database round trip per request for them. A revocation
 does not wait for the cache: it is written to ``token_revocations`` with the
 account, and every process's hub reads that log (``realtime.bus``) and calls
-``TokenVerifier.drop``, within about a second (``server.tokens``).
+``TokenVerifier.drop``, within about a second (``server.features.tokens``).
 """
 
 from __future__ import annotations

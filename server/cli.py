@@ -452,8 +452,8 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
     from server.auth import TokenVerifier
     from server.context import Muster
     from server.errors import MusterError
-    from server.issuance import decode_csv, issue_tickets, parse_csv
-    from server.keys import KeyStore
+    from server.features.issuance import decode_csv, issue_tickets, parse_csv
+    from server.features.keys import KeyStore
 
     settings = load_settings()
     path = Path(args.file)
@@ -560,8 +560,8 @@ def _mail_bar(counts: dict[str, int]) -> None:
 
 def cmd_send_tickets(args: argparse.Namespace) -> int:
     from server.errors import MusterError
-    from server.mail_sender import MailSender
-    from server.mailings import (
+    from server.features.mail_sender import MailSender
+    from server.features.mailings import (
         MailingRequest,
         create_mailing,
         mailing_deliveries,

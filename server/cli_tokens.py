@@ -1,7 +1,7 @@
 """``muster token list | revoke ID | rotate-organiser`` (``server.cli`` adds them).
 
 A revocation made here reaches every running ``muster serve`` through the
-``token_revocations`` log its hubs read (``server.tokens``): at once on
+``token_revocations`` log its hubs read (``server.features.tokens``): at once on
 PostgreSQL, whose servers this wakes with a NOTIFY, else at their next
 poll (``MUSTER_BUS_POLL_INTERVAL``, 1 s by default).
 """
@@ -17,9 +17,9 @@ from typing import TypeVar
 from realtime.bus import CHANNEL, encode_hint
 from server.db import Database
 from server.errors import MusterError
+from server.features.tokens import TOKENS_TOPIC, list_tokens, revoke_token, rotate_organiser
 from server.migrate import upgrade
 from server.settings import load_settings
-from server.tokens import TOKENS_TOPIC, list_tokens, revoke_token, rotate_organiser
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from server.rate_limits import RateLimiter
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.keys import KeyStore
+    from server.features.keys import KeyStore
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ T = TypeVar("T")
 @dataclass(frozen=True, eq=False)
 class Slot(Generic[T]):
     """The key of one long-lived part in ``Muster.parts``, defined once beside
-    the part it holds (``realtime.hub.HUB``, ``server.mail_sender.MAIL``…),
+    the part it holds (``realtime.hub.HUB``, ``server.features.mail_sender.MAIL``…),
     so whoever reads the part gets its type and no name is spelled twice."""
 
     name: str

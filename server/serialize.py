@@ -72,7 +72,7 @@ def ticket_json(
     ticket: Ticket, *, with_secret: bool = True, with_contact: bool = True
 ) -> dict[str, Any]:
     """A ticket; ``with_secret`` and ``with_contact`` (its email) say what the
-    reader may see (server/rights.py: ``ticket_view`` picks them by role)."""
+    reader may see (server/features/rights.py: ``ticket_view`` picks them by role)."""
     out: dict[str, Any] = {
         "id": ticket.id,
         "event_id": ticket.event_id,

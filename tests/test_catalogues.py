@@ -317,8 +317,8 @@ def server_codes() -> dict[str, set[str]]:
 
 #: Codes raised through a variable the scan cannot follow, with where.
 CODES_FROM_VARIABLES = {
-    "insufficient_stock",  # server/stock.py: code=refusal(...)
-    "task_bad_transition",  # server/tasks.py: code=task_rules.transition(...)
+    "insufficient_stock",  # server/features/stock.py: code=refusal(...)
+    "task_bad_transition",  # server/features/tasks.py: code=task_rules.transition(...)
     "task_blocked_needs_reason",
 }
 
@@ -380,8 +380,8 @@ def test_every_server_code_is_worded_in_both_languages() -> None:
 
 
 def test_stock_alert_kinds_are_worded() -> None:
-    # Raised through a table (server/stock.py ALERT_KINDS), so named here.
-    from server.stock import ALERT_KINDS
+    # Raised through a table (server/features/stock.py ALERT_KINDS), so named here.
+    from server.features.stock import ALERT_KINDS
 
     for kind in ALERT_KINDS.values():
         for lang in ("zh", "en"):
@@ -514,8 +514,8 @@ def test_the_server_sends_no_sentence_beside_its_codes() -> None:
 
 def test_roster_problem_codes_are_worded() -> None:
     """The roster's member codes come back as import rows (``import.row.<code>``)
-    through a variable the code scan cannot follow (``server/staff.py``)."""
-    from server import roster_rules
+    through a variable the code scan cannot follow (``server/features/staff.py``)."""
+    from server.features import roster_rules
 
     codes = {
         value

@@ -1,6 +1,6 @@
 // Broadcasts on the staff phone. The `broadcasts` topic brings only what is
 // for this phone (the server checks each message's audience per socket:
-// server/broadcast_rules.py); the list is read over HTTP at each snapshot,
+// server/features/broadcast_rules.py); the list is read over HTTP at each snapshot,
 // so a phone that was offline when a broadcast went out shows it once back.
 //
 // An urgent broadcast that asks for a confirmation takes the whole screen,

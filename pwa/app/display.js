@@ -5,7 +5,7 @@
 // opens that one line; a lost phone's bundle opens none.
 //
 // Ticket type and printed code need no sealing: the type is signed into the
-// secret, the code is the ticket id in Crockford base32 (server/issuance.py,
+// secret, the code is the ticket id in Crockford base32 (server/features/issuance.py,
 // ticket_code).
 
 const SALT = new TextEncoder().encode("muster display");

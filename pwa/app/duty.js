@@ -3,7 +3,7 @@
 // start or end their shift. Each tap is stored first (the shared outbox,
 // with the time it happened) and sent after, so a phone with no network
 // still records when the shift began; the server dates it then
-// (server/staff.py record_duty: at most 24 hours back). Sending a tap twice
+// (server/features/staff.py record_duty: at most 24 hours back). Sending a tap twice
 // is harmless there: a second start at the same instant moves nothing, a
 // second end finds no shift running. A shift that starts, moves or ends
 // changes where the phone stands, which its live socket was told at hello:
@@ -21,7 +21,7 @@ const $ = (id) => document.getElementById(id);
 /**
  * The hub reads the phone's roster facts (its zone, from the running shift)
  * at the socket's hello, and may reuse an event's facts for
- * HELLO_FACTS_SECONDS (server/broadcasts.py, 5 s) across processes. A socket
+ * HELLO_FACTS_SECONDS (server/features/broadcasts.py, 5 s) across processes. A socket
  * opened again at once could get the facts from before the shift changed and
  * keep them until its next reconnect; one opened after this long cannot. The
  * old socket serves meanwhile, and the new one resumes from its positions,

@@ -8,7 +8,7 @@
 // Accounts are stored first and sent after, through the shared outbox
 // (pwa/shared/outbox.js) with a nonce each, so an assembly point with no
 // network keeps accounting and the server merges the queue once, whenever
-// it arrives (server/roll_call.py merges: first time and place kept).
+// it arrives (server/features/roll_call.py merges: first time and place kept).
 
 import { cameraText } from "/shared/codes.js";
 import { addStrings, formatTime, t } from "/shared/i18n.js";

@@ -375,7 +375,7 @@ export class Incidents {
     $("incident-report-view").classList.remove("hidden");
   }
 
-  /** What this phone may do to the incident (the same rules as server/incident_rules.py may_act). */
+  /** What this phone may do to the incident (the same rules as server/features/incident_rules.py may_act). */
   #detailActions(incident) {
     const role = this.app.device.role;
     const me = this.app.device.id;

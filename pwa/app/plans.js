@@ -1,7 +1,7 @@
 // Emergency plans read before the day, on a phone paired to a roster member:
 // the device tab lists the event's plans (Markdown, pwa/shared/markdown.js),
 // each confirmed with one tap (POST /api/v1/plans/{id}/ack). A plan changed
-// after it was confirmed asks again (the server decides: server/broadcasts.py).
+// after it was confirmed asks again (the server decides: server/features/broadcasts.py).
 // Read over HTTP when the tab opens; a phone paired to nobody shows nothing.
 
 import { errorText } from "/shared/codes.js";
@@ -33,7 +33,7 @@ export class Plans {
     try {
       const me = await this.app.api.get("/api/v1/devices/me", { timeoutMs: 8000 });
       this.mine = Boolean(me.staff);
-      // The plans of this person's team (server/broadcast_rules.py plan_expects: a plan naming no team is everyone's).
+      // The plans of this person's team (server/features/broadcast_rules.py plan_expects: a plan naming no team is everyone's).
       if (this.mine) this.plans = (await this.app.api.get(`/api/v1/events/${this.app.eventId}/plans`, { timeoutMs: 8000 })).plans.filter((p) => p.expected !== false);
     } catch {
       // Offline: what was shown stays.

@@ -408,7 +408,7 @@ export class Scanner {
     // In for someone outside, out for someone inside: never "in" for a holder already in.
     const fits = this.direction === "out" ? inside : !inside;
     // The printed code admits through the server (POST /scans maps it to the
-    // ticket): a door never gets another ticket's secret (server/rights.py).
+    // ticket): a door never gets another ticket's secret (server/features/rights.py).
     if (ticket.code && ticket.status !== "revoked" && fits) {
       const move = document.createElement("button");
       move.type = "button";

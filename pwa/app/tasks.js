@@ -1,24 +1,24 @@
 // The task board on the staff phone: "my tasks" (the roster member holding
 // the phone) and "my team's tasks". The `tasks` topic brings only this
 // phone's tasks (the server checks each message's audience per socket, as
-// for broadcasts: server/tasks.py task_audience); the list is read over HTTP
+// for broadcasts: server/features/tasks.py task_audience); the list is read over HTTP
 // at each snapshot and kept in IndexedDB, so it shows offline.
 //
 // A tick or a status tap is stored first and sent after, through the shared
 // outbox (pwa/shared/outbox.js) with a nonce and the time it was made: the
-// server applies each change once (PATCH /tasks/{id}, server/tasks.py
+// server applies each change once (PATCH /tasks/{id}, server/features/tasks.py
 // change_task), so a queue flushed twice ticks once. While a change waits,
 // the phone shows it applied on top of the last list it had (taskView).
-// Status moves are the server's to decide (server/task_rules.py transition);
+// Status moves are the server's to decide (server/features/task_rules.py transition);
 // a refused one is dropped and the next list shows the server's status.
 //
 // Due-soon reminders are decided here, on the phone (dueSoon), from the list
 // it holds: they work with no network. The server pushes them too (a
-// `due_soon` message of the `tasks` topic, server/tasks.py remind_due_tasks,
-// the same 15 minutes: server/task_rules.py REMIND_BEFORE), so a phone whose
+// `due_soon` message of the `tasks` topic, server/features/tasks.py remind_due_tasks,
+// the same 15 minutes: server/features/task_rules.py REMIND_BEFORE), so a phone whose
 // clock runs slow is reminded on the server's time all the same. Each task reminds once (a buzz and
 // a beep, a banner, a mark on the tab); overdue ones are the server's alerts
-// to the command centre (server/tasks.py check_overdue_tasks).
+// to the command centre (server/features/tasks.py check_overdue_tasks).
 
 import { errorText } from "/shared/codes.js";
 import { addStrings, formatTime, t } from "/shared/i18n.js";

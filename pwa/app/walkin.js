@@ -13,7 +13,7 @@
 // phone's) joins the door's conflict list. The person's QR is drawn here
 // from the blank's module matrix, for them to photograph.
 //
-// checkContact is the copy of server/walk_in_rules.py contact_problem.
+// checkContact is the copy of server/features/walk_in_rules.py contact_problem.
 
 import { ApiError } from "/shared/api.js";
 import { errorText } from "/shared/codes.js";
@@ -31,7 +31,7 @@ export const WALKIN_BUDGET_MS = 4000;
 
 const $ = (id) => document.getElementById(id);
 
-/** What is wrong with a walk-in's person (an error code), or null: server/walk_in_rules.py. */
+/** What is wrong with a walk-in's person (an error code), or null: server/features/walk_in_rules.py. */
 export function checkContact(name, email, phone) {
   if (!String(name || "").trim()) return "name_empty";
   const mail = String(email || "").trim();
@@ -42,7 +42,7 @@ export function checkContact(name, email, phone) {
   return null;
 }
 
-/** Draw a QR module matrix (server/walk_in_rules.py qr_bits) on a canvas. */
+/** Draw a QR module matrix (server/features/walk_in_rules.py qr_bits) on a canvas. */
 export function drawQr(canvas, qr) {
   const size = qr.size;
   const bits = Uint8Array.from(atob(qr.bits), (c) => c.charCodeAt(0));

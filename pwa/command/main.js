@@ -212,7 +212,7 @@ function receive(message) {
 
 function notice(message) {
   if (message.type === "welcome") {
-    // Only these roles run incidents from here (server/incidents.py may_act).
+    // Only these roles run incidents from here (server/features/incidents.py may_act).
     page.mayAct = message.role === "organiser" || message.role === "command";
     evacuation.allow(page.mayAct);
     invalidate("incidents", "alerts");
@@ -293,7 +293,7 @@ const incidentActions = {
   allowed: () => page.mayAct,
   event: () => page.event,
   ack: (incident) => incidentAction(incident, "ack"),
-  // A person, a team, or both (server/incidents.py AssignIn); the dialog
+  // A person, a team, or both (server/features/incidents.py AssignIn); the dialog
   // opens on who has it now, and what is left empty is cleared.
   assign: (incident) => {
     fillRosterChoices($("assignee-roster"), page.roster);

@@ -23,7 +23,7 @@ function time(value) {
 }
 
 /** Arrivals per minute (``[{minute, count}]``, oldest first) as {at, count}. */
-/** {"start", "counts": [n per minute]} (server/headcount.py) → [{at, count}]. */
+/** {"start", "counts": [n per minute]} (server/features/headcount.py) → [{at, count}]. */
 export function arrivalsSeries(raw) {
   const start = time(raw?.start);
   if (!start || !Array.isArray(raw.counts)) return [];
@@ -41,7 +41,7 @@ export function headcountView(data) {
     notYetArrived: maybeNumber(d.not_yet_arrived) ?? (expected === null ? null : Math.max(0, expected - checkedIn)),
     zones: (d.zones || []).map((z) => {
       const capacity = maybeNumber(z.capacity);
-      // The level is the server's decision (zone_level in server/headcount.py).
+      // The level is the server's decision (zone_level in server/features/headcount.py).
       const level = capacity === null ? "none" : z.level === "near_full" ? "near" : z.level || "ok";
       return { id: z.id, name: z.name, inside: number(z.inside), capacity, softWarning: number(z.soft_warning, 0.9), level };
     }),
@@ -110,7 +110,7 @@ export function stockView(data) {
       const quantity = number(item.quantity);
       const low = maybeNumber(item.low_threshold);
       const critical = maybeNumber(item.critical_threshold);
-      // The level is the server's decision (stock_level in server/stock.py).
+      // The level is the server's decision (stock_level in server/features/stock.py).
       const level = item.level in rank ? item.level : "ok";
       return { id: item.id, name: item.name, unit: item.unit || "", location: item.location || "", quantity, low, critical, level };
     })
@@ -124,7 +124,7 @@ export function stockView(data) {
 }
 
 /**
- * One incident as the board shows it (server/incidents.py incident_json):
+ * One incident as the board shows it (server/features/incidents.py incident_json):
  * the place named from the zones and gates the headcount lists.
  */
 export function incidentView(raw, names = {}) {

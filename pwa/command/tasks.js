@@ -1,10 +1,10 @@
 // The task board on the command centre: every task of the event by status
 // (to do, doing, blocked, done) and by team, with the progress of each
 // checklist and what is overdue. The `tasks` topic brings every change to a
-// command screen (server/tasks.py); the list is read over HTTP at each
+// command screen (server/features/tasks.py); the list is read over HTTP at each
 // snapshot and patched from each message after. Beside it, the event's run
 // sheets: one imported from a CSV file (offset as T-120, title, team, staff,
-// zone, priority, steps "a|b": server/run_sheets.py) and applied, once, at
+// zone, priority, steps "a|b": server/features/run_sheets.py) and applied, once, at
 // the event's start as doors-open.
 
 import { errorText, teamName } from "../shared/codes.js";
@@ -27,7 +27,7 @@ export function teamOf(task, people) {
   return member ? member.team : "";
 }
 
-/** Whether a task is past its due time and not done (the same rule as server/task_rules.py overdue). */
+/** Whether a task is past its due time and not done (the same rule as server/features/task_rules.py overdue). */
 export function isOverdue(task, now) {
   return task.status !== "done" && Boolean(task.due_at) && new Date(task.due_at) <= now;
 }

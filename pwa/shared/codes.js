@@ -11,7 +11,7 @@ function known(key, params) {
   return text === key ? null : text;
 }
 
-/** Built-in teams (server/roster_rules.py TEAMS); any other name is the event's own. */
+/** Built-in teams (server/features/roster_rules.py TEAMS); any other name is the event's own. */
 export const TEAMS = ["security", "reception", "logistics", "tech"];
 
 /** A roster team in words: a built-in one in the page's language, the event's own as named. */
@@ -116,7 +116,7 @@ export function alertKind(kind) {
 }
 
 /**
- * What an alert says, from its kind and data (server/alerts.py): names come
+ * What an alert says, from its kind and data (server/features/alerts.py): names come
  * with the data; times are shown in `timeZone` (the event's).
  */
 export function alertText(alert, { timeZone = null } = {}) {
@@ -132,7 +132,7 @@ export function alertText(alert, { timeZone = null } = {}) {
     const divergence = data.divergence && data.divergence !== "admitted_twice" ? known(`alert.conflict.${data.divergence}`, params) : null;
     if (divergence) return divergence;
   } else if (kind === "walk_in_conflict") {
-    // A walk-in bound to a blank it could not have (server/walk_in_rules.py).
+    // A walk-in bound to a blank it could not have (server/features/walk_in_rules.py).
     params.code = data.code || `#${data.ticket ?? "?"}`;
     params.gate = data.gate_name || "—";
     params.time = clock(data.scanned_at, timeZone);

@@ -60,7 +60,7 @@ export function historyText(entry) {
     return t(`history.escalated.${data.level === 2 ? 2 : 1}`, { minutes });
   }
   if (entry.action === "assigned") {
-    // A person, a team, or both (server/incidents.py act_on_incident's data).
+    // A person, a team, or both (server/features/incidents.py act_on_incident's data).
     const person = data.assignee && (data.assignee.id != null || data.assignee.name) ? personName(data.assignee) : "";
     const assignee = [person, data.team ? teamName(data.team) : ""].filter(Boolean).join(" · ");
     return assignee ? t("history.assigned", { who, assignee }) : t("history.unassigned", { who });

@@ -57,7 +57,7 @@ export function decide(ticket, secretGeneration, move, when, zoneHasRoom = true)
   const refuse = (reason) => ({ ok: false, reason, zoneAfter: ticket.zoneId ?? null });
 
   if (ticket.status === RETIRED) return refuse(RETIRED);
-  // An unbound walk-in blank (server/walk_ins.py): nobody's ticket yet.
+  // An unbound walk-in blank (server/features/walk_ins.py): nobody's ticket yet.
   if (ticket.status === "blank") return refuse(INVALID);
   if (ticket.status === "revoked" || secretGeneration !== ticket.generation) return refuse(REVOKED);
   if (ticket.validFrom && when < ticket.validFrom) return refuse(NOT_YET_VALID);

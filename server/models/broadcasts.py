@@ -1,6 +1,6 @@
 """Broadcasts to the floor and their read receipts; emergency plans confirmed by staff.
 
-A broadcast's audience is stored as sent (``server.broadcast_rules.Audience``
+A broadcast's audience is stored as sent (``server.features.broadcast_rules.Audience``
 as JSON), not resolved into rows: who it reaches is decided by the same
 function wherever it is needed. An acknowledgement is one row per phone
 (``uq_broadcast_acks_broadcast_id``: a phone that sends it twice, online

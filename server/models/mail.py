@@ -29,7 +29,7 @@ class MailDelivery(Base):
     """One ticket's mail in one mailing, and how far it got.
 
     ``status`` moves queued → sending → sent | failed, each step committed
-    before the next begins (``server.mail_sender`` explains why a mail left
+    before the next begins (``server.features.mail_sender`` explains why a mail left
     in "sending" by a process that died becomes failed/``interrupted``
     instead of being sent again).
     """

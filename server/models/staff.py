@@ -3,7 +3,7 @@
 A member is bound to the event; a phone paired with a code made for a member
 carries ``accounts.staff_id``. A shift is one period ``[started_at,
 ended_at)`` on duty, where the member stood (``zone_id``); the rules that
-read shifts are in ``server/roster_rules.py``.
+read shifts are in ``server/features/roster_rules.py``.
 """
 
 from __future__ import annotations

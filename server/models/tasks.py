@@ -40,7 +40,7 @@ class Task(Base):
     due_at: Mapped[datetime | None]
     #: "low", "normal", "high".
     priority: Mapped[str] = mapped_column(String(8), default="normal")
-    #: "todo", "doing", "done", "blocked" (``server.task_rules``).
+    #: "todo", "doing", "done", "blocked" (``server.features.task_rules``).
     status: Mapped[str] = mapped_column(String(8), default="todo")
     #: Why it is blocked (free text: shredded too).
     blocked_reason: Mapped[str] = mapped_column(String(500), default="")

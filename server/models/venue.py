@@ -36,7 +36,7 @@ class Event(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Days after ``ends_at`` that attendees' personal data is kept (None:
-    #: ``MUSTER_RETENTION_DAYS``); then the shred removes it (server/retention.py).
+    #: ``MUSTER_RETENTION_DAYS``); then the shred removes it (server/features/retention.py).
     retention_days: Mapped[int | None] = mapped_column(Integer)
     #: When a process claimed the shred (a lease: ``retention_rules.SHRED_LEASE``).
     shred_claimed_at: Mapped[datetime | None]

@@ -1,5 +1,5 @@
 """Walk-ins at the door: the blank tickets a supervisor's phone holds, and
-each registration that bound one to a person (``server/walk_ins.py``)."""
+each registration that bound one to a person (``server/features/walk_ins.py``)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class WalkIn(Base):
     ticket_id: Mapped[int] = mapped_column(BigInteger)
     device_id: Mapped[int | None] = mapped_column(BigInteger)
     gate_id: Mapped[int | None] = mapped_column(BigInteger)
-    #: Personal data: the shred empties these (``server/retention_rules.py``).
+    #: Personal data: the shred empties these (``server/features/retention_rules.py``).
     holder_name: Mapped[str] = mapped_column(String(200))
     holder_email: Mapped[str] = mapped_column(String(320), default="")
     holder_phone: Mapped[str] = mapped_column(String(40), default="")

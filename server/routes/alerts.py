@@ -1,6 +1,6 @@
 """Alerts for the command centre: list them, acknowledge them.
 
-Alerts are raised elsewhere (``server.alerts.raise_alert``: offline
+Alerts are raised elsewhere (``server.features.alerts.raise_alert``: offline
 conflicts, zones near full, low stock, escalations). Acknowledging one
 publishes an ``acknowledged`` message on the ``alerts`` topic, so every
 screen clears it at once, on every server process.
@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from realtime.outbox import publish
-from server.alerts import alert_json
 from server.auth import EVERYONE, READERS, authorize
 from server.context import muster
 from server.errors import InvalidRequest, NotFound
+from server.features.alerts import alert_json
 from server.http import json_response, path_int
 from server.lookup import get_event
 from server.models import Alert, utcnow

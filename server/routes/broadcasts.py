@@ -1,7 +1,7 @@
 """Broadcasts over HTTP: send to an audience, read the receipts, acknowledge, re-send;
 and plans confirmed by the roster member holding a phone.
 
-Rights (``server/rights.py``): command and organiser send, read the
+Rights (``server/features/rights.py``): command and organiser send, read the
 receipts and re-send; every phone lists the broadcasts that reach it and
 acknowledges them (one outside a broadcast's audience is refused,
 ``not_in_audience``).
@@ -12,9 +12,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from server import broadcasts
 from server.auth import EVERYONE, READERS, Principal, authenticate, authorize, check_rights
 from server.context import muster
+from server.features import broadcasts
 from server.http import json_response, parse_body, path_int
 from server.openapi import accepts, answers
 from server.responses import JSONResponse

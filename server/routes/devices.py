@@ -41,6 +41,9 @@ from checkin.qr import render_png, render_svg
 from server.auth import ORGANISER, READERS, authenticate, authorize, hash_token, new_token
 from server.context import muster
 from server.errors import InvalidRequest, NotFound
+from server.features.staff import may_override_account, own_staff
+from server.features.tokens import announce, revoke_token
+from server.features.walk_ins import give_blanks, revoke_device_blanks
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import Account, Event, Gate, PairingCode, utcnow
@@ -48,9 +51,6 @@ from server.openapi import TEXT, accepts, answers, public, reads
 from server.rate_limits import client_address
 from server.responses import JSONResponse
 from server.serialize import event_json, gate_json, iso
-from server.staff import may_override_account, own_staff
-from server.tokens import announce, revoke_token
-from server.walk_ins import give_blanks, revoke_device_blanks
 
 #: No 0/O, 1/I: a code read out over a radio or typed from a screen survives.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import evacuation_accounts, evacuation_report, evacuations
 from server.auth import (
     EVERYONE,
     ORGANISER,
@@ -23,6 +22,7 @@ from server.auth import (
     check_rights,
 )
 from server.context import muster
+from server.features import evacuation_accounts, evacuation_report, evacuations
 from server.http import json_response, parse_body, path_int, read_json, validate
 from server.openapi import accepts, answers
 from server.responses import JSONResponse

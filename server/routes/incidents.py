@@ -2,7 +2,7 @@
 
 Everyone on the event may report and comment (door phones too: a dead card
 reader at the gate is an incident); organiser, command and floor staff take
-and resolve them, within the rules of ``server.incident_rules.may_act``.
+and resolve them, within the rules of ``server.features.incident_rules.may_act``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import incident_rules, incidents
 from server.auth import DOOR, EVERYONE, OPERATORS, Principal, authorize
 from server.context import muster
 from server.errors import Forbidden, InvalidRequest
+from server.features import incident_rules, incidents
+from server.features.photos import StoredPhoto, reencode_photo
 from server.http import json_response, parse_body, path_int, read_json, read_limited, validate
 from server.openapi import FLAG, TEXT, WHOLE, accepts, answers, file_form, reads
-from server.photos import StoredPhoto, reencode_photo
 from server.responses import JSONResponse
 
 #: Room for the form fields beside the photo in a multipart report.
@@ -127,7 +127,7 @@ def _statuses(raw: str | None) -> list[str] | None:
 async def _door_took_part(request: Request, principal: Principal, event_id: int) -> None:
     """A door phone reads the incidents it had a hand in, no others: they
     may name attendees (who fainted where), and a door only reports and
-    comments (server/rights.py)."""
+    comments (server/features/rights.py)."""
     if principal.role != DOOR:
         return
     incident_id = path_int(request, "incident_id")

@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from server.auth import ORGANISER, READERS, authorize
 from server.context import muster
+from server.features.keys import rotate_event_key
 from server.http import json_response, path_int
-from server.keys import rotate_event_key
 from server.lookup import event_rows, get_event
 from server.models import SigningKey
 from server.openapi import answers

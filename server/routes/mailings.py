@@ -11,9 +11,8 @@ from starlette.routing import Route
 from server.auth import ORGANISER, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
-from server.http import json_response, parse_body, path_int
-from server.mail_sender import MAIL
-from server.mailings import (
+from server.features.mail_sender import MAIL
+from server.features.mailings import (
     MAX_NAMED_TICKETS,
     STATUSES,
     MailingRequest,
@@ -23,6 +22,7 @@ from server.mailings import (
     mailing_json,
     read_mailing,
 )
+from server.http import json_response, parse_body, path_int
 from server.openapi import TEXT, WHOLE, accepts, answers, reads
 from server.responses import JSONResponse
 

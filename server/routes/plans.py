@@ -17,17 +17,17 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from server.auth import EVERYONE, ORGANISER, authorize
-from server.broadcasts import plan_readiness
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.features.broadcasts import plan_readiness
+from server.features.incidents import plan_json, require_category
+from server.features.staff import normal_team
 from server.fields import Text
 from server.http import json_response, parse_body, path_int
-from server.incidents import plan_json, require_category
 from server.lookup import get_event
 from server.models import EmergencyPlan, utcnow
 from server.openapi import accepts, answers
 from server.responses import JSONResponse
-from server.staff import normal_team
 
 Title = Annotated[str, Field(max_length=200)]
 Steps = Annotated[str, Field(max_length=20_000)]

@@ -13,27 +13,27 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from server import spreadsheet
 from server.auth import READERS, authorize
-from server.broadcast_rules import ack_times, audience_of, audience_text
-from server.broadcasts import broadcast_figures, broadcasts_review
 from server.context import muster
 from server.db import Database
 from server.errors import Forbidden
+from server.features import spreadsheet
+from server.features.broadcast_rules import ack_times, audience_of, audience_text
+from server.features.broadcasts import broadcast_figures, broadcasts_review
+from server.features.issuance import BLANK_STATUS
+from server.features.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
+from server.features.rights import COMMAND_EXPORTS, may_export_personal_data
+from server.features.task_rules import outcome
+from server.features.tasks import tasks_review
 from server.http import json_response, path_int
-from server.issuance import BLANK_STATUS
 from server.lookup import get_event
 from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
 from server.models.tasks import Task, TaskStep
 from server.openapi import answers
-from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.responses import JSONResponse
-from server.rights import COMMAND_EXPORTS, may_export_personal_data
 from server.serialize import iso
-from server.task_rules import outcome
-from server.tasks import tasks_review
 
 #: Rows fetched per round trip while streaming an export.
 EXPORT_BATCH = 5000

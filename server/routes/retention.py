@@ -17,14 +17,14 @@ from starlette.routing import Route
 from server.auth import ORGANISER, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, NotFound
+from server.features.personal_data import event_archive, record_csv, ticket_record
+from server.features.retention import audit, claim, erase_ticket, event_clock, shred
+from server.features.retention_rules import reminder
 from server.http import json_response, parse_body, path_int
 from server.lookup import get_event
 from server.models import AuditEntry, Ticket, utcnow
 from server.openapi import accepts, answers, reads
-from server.personal_data import event_archive, record_csv, ticket_record
 from server.responses import JSONResponse
-from server.retention import audit, claim, erase_ticket, event_clock, shred
-from server.retention_rules import reminder
 from server.serialize import iso
 
 NO_STORE = {"Cache-Control": "private, no-store"}

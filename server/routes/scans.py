@@ -30,16 +30,16 @@ from checkin.venue import load_venue
 from server.auth import COMMAND, EVERYONE, ORGANISER, SCANNERS, authorize
 from server.context import Muster, muster
 from server.errors import InvalidRequest, NotFound
+from server.features.headcount import headcount_snapshot
+from server.features.issuance import is_printed_code, secrets_of_codes
+from server.features.staff import may_override_account
+from server.features.walk_ins import give_blanks
 from server.fields import DbInt, UtcDatetime, storable
-from server.headcount import headcount_snapshot
 from server.http import json_response, parse_body, path_int
-from server.issuance import is_printed_code, secrets_of_codes
 from server.models import Event, Revocation, Scan, Ticket, WalkIn, utcnow
 from server.openapi import TEXT, accepts, answers, reads
 from server.responses import JSONResponse
 from server.serialize import iso
-from server.staff import may_override_account
-from server.walk_ins import give_blanks
 
 #: Most scans in one offline batch.
 SYNC_MAX_SCANS = 5000
@@ -227,7 +227,7 @@ async def offline_bundle(
     generation and validity in the clear, for looking people up and
     admitting them by hand with no network. Only those phones get it, and
     they drop it when unpaired or when a full bundle comes without it. Their
-    bundle also has ``walk_in_blanks`` (``server.walk_ins.give_blanks``),
+    bundle also has ``walk_in_blanks`` (``server.features.walk_ins.give_blanks``),
     and a walk-in bound since the cursor comes like a ticket issued since.
     """
     now = utcnow()

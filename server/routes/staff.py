@@ -12,16 +12,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from realtime.topics import ROSTER
-from server import staff
 from server.auth import ORGANISER, READERS, Principal, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict
+from server.features import staff
+from server.features.tokens import announce
 from server.http import json_response, parse_body, path_int, read_json, validate
 from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
 from server.routes.devices import issue_pairing_code
 from server.routes.tickets import csv_upload_text
-from server.tokens import announce
 
 _CSV_TYPES = ("text/csv", "multipart/form-data", "application/csv")
 

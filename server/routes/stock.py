@@ -9,10 +9,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from server import stock
 from server.auth import OPERATORS, ORGANISER, authorize
 from server.context import muster
 from server.errors import InvalidRequest
+from server.features import stock
 from server.fields import fits_int
 from server.http import json_response, parse_body, path_int
 from server.openapi import WHOLE, accepts, answers, reads

@@ -1,6 +1,6 @@
 """The task board over HTTP: tasks, changes with a nonce, run sheets.
 
-Rights (``server/rights.py``): organiser and command make and change every
+Rights (``server/features/rights.py``): organiser and command make and change every
 task and run sheet; every phone lists the tasks of the person holding it
 and of their team and works on those (status and steps): another's is 403
 ``not_your_task``, and what a task is, who does it and when stays with
@@ -12,11 +12,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from server import run_sheets, tasks
 from server.auth import EVERYONE, READERS, authenticate, authorize, check_rights
 from server.context import muster
+from server.features import run_sheets, tasks
+from server.features.issuance import RowError
 from server.http import json_response, parse_body, path_int, read_json, validate
-from server.issuance import RowError
 from server.openapi import CSV_FILE, TEXT, accepts, answers, file_form, reads
 from server.responses import JSONResponse
 from server.routes.tickets import csv_upload_text

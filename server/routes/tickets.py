@@ -26,9 +26,7 @@ from server.auth import (
 )
 from server.context import muster
 from server.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
-from server.fields import MAX_INT, storable
-from server.http import json_response, path_int, read_json, read_limited, validate
-from server.issuance import (
+from server.features.issuance import (
     BLANK_STATUS,
     EXISTING_EMAILS,
     MAX_REPORTED_ERRORS,
@@ -39,11 +37,13 @@ from server.issuance import (
     parse_csv,
     tickets_by_email,
 )
+from server.features.rights import may_export_personal_data, ticket_view
+from server.fields import MAX_INT, storable
+from server.http import json_response, path_int, read_json, read_limited, validate
 from server.lookup import get_event
 from server.models import Event, Revocation, Ticket, utcnow
 from server.openapi import CSV_FILE, TEXT, WHOLE, accepts, answers, file_form, reads
 from server.responses import JSONResponse
-from server.rights import may_export_personal_data, ticket_view
 from server.security_headers import page_policy
 from server.serialize import ticket_json
 
@@ -152,10 +152,10 @@ async def search_tickets(request: Request) -> JSONResponse:
     """Find tickets by name, email, code or secret (``q``), newest first.
 
     A door looks a person up by name or printed code only, and gets no email
-    or secret (server.rights.ticket_view), at most
+    or secret (server.features.rights.ticket_view), at most
     ``MUSTER_DOOR_LOOKUPS_PER_MINUTE`` times a minute (429 past it). A door,
     and command unless the organiser lets it export personal data
-    (server.rights), get a look-up, not a listing: at most ``LOOKUP_LIMIT``
+    (server.features.rights), get a look-up, not a listing: at most ``LOOKUP_LIMIT``
     answers, no paging, nothing without a search term."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)

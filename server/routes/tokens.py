@@ -3,7 +3,7 @@
 People's tokens (``muster token create``) and paired phones alike; never a
 secret (only its hash is stored, and not even that is shown). Revoking cuts
 the token off on every process at once, its open websockets included
-(``server.tokens``).
+(``server.features.tokens``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from starlette.routing import Route
 from server.auth import ORGANISER, authorize
 from server.context import muster
 from server.errors import Conflict
+from server.features.tokens import announce, list_tokens, revoke_token, token_json
 from server.http import json_response, path_int
 from server.openapi import answers
 from server.responses import JSONResponse
-from server.tokens import announce, list_tokens, revoke_token, token_json
 
 
 async def read_tokens(request: Request) -> JSONResponse:

@@ -17,9 +17,9 @@ from checkin.venue import venues
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
+from server.features.keys import create_event_key
 from server.fields import Count, TicketTime
 from server.http import json_response, parse_body, path_int
-from server.keys import create_event_key
 from server.lookup import event_rows, get_event, get_in_event
 from server.models import (
     Account,

@@ -1,5 +1,5 @@
 """Walk-ins at the door: a door supervisor's phone registers and admits a person
-in one request, at once or from its offline queue (``server.walk_ins``)."""
+in one request, at once or from its offline queue (``server.features.walk_ins``)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from starlette.routing import Route
 from server.auth import DOOR, authorize
 from server.context import muster
 from server.errors import Forbidden, InvalidRequest
+from server.features.mail_sender import MAIL
+from server.features.staff import may_override_account
+from server.features.walk_in_rules import contact_problem
+from server.features.walk_ins import WalkInRequest, register_walk_in
 from server.fields import DbInt, UtcDatetime
 from server.http import json_response, parse_body, path_int
-from server.mail_sender import MAIL
 from server.models import utcnow
 from server.openapi import accepts
 from server.responses import JSONResponse
-from server.staff import may_override_account
-from server.walk_in_rules import contact_problem
-from server.walk_ins import WalkInRequest, register_walk_in
 
 
 class WalkInIn(BaseModel):

@@ -235,7 +235,7 @@ def test_installable_and_opens_offline(live_server: LiveServer, browser: Any) ->
 def test_display_js_opens_what_display_py_seals(live_server: LiveServer, browser: Any) -> None:
     from checkin.display import seal
     from checkin.secrets import generate_key
-    from server.issuance import ticket_code
+    from server.features.issuance import ticket_code
 
     key = generate_key(1)
     secret = Signer(1, key.private).sign(TicketClaims(7, 42, 3, 1, None, None, 1))
@@ -264,7 +264,7 @@ def test_walkin_js_checks_a_person_as_walk_in_rules_py(
     live_server: LiveServer, browser: Any
 ) -> None:
     """``checkContact`` (pwa/app/walkin.js) and ``contact_problem`` agree."""
-    from server.walk_in_rules import contact_problem
+    from server.features.walk_in_rules import contact_problem
 
     people = [
         (name, email, phone)

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server.alerts import raise_alert
 from server.context import Muster
+from server.features.alerts import raise_alert
 from server.models import BusMessage
 from tests.conftest import Api
 

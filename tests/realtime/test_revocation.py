@@ -1,7 +1,7 @@
 """Revoking a token cuts it off at once, websocket included, on SQLite and PostgreSQL:
 ``GET /api/v1/tokens`` lists every kind without a secret, ``POST …/revoke``
 refuses the token on the next request even with a long token cache, and its
-open socket is closed with 4401 within a second (``server.tokens``,
+open socket is closed with 4401 within a second (``server.features.tokens``,
 ``realtime.hub.Hub.on_revoked``). Two real processes: test_cross_process.py.
 """
 

@@ -3,7 +3,7 @@ every caller — organiser, command, door, staff, another event's organiser,
 a bad token — on a real server, on SQLite and PostgreSQL. A role
 ``TOPIC_ROLES`` leaves out is closed with 4403 before anything is sent, a
 bad token with 4401; a role let in gets its first message, and no
-attendee's email or ticket secret in it unless server/rights.py lets that
+attendee's email or ticket secret in it unless server/features/rights.py lets that
 role see them. tests/server/test_role_table.py is the HTTP half."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 from realtime.topics import TOPIC_ROLES, TOPICS
-from server.alerts import raise_alert
 from server.app import TOPIC_PROVIDERS
-from server.rights import PERSONAL_FIELDS
+from server.features.alerts import raise_alert
+from server.features.rights import PERSONAL_FIELDS
 from tests.conftest import event_body
 from tests.realtime.conftest import WAIT, Open, Served, make_venue, scan
 from tests.server.test_role_table import filled_keys

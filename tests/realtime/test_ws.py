@@ -26,8 +26,8 @@ from realtime import connection
 from realtime import hub as hub_module
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from realtime.hub import HUB
-from server.alerts import raise_alert
 from server.context import Muster
+from server.features.alerts import raise_alert
 from server.models import BusMessage
 from server.settings import Settings
 from tests.conftest import event_body

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.broadcast_rules import (
+from server.features.broadcast_rules import (
     Audience,
     Reader,
     ack_times,

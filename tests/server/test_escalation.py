@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.app import create_app
-from server.escalation import ESCALATION_LOOP, _claim, _due, check_escalations
+from server.features.escalation import ESCALATION_LOOP, _claim, _due, check_escalations
 from server.models import Alert, BusMessage, Incident, IncidentLogEntry
 from tests.server.checkers import checking_at_once
 from tests.server.test_incidents import report, url

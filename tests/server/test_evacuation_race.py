@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server import evacuation_accounts
 from server.context import Muster
+from server.features import evacuation_accounts
 from server.models import EvacuationAccount, EvacuationPerson
 from tests.conftest import Api
 from tests.server.test_evacuations import make_venue, start

@@ -1,6 +1,6 @@
 """The roll frozen in the database (one INSERT … SELECT) equals the pure rule's roll.
 
-``server.roll_call.freeze_roll`` is the reference: on random scan logs (refused
+``server.features.roll_call.freeze_roll`` is the reference: on random scan logs (refused
 and annulled scans, exits, zone moves, scans after the start, ties on the scan
 time, proofs that arrived after the start) the rows the start writes must be
 exactly the entries the rule makes from each ticket's last accepted scan at or
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import roll_call
 from server.context import Muster
+from server.features import roll_call
+from server.features.roll_call import LastScan
 from server.models import EvacuationPerson, Scan
-from server.roll_call import LastScan
 from tests.conftest import Api
 from tests.server.test_evacuations import make_venue, start
 

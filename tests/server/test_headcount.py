@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.context import Muster
-from server.headcount import headcount_snapshot
+from server.features.headcount import headcount_snapshot
 
 
 async def test_snapshot_shape_before_any_scan(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from server.auth import Principal, create_account
-from server.incidents import ReportIn, incidents_snapshot, report_incident
+from server.features.incidents import ReportIn, incidents_snapshot, report_incident
 from server.models import BusMessage, Incident, utcnow
 from tests.conftest import Api
 

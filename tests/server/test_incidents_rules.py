@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.incident_rules import (
+from server.features.incident_rules import (
     ACK,
     ACKNOWLEDGED,
     ASSIGN,

@@ -175,7 +175,7 @@ async def _seed_keys(url: str, kek_: KeyEncryptionKey) -> list[bytes]:
     """Two events' keys, one stored sealed, one in plain (as before 0014)."""
     from datetime import UTC, datetime, timedelta
 
-    from server.keys import create_event_key
+    from server.features.keys import create_event_key
     from server.models import Event
 
     db = Database(url)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from server.keys import KEY_ACTIVATION_DELAY, KeyStore, active_key
+from server.features.keys import KEY_ACTIVATION_DELAY, KeyStore, active_key
 from server.models import SigningKey, utcnow
 
 

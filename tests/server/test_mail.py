@@ -16,8 +16,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from server.mail import LANGUAGES, TicketMail, catalogue, mail_language, ticket_mail
-from server.mail_sender import INTERRUPTED, REFUSED, RETRY, smtp_failure
+from server.features.mail import LANGUAGES, TicketMail, catalogue, mail_language, ticket_mail
+from server.features.mail_sender import INTERRUPTED, REFUSED, RETRY, smtp_failure
 
 SECRET = "M" + "A1B2C3D4E5" * 14
 

@@ -9,8 +9,8 @@ from collections import Counter
 from sqlalchemy import select, update
 
 from server.db import Database
-from server.mail_sender import claim_next
-from server.mailings import MailingRequest, create_mailing
+from server.features.mail_sender import claim_next
+from server.features.mailings import MailingRequest, create_mailing
 from server.models import MailDelivery, utcnow
 from tests.conftest import event_body
 

@@ -18,7 +18,7 @@ import zxingcpp
 from PIL import Image
 
 from server.app import create_app
-from server.mail_sender import MAIL
+from server.features.mail_sender import MAIL
 from server.settings import Settings, SmtpServer
 from tests.conftest import Api, event_body
 from tests.smtp import LoopbackSmtp as Loopback

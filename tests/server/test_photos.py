@@ -10,7 +10,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from server.errors import InvalidRequest, PayloadTooLarge
-from server.photos import reencode_photo
+from server.features.photos import reencode_photo
 
 LIMITS = {"max_bytes": 5_000_000, "max_pixels": 40_000_000, "max_side": 1600}
 

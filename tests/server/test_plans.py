@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.incidents import incidents_snapshot
+from server.features.incidents import incidents_snapshot
 from server.models import BusMessage
 from tests.server.test_incidents import report, url
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
+from server.features.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 

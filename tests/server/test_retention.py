@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from server.auth import create_account
+from server.features.retention import check_retention
 from server.models import AuditEntry, IncidentPhoto, MailDelivery, Mailing
-from server.retention import check_retention
 from tests.conftest import Api
 from tests.server.retention_seed import (
     BROADCAST_TEXT,

@@ -8,9 +8,9 @@ import asyncio
 from sqlalchemy import select, update
 
 from server.db import Database
+from server.features.retention import claim, event_clock, shred
+from server.features.retention_rules import claimable
 from server.models import AuditEntry, Event, utcnow
-from server.retention import claim, event_clock, shred
-from server.retention_rules import claimable
 from tests.conftest import event_body
 
 SHREDDERS = 12

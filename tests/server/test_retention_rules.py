@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server.retention_rules import (
+from server.features.retention_rules import (
     ERASED_MARK,
     SHRED_LEASE,
     STOCK_CODE_KEYS,

@@ -2,7 +2,7 @@
 
 Every operation's 401 and 403 — no token, another event's token, each role
 the table leaves out — is tests/server/test_role_table.py, which walks
-/openapi.json against server/rights.py. Here: a bound organiser, revoked and
+/openapi.json against server/features/rights.py. Here: a bound organiser, revoked and
 unknown tokens, the token cache, and the router's order.
 """
 

@@ -1,4 +1,4 @@
-"""The role × route table (server/rights.py) is what the server does.
+"""The role × route table (server/features/rights.py) is what the server does.
 
 Every operation that Muster's own ``/openapi.json`` lists is called with
 each caller: the organiser, a command screen, a door phone, a door
@@ -11,7 +11,7 @@ and the table does not (a new route) fails with the line to add.
 
 The answers to the roles let in are read too: an attendee's email or a
 ticket's secret in an answer to a role that may not see it fails
-(``server.rights.PERSONAL_FIELDS``), by value and by key, wherever it sits;
+(``server.features.rights.PERSONAL_FIELDS``), by value and by key, wherever it sits;
 so does a staff member's phone number.
 
 Every path parameter is a real object of the event (a ticket, a mailing, an
@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.alerts import raise_alert
-from server.mailings import MailingRequest, create_mailing
-from server.rights import (
+from server.features.alerts import raise_alert
+from server.features.mailings import MailingRequest, create_mailing
+from server.features.rights import (
     ORGANISER_ALLOWS,
     OWN_ONLY,
     PERSONAL_FIELDS,
@@ -284,9 +284,9 @@ async def test_every_operation_answers_every_caller_as_the_table_says(ctx, clien
         for m, p in found
         if (m, p) not in ROUTE_ROLES and (m, p) not in PUBLIC
     ]
-    assert not missing, "server/rights.py has no roles for:\n" + "\n".join(missing)
+    assert not missing, "server/features/rights.py has no roles for:\n" + "\n".join(missing)
     stale = sorted(set(ROUTE_ROLES) - set(found))
-    assert not stale, f"server/rights.py lists operations /openapi.json does not: {stale}"
+    assert not stale, f"server/features/rights.py lists operations /openapi.json does not: {stale}"
 
     world = await build_world(ctx, client, organiser)
     calls = [(caller, op) for op in found for caller in CALLERS]
@@ -319,7 +319,9 @@ async def test_every_operation_answers_every_caller_as_the_table_says(ctx, clien
             problems = []
         if not ok or problems:
             wrong.append(f"{caller:10} {method:5} {path}: {status} (table: {want}) {problems}")
-    assert not wrong, f"{len(wrong)} answers disagree with server/rights.py:\n" + "\n".join(wrong)
+    assert not wrong, (
+        f"{len(wrong)} answers disagree with server/features/rights.py:\n" + "\n".join(wrong)
+    )
 
 
 def test_the_table_names_known_roles_only():
@@ -345,7 +347,7 @@ def mark(role: str, key: tuple[str, str], roles: frozenset[str]) -> str:
 
 
 def table_rows() -> list[str]:
-    """docs/rights.md's table, one line per operation, from server/rights.py."""
+    """docs/rights.md's table, one line per operation, from server/features/rights.py."""
     rows = [
         "| method and path | organiser | command | door | staff |",
         "| --- | --- | --- | --- | --- |",
@@ -359,7 +361,7 @@ def table_rows() -> list[str]:
 
 
 def test_docs_rights_is_the_table():
-    """docs/rights.md shows server/rights.py as it is (``python -m
+    """docs/rights.md shows server/features/rights.py as it is (``python -m
     tests.server.test_role_table`` writes the table there again)."""
     text = RIGHTS_DOC.read_text(encoding="utf-8")
     assert "\n".join(table_rows()) in text, "run: python -m tests.server.test_role_table"

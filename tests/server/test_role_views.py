@@ -1,4 +1,4 @@
-"""What each role sees (server/rights.py). Of a ticket: a door what
+"""What each role sees (server/features/rights.py). Of a ticket: a door what
 admitting by name needs — never an email, another ticket's secret or a list
 to page — command the contact too, the organiser also the secret; staff
 nothing. Of incidents: a door the ones it reported or wrote on."""

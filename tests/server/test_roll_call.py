@@ -1,4 +1,4 @@
-"""The roll-call rules (server/roll_call.py): pure, so fast and exhaustive."""
+"""The roll-call rules (server/features/roll_call.py): pure, so fast and exhaustive."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server import roll_call
-from server.roll_call import Accounting, LastScan
+from server.features import roll_call
+from server.features.roll_call import Accounting, LastScan
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server import roster_rules as rules
-from server.roster_rules import Shift
+from server.features import roster_rules as rules
+from server.features.roster_rules import Shift
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Run sheets changed before they are applied (server/run_sheets.py), on both
+"""Run sheets changed before they are applied (server/features/run_sheets.py), on both
 databases: a CSV checked without saving answers its good rows as items and
 its bad rows with codes; a sheet is renamed, its items replaced or it is
 deleted until it is applied, then refused with ``run_sheet_applied``; a

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from server.models import Alert, BusMessage, StockItem, StockMovement
-from server.stock import (
+from server.features.stock import (
     ADJUST,
     INSUFFICIENT_STOCK,
     ISSUE,
@@ -21,6 +20,7 @@ from server.stock import (
     stock_snapshot,
     threshold_alert,
 )
+from server.models import Alert, BusMessage, StockItem, StockMovement
 
 # --- rules ------------------------------------------------------------------
 

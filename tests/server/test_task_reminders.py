@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from server.features.tasks import remind_due_tasks
 from server.models import BusMessage
-from server.tasks import remind_due_tasks
 from tests.server.broadcast_world import make_floor
 from tests.server.checkers import checking_at_once
 from tests.server.test_tasks import change, tasks_url

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.task_rules import (
+from server.features.task_rules import (
     BAD_TRANSITION,
     BLOCKED,
     DOING,

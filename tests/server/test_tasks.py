@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from server.features.tasks import check_overdue_tasks
 from server.models import Alert, BusMessage, Task, TaskChange
-from server.tasks import check_overdue_tasks
 from tests.conftest import Api
 from tests.server.broadcast_world import Floor, make_floor
 from tests.server.checkers import checking_at_once

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server import walk_ins
 from server.context import Muster
+from server.features import walk_ins
+from server.features.walk_ins import WalkInRequest, register_walk_in
 from server.models import Scan, Ticket, WalkIn
-from server.walk_ins import WalkInRequest, register_walk_in
 from tests.server.test_walk_ins import supervisor_phone
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

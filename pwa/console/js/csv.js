@@ -1,4 +1,4 @@
-// CSV as the server reads it (server/issuance.py parse_csv, through Python's
+// CSV as the server reads it (server/features/issuance.py parse_csv, through Python's
 // csv module): records keep the line number Python's reader reports for them
 // (the line the record ends on), so the server's per-row errors can be
 // matched back to the rows of the file the organiser dropped.
@@ -54,7 +54,7 @@ export function toCsv(rows) {
 }
 
 /**
- * The server's header names for each column (server/issuance.py
+ * The server's header names for each column (server/features/issuance.py
  * HEADER_ALIASES — keep the two in step): used to point at the cell a row
  * error names.
  */

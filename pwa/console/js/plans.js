@@ -14,7 +14,7 @@ export const DEFAULT_CATEGORIES = ["equipment_failure", "power", "network", "med
 
 /**
  * The event's categories: options.incident_categories, a list of keys, or
- * the defaults (server/incidents.py event_categories — keep the two in step).
+ * the defaults (server/features/incidents.py event_categories — keep the two in step).
  */
 export function eventCategories(event) {
   const given = event.options && event.options.incident_categories;
@@ -118,7 +118,7 @@ function planForm(view, category, plan) {
   stepsZh.addEventListener("input", showPreview);
   stepsEn.addEventListener("input", showPreview);
   showPreview();
-  // The teams expected to confirm it (server/broadcast_rules.py plan_expects): none ticked, everyone.
+  // The teams expected to confirm it (server/features/broadcast_rules.py plan_expects): none ticked, everyone.
   const named = new Set(plan && Array.isArray(plan.teams) ? plan.teams : []);
   const teamBoxes = [...new Set([...TEAMS, ...named])].map((team) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "teams", value: team, checked: named.has(team) }), teamName(team)));

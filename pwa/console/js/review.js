@@ -117,7 +117,7 @@ export async function showReview(view) {
 /**
  * The organiser's leave for the command centre to download these logs too:
  * they name people, so command gets 403 export_not_allowed without it
- * (the event option command_exports; server/rights.py).
+ * (the event option command_exports; server/features/rights.py).
  */
 function commandExportsBox(view) {
   const { api, event } = view;

@@ -2,7 +2,7 @@
 // confirmation (confirmed / expected, median and slowest seconds from sending
 // to a confirmation), the emergency plans confirmed by doors-open, and the
 // tasks on time / late / not done by team. Figures only, as the report gives
-// them (server/broadcasts.py broadcasts_review, server/tasks.py tasks_review).
+// them (server/features/broadcasts.py broadcasts_review, server/features/tasks.py tasks_review).
 
 import { language, t } from "../../shared/i18n.js";
 import { formatInZone } from "../../shared/time.js";

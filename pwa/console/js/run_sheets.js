@@ -1,7 +1,7 @@
 // Run sheets (流程表) in the console: a timed template of tasks relative to
 // doors-open (T−120 "signage up", T+0 "doors open"…), made here or read from
 // a CSV, changed until it is applied, and applied to the event once (the
-// event's start is doors-open: server/run_sheets.py). A CSV is first checked
+// event's start is doors-open: server/features/run_sheets.py). A CSV is first checked
 // without saving (POST …/run-sheets/check): its good rows land in the editor
 // and its bad rows are listed by line with the server's codes, so nothing
 // typed or imported is lost while the organiser mends the rest.
@@ -15,7 +15,7 @@ import { TEAMS, teamName } from "./staff.js";
 
 export const PRIORITIES = ["high", "normal", "low"];
 
-/** Doors-open plus `minutes`, as an ISO time (the same sum as server/task_rules.py due_from). */
+/** Doors-open plus `minutes`, as an ISO time (the same sum as server/features/task_rules.py due_from). */
 export function dueFrom(doorsOpenIso, minutes) {
   return new Date(Date.parse(doorsOpenIso) + minutes * 60000).toISOString();
 }

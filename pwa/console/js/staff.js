@@ -3,7 +3,7 @@
 // imports a CSV (all rows or none; the server answers bad rows with codes,
 // worded here by rowProblem), exports the roster, pairs a phone to a person
 // (the phone then knows who holds it and starts their shift) and sees who is
-// on duty where. The rules live in server/roster_rules.py.
+// on duty where. The rules live in server/features/roster_rules.py.
 
 import { rowProblem, TEAMS, teamName } from "../../shared/codes.js";
 import { language, t } from "../../shared/i18n.js";

@@ -4,7 +4,7 @@
 // due time on the event's clock, priority, steps) or changes one. A change
 // is a PATCH /tasks/{id} with a nonce, like every other client's: a save
 // retried after a network failure sends the same nonce, so it lands once
-// (server/tasks.py). The day itself runs on the command centre's board and
+// (server/features/tasks.py). The day itself runs on the command centre's board and
 // the phones.
 
 import { t } from "../../shared/i18n.js";
@@ -145,7 +145,7 @@ export async function showTasks(view) {
     try {
       const steps = stepsInput.value.split("\n").map((s) => s.trim()).filter(Boolean);
       if (editing) {
-        // The checklist only when it changed: a step kept by title keeps its tick (server/task_rules.py kept_steps).
+        // The checklist only when it changed: a step kept by title keeps its tick (server/features/task_rules.py kept_steps).
         const before = editing.steps.map((step) => step.title);
         const change = JSON.stringify(before) === JSON.stringify(steps) ? body : { ...body, step_titles: steps };
         await api.patch(`/api/v1/tasks/${editing.id}`, { ...change, nonce: nonces.nonceFor({ task: editing.id, ...change }) });

@@ -1,7 +1,7 @@
 // Every token of every kind (people's from `muster token create` and paired
 // phones), for every event: role, event, gate, last seen, and revoke. A
 // revoked token is refused at once on every server process and its live
-// socket closed (server/tokens.py). The list is for an organiser token of
+// socket closed (server/features/tokens.py). The list is for an organiser token of
 // every event; one bound to an event is told so (403).
 
 import { language, t } from "../../shared/i18n.js";

@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from server import spreadsheet
 from server.db import Database
-from server.issuance import BLANK_STATUS
+from server.features import spreadsheet
+from server.features.issuance import BLANK_STATUS
+from server.features.retention import needles_of
 from server.models import (
     Alert,
     Broadcast,
@@ -38,7 +39,6 @@ from server.models import (
     TicketType,
     WalkIn,
 )
-from server.retention import needles_of
 from server.serialize import iso, ticket_json
 
 

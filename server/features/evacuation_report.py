@@ -3,7 +3,7 @@
 Times to 50, 90 and 100 % accounted, the missing count over time, the
 figures per assembly point, the event's drills side by side; the roll as a
 CSV for the fire service (formula cells neutralised). The arithmetic is in
-``server/roll_call.py``.
+``server/features/roll_call.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import roll_call, spreadsheet
 from server.db import Database
-from server.evacuations import evacuation_in, evacuation_json
+from server.features import roll_call, spreadsheet
+from server.features.evacuations import evacuation_in, evacuation_json
 from server.models import Evacuation, EvacuationPerson, MusterPoint
 
 

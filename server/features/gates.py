@@ -1,4 +1,4 @@
-"""What the ``gates`` topic shows: each gate's tallies (``server.headcount``)
+"""What the ``gates`` topic shows: each gate's tallies (``server.features.headcount``)
 beside its door devices, online or not, as ``realtime.gates.DeviceTracker``
 keeps them in ``device_status`` (online: a socket holds it and its
 heartbeat is younger than ``realtime.gates.LEASE``), and scans a minute."""
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from realtime.gates import LEASE
 from server.db import Database
-from server.headcount import headcount_snapshot
+from server.features.headcount import headcount_snapshot
 from server.models import Account, DeviceStatus, Scan, utcnow
 from server.serialize import iso
 

@@ -15,7 +15,7 @@
   and per point; arrivals per minute at each point; the time to 50, 90 and
   100 % accounted.
 
-``server/evacuations.py`` reads the rows and applies these results in one
+``server/features/evacuations.py`` reads the rows and applies these results in one
 transaction; the staff phone's muster mode (``pwa/app/evacuation.js``) shows
 the same statuses offline until the server has merged them.
 """

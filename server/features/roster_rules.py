@@ -7,7 +7,7 @@
   CSV import reports them per row), never sentences.
 - **Duty**: a shift is a period ``[started_at, ended_at)``, ``ended_at``
   None while it runs. ``on_duty_in`` decides who was on duty in a set of
-  zones at an instant; the evacuation roll (``server/evacuations.py``,
+  zones at an instant; the evacuation roll (``server/features/evacuations.py``,
   ``staff_on_duty``) is meant to call it with the zones being cleared.
 - **Supervisor rights**: ``may_override`` is the one rule for whether a door
   phone may look up, admit by hand and override.

@@ -22,10 +22,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.alerts import raise_alert
 from server.auth import Principal
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.features.alerts import raise_alert
 from server.fields import MAX_COUNT, Count, DbInt, UtcDatetime
 from server.lookup import get_event
 from server.models import StockItem, StockMovement, utcnow

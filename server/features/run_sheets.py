@@ -2,7 +2,7 @@
 
 A run sheet (T−120 "signage up", T−30 "door phones paired and tested", T+0
 "doors open"…) is made by command, as JSON or imported as CSV (the ticket
-import's reader, ``server.issuance.csv_records``: all rows or none), and
+import's reader, ``server.features.issuance.csv_records``: all rows or none), and
 applied to the event: one task per item, due at doors-open plus its offset.
 Applying it again makes nothing twice: an item already made is skipped, and
 ``uq_tasks_event_run_sheet_item`` holds when two applies run at one instant
@@ -29,15 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
-from server import task_rules
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
-from server.fields import DbInt, UtcDatetime
-from server.issuance import RowError, csv_records
-from server.lookup import event_of_row, get_event
-from server.models import RunSheet, RunSheetItem, StaffMember, Task, Zone, utcnow
-from server.serialize import iso
-from server.tasks import (
+from server.features import task_rules
+from server.features.issuance import RowError, csv_records
+from server.features.tasks import (
     MAX_STEPS,
     TOPIC,
     Description,
@@ -53,6 +49,10 @@ from server.tasks import (
     task_message,
     team_code,
 )
+from server.fields import DbInt, UtcDatetime
+from server.lookup import event_of_row, get_event
+from server.models import RunSheet, RunSheetItem, StaffMember, Task, Zone, utcnow
+from server.serialize import iso
 
 MAX_ITEMS = 500
 #: A run sheet's offsets are within a week of doors-open either way.

@@ -1,4 +1,4 @@
-"""Walk-ins at the door: the pure rules (``server/walk_ins.py`` wraps them).
+"""Walk-ins at the door: the pure rules (``server/features/walk_ins.py`` wraps them).
 
 A door supervisor's phone holds a few signed blank tickets per ticket type
 (the signing key never leaves the server). Registering a walk-in binds one

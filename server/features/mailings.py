@@ -1,7 +1,7 @@
 """Mailings: jobs that mail tickets, and each ticket's delivery state.
 
 A mailing is created in one transaction with a delivery row per ticket
-(``queued``); ``server.mail_sender`` then sends them in the background and
+(``queued``); ``server.features.mail_sender`` then sends them in the background and
 the API reads the progress from the rows. Who is mailed:
 
 - ``unsent``: every valid ticket of the event with an address that has no
@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import Database, dialect_name
 from server.errors import InvalidRequest
+from server.features.mail import NOTES
 from server.lookup import get_event
-from server.mail import NOTES
 from server.models import MailDelivery, Mailing, Ticket, utcnow
 from server.serialize import iso
 

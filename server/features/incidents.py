@@ -1,4 +1,4 @@
-"""Incidents: the service around the pure rules of ``server/incident_rules.py``.
+"""Incidents: the service around the pure rules of ``server/features/incident_rules.py``.
 
 The rules decide which transitions are legal, who may make them, whether a
 new report is a duplicate of an open incident, and when an incident is due
@@ -25,7 +25,7 @@ from realtime.outbox import publish
 from server.auth import COMMAND, DOOR, ORGANISER, STAFF, Principal
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from server.incident_rules import (
+from server.features.incident_rules import (
     ACK,
     ACKNOWLEDGED,
     ACTIVE,
@@ -44,6 +44,9 @@ from server.incident_rules import (
     may_act,
     next_status,
 )
+from server.features.photos import StoredPhoto
+from server.features.roster_rules import TEAMS
+from server.features.staff import normal_team
 from server.lookup import get_event
 from server.models import (
     Account,
@@ -57,10 +60,7 @@ from server.models import (
     Zone,
     utcnow,
 )
-from server.photos import StoredPhoto
-from server.roster_rules import TEAMS
 from server.serialize import iso
-from server.staff import normal_team
 
 # --- request bodies -----------------------------------------------------------
 

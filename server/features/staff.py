@@ -1,6 +1,6 @@
 """The staff roster: members of an event's team, their phones and their shifts.
 
-The rules are in ``server/roster_rules.py`` (fields checked to codes, who is
+The rules are in ``server/features/roster_rules.py`` (fields checked to codes, who is
 on duty where); this module reads and writes the rows around them.
 
 - **Members** are checked with ``member_problems`` and answered as import
@@ -28,15 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
 from realtime.topics import ROSTER
-from server import roster_rules, spreadsheet
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.features import roster_rules, spreadsheet
+from server.features.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
+from server.features.tokens import log_revocations
 from server.fields import DbInt, UtcDatetime
-from server.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
 from server.lookup import get_event
 from server.models import Account, DutyShift, Gate, StaffMember, Zone, utcnow
 from server.serialize import iso
-from server.tokens import log_revocations
 
 #: The Chinese names of the built-in teams, read as their codes.
 TEAM_ALIASES = {
@@ -396,7 +396,7 @@ ROSTER_COLUMNS = ("staff_id", "name", "phone", "team", "role", "supervisor", "zo
 
 async def roster_csv(db: Database, event_id: int) -> str:
     """The roster as CSV (zones and gates by name), cells safe in Excel
-    (``server/spreadsheet.py``); ``POST …/staff`` imports it again."""
+    (``server/features/spreadsheet.py``); ``POST …/staff`` imports it again."""
     async with db.reading() as session:
         await get_event(session, event_id)
         places = await _Places.load(session, event_id)
@@ -477,7 +477,7 @@ async def update_member(db: Database, staff_id: int, patch: MemberPatch) -> dict
 async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
     """Take a member off the roster: their shifts go, their phones are unpaired.
 
-    Returns the event and the accounts revoked (the caller announces them: ``server.tokens``).
+    Returns the event and the accounts revoked (the caller announces them: ``server.features.tokens``).
     """
     async with db.writing() as session:
         member = await read_member(session, staff_id)
@@ -491,7 +491,7 @@ async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
                 .returning(Account.id)
             )
         )
-        # Their open sockets are closed on every process (server.tokens).
+        # Their open sockets are closed on every process (server.features.tokens).
         log_revocations(session, revoked)
         await session.execute(delete(DutyShift).where(DutyShift.staff_id == staff_id))
         await session.delete(member)

@@ -1,6 +1,6 @@
 """The shred: an event's personal data removed once its retention has passed.
 
-What is removed and what is kept is listed in ``server/retention_rules.py``
+What is removed and what is kept is listed in ``server/features/retention_rules.py``
 (the inventory); this module is the I/O around it.
 
 Once across processes. Every server process runs the retention clock (an
@@ -43,6 +43,17 @@ from sqlalchemy.sql.elements import ColumnElement
 from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
+from server.features.retention_rules import (
+    RETIRED_SECRET_PREFIX,
+    RETIRED_STATUS,
+    SHRED_LEASE,
+    STOCK_CODE_KEYS,
+    EventClock,
+    due_events,
+    redact,
+    redact_json,
+    scrub,
+)
 from server.models import (
     Account,
     Alert,
@@ -70,17 +81,6 @@ from server.models import (
     Ticket,
     WalkIn,
     utcnow,
-)
-from server.retention_rules import (
-    RETIRED_SECRET_PREFIX,
-    RETIRED_STATUS,
-    SHRED_LEASE,
-    STOCK_CODE_KEYS,
-    EventClock,
-    due_events,
-    redact,
-    redact_json,
-    scrub,
 )
 
 log = logging.getLogger("muster.retention")

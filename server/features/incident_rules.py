@@ -2,8 +2,8 @@
 
 Which transitions are legal and who may make them, whether a new report is a
 duplicate of an open incident, when an incident is due to escalate, and the
-categories an event uses. ``server/incidents.py`` wraps them with the
-database; ``server/escalation.py`` runs the escalation clock.
+categories an event uses. ``server/features/incidents.py`` wraps them with the
+database; ``server/features/escalation.py`` runs the escalation clock.
 """
 
 from __future__ import annotations

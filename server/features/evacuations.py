@@ -1,6 +1,6 @@
 """Evacuation roll-call: assembly points, the roll frozen at the alarm, accounts merged once.
 
-The rules are in ``server/roll_call.py``; this module reads and writes the
+The rules are in ``server/features/roll_call.py``; this module reads and writes the
 rows around them.
 
 - **Start** freezes the roll in one transaction: the last accepted scan of
@@ -49,10 +49,11 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import roll_call, staff, walk_in_rules
 from server.auth import Principal
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
+from server.features import roll_call, staff, walk_in_rules
+from server.features.roll_call import LastScan
 from server.fields import DbInt, Text
 from server.lookup import get_event, get_in_event
 from server.models import (
@@ -68,7 +69,6 @@ from server.models import (
     Zone,
     utcnow,
 )
-from server.roll_call import LastScan
 from server.serialize import iso
 
 #: Late offline scans are looked for in the scans received since the last

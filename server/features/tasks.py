@@ -1,23 +1,23 @@
 """The task board: tasks with checklists, changes with nonces, overdue alerts.
 
-Rights follow the audience rule of broadcasts (``server.broadcast_rules``):
+Rights follow the audience rule of broadcasts (``server.features.broadcast_rules``):
 a task is "for" its team and its person, as an ``Audience`` of ``teams``
 and ``people``; a phone reads and works on the tasks that reach it (the
 roster member holding it, or their team), organiser and command every task.
 The same audience travels in each ``tasks`` stream message, so the hub's
 per-socket fan-out gives each phone its own tasks and nobody else's.
 
-Run sheets, which make tasks from a template, are ``server.run_sheets``.
+Run sheets, which make tasks from a template, are ``server.features.run_sheets``.
 
 A change (``PATCH /tasks/{id}``) carries a nonce and is applied once: the
 task row is locked, the nonce looked up again under the lock, and the
 change logged in ``task_changes`` with its answer, which a resend gets back.
-Status moves are decided by ``server.task_rules.transition``; a step's tick
+Status moves are decided by ``server.features.task_rules.transition``; a step's tick
 is a value (done or not), so a phone replaying its offline queue after
 another phone ticked the same step changes nothing.
 
 Overdue tasks are raised as ``task_overdue`` alerts by every process's
-clock and claimed once, like incident escalation (``server.escalation``)::
+clock and claimed once, like incident escalation (``server.features.escalation``)::
 
     UPDATE tasks SET overdue_alerted_at = :now
      WHERE id = :id AND overdue_alerted_at IS NULL AND due_at = :due
@@ -46,15 +46,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
-from server import task_rules
-from server.alerts import raise_alert
 from server.auth import Principal
 from server.background import running
-from server.broadcast_rules import SCREEN_ROLES, Audience, Reader, reaches
-from server.broadcasts import reader_of
 from server.context import Muster, Slot
 from server.db import Database
 from server.errors import Conflict, Forbidden, InvalidRequest
+from server.features import task_rules
+from server.features.alerts import raise_alert
+from server.features.broadcast_rules import SCREEN_ROLES, Audience, Reader, reaches
+from server.features.broadcasts import reader_of
+from server.features.staff import normal_team
 from server.fields import DbInt, Text, UtcDatetime
 from server.lookup import event_of_row, get_event
 from server.models import (
@@ -66,7 +67,6 @@ from server.models import (
     utcnow,
 )
 from server.serialize import iso
-from server.staff import normal_team
 
 log = logging.getLogger("muster.tasks")
 
@@ -135,7 +135,7 @@ PHONE_FIELDS = frozenset({"nonce", "occurred_at", "status", "blocked_reason", "s
 
 
 def task_audience(team: str | None, staff_id: int | None) -> Audience:
-    """Who a task is for: its team and its person (``server.broadcast_rules``)."""
+    """Who a task is for: its team and its person (``server.features.broadcast_rules``)."""
     return Audience(
         teams=frozenset({team}) if team else frozenset(),
         people=frozenset({staff_id}) if staff_id is not None else frozenset(),

@@ -1,5 +1,5 @@
 """Walk-ins at the door: blank tickets for supervisor phones, and binding one
-to a person exactly once (the rules are ``server/walk_in_rules.py``).
+to a person exactly once (the rules are ``server/features/walk_in_rules.py``).
 
 A door supervisor's phone is given ``MUSTER_WALK_IN_BLANKS`` signed blank
 tickets of each live ticket type at pairing, topped up with each offline
@@ -44,16 +44,16 @@ from checkin.answers import ScanRequest
 from checkin.qr import qr_matrix
 from checkin.sync import replay_offline
 from checkin.venue import venues
-from server import walk_in_rules
-from server.alerts import raise_alert
 from server.context import Muster
 from server.db import Database, dialect_name
-from server.issuance import BLANK_STATUS, insert_blanks
+from server.features import walk_in_rules
+from server.features.alerts import raise_alert
+from server.features.issuance import BLANK_STATUS, insert_blanks
+from server.features.mailings import MailingRequest, create_mailing
+from server.features.walk_in_rules import BOUND, CONFLICT, BlankState
 from server.lookup import get_event
-from server.mailings import MailingRequest, create_mailing
 from server.models import Account, Gate, Revocation, Ticket, TicketType, WalkIn, WalkInBlank, utcnow
 from server.serialize import iso
-from server.walk_in_rules import BOUND, CONFLICT, BlankState
 
 #: The race test sets this False to show that the guards are what keep a
 #: registration once and a blank bound once.
@@ -84,7 +84,7 @@ def blank_json(row: Any) -> dict[str, Any]:
         "type": row.type_id,
         "generation": row.generation,
         # The phone's own blank, nobody's ticket yet: a supervisor's phone
-        # holds these and no other ticket's secret (server.rights).
+        # holds these and no other ticket's secret (server.features.rights).
         "blank_secret": row.secret,
         "valid_from": iso(row.valid_from),
         "valid_until": iso(row.valid_until),

@@ -1,6 +1,6 @@
 """Broadcasts with read receipts, and emergency plans confirmed before the day.
 
-Who a broadcast is for is ``server.broadcast_rules.reaches``; this module
+Who a broadcast is for is ``server.features.broadcast_rules.reaches``; this module
 gathers the facts it reads (``Reader``: a phone, the roster member holding
 it, the zone they stand in) and wraps the rule in the database:
 
@@ -37,7 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
 from server.auth import Principal
-from server.broadcast_rules import (
+from server.db import Database, dialect_name
+from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.features.broadcast_rules import (
     SCREEN_ROLES,
     Audience,
     Reader,
@@ -48,10 +50,8 @@ from server.broadcast_rules import (
     plan_expects,
     reaches,
 )
-from server.db import Database, dialect_name
-from server.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from server.features.incidents import plan_json
 from server.fields import DbInt, Text
-from server.incidents import plan_json
 from server.lookup import get_event
 from server.models import (
     Account,

@@ -36,10 +36,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.secrets import secret_text
-from server import roll_call
 from server.auth import Principal
 from server.db import Database, dialect_name
-from server.evacuations import CLOCK_SKEW, PERSON_COLUMNS, evacuation_in, person_json
+from server.features import roll_call
+from server.features.evacuations import CLOCK_SKEW, PERSON_COLUMNS, evacuation_in, person_json
+from server.features.roll_call import Accounting
 from server.fields import DbInt, Text, UtcDatetime
 from server.models import (
     Evacuation,
@@ -49,7 +50,6 @@ from server.models import (
     Ticket,
     utcnow,
 )
-from server.roll_call import Accounting
 
 # --- request bodies ---------------------------------------------------------
 

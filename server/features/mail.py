@@ -2,7 +2,7 @@
 
 Pure: ``ticket_mail`` turns plain data (``TicketMail``) into an email
 ``Message``; nothing here touches the database or the network
-(``server.mail_sender`` does). The mail is rendered on the server because a
+(``server.features.mail_sender`` does). The mail is rendered on the server because a
 mail has no page to render it: its sentences live in one catalogue per
 language, ``server/templates/mail.{zh,en}.toml``, with the same keys.
 
@@ -39,7 +39,7 @@ import icalendar
 from checkin.qr import render_png
 
 LANGUAGES = ("zh", "en")
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 #: Pixels per QR module in the mail: 41 modules + quiet zone → 392 px.
 QR_SCALE = 8

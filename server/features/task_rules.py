@@ -2,9 +2,9 @@
 which steps a new checklist keeps.
 
 ``transition`` is the one place that decides whether a task may move from
-one status to another; the service (``server.tasks``) calls it for every
+one status to another; the service (``server.features.tasks``) calls it for every
 change, online or replayed from a phone's offline queue. ``overdue`` decides
-the ``task_overdue`` alert; the clock (``server.tasks.check_overdue_tasks``)
+the ``task_overdue`` alert; the clock (``server.features.tasks.check_overdue_tasks``)
 claims each one once across processes, like incident escalation.
 
 The phone ticks steps offline and shows the same statuses; it never moves a

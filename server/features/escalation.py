@@ -3,7 +3,7 @@
 Every server process runs the same loop (a part of the app, see
 ``server.app.PARTS``): every ``MUSTER_ESCALATION_CHECK_INTERVAL`` seconds it
 reads the unresolved incidents, asks the pure rule
-``server.incidents.escalation_due`` which are due, and claims each one with
+``server.features.incidents.escalation_due`` which are due, and claims each one with
 one conditional UPDATE::
 
     UPDATE incidents SET escalation_level = :new
@@ -32,18 +32,18 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 
 from realtime.outbox import publish
-from server.alerts import raise_alert
 from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
-from server.incident_rules import (
+from server.features.alerts import raise_alert
+from server.features.incident_rules import (
     ACKNOWLEDGED,
     OPEN,
     EscalationTimeouts,
     IncidentClock,
     escalation_due,
 )
-from server.incidents import entry_json, incident_view, log_entry
+from server.features.incidents import entry_json, incident_view, log_entry
 from server.models import Event, Incident, utcnow
 
 log = logging.getLogger("muster.escalation")

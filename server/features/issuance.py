@@ -485,7 +485,7 @@ async def issue_tickets(
 
 
 #: The status of a walk-in blank: signed and held by a supervisor's phone,
-#: nobody's ticket yet (``server.walk_ins``). Counts of tickets read
+#: nobody's ticket yet (``server.features.walk_ins``). Counts of tickets read
 #: ``status = 'valid'``, so a blank counts nowhere until it is bound.
 BLANK_STATUS = "blank"
 

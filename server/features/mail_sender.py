@@ -57,8 +57,8 @@ from sqlalchemy import select, text, update
 from server.background import running
 from server.context import Muster, Slot
 from server.db import Database
-from server.mail import TicketMail, mail_language, ticket_mail
-from server.mailings import FAILED, QUEUED, SENDING, SENT
+from server.features.mail import TicketMail, mail_language, ticket_mail
+from server.features.mailings import FAILED, QUEUED, SENDING, SENT
 from server.models import Event, MailDelivery, Mailing, Ticket, TicketType, utcnow
 from server.settings import Settings, SmtpServer
 

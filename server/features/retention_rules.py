@@ -1,6 +1,6 @@
 """What personal data Muster holds, when an event's is due to go, and what it becomes.
 
-Pure decisions, no I/O: ``server/retention.py`` reads and writes around them.
+Pure decisions, no I/O: ``server/features/retention.py`` reads and writes around them.
 
 Where personal data lives (the inventory the shred and the erasure walk; a
 new table or column that holds any must be added here, and
