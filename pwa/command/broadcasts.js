@@ -30,6 +30,11 @@ export function audienceFrom(mode, picked) {
   return values.length ? { [mode]: values } : null;
 }
 
+/** A select's options as [value, label] pairs, keeping the chosen values that are still there. */
+function fill(select, options, chosen) {
+  select.replaceChildren(...options.map(([value, label]) => h("option", { value: String(value), selected: chosen.includes(String(value)) }, label)));
+}
+
 export class CommandBroadcasts {
   constructor() {
     this.api = null;
@@ -152,40 +157,56 @@ export class CommandBroadcasts {
     this.renderReadiness();
   }
 
-  renderForm() {
-    const mode = this.form.querySelector("#bc-mode")?.value || "everyone";
-    const kept = {
-      zh: this.form.querySelector("#bc-text-zh")?.value || "",
-      en: this.form.querySelector("#bc-text-en")?.value || "",
-      priority: this.form.querySelector("#bc-priority")?.value || "urgent",
-      plan: this.form.querySelector("#bc-plan")?.value || "",
-      ack: this.form.querySelector("#bc-ack-required")?.checked ?? true,
-      picked: [...(this.form.querySelector("#bc-picked")?.selectedOptions || [])].map((o) => o.value),
+  /**
+   * The form is built once and kept: a list or roster arriving (each
+   * acknowledgement brings one) only refills the choices, so what the
+   * commander is typing keeps its text, its focus and its caret.
+   */
+  #buildForm() {
+    const f = {
+      heading: h("h3", {}),
+      zhLabel: h("label", { for: "bc-text-zh" }),
+      zh: h("textarea", { id: "bc-text-zh", rows: "2", maxlength: "2000" }),
+      enLabel: h("label", { for: "bc-text-en" }),
+      en: h("textarea", { id: "bc-text-en", rows: "2", maxlength: "2000" }),
+      modeLabel: h("label", { for: "bc-mode" }),
+      mode: h("select", { id: "bc-mode", onchange: () => this.renderForm() }),
+      picked: h("select", { id: "bc-picked", multiple: true, size: "5" }),
+      priorityLabel: h("label", { for: "bc-priority" }),
+      priority: h("select", { id: "bc-priority" }),
+      planLabel: h("label", { for: "bc-plan" }),
+      plan: h("select", { id: "bc-plan" }),
+      ack: h("input", { id: "bc-ack-required", type: "checkbox", checked: true }),
+      ackWords: h("span", {}),
+      send: h("button", { id: "bc-send", type: "submit", class: "danger" }),
     };
-    const modeSelect = h(
-      "select",
-      { id: "bc-mode", onchange: () => this.renderForm() },
-      ["everyone", "roles", "teams", "zones", "people"].map((m) => h("option", { value: m, selected: m === mode }, t(`cbc.audience.${m}`))),
+    this.fields = f;
+    this.form.replaceChildren(
+      f.heading, f.zhLabel, f.zh, f.enLabel, f.en, f.modeLabel, f.mode, f.picked,
+      h("div", { class: "bc-row" }, f.priorityLabel, f.priority, f.planLabel, f.plan),
+      h("label", { class: "bc-check" }, f.ack, f.ackWords),
+      h("div", { class: "dialog-buttons" }, f.send),
     );
-    const choices = this.#choices(mode).map(([value, label]) => h("option", { value, selected: kept.picked.includes(String(value)) }, label));
-    const fields = [
-      h("h3", {}, t("cbc.new")),
-      h("label", { for: "bc-text-zh" }, t("cbc.text_zh")),
-      h("textarea", { id: "bc-text-zh", rows: "2", maxlength: "2000" }, kept.zh),
-      h("label", { for: "bc-text-en" }, t("cbc.text_en")),
-      h("textarea", { id: "bc-text-en", rows: "2", maxlength: "2000" }, kept.en),
-      h("label", { for: "bc-mode" }, t("cbc.audience")),
-      modeSelect,
-      mode === "everyone" ? null : h("select", { id: "bc-picked", multiple: true, size: "5" }, choices),
-      h("div", { class: "bc-row" },
-        h("label", { for: "bc-priority" }, t("cbc.priority")),
-        h("select", { id: "bc-priority" }, ["urgent", "info"].map((p) => h("option", { value: p, selected: p === kept.priority }, t(`cbc.priority.${p}`)))),
-        h("label", { for: "bc-plan" }, t("cbc.plan")),
-        h("select", { id: "bc-plan" }, h("option", { value: "" }, t("cbc.no_plan")), this.plans.map((p) => h("option", { value: String(p.id), selected: String(p.id) === kept.plan }, this.#planTitle(p))))),
-      h("label", { class: "bc-check" }, h("input", { id: "bc-ack-required", type: "checkbox", checked: kept.ack }), t("cbc.ack_required")),
-      h("div", { class: "dialog-buttons" }, h("button", { id: "bc-send", type: "submit", class: "danger" }, t("cbc.send"))),
-    ];
-    this.form.replaceChildren(...fields.filter(Boolean));
+  }
+
+  renderForm() {
+    if (!this.fields) this.#buildForm();
+    const f = this.fields;
+    f.heading.textContent = t("cbc.new");
+    f.zhLabel.textContent = t("cbc.text_zh");
+    f.enLabel.textContent = t("cbc.text_en");
+    f.modeLabel.textContent = t("cbc.audience");
+    f.priorityLabel.textContent = t("cbc.priority");
+    f.planLabel.textContent = t("cbc.plan");
+    f.ackWords.textContent = t("cbc.ack_required");
+    f.send.textContent = t("cbc.send");
+    const mode = f.mode.value || "everyone";
+    fill(f.mode, ["everyone", "roles", "teams", "zones", "people"].map((m) => [m, t(`cbc.audience.${m}`)]), [mode]);
+    const picked = [...f.picked.selectedOptions].map((o) => o.value);
+    fill(f.picked, this.#choices(mode), picked);
+    f.picked.hidden = mode === "everyone";
+    fill(f.priority, ["urgent", "info"].map((p) => [p, t(`cbc.priority.${p}`)]), [f.priority.value || "urgent"]);
+    fill(f.plan, [["", t("cbc.no_plan")], ...this.plans.map((p) => [String(p.id), this.#planTitle(p)])], [f.plan.value]);
   }
 
   #planTitle(plan) {
@@ -203,26 +224,26 @@ export class CommandBroadcasts {
 
   async #submit(event) {
     event.preventDefault();
-    const mode = this.form.querySelector("#bc-mode").value;
-    const picked = [...(this.form.querySelector("#bc-picked")?.selectedOptions || [])].map((o) => o.value);
+    const mode = this.fields.mode.value;
+    const picked = mode === "everyone" ? [] : [...this.fields.picked.selectedOptions].map((o) => o.value);
     const audience = audienceFrom(mode, picked);
     if (!audience) {
       this.#say(t("error.broadcast_needs_audience"));
       return;
     }
-    const plan = this.form.querySelector("#bc-plan").value;
+    const plan = this.fields.plan.value;
     const body = {
-      text_zh: this.form.querySelector("#bc-text-zh").value,
-      text_en: this.form.querySelector("#bc-text-en").value,
-      priority: this.form.querySelector("#bc-priority").value,
-      ack_required: this.form.querySelector("#bc-ack-required").checked,
+      text_zh: this.fields.zh.value,
+      text_en: this.fields.en.value,
+      priority: this.fields.priority.value,
+      ack_required: this.fields.ack.checked,
       audience,
       plan_id: plan ? Number(plan) : null,
     };
     try {
       const sent = await this.api.post(`/api/v1/events/${this.event.id}/broadcasts`, body);
-      this.form.querySelector("#bc-text-zh").value = "";
-      this.form.querySelector("#bc-text-en").value = "";
+      this.fields.zh.value = "";
+      this.fields.en.value = "";
       this.#say(t("cbc.sent"), "ok");
       await this.#loadList();
       await this.select(sent.id);

@@ -88,6 +88,19 @@ def test_an_urgent_broadcast_reaches_a_phone_that_was_offline_and_its_ack_shows(
     screen.fill("#bc-text-en", "Crowding at the north door: hold entry now!")
     screen.select_option("#bc-priority", "urgent")
     screen.select_option("#bc-plan", str(plan["id"]))
+    # The form is drawn again whenever a list or the roster comes (every
+    # acknowledgement brings one): what is being typed keeps its node, its
+    # words and its focus (a lost zh text sent an English-only broadcast).
+    screen.focus("#bc-text-zh")
+    kept = screen.evaluate(
+        """() => {
+            const typing = document.querySelector('#bc-text-zh');
+            window.dispatchEvent(new CustomEvent('languagechange-muster'));
+            return typing.isConnected && document.activeElement === typing
+                && document.querySelector('#bc-plan').value !== '';
+        }"""
+    )
+    assert kept, "drawing the form again replaced the text being typed"
     screen.click("#bc-send")
     count = screen.locator("#bc-detail-count")
     expect(count).to_have_attribute("data-expected", "2", timeout=SHOWN_MS)
