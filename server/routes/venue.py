@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from checkin.capacity import new_shards, reslice_zone
 from checkin.venue import venues
+from realtime.outbox import publish
+from realtime.topics import ROSTER
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
@@ -324,8 +326,10 @@ async def update_gate(request: Request) -> JSONResponse:
     await authorize(request, event_id, {ORGANISER})
     body = await parse_body(request, GatePatch)
     changes = body.model_dump(exclude_unset=True)
-    async with muster(request).db.writing() as session:
+    ctx = muster(request)
+    async with ctx.db.writing() as session:
         gate: Gate = await get_in_event(session, Gate, event_id, gate_id)
+        moved = changes.get("to_zone") not in (None, gate.to_zone_id)
         if "archived" in changes:
             gate.archived_at = None
         await _check_zones(session, event_id, [changes.get("from_zone"), changes.get("to_zone")])
@@ -340,6 +344,12 @@ async def update_gate(request: Request) -> JSONResponse:
             gate.to_zone_id = changes["to_zone"]
         if gate.from_zone_id == gate.to_zone_id:
             raise InvalidRequest("A gate must lead from one zone into another.", code="gate_loop")
+        if moved:
+            # The gate's staff without a zone of their own are in the gate's
+            # zone: their open sockets' audiences move with it (realtime.hub).
+            publish(session, event_id, ROSTER, {"gate": gate.id})
+    if moved:
+        ctx.changed(event_id, ROSTER)
     return json_response(gate_json(gate))
 
 

@@ -43,3 +43,26 @@ async def test_a_member_moved_by_the_organiser_gets_the_new_zones_broadcasts_at_
     )
     again = await organiser.post(floor.url(), urgent({"zones": [floor.hall_b]}), expect=201)
     await sockets["王强"].until(is_broadcast("broadcast", again["id"]))
+
+
+async def test_a_gate_moved_to_another_zone_moves_its_staff_at_once(
+    served: Served, open_socket: Open
+) -> None:
+    """李娜 has no zone of her own: she is in her gate's. The organiser moves
+    that gate from Hall A to Hall B with her socket open; the broadcasts to
+    Hall B reach her from then on, and those to Hall A no longer do."""
+    organiser = served.api(await served.token("organiser"))
+    floor = await make_floor(served.http, organiser)  # 李娜: door at North, into Hall A
+    li = await open_socket(floor.event_id, floor.phones["李娜"].token, ["broadcasts"])
+    await li.until(lambda m: m.get("topic") == "broadcasts")
+    before = await organiser.post(floor.url(), urgent({"zones": [floor.hall_a]}), expect=201)
+    await li.until(is_broadcast("broadcast", before["id"]))
+
+    gate = f"/api/v1/events/{floor.event_id}/gates/{floor.gate_a}"
+    await organiser.patch(gate, {"to_zone": floor.hall_b}, expect=200)
+    to_a = await organiser.post(floor.url(), urgent({"zones": [floor.hall_a]}), expect=201)
+    to_b = await organiser.post(floor.url(), urgent({"zones": [floor.hall_b]}), expect=201)
+    last = await organiser.post(floor.url(), urgent({"everyone": True}), expect=201)
+    await li.until(is_broadcast("broadcast", last["id"]))
+    assert broadcast_ids(li) == [before["id"], to_b["id"], last["id"]]
+    assert to_a["id"] not in broadcast_ids(li)
