@@ -38,7 +38,7 @@ import asyncpg
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import percentile, scratch_database, sqlalchemy_url
+from bench.common import bundle_parts, percentile, scratch_database, sqlalchemy_url
 from bench.fanout import PG, Server, make_venue, rss_kb, start_muster, stop
 from checkin.admitted import decode_admitted
 
@@ -208,15 +208,9 @@ async def full_bundle(server: Server, event_id: int, token: str) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         seconds = time.perf_counter() - started
-    bundle = answer.json()
-    parts = ", ".join(
-        f"{name} {len(orjson.dumps(bundle[name])) / 1024:.0f} KB"
-        for name in ("admitted_set", "display", "revocations")
-        if name in bundle
-    )
     print(
         f"  full offline bundle {len(answer.content) / 1024:.0f} KB in {seconds * 1000:.0f} ms"
-        f" ({parts})"
+        f" ({bundle_parts(answer.json())})"
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 
 from server.app import create_app
 from server.auth import create_account
@@ -76,6 +77,15 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) by nearest rank; NaN for no values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def bundle_parts(bundle: dict[str, Any]) -> str:
+    """The big parts of an offline bundle and their size as JSON, for a figure."""
+    return ", ".join(
+        f"{name} {len(orjson.dumps(bundle[name])) / 1024:.0f} KB"
+        for name in ("admitted_set", "display", "revocations")
+        if name in bundle
+    )
 
 
 @contextlib.asynccontextmanager

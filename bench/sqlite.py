@@ -21,9 +21,15 @@ this process (each round after a 1 s warm-up that is not measured). Then,
 on Muster: issuing 10,000 tickets (one request) and syncing 5,000 queued
 offline scans (one request, as a phone sends them), each beside the same
 rows written by a bare aiosqlite ``executemany`` in one transaction.
-Memory is each server's resident set (VmRSS) after its rounds.
+Memory is each server's resident set (VmRSS) after its rounds. With
+``--bundle``: the full offline bundle a door phone fetches (its bytes on the
+wire, the time to the last byte, and its parts), after the rounds.
 
-    .venv/bin/python -m bench.sqlite [--doors 16,64] [--rounds 3] [--seconds 5]
+The tickets table holds ``--issue`` tickets, or more when the rounds need
+more (``RATE_CEILING`` a round-second, plus ``--sync``); the run prints how
+many. ``--rounds 1 --issue 20000`` keeps it at 20,000.
+
+    .venv/bin/python -m bench.sqlite [--doors 16,64] [--rounds 3] [--seconds 5] [--bundle]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import os
 import random
 import shutil
@@ -60,7 +67,7 @@ from bench.checkin import (
     time_sync,
     wait_ready,
 )
-from bench.common import cpu_seconds, free_port, percentile
+from bench.common import bundle_parts, cpu_seconds, free_port, percentile
 from bench.fanout import rss_kb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +277,26 @@ def pair_doors(api: httpx.Client, event_id: int, gate: int, count: int) -> list[
     return tokens
 
 
+def time_bundle(api: httpx.Client, event_id: int, door_token: str) -> None:
+    """The full offline bundle as a door phone fetches it: size, time, parts."""
+    started = time.perf_counter()
+    answer = httpx.get(
+        f"{api.base_url}/api/v1/events/{event_id}/offline-bundle",
+        headers={"Authorization": f"Bearer {door_token}"},
+        timeout=300,
+    )
+    seconds = time.perf_counter() - started
+    answer.raise_for_status()
+    bundle = answer.json()
+    parts = bundle_parts(bundle)
+    print(
+        f"  bundle   full offline bundle {len(answer.content) / 1024:.0f} KB in"
+        f" {seconds * 1000:.0f} ms for a door phone ({parts}; {len(bundle.get('display', []))}"
+        f" sealed names; gzip would make it {len(gzip.compress(answer.content, 6)) / 1024:.0f} KB;"
+        f" load {load_average()})"
+    )
+
+
 # --- the run --------------------------------------------------------------------------
 
 
@@ -304,6 +331,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if more > 0:
             secrets += issue(api, event_id, more)
         random.Random(3).shuffle(secrets)
+        print(f"  tickets  {len(secrets)} in the event's table")
         online, queued = secrets[: len(secrets) - args.sync], secrets[len(secrets) - args.sync :]
         tokens = pair_doors(api, event_id, gate, max(door_counts))
         bare_port = free_port()
@@ -352,6 +380,8 @@ async def main_async(args: argparse.Namespace) -> None:
             f" bare {rss_kb(bare.pid) / 1024:.0f} MB"
             " after the rounds"
         )
+        if args.bundle:
+            time_bundle(api, event_id, tokens[0])
         elapsed, counts = time_sync(api, event_id, gate, queued)
         bare_sync = await bare_bulk(tmp / "bulk.db", len(queued))
         print(
@@ -373,7 +403,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         "reproduce: .venv/bin/python -m bench.sqlite"
         f" --doors {args.doors} --rounds {args.rounds} --seconds {args.seconds:g}"
-        f" --sync {args.sync} --issue {args.issue}"
+        f" --sync {args.sync} --issue {args.issue}" + (" --bundle" if args.bundle else "")
     )
 
 
@@ -384,6 +414,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns each server takes")
     parser.add_argument("--sync", type=int, default=5000, help="queued scans in the offline sync")
     parser.add_argument("--issue", type=int, default=10_000, help="tickets issued in one request")
+    parser.add_argument(
+        "--bundle", action="store_true", help="also the full offline bundle a door phone fetches"
+    )
     parser.add_argument("--bare-server", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bare-db", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
