@@ -14,6 +14,8 @@ import { cameraText } from "/shared/codes.js";
 import { addStrings, formatTime, t } from "/shared/i18n.js";
 import { Outbox, isRetryable, newNonce } from "/shared/outbox.js";
 import { startCamera } from "./camera.js";
+import { ticketCode } from "./display.js";
+import { el } from "./element.js";
 import { EVACUATION_STRINGS } from "./evacuation_strings.js";
 import * as store from "./store.js";
 
@@ -23,15 +25,9 @@ const POINT_KEY = "muster.evacuation.point";
 const BATCH = 50;
 const SHOWN_PEOPLE = 60;
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node[key] = value;
-  }
-  node.append(...children);
-  return node;
+/** A ticket holder's printed code ("" for staff, who have none). */
+function codeOf(person) {
+  return person.ticket_id ? ticketCode(person.ticket_id) : "";
 }
 
 export class Evacuation {
@@ -190,7 +186,7 @@ export class Evacuation {
   #renderPeople() {
     const words = this.search.value.trim().toLowerCase();
     const matches = this.people
-      .filter((p) => !words || p.name.toLowerCase().includes(words))
+      .filter((p) => !words || p.name.toLowerCase().includes(words) || codeOf(p).toLowerCase().startsWith(words))
       .sort((a, b) => (a.status === "missing" ? 0 : 1) - (b.status === "missing" ? 0 : 1))
       .slice(0, SHOWN_PEOPLE);
     this.list.replaceChildren(
@@ -198,7 +194,9 @@ export class Evacuation {
         el(
           "li",
           { dataset: { person: String(person.id), status: person.status } },
-          el("span", { className: "evac-name", textContent: person.name }),
+          // Two people of one name are told apart by their printed code (on
+          // the badge, the ticket and the attendee's page).
+          el("span", { className: "evac-name" }, person.name, codeOf(person) ? el("small", { className: "evac-code", textContent: codeOf(person) }) : null),
           el("span", { className: "evac-status", textContent: t(`evac.status.${person.status}`) }),
           el("button", { type: "button", className: "evac-safe", textContent: t("evac.safe"), onclick: () => this.account({ person: person.id }, "safe") }),
           el("button", { type: "button", className: "evac-help", textContent: t("evac.needs_help"), onclick: () => this.account({ person: person.id }, "needs_help") }),

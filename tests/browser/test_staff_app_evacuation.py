@@ -79,6 +79,14 @@ def test_drill_on_the_phone(
     shot(page, artifacts, f"evacuation-{tag}-start")
 
     a, b, c, d = venue.tickets
+    # Each holder shows their printed code (two people of one name are told
+    # apart), and a code typed in the search finds its holder.
+    codes = page.eval_on_selector_all("#evac-people .evac-code", "els => els.map(e => e.textContent)")
+    assert sorted(codes) == sorted(t["code"] for t in venue.tickets), codes
+    page.fill("#evac-search", d["code"].lower())
+    page.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 1")
+    assert d["holder_name"] in page.inner_text("#evac-people li")
+    page.fill("#evac-search", "")
     muster_scan(page, a["secret"])
     # The first badge reaches the server before the network goes: a send still in
     # flight when the phone goes offline stays queued, and the queue would hold two.
