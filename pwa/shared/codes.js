@@ -110,6 +110,19 @@ function clock(iso, timeZone) {
   return date.toLocaleTimeString(language() === "zh" ? "zh-CN" : "en-GB", { timeZone: timeZone || undefined, hour: "2-digit", minute: "2-digit" });
 }
 
+/**
+ * A timeout in words, true to the second: "3 s", "2 min", "1 min 30 s" (an
+ * escalation clock is minutes on the day, seconds in the sped-up demo:
+ * server/demo_day.py escalation_seconds).
+ */
+export function waitText(seconds) {
+  const total = Math.max(0, Math.round(Number(seconds) || 0));
+  const m = Math.floor(total / 60);
+  const s = total % 60;
+  if (m === 0) return t("wait.seconds", { s });
+  return s === 0 ? t("wait.minutes", { m }) : t("wait.minutes_seconds", { m, s });
+}
+
 /** An alert's label (its kind) in words. */
 export function alertKind(kind) {
   return known(`alert.kind.${kind}`) ?? t("alert.kind.unknown");
@@ -142,7 +155,7 @@ export function alertText(alert, { timeZone = null } = {}) {
     params.unit = data.unit || "";
   } else if (kind === "escalation") {
     params.severity = data.severity || "";
-    params.minutes = Math.round((Number(data.after_seconds) || 0) / 60);
+    params.wait = waitText(data.after_seconds);
     return known(`alert.escalation.${data.level}`, params) ?? t("alert.unknown");
   } else if (kind === "task_overdue") {
     params.due = clock(data.due_at, timeZone);

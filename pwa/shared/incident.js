@@ -5,7 +5,7 @@
 // JSON (GET …/incidents/{id}: the incident with `log` and `comments`);
 // every string from the server is text, never markup.
 
-import { categoryLabel, errorText, personName, teamName } from "./codes.js";
+import { categoryLabel, errorText, personName, teamName, waitText } from "./codes.js";
 import { language, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { clockInZone, formatInZone } from "./time.js";
@@ -51,13 +51,12 @@ export function planIn(plan, lang = language()) {
   return { title: title || categoryLabel(plan.category), steps, otherLanguage: stepsLang !== lang };
 }
 
-/** What one history entry says: "李娜 接手", "escalated: nobody took it in 2 min". */
+/** What one history entry says: "李娜 接手", "escalated: nobody took it within 2 min". */
 export function historyText(entry) {
   const who = personName(entry.actor);
   const data = entry.data || {};
   if (entry.action === "escalated") {
-    const minutes = Math.round((Number(data.after_seconds) || 0) / 60);
-    return t(`history.escalated.${data.level === 2 ? 2 : 1}`, { minutes });
+    return t(`history.escalated.${data.level === 2 ? 2 : 1}`, { wait: waitText(data.after_seconds) });
   }
   if (entry.action === "assigned") {
     // A person, a team, or both (server/features/incidents.py act_on_incident's data).

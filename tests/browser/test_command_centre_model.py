@@ -193,3 +193,41 @@ def test_duty_groups_the_running_shifts_by_zone_in_the_venues_order(page: Page) 
         (None, None, ["Sam"]),
     ]
     assert view["groups"][1]["people"][1]["supervisor"] is True
+
+
+def test_an_escalation_says_its_timeout_to_the_second(page: Page) -> None:
+    """The demo's clocks are seconds (server/demo_day.py escalation_seconds):
+    "within 0 min" was untrue; the day's are minutes, and stay so worded."""
+    said = run(
+        page,
+        "/shared/codes.js",
+        """async (codes) => {
+          const i18n = await import('/shared/i18n.js');
+          const { TERMS } = await import('/shared/terms.js');
+          const { historyText } = await import('/shared/incident.js');
+          i18n.addStrings(TERMS);
+          const alert = (level, s) => codes.alertText({kind: "escalation", data:
+            {level, severity: "P1", title: "投影仪无信号", after_seconds: s}});
+          const entry = (level, s) => historyText({action: "escalated", data: {level, after_seconds: s}});
+          const out = {};
+          for (const lang of ["zh", "en"]) {
+            i18n.setLanguage(lang);
+            out[lang] = [alert(1, 3), alert(2, 120), alert(1, 90), entry(1, 3.4), entry(2, 600)];
+          }
+          return out;
+        }""",
+    )
+    assert said["zh"] == [
+        "P1「投影仪无信号」3 秒内无人接手",
+        "P1「投影仪无信号」接手后 2 分钟仍未解决",
+        "P1「投影仪无信号」1 分 30 秒内无人接手",
+        "3 秒内无人接手，已升级",
+        "接手后 10 分钟仍未解决，已升级",
+    ]
+    assert said["en"] == [
+        "P1 “投影仪无信号”: nobody took it within 3 s",
+        "P1 “投影仪无信号”: taken but not resolved within 2 min",
+        "P1 “投影仪无信号”: nobody took it within 1 min 30 s",
+        "Escalated: nobody took it within 3 s",
+        "Escalated: taken but not resolved within 10 min",
+    ]
