@@ -42,7 +42,7 @@ from server.auth import TokenVerifier
 from server.context import Muster
 from server.db import Database
 from server.features.issuance import TicketRequest, issue_tickets
-from server.features.keys import KeyStore, create_event_key
+from server.features.keys import KEYS, KeyStore, create_event_key
 from server.features.mail import TicketMail, ticket_mail
 from server.features.mail_sender import MailSender
 from server.features.mailings import MailingRequest, create_mailing, read_mailing
@@ -149,8 +149,8 @@ async def muster_round(kind: str, port: int, count: int) -> float:
         )
         db = Database(url)
         kek = KeyEncryptionKey.from_text(new_key_text(), "bench")
-        keys = KeyStore(db, kek)
-        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=keys)
+        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0))
+        ctx.keep(KEYS, KeyStore(db, kek))
         try:
             now = datetime.now(UTC)
             async with db.writing() as session:

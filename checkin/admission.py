@@ -40,6 +40,7 @@ from checkin.store import APPLIED, FULL, Move, Store, TicketRow, hot_path
 from checkin.venue import venues
 from server.context import Muster, Slot
 from server.errors import Conflict
+from server.features.keys import key_store
 from server.fields import storable
 from server.models import utcnow
 
@@ -77,7 +78,7 @@ def door_line(ctx: Muster, event_id: int) -> DoorLine:
     """This process's line for an event, falling back to ``admit_one``."""
     lines = ctx.part(DOOR_LINES)
     if lines is None:
-        lines = ctx.parts[DOOR_LINES] = {}
+        lines = ctx.keep(DOOR_LINES, {})
     line = lines.get(event_id)
     if line is None:
         line = lines[event_id] = DoorLine(ctx, event_id, admit_one)
@@ -95,7 +96,7 @@ async def _verify(
     if seen.stored is not None or seen.ticket is not None:
         row = seen.ticket
         return Verdict(row, row.generation if row else 0, None), seen.stored
-    ring = await ctx.keys.ring(event_id)
+    ring = await key_store(ctx).ring(event_id)
     try:
         claims = ring.verify(secret)
     except SecretError as exc:

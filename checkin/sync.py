@@ -39,6 +39,7 @@ from server.context import Muster
 from server.db import connection_lost
 from server.errors import Conflict
 from server.features.alerts import raise_alert
+from server.features.keys import key_store
 from server.fields import storable
 from server.models import Gate, Ticket, utcnow
 from server.serialize import iso
@@ -278,7 +279,7 @@ async def _verify_batch(
     for secret in texts:
         if secret in by_secret:
             continue
-        ring = ring or await ctx.keys.ring(event_id)
+        ring = ring or await key_store(ctx).ring(event_id)
         try:
             found = ring.verify(secret)
             claims[secret] = (found.ticket_id, found.generation)
@@ -298,7 +299,7 @@ async def _verify_batch(
             row, current = locked.get(tid, (None, None))
             if row is not None and current != secret:
                 # Re-issued between the lookup and the lock: judge by signature.
-                ring = ring or await ctx.keys.ring(event_id)
+                ring = ring or await key_store(ctx).ring(event_id)
                 claim = (tid, ring.verify(secret).generation)
             else:
                 claim = (tid, row.generation) if row is not None else "invalid"

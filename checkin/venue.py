@@ -163,5 +163,5 @@ VENUES: Slot[VenueCache] = Slot("checkin.venues")
 def venues(ctx: Muster) -> VenueCache:
     cache = ctx.part(VENUES)
     if cache is None or cache.db is not ctx.db:
-        cache = ctx.parts[VENUES] = VenueCache(ctx.db)
+        cache = ctx.keep(VENUES, VenueCache(ctx.db))
     return cache

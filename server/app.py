@@ -35,7 +35,7 @@ from server.features.evacuations import evacuation_snapshot
 from server.features.gates import gates_snapshot
 from server.features.headcount import headcount_snapshot
 from server.features.incidents import incidents_snapshot
-from server.features.keys import KeyStore
+from server.features.keys import KEYS, KeyStore
 from server.features.mail_sender import mail_sender
 from server.features.retention import retention_clock
 from server.features.stock import stock_snapshot
@@ -132,8 +132,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         settings=settings,
         db=db,
         tokens=TokenVerifier(db, settings.token_cache_seconds),
-        keys=KeyStore(db, kek),
     )
+    ctx.keep(KEYS, KeyStore(db, kek))
     routes = api_routes()
 
     async def openapi(_request: Request) -> JSONResponse:

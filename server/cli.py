@@ -453,7 +453,7 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
     from server.context import Muster
     from server.errors import MusterError
     from server.features.issuance import decode_csv, issue_tickets, parse_csv
-    from server.features.keys import KeyStore
+    from server.features.keys import KEYS, KeyStore
 
     settings = load_settings()
     path = Path(args.file)
@@ -467,8 +467,8 @@ def cmd_import_tickets(args: argparse.Namespace) -> int:
         kek = load_key_encryption_key(settings)
         await upgrade(str(settings.database_url))
         db = Database(str(settings.database_url))
-        keys = KeyStore(db, kek)
-        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0), keys=keys)
+        ctx = Muster(settings=settings, db=db, tokens=TokenVerifier(db, 0))
+        ctx.keep(KEYS, KeyStore(db, kek))
         try:
             # It signs tickets: with the database's KEK only, as a server would.
             await adopt(db, kek)

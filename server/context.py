@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
@@ -14,16 +14,14 @@ from server.db import Database
 from server.rate_limits import RateLimiter
 from server.settings import Settings
 
-if TYPE_CHECKING:
-    from server.features.keys import KeyStore
-
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
 class Slot(Generic[T]):
     """The key of one long-lived part in ``Muster.parts``, defined once beside
-    the part it holds (``realtime.hub.HUB``, ``server.features.mail_sender.MAIL``…),
+    the part it holds (``server.features.keys.KEYS``, ``realtime.hub.HUB``,
+    ``server.features.mail_sender.MAIL``…),
     so whoever reads the part gets its type and no name is spelled twice."""
 
     name: str
@@ -34,11 +32,11 @@ class Muster:
     settings: Settings
     db: Database
     tokens: TokenVerifier
-    keys: KeyStore
-    #: Long-lived parts added by other packages (the realtime hub, background
-    #: tasks), by their ``Slot``: read them with ``part``, hold one with
-    #: ``holding`` (``checkin.venue.VENUES`` and ``checkin.admission.DOOR_LINES``
-    #: are made on first use).
+    #: Long-lived parts added by other packages, by their ``Slot``: read them
+    #: with ``part``; ``keep`` one for the context's life (the key store, kept
+    #: by whoever makes the context and holds the KEK; ``checkin.venue.VENUES``
+    #: and ``checkin.admission.DOOR_LINES``, made on first use), ``holding``
+    #: one for an app part's lifetime (the realtime hub, background tasks).
     parts: dict[Slot[Any], Any] = field(default_factory=dict)
     #: Called with (event_id, topics) after a transaction that changed those
     #: topics has committed; the realtime hub listens here.
@@ -57,6 +55,11 @@ class Muster:
     def part(self, slot: Slot[T]) -> T | None:
         """The part held in ``slot``, or None while it is not running."""
         return cast("T | None", self.parts.get(slot))
+
+    def keep(self, slot: Slot[T], part: T) -> T:
+        """Keep ``part`` in ``slot`` for the context's life; returns it."""
+        self.parts[slot] = part
+        return part
 
     @contextlib.contextmanager
     def holding(self, slot: Slot[T], part: T) -> Iterator[T]:

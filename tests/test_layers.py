@@ -64,13 +64,9 @@ WIRING = frozenset(
 )
 
 #: Arrows the code has today against the rules, each with why and what
-#: removes it. The test fails on any other, and on one of these once gone.
-KNOWN: dict[tuple[str, str], str] = {
-    # Muster carries the key store (typing only); goes when the key store is
-    # a part of its own (a Slot in server.features.keys), checkin/ and the routes
-    # reaching it through that.
-    ("server.context", "server.features.keys"): "the context names KeyStore",
-}
+#: removes it (none today). The test fails on any other, and on one of these
+#: once gone.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def module_of(path: Path) -> str:

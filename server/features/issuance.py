@@ -26,6 +26,7 @@ from checkin.secrets import Signer, TicketClaims
 from server.context import Muster
 from server.db import Database, dialect_name
 from server.errors import InvalidRequest
+from server.features.keys import key_store
 from server.lookup import get_event
 from server.models import Event, Ticket, TicketType, utcnow
 
@@ -441,7 +442,7 @@ async def issue_tickets(
     if not accepted:
         raise InvalidRequest("No tickets to issue.", code="nothing_to_issue")
 
-    signer = await ctx.keys.signer(event_id)
+    signer = await key_store(ctx).signer(event_id)
     windows = {t.id: validity(event, t) for t in types}
     async with ctx.db.writing() as session:
         ids = await _allocate_ids(session, len(accepted))

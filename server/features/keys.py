@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.secrets import KeyRing, Signer, generate_key
+from server.context import Muster, Slot
 from server.db import Database
 from server.key_sealing import KeyEncryptionKey
 from server.models import Event, SigningKey, utcnow
@@ -143,3 +144,17 @@ class KeyStore:
 
     async def public_keys(self, event_id: int) -> dict[int, bytes]:
         return (await self._get(event_id)).public
+
+
+#: The process's key store in ``Muster.parts``: kept (``Muster.keep``) by
+#: whoever makes the context, the app factory or ``muster import-tickets``,
+#: since they hold the KEK; read with ``key_store``.
+KEYS: Slot[KeyStore] = Slot("keys")
+
+
+def key_store(ctx: Muster) -> KeyStore:
+    """The key store kept in ``ctx`` (every context that signs or verifies has one)."""
+    keys = ctx.part(KEYS)
+    if keys is None:
+        raise LookupError("no key store in this context: Muster.keep(KEYS, KeyStore(...))")
+    return keys

@@ -50,6 +50,7 @@ from server.db import Database, dialect_name
 from server.features import walk_in_rules
 from server.features.alerts import raise_alert
 from server.features.issuance import BLANK_STATUS, insert_blanks
+from server.features.keys import key_store
 from server.features.mailings import MailingRequest, create_mailing
 from server.features.walk_in_rules import BOUND, CONFLICT, BlankState
 from server.lookup import get_event
@@ -145,7 +146,7 @@ async def give_blanks(ctx: Muster, event_id: int, device_id: int) -> list[dict[s
         held = await _held(session, device_id)
     if not walk_in_rules.blanks_to_give(Counter(r.type_id for r in held), types, per_type):
         return [blank_json(row) for row in held]
-    signer = await ctx.keys.signer(event_id)
+    signer = await key_store(ctx).signer(event_id)
     async with ctx.db.writing() as session:
         if dialect_name(session) == "postgresql":
             # One top-up per phone at a time: two bundles fetched at once

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from server.auth import ORGANISER, READERS, authorize
 from server.context import muster
-from server.features.keys import rotate_event_key
+from server.features.keys import key_store, rotate_event_key
 from server.http import json_response, path_int
 from server.lookup import event_rows, get_event
 from server.models import SigningKey
@@ -47,8 +47,8 @@ async def rotate_keys(request: Request) -> JSONResponse:
     ctx = muster(request)
     async with ctx.db.writing() as session:
         await get_event(session, event_id)
-        key = await rotate_event_key(session, ctx.keys.kek, event_id)
-    ctx.keys.forget(event_id)
+        key = await rotate_event_key(session, key_store(ctx).kek, event_id)
+    key_store(ctx).forget(event_id)
     return json_response(key_json(key), status=201)
 
 

@@ -32,6 +32,7 @@ from server.context import Muster, muster
 from server.errors import InvalidRequest, NotFound
 from server.features.headcount import headcount_snapshot
 from server.features.issuance import is_printed_code, secrets_of_codes
+from server.features.keys import key_store
 from server.features.staff import may_override_account
 from server.features.walk_ins import give_blanks
 from server.fields import DbInt, UtcDatetime, storable
@@ -232,7 +233,7 @@ async def offline_bundle(
     """
     now = utcnow()
     venue = await load_venue(ctx.db, event_id)
-    keys = await ctx.keys.public_keys(event_id)
+    keys = await key_store(ctx).public_keys(event_id)
     window = timedelta(seconds=ctx.settings.annul_window_seconds)
     async with ctx.db.reading() as session:
         event = await session.get(Event, event_id)

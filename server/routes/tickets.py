@@ -37,6 +37,7 @@ from server.features.issuance import (
     parse_csv,
     tickets_by_email,
 )
+from server.features.keys import key_store
 from server.features.rights import may_export_personal_data, ticket_view
 from server.fields import MAX_INT, storable
 from server.http import json_response, path_int, read_json, read_limited, validate
@@ -256,7 +257,7 @@ async def revoke_ticket(request: Request) -> JSONResponse:
     data: dict[str, Any] = await read_json(request, optional=True)
     body = validate(RevokeIn, data)
     ctx = muster(request)
-    signer = await ctx.keys.signer(ticket.event_id)
+    signer = await key_store(ctx).signer(ticket.event_id)
     async with ctx.db.writing() as session:
         locked = await session.get(Ticket, ticket.id, with_for_update=True)
         assert locked is not None

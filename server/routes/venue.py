@@ -19,7 +19,7 @@ from realtime.topics import ROSTER
 from server.auth import EVERYONE, ORGANISER, authenticate, authorize, check_rights
 from server.context import muster
 from server.errors import Conflict, InvalidRequest
-from server.features.keys import create_event_key
+from server.features.keys import create_event_key, key_store
 from server.fields import Count, TicketTime
 from server.http import json_response, parse_body, path_int
 from server.lookup import event_rows, get_event, get_in_event
@@ -200,7 +200,7 @@ async def create_event(request: Request) -> JSONResponse:
         event = Event(**body.model_dump(exclude={"default_ticket_type"}))
         session.add(event)
         await session.flush()
-        await create_event_key(session, muster(request).keys.kek, event.id)
+        await create_event_key(session, key_store(muster(request)).kek, event.id)
         session.add(TicketType(event_id=event.id, name=body.default_ticket_type, is_default=True))
     return json_response(event_json(event), status=201)
 

@@ -17,6 +17,7 @@ from starlette.datastructures import Secret
 
 from server.cli import StartRefused, bootstrap, main
 from server.db import Database
+from server.features.keys import key_store
 from server.key_sealing import (
     KeyEncryptionKey,
     KeySealingError,
@@ -75,21 +76,21 @@ async def test_no_private_key_is_stored_in_plain(ctx, organiser, event):
         keys = (await session.scalars(select(SigningKey))).all()
         recorded = await session.get(KeyEncryption, 1)
     assert len(keys) == 2 and recorded is not None
-    assert recorded.fingerprint == ctx.keys.kek.fingerprint
+    assert recorded.fingerprint == key_store(ctx).kek.fingerprint
     for key in keys:
-        assert key.sealed_by == ctx.keys.kek.fingerprint
-        private = ctx.keys.kek.private_key(key)
+        assert key.sealed_by == key_store(ctx).kek.fingerprint
+        private = key_store(ctx).kek.private_key(key)
         assert private not in key.private_key
         public = Ed25519PrivateKey.from_private_bytes(private).public_key()
         assert public.public_bytes(Encoding.Raw, PublicFormat.Raw) == key.public_key
-    ring = await ctx.keys.ring(event["id"])
+    ring = await key_store(ctx).ring(event["id"])
     assert ring.verify(secret).ticket_id  # signed with the unsealed key
 
 
 async def test_plain_keys_of_an_older_database_are_sealed_at_start(ctx, organiser, event):
     """Before revision 0014 keys were stored in plain: ``adopt`` (run by every
     start) seals them, once, and tickets keep verifying and signing."""
-    kek_ = ctx.keys.kek
+    kek_ = key_store(ctx).kek
     async with ctx.db.writing() as session:
         key = await session.scalar(select(SigningKey).where(SigningKey.event_id == event["id"]))
         assert key is not None
@@ -105,16 +106,18 @@ async def test_plain_keys_of_an_older_database_are_sealed_at_start(ctx, organise
         key = await session.scalar(select(SigningKey).where(SigningKey.event_id == event["id"]))
     assert key is not None and key.sealed_by == kek_.fingerprint
     assert plain not in key.private_key and kek_.private_key(key) == plain
-    ctx.keys.forget(event["id"])
+    key_store(ctx).forget(event["id"])
     issued = await organiser.post(
         f"/api/v1/events/{event['id']}/tickets", {"holder_name": "李娜"}, expect=201
     )
-    assert (await ctx.keys.ring(event["id"])).verify(issued["secret"]).ticket_id == issued["id"]
+    assert (await key_store(ctx).ring(event["id"])).verify(issued["secret"]).ticket_id == issued[
+        "id"
+    ]
 
 
 async def test_a_process_with_another_kek_refuses_to_start(ctx, settings, event, tmp_path):
     other = kek()
-    with pytest.raises(KeySealingError, match=ctx.keys.kek.fingerprint):
+    with pytest.raises(KeySealingError, match=key_store(ctx).kek.fingerprint):
         await adopt(ctx.db, other)
     elsewhere = replace(settings, secret_key=Secret(new_key_text()))
     with pytest.raises(StartRefused, match="same MUSTER_SECRET_KEY"):

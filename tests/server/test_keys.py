@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from server.features.keys import KEY_ACTIVATION_DELAY, KeyStore, active_key
+from server.features.keys import KEY_ACTIVATION_DELAY, KeyStore, active_key, key_store
 from server.models import SigningKey, utcnow
 
 
@@ -21,7 +21,7 @@ async def test_rotation(organiser, api_as, ctx, event, ticket):
     # Not active yet: new tickets are still signed with key 1, so that no
     # process or phone meets a key id it has not loaded.
     early = await organiser.post(f"{base}/tickets", {"holder_name": "Early"}, expect=201)
-    assert (await ctx.keys.ring(event["id"])).verify(early["secret"]).kid == 1
+    assert (await key_store(ctx).ring(event["id"])).verify(early["secret"]).kid == 1
 
     async with ctx.db.writing() as session:
         await session.execute(
@@ -35,9 +35,9 @@ async def test_rotation(organiser, api_as, ctx, event, ticket):
             .where(SigningKey.event_id == event["id"], SigningKey.kid == 1)
             .values(retired_at=utcnow() - timedelta(seconds=1))
         )
-    ctx.keys.forget(event["id"])
+    key_store(ctx).forget(event["id"])
     late = await organiser.post(f"{base}/tickets", {"holder_name": "Late"}, expect=201)
-    ring = await ctx.keys.ring(event["id"])
+    ring = await key_store(ctx).ring(event["id"])
     assert ring.verify(late["secret"]).kid == 2
     assert ring.verify(ticket["secret"]).kid == 1  # issued before: still good
 
@@ -49,7 +49,7 @@ async def test_rotation(organiser, api_as, ctx, event, ticket):
 
 async def test_other_processes_pick_up_a_rotation(organiser, ctx, event):
     """A second KeyStore (another process) refreshes within its refresh period."""
-    other = KeyStore(ctx.db, ctx.keys.kek, refresh_seconds=0.0)
+    other = KeyStore(ctx.db, key_store(ctx).kek, refresh_seconds=0.0)
     assert set(await other.public_keys(event["id"])) == {1}
     await organiser.post(f"/api/v1/events/{event['id']}/keys/rotate", {}, expect=201)
     assert set(await other.public_keys(event["id"])) == {1, 2}

@@ -10,6 +10,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from checkin.secrets import SecretError
+from server.features.keys import key_store
 from server.models import Revocation, Ticket
 
 
@@ -20,7 +21,7 @@ async def ticket_count(ctx) -> int:
 
 async def test_issue_one(organiser, ctx, event, ticket):
     assert set(ticket) >= {"id", "secret", "code", "holder_name", "ticket_type"}
-    claims = (await ctx.keys.ring(event["id"])).verify(ticket["secret"])
+    claims = (await key_store(ctx).ring(event["id"])).verify(ticket["secret"])
     assert claims.ticket_id == ticket["id"] and claims.event_id == event["id"]
     read = await organiser.get(f"/api/v1/tickets/{ticket['id']}")
     assert read["holder_name"] == "王伟" and read["status"] == "valid"
@@ -140,7 +141,7 @@ async def test_lookup_by_name_email_code(organiser, event, ticket):
 
 
 async def test_revoke_and_reissue(organiser, ctx, event, ticket):
-    ring = await ctx.keys.ring(event["id"])
+    ring = await key_store(ctx).ring(event["id"])
     reissued = await organiser.post(
         f"/api/v1/tickets/{ticket['id']}/revoke", {"reissue": True}, expect=200
     )
@@ -213,7 +214,7 @@ def test_event_span_marks_the_next_day():
 
 
 async def test_tampered_secret_is_refused_by_the_ring(ctx, event, ticket):
-    ring = await ctx.keys.ring(event["id"])
+    ring = await key_store(ctx).ring(event["id"])
     tampered = ticket["secret"][:-5] + (
         "AAAAA" if not ticket["secret"].endswith("AAAAA") else "BBBBB"
     )
