@@ -129,7 +129,9 @@ def test_every_page_speaks_one_language(
         page.goto(f"{live_server.base_url}/console/#event={event_id}&tab={tab}")
         href = f"#event={event_id}" + ("" if tab == "overview" else f"&tab={tab}")
         page.wait_for_selector(f"#sidebar a.active[href='{href}']")
-        page.wait_for_load_state("networkidle")
+        # The section drawn (wait_for_load_state returns at once: the page
+        # loaded long ago, and the old section stayed on screen meanwhile).
+        page.wait_for_selector(f"#main[data-shown='{tab}']")
         problems += read_page(page, lang, f"console {tab}")
         page.screenshot(path=str(artifacts / f"lang-console-{tab}-{lang}.png"), full_page=True)
     context.close()

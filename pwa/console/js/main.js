@@ -49,6 +49,8 @@ const eventTitle = document.getElementById("event-title");
 const signOutButton = document.getElementById("sign-out");
 
 let renderCount = 0;
+/** The event and tab whose section the main column holds ("" for none). */
+let shown = "";
 
 function api() {
   return new Api(storedToken());
@@ -70,6 +72,7 @@ async function render() {
   const client = api();
   try {
     if (route.event == null) {
+      shown = "";
       sidebar.classList.add("hidden");
       clear(eventTitle);
       document.title = `Muster · ${t("app.title")}`;
@@ -81,11 +84,23 @@ async function render() {
     if (stale()) return;
     const tab = TABS.find((x) => x.id === route.tab) || TABS[0];
     renderChrome(event, tab.id);
+    const key = `${event.id}/${tab.id}`;
+    if (key !== shown) {
+      // A new section: not the last one's content under the new tab's name
+      // while its figures load (the review of a big event takes a while).
+      shown = "";
+      delete main.dataset.shown;
+      clear(main, h("p", { class: "muted", "aria-busy": "true" }, t("app.loading")));
+    }
     const view = { api: client, main, go, stale, event, reload: render };
     await tab.show(view);
+    if (stale()) return;
+    shown = key;
+    main.dataset.shown = tab.id;
     if (tab.id !== "retention" && !stale()) await showRetentionReminder(view);
   } catch (err) {
     if (stale()) return;
+    shown = "";
     if (err.status === 401) return showSignIn(t("signin.invalid"));
     clear(main, h("div", { class: "card error-card", role: "alert" },
       h("h2", {}, t("error.load")), h("p", {}, errorText(err)),
