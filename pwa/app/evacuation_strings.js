@@ -51,6 +51,7 @@ export const EVACUATION_STRINGS = {
     "evac.status.needs_help": "Needs help",
     "evac.recorded": "Recorded {name}",
     "evac.queued": "{n} accounts waiting to sync",
+    "evac.queued.one": "{n} account waiting to sync",
     "evac.failed": "Not recorded ({code})",
     "evac.refused.invalid": "This code is not a ticket",
     "evac.refused.unknown_ticket": "No such ticket",

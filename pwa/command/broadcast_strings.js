@@ -64,6 +64,7 @@ export const BROADCAST_STRINGS = {
     "cbc.devices_waiting": "{n} more phones paired to nobody have not confirmed",
     "cbc.resend": "Re-send to those who have not",
     "cbc.resent": "Re-sent to {n} phones",
+    "cbc.resent.one": "Re-sent to {n} phone",
     "cbc.readiness": "Emergency plans read",
     "cbc.readiness.none": "No emergency plans or roster yet",
     "cbc.readiness.total": "Confirmed {confirmed} / {expected}",

@@ -166,6 +166,7 @@ export const STRINGS = {
     "incidents.unassigned": "Unassigned",
     "incidents.escalated": "Escalated",
     "incidents.reports": "{n} reports",
+    "incidents.reports.one": "{n} report",
     "incidents.ack": "Take",
     "incidents.assign": "Assign",
     "incidents.resolve": "Resolve",

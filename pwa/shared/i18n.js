@@ -23,9 +23,16 @@ export function addStrings(table) {
   for (const lang of ["zh", "en"]) Object.assign(strings[lang], table[lang] || {});
 }
 
-/** Translate key, replacing {name} placeholders from params. */
+const PLURALS = { zh: new Intl.PluralRules("zh-CN"), en: new Intl.PluralRules("en") };
+
+/**
+ * Translate key, replacing {name} placeholders from params. With a number n,
+ * the language's plural form of it is taken when the catalogue has one
+ * (English "staff.summary.one": "{n} person, …"; Chinese needs none).
+ */
 export function t(key, params = {}) {
-  const text = strings[current][key] ?? strings.en[key] ?? key;
+  const form = typeof params.n === "number" ? strings[current][`${key}.${PLURALS[current].select(params.n)}`] : undefined;
+  const text = form ?? strings[current][key] ?? strings.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
 }
 

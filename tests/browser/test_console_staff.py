@@ -114,6 +114,14 @@ def test_roster_pairing_and_who_is_on_duty(
     page.wait_for_selector("#staff-summary:has-text('2 on duty')")
     assert "On duty: 主会场" in page.inner_text(f"#roster tr[data-staff='{li['id']}'] .duty")
     assert "Security" in page.inner_text(f"#roster tr[data-staff='{li['id']}']")
+    # One of anything is said in the singular ("1 people" before the plural forms).
+    said = page.evaluate(
+        """async () => {
+            const { t } = await import('/shared/i18n.js');
+            return [1, 3].map((n) => t('staff.summary', { n, on_duty: 1 }));
+        }"""
+    )
+    assert said == ["1 person, 1 on duty", "3 people, 1 on duty"], said
 
     # The command centre: who is on duty where.
     screen = context.new_page()

@@ -81,7 +81,9 @@ def test_drill_on_the_phone(
     a, b, c, d = venue.tickets
     # Each holder shows their printed code (two people of one name are told
     # apart), and a code typed in the search finds its holder.
-    codes = page.eval_on_selector_all("#evac-people .evac-code", "els => els.map(e => e.textContent)")
+    codes = page.eval_on_selector_all(
+        "#evac-people .evac-code", "els => els.map(e => e.textContent)"
+    )
     assert sorted(codes) == sorted(t["code"] for t in venue.tickets), codes
     page.fill("#evac-search", d["code"].lower())
     page.wait_for_function("() => document.querySelectorAll('#evac-people li').length === 1")

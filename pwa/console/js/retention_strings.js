@@ -85,6 +85,7 @@ export const RETENTION_STRINGS = {
     "retention.uses_own": "Now: this event's own setting, {days}.",
     "retention.one_day": "1 day",
     "retention.n_days": "{n} days",
+    "retention.n_days.one": "{n} day",
     "retention.due_in": "Personal data will be deleted on {at} (in {days}).",
     "retention.due_now": "Personal data was due for deletion on {at}; the server deletes it at its next check.",
     "retention.shredded_on": "Personal data was deleted on {at}.",
