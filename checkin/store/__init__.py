@@ -24,9 +24,10 @@ never exceeds its capacity.
 
 The forms: ``checkin.store.postgres`` (asyncpg, one statement a step; the
 plan-mode and planner-fence reasoning is there, beside its statements),
-``checkin.store.sqlite`` (the process's SQLite scan thread), and
-``checkin.store.portable`` for the few statements that are the same Core on
-both (annul, a replay's counters).
+``checkin.store.sqlite`` (the process's SQLite scan thread),
+``checkin.store.replay`` (an offline replay's statements, both forms side by
+side), and ``checkin.store.portable`` for the few statements that are the
+same Core on both (an annul's).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from typing import Any, Protocol
 from checkin.reconcile import ShardCount
 from checkin.store import guard
 from checkin.store.portable import CoreAnnul, writing
-from checkin.store.postgres import PgReplay, PgStore
+from checkin.store.postgres import PgStore
+from checkin.store.replay import PgReplay, SqliteReplay
 from checkin.store.rows import (
     APPLIED,
     FULL,
@@ -57,7 +59,7 @@ from checkin.store.rows import (
     TicketRow,
     ZoneStep,
 )
-from checkin.store.sqlite import SqliteReplay, SqliteStore
+from checkin.store.sqlite import SqliteStore
 from server.db import Database
 
 __all__ = [

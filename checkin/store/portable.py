@@ -1,10 +1,11 @@
 """The scan path's statements that are the same SQLAlchemy Core on both databases.
 
 They are the rare or small ones, where compiling a Core statement costs
-nothing that matters: an offline replay's zone counters (locked in (zone,
-shard) order like every other writer) and its divergence marks, and the
-whole of an annul. The hot statements have a PostgreSQL form
-(``checkin.store.postgres``) and a SQLite form (``checkin.store.sqlite``).
+nothing that matters: the whole of an annul, and the steps of a zone counter
+and a ticket move that the other forms build on. The hot statements have a
+PostgreSQL form (``checkin.store.postgres``) and a SQLite form
+(``checkin.store.sqlite``); an offline replay's are in ``checkin.store.replay``
+(its Core ones there too, beside the others).
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from checkin.reconcile import ShardCount
-from checkin.store.rows import TICKET_FIELDS, Logged, ShardWalk
+from checkin.store.rows import TICKET_FIELDS, ShardWalk
 from server.db import Database
 from server.models import BusMessage, Scan, Ticket, ZoneShard, utcnow
 
-_tickets = cast(Table, Ticket.__table__)
-_scans = cast(Table, Scan.__table__)
-_shards = cast(Table, ZoneShard.__table__)
-TICKET_COLUMNS = tuple(_tickets.c[name] for name in TICKET_FIELDS)
+#: The scan path's tables as Core tables (for every form's Core statements).
+TICKETS = cast(Table, Ticket.__table__)
+SCANS = cast(Table, Scan.__table__)
+SHARDS = cast(Table, ZoneShard.__table__)
+TICKET_COLUMNS = tuple(TICKETS.c[name] for name in TICKET_FIELDS)
 
 
 @contextlib.asynccontextmanager
@@ -37,39 +38,39 @@ async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
 
 
 ENTER_SHARD = (
-    update(_shards)
+    update(SHARDS)
     .where(
-        _shards.c.zone_id == bindparam("b_zone"),
-        _shards.c.shard == bindparam("b_shard"),
-        or_(_shards.c.cap.is_(None), _shards.c.inside < _shards.c.cap),
+        SHARDS.c.zone_id == bindparam("b_zone"),
+        SHARDS.c.shard == bindparam("b_shard"),
+        or_(SHARDS.c.cap.is_(None), SHARDS.c.inside < SHARDS.c.cap),
     )
-    .values(inside=_shards.c.inside + 1)
-    .returning(_shards.c.inside, _shards.c.cap)
+    .values(inside=SHARDS.c.inside + 1)
+    .returning(SHARDS.c.inside, SHARDS.c.cap)
 )
 LEAVE_SHARD = (
-    update(_shards)
+    update(SHARDS)
     .where(
-        _shards.c.zone_id == bindparam("b_zone"),
-        _shards.c.shard == bindparam("b_shard"),
-        _shards.c.inside > 0,
+        SHARDS.c.zone_id == bindparam("b_zone"),
+        SHARDS.c.shard == bindparam("b_shard"),
+        SHARDS.c.inside > 0,
     )
-    .values(inside=_shards.c.inside - 1)
-    .returning(_shards.c.inside)
+    .values(inside=SHARDS.c.inside - 1)
+    .returning(SHARDS.c.inside)
 )
 _FORCE_SHARD = (
-    update(_shards)
-    .where(_shards.c.zone_id == bindparam("b_zone"), _shards.c.shard == bindparam("b_shard"))
-    .values(inside=_shards.c.inside + 1)
+    update(SHARDS)
+    .where(SHARDS.c.zone_id == bindparam("b_zone"), SHARDS.c.shard == bindparam("b_shard"))
+    .values(inside=SHARDS.c.inside + 1)
 )
 #: Move a ticket (no guard: the caller holds its row lock, or adds the guard).
 MOVE_TICKET = (
-    update(_tickets)
-    .where(_tickets.c.id == bindparam("ticket"))
+    update(TICKETS)
+    .where(TICKETS.c.id == bindparam("ticket"))
     .values(
         zone_id=bindparam("zone_after"),
         # Typed, so that SQLite stores it as the column's own text (the guard compares it).
         checked_in_at=func.coalesce(
-            _tickets.c.checked_in_at, bindparam("first_in", type_=_tickets.c.checked_in_at.type)
+            TICKETS.c.checked_in_at, bindparam("first_in", type_=TICKETS.c.checked_in_at.type)
         ),
     )
 )
@@ -107,45 +108,6 @@ class CoreShards:
             )
 
 
-class CoreReplay:
-    """An offline replay's statements in its transaction (``checkin.sync``)."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    async def mark_divergences(self, logged: list[Logged]) -> None:
-        """Mark logged scans as conflicts with themselves (the door and the server disagreed)."""
-        await self.conn.execute(
-            update(_scans)
-            .where(_scans.c.id == bindparam("scan"), _scans.c.conflict_with.is_(None))
-            .values(conflict_with=bindparam("scan")),
-            [{"scan": scan.id} for scan in logged],
-        )
-
-    async def locked_shards(self, zone_ids: list[int]) -> dict[int, list[ShardCount]]:
-        """The shards of ``zone_ids``, locked in (zone, shard) order like every other writer."""
-        shards: dict[int, list[ShardCount]] = {z: [] for z in zone_ids}
-        if zone_ids:
-            query = (
-                select(_shards.c.zone_id, _shards.c.shard, _shards.c.inside, _shards.c.cap)
-                .where(_shards.c.zone_id.in_(zone_ids))
-                .order_by(_shards.c.zone_id, _shards.c.shard)
-                .with_for_update()
-            )
-            for row in await self.conn.execute(query):
-                shards[row.zone_id].append(ShardCount(row.zone_id, row.shard, row.inside, row.cap))
-        return shards
-
-    async def write_shards(self, changed: list[ShardCount]) -> None:
-        if changed:
-            await self.conn.execute(
-                update(_shards)
-                .where(_shards.c.zone_id == bindparam("z"), _shards.c.shard == bindparam("s"))
-                .values(inside=bindparam("n")),
-                [{"z": s.zone_id, "s": s.shard, "n": s.inside} for s in changed],
-            )
-
-
 class CoreAnnul:
     """An annul's statements in its transaction (``checkin.annul``): rows locked."""
 
@@ -154,11 +116,11 @@ class CoreAnnul:
         self.shards = CoreShards(conn)
 
     async def scan(self, event_id: int, nonce: str) -> Row[Any] | None:
-        query = select(_scans).where(_scans.c.event_id == event_id, _scans.c.nonce == nonce)
+        query = select(SCANS).where(SCANS.c.event_id == event_id, SCANS.c.nonce == nonce)
         return (await self.conn.execute(query.with_for_update())).first()
 
     async def ticket(self, ticket_id: int) -> Row[Any] | None:
-        query = select(*TICKET_COLUMNS).where(_tickets.c.id == ticket_id)
+        query = select(*TICKET_COLUMNS).where(TICKETS.c.id == ticket_id)
         return (await self.conn.execute(query.with_for_update())).first()
 
     async def first_admission(
@@ -166,13 +128,13 @@ class CoreAnnul:
     ) -> datetime | None:
         """The earliest accepted entry of the ticket left once ``but_scan`` is undone."""
         first_in = await self.conn.scalar(
-            select(func.min(_scans.c.received_at)).where(
-                _scans.c.event_id == event_id,
-                _scans.c.ticket_id == ticket_id,
-                _scans.c.id != but_scan,
-                _scans.c.status == "ok",
-                _scans.c.direction == "in",
-                _scans.c.annulled_at.is_(None),
+            select(func.min(SCANS.c.received_at)).where(
+                SCANS.c.event_id == event_id,
+                SCANS.c.ticket_id == ticket_id,
+                SCANS.c.id != but_scan,
+                SCANS.c.status == "ok",
+                SCANS.c.direction == "in",
+                SCANS.c.annulled_at.is_(None),
             )
         )
         if isinstance(first_in, str):  # an aggregate on SQLite loses the column type
@@ -183,14 +145,14 @@ class CoreAnnul:
         self, ticket_id: int, zone_id: int | None, first_in: datetime | None
     ) -> None:
         await self.conn.execute(
-            update(_tickets)
-            .where(_tickets.c.id == ticket_id)
+            update(TICKETS)
+            .where(TICKETS.c.id == ticket_id)
             .values(zone_id=zone_id, checked_in_at=first_in)
         )
 
     async def mark_annulled(self, scan_id: int, at: datetime, by: int) -> None:
         await self.conn.execute(
-            update(_scans).where(_scans.c.id == scan_id).values(annulled_at=at, annulled_by=by)
+            update(SCANS).where(SCANS.c.id == scan_id).values(annulled_at=at, annulled_by=by)
         )
 
     async def publish(

@@ -10,15 +10,16 @@ disagree (the ticket moved but its zone counter or its log row did not
 follow), which rolls the whole statement back, and the caller reads and
 decides again. The door line's batch (``read_batch``, ``apply_batch``) is
 the same two steps over arrays and JSON documents, all or nothing the same
-way; an offline replay (``PgReplay``) runs set-wise statements with whole
-arrays as parameters inside the sync's transaction.
+way; an offline replay (``checkin.store.replay.PgReplay``, beside its SQLite
+form) runs set-wise statements with whole arrays as parameters inside the
+sync's transaction, fenced and planned as below.
 
 Plans and fences. The scan tables grow from nothing during a rush, so a
 plan made while they were small is a trap: a walk over the event's whole
 scan log through an index on event_id, or a sequential scan, that costs
 ~0.1 ms a scan at first and grows with the table. So every lookup by a key
 (a nonce, a secret, a ticket id) names only the column that leads its
-index, inside a subquery fenced with ``OFFSET 0`` (``_by_key``), and the
+index, inside a subquery fenced with ``OFFSET 0`` (``by_key``), and the
 event (and any other condition) is checked outside the fence: no plan can
 then take another index, whatever the tables grow to (the nonce through
 ``uq_scans_nonce_event``, migration 0006; the secret through its unique
@@ -35,16 +36,13 @@ rows against 4–7 ms by the keys).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from checkin.store import guard
 from checkin.store.guard import ticket_guard
-from checkin.store.portable import CoreReplay
 from checkin.store.rows import (
     APPLIED,
     FULL,
@@ -54,11 +52,9 @@ from checkin.store.rows import (
     Applied,
     BatchMoves,
     Counted,
-    Logged,
     Move,
     Seen,
     ShardWalk,
-    TicketMove,
     TicketRow,
     ZoneStep,
 )
@@ -89,19 +85,15 @@ SCAN_TYPES = {
 NOT_WHOLE = "muster-scan-not-applied-whole"
 
 
-def _by_key(table: str, columns: str, key: str) -> str:
+def by_key(table: str, columns: str, key: str) -> str:
     """``table``'s rows found by the condition ``key`` alone, behind the fence
     (see above): the event and anything else are checked outside it."""
     return f"(SELECT {columns}, event_id FROM {table} WHERE {key} OFFSET 0)"
 
 
-def _dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """A value for a json column or parameter: asyncpg takes JSON as text."""
     return orjson.dumps(value).decode()
-
-
-def _json(value: Any) -> dict[str, Any]:
-    # SQLAlchemy's dialect installs a json decoder on the connections it owns.
-    return dict(orjson.loads(value) if isinstance(value, str | bytes) else value)
 
 
 # --- one scan ---------------------------------------------------------------------------
@@ -217,21 +209,22 @@ def _walk_args(walk: ShardWalk | None) -> tuple[int | None, int, int]:
 
 def _scan_args(values: Mapping[str, Any]) -> list[Any]:
     args = [values[name] for name in SCAN_FIELDS]
-    args[-1] = _dumps(args[-1])  # a json column: asyncpg takes text
+    args[-1] = json_text(args[-1])  # a json column: asyncpg takes text
     return args
 
 
 # --- the door line's batch ----------------------------------------------------------------
 
-_TF = ", ".join(TICKET_FIELDS)
+#: The ticket columns a read returns, in ``TicketRow``'s order.
+TICKET_LIST = ", ".join(TICKET_FIELDS)
 _READ_BATCH = (
     "SELECT (SELECT s.response FROM "
-    + _by_key("scans", "response", "nonce = b.nonce")
+    + by_key("scans", "response", "nonce = b.nonce")
     + " s WHERE s.event_id = $1) AS stored,"
     f" {_T}"
     " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS b(secret, nonce, i)"
-    f" LEFT JOIN LATERAL (SELECT {_TF} FROM "
-    + _by_key("tickets", _TF, "secret = b.secret")
+    f" LEFT JOIN LATERAL (SELECT {TICKET_LIST} FROM "
+    + by_key("tickets", TICKET_LIST, "secret = b.secret")
     + " x WHERE x.event_id = $1 LIMIT 1) t ON true"
     " ORDER BY b.i"
 )
@@ -391,14 +384,14 @@ class PgStore:
         try:
             rows = await self.conn.fetch(
                 _APPLY_BATCH[guard.GUARD_TICKET_STATE],
-                _dumps(moved),
+                json_text(moved),
                 len(moved),
                 [z.zone_id for z in zones],
                 [z.enters for z in zones],
                 [z.leaves for z in zones],
                 [z.start % z.count for z in zones],
                 [z.count for z in zones],
-                _dumps(logged),
+                json_text(logged),
                 len(logged),
             )
         except asyncpg.InvalidTextRepresentationError as exc:
@@ -408,110 +401,3 @@ class PgStore:
         except asyncpg.DeadlockDetectedError:
             return None  # another process's batch locked the same rows in another order
         return [(r["zone_id"], r["inside"], r["cap"]) for r in rows if r["zone_id"] is not None]
-
-
-# --- an offline replay ----------------------------------------------------------------------
-
-_STORED = (
-    "SELECT nonce, id, ticket_id, conflict_with, response FROM "
-    + _by_key("scans", "nonce, id, ticket_id, conflict_with, response", "nonce = ANY($2::text[])")
-    + " s WHERE event_id = $1"
-)
-_IDS_BY_SECRET = (
-    "SELECT secret, id FROM "
-    + _by_key("tickets", "secret, id", "secret = ANY($2::text[])")
-    + " t WHERE event_id = $1"
-)
-_LOCK_TICKETS = (
-    f"SELECT {_TF}, secret FROM "
-    + _by_key("tickets", f"{_TF}, secret", "id = ANY($2::bigint[])")
-    + " t WHERE event_id = $1 ORDER BY id FOR UPDATE"
-)
-_LAST_OK_SCANS = (
-    "SELECT ticket_id, max(id) FROM "
-    + _by_key("scans", "ticket_id, id, status, annulled_at", "ticket_id = ANY($2::bigint[])")
-    + " s WHERE event_id = $1 AND status = 'ok' AND annulled_at IS NULL GROUP BY ticket_id"
-)
-_BATCH_COLUMNS = ("id", *SCAN_FIELDS)
-_INSERT_SCANS = (
-    f"WITH logged AS (INSERT INTO scans ({', '.join(_BATCH_COLUMNS)})"
-    f" SELECT {', '.join(c + '::json' if c == 'response' else c for c in _BATCH_COLUMNS)}"
-    " FROM unnest("
-    + ", ".join(f"${i + 1}::{SCAN_TYPES[c]}[]" for i, c in enumerate(_BATCH_COLUMNS))
-    + f") AS batch({', '.join(_BATCH_COLUMNS)})"
-    " ON CONFLICT (event_id, nonce) DO NOTHING RETURNING 1)"
-    " SELECT count(*) FROM logged"
-)
-_MOVE_TICKETS = (
-    "UPDATE tickets AS t SET zone_id = moved.zone_id,"
-    " checked_in_at = coalesce(t.checked_in_at, moved.first_in)"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS moved(id, zone_id, first_in)"
-    " WHERE t.id = moved.id"
-)
-
-
-class PgReplay(CoreReplay):
-    """An offline replay's statements in its transaction, straight to asyncpg."""
-
-    def __init__(self, conn: AsyncConnection, raw: asyncpg.Connection) -> None:
-        super().__init__(conn)
-        self.raw = raw
-
-    @classmethod
-    async def begin(cls, conn: AsyncConnection) -> PgReplay:
-        """The replay on ``conn``'s transaction, sequential scans priced out.
-
-        SQLAlchemy's asyncpg adapter opens the transaction lazily, with the
-        first statement it runs: this one, so that what is sent straight to
-        the driver afterwards is inside it.
-        """
-        await conn.execute(text("SET LOCAL enable_seqscan = off"))
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        return cls(conn, cast(asyncpg.Connection, raw))
-
-    async def stored_answers(self, event_id: int, nonces: list[str]) -> dict[str, Logged]:
-        rows = await self.raw.fetch(_STORED, event_id, nonces)
-        return {
-            row["nonce"]: Logged(
-                row["id"], row["ticket_id"], row["conflict_with"], _json(row["response"])
-            )
-            for row in rows
-        }
-
-    async def ids_by_secret(self, event_id: int, secrets: list[str]) -> dict[str, int]:
-        rows = await self.raw.fetch(_IDS_BY_SECRET, event_id, secrets)
-        return {row["secret"]: int(row["id"]) for row in rows}
-
-    async def locked_tickets(
-        self, event_id: int, ids: list[int]
-    ) -> dict[int, tuple[TicketRow, str]]:
-        rows = await self.raw.fetch(_LOCK_TICKETS, event_id, ids)
-        return {int(r["id"]): (TicketRow(*tuple(r)[:-1]), r["secret"]) for r in rows}
-
-    async def last_ok_scans(self, event_id: int, ticket_ids: list[int]) -> dict[int, int]:
-        rows = await self.raw.fetch(_LAST_OK_SCANS, event_id, ticket_ids)
-        return {int(r[0]): int(r[1]) for r in rows}
-
-    async def allocate_scan_ids(self, count: int) -> list[int]:
-        if count == 0:
-            return []
-        rows = await self.raw.fetch(
-            "SELECT nextval(pg_get_serial_sequence('scans', 'id')) FROM generate_series(1, $1)",
-            count,
-        )
-        return [int(r[0]) for r in rows]
-
-    async def insert_scans(self, values: list[dict[str, Any]]) -> int:
-        columns: list[list[Any]] = [[row[c] for row in values] for c in _BATCH_COLUMNS]
-        columns[-1] = [_dumps(response) for response in columns[-1]]
-        return int(await self.raw.fetchval(_INSERT_SCANS, *columns))
-
-    async def write_tickets(self, moves: list[TicketMove]) -> None:
-        if moves:
-            await self.raw.execute(
-                _MOVE_TICKETS,
-                [m.ticket_id for m in moves],
-                [m.zone_id for m in moves],
-                [m.first_in for m in moves],
-            )

@@ -1,8 +1,7 @@
 """Every statement of the scan path on SQLite.
 
 One scan, or a door-line batch (``SqliteStore``): every write already goes
-through the process's
-one writer lock; ``apply`` runs the guarded steps in a transaction under it,
+through the process's one writer lock; ``apply`` runs the guarded steps in a transaction under it,
 and rolls back when one of them finds nothing to change. Each step is one
 trip to the process's SQLite scan thread (a plain ``sqlite3`` connection,
 ``Database.on_sqlite_thread``) rather than ~4 trips a statement through
@@ -10,20 +9,19 @@ aiosqlite (~22 a scan), its statements compiled once and run on that
 connection's own cursor (``_Sql``): at 16 doors 180 → ~1,100 scans/s on the
 2-core machine (``bench/sqlite.py``; bench/README.md has the runs).
 
-An offline replay (``SqliteReplay``) runs Core statements in the sync's
-transaction (under the writer lock), IN lists in chunks of ``CHUNK``.
+An offline replay's form (``checkin.store.replay.SqliteReplay``) runs Core
+statements in the sync's transaction, beside its PostgreSQL form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Connection,
     Integer,
-    Table,
     bindparam,
     func,
     or_,
@@ -39,8 +37,10 @@ from checkin.store.portable import (
     ENTER_SHARD,
     LEAVE_SHARD,
     MOVE_TICKET,
+    SCANS,
+    SHARDS,
     TICKET_COLUMNS,
-    CoreReplay,
+    TICKETS,
 )
 from checkin.store.rows import (
     APPLIED,
@@ -51,23 +51,13 @@ from checkin.store.rows import (
     Applied,
     BatchMoves,
     Counted,
-    Logged,
     Move,
     Seen,
     ShardWalk,
-    TicketMove,
     TicketRow,
     ZoneStep,
 )
 from server.db import Database
-from server.models import Scan, Ticket, ZoneShard
-
-_tickets = cast(Table, Ticket.__table__)
-_scans = cast(Table, Scan.__table__)
-_shards = cast(Table, ZoneShard.__table__)
-
-#: Rows per IN (…) list: well under SQLite's bound-parameter limit.
-CHUNK = 1000
 
 #: The move, only if the ticket still holds what the decision saw.
 _GUARDED_MOVE = MOVE_TICKET.where(
@@ -83,24 +73,25 @@ _GUARDED_MOVE = MOVE_TICKET.where(
     ).bindparams(
         bindparam("seen_zone", type_=BigInteger()),
         # Typed: compared with the column's own text.
-        bindparam("seen_checked_in", type_=_tickets.c.checked_in_at.type),
+        bindparam("seen_checked_in", type_=TICKETS.c.checked_in_at.type),
         bindparam("seen_generation", type_=Integer()),
         bindparam("seen_type", type_=BigInteger()),
     )
 )
-_LOG_SCANS = sqlite.insert(_scans).on_conflict_do_nothing(index_elements=["event_id", "nonce"])
-_LOG_SCAN = _LOG_SCANS.returning(_scans.c.id)
+_LOG_SCANS = sqlite.insert(SCANS).on_conflict_do_nothing(index_elements=["event_id", "nonce"])
+#: Log one scan (its id, or none when the nonce is logged already).
+LOG_SCAN = _LOG_SCANS.returning(SCANS.c.id)
 #: A batch's net change of one zone in one shard with room for all its entries.
 _SHIFT_SHARD = (
-    update(_shards)
+    update(SHARDS)
     .where(
-        _shards.c.zone_id == bindparam("b_zone"),
-        _shards.c.shard == bindparam("b_shard"),
-        or_(_shards.c.cap.is_(None), _shards.c.inside + bindparam("b_enters") <= _shards.c.cap),
-        _shards.c.inside + bindparam("b_delta") >= 0,
+        SHARDS.c.zone_id == bindparam("b_zone"),
+        SHARDS.c.shard == bindparam("b_shard"),
+        or_(SHARDS.c.cap.is_(None), SHARDS.c.inside + bindparam("b_enters") <= SHARDS.c.cap),
+        SHARDS.c.inside + bindparam("b_delta") >= 0,
     )
-    .values(inside=_shards.c.inside + bindparam("b_delta"))
-    .returning(_shards.c.inside, _shards.c.cap)
+    .values(inside=SHARDS.c.inside + bindparam("b_delta"))
+    .returning(SHARDS.c.inside, SHARDS.c.cap)
 )
 
 
@@ -234,32 +225,32 @@ _TICKET = select(*TICKET_COLUMNS)
 _THREAD_STATEMENTS: dict[str, tuple[Any, tuple[Any, ...], Any]] = {
     "ticket_by_secret": (
         _TICKET.where(
-            _tickets.c.event_id == bindparam("b_event"), _tickets.c.secret == bindparam("b_key")
+            TICKETS.c.event_id == bindparam("b_event"), TICKETS.c.secret == bindparam("b_key")
         ),
         TICKET_COLUMNS,
         None,
     ),
     "ticket_by_id": (
         _TICKET.where(
-            _tickets.c.event_id == bindparam("b_event"), _tickets.c.id == bindparam("b_key")
+            TICKETS.c.event_id == bindparam("b_event"), TICKETS.c.id == bindparam("b_key")
         ),
         TICKET_COLUMNS,
         None,
     ),
     "stored": (
-        select(_scans.c.response).where(
-            _scans.c.event_id == bindparam("b_event"), _scans.c.nonce == bindparam("b_nonce")
+        select(SCANS.c.response).where(
+            SCANS.c.event_id == bindparam("b_event"), SCANS.c.nonce == bindparam("b_nonce")
         ),
-        (_scans.c.response,),
+        (SCANS.c.response,),
         None,
     ),
-    "log": (_LOG_SCAN, (_scans.c.id,), list(SCAN_FIELDS)),
+    "log": (LOG_SCAN, (SCANS.c.id,), list(SCAN_FIELDS)),
     "log_many": (_LOG_SCANS, (), list(SCAN_FIELDS)),
-    "shift": (_SHIFT_SHARD, (_shards.c.inside, _shards.c.cap), None),
+    "shift": (_SHIFT_SHARD, (SHARDS.c.inside, SHARDS.c.cap), None),
     "guarded_move": (_GUARDED_MOVE, (), None),
     "move": (MOVE_TICKET, (), None),
-    "enter": (ENTER_SHARD, (_shards.c.inside, _shards.c.cap), None),
-    "leave": (LEAVE_SHARD, (_shards.c.inside,), None),
+    "enter": (ENTER_SHARD, (SHARDS.c.inside, SHARDS.c.cap), None),
+    "leave": (LEAVE_SHARD, (SHARDS.c.inside,), None),
 }
 
 
@@ -330,7 +321,7 @@ def _leave(conn: Connection, walk: ShardWalk) -> bool:
 
 def _total(conn: Connection, zone_id: int) -> int:
     total = conn.scalar(
-        select(func.coalesce(func.sum(_shards.c.inside), 0)).where(_shards.c.zone_id == zone_id)
+        select(func.coalesce(func.sum(SHARDS.c.inside), 0)).where(SHARDS.c.zone_id == zone_id)
     )
     return int(total or 0)
 
@@ -379,95 +370,3 @@ def _apply_batch(
     if _sql("log_many", conn).run_many(conn, logged) != len(logged):
         raise _Undo(Applied(REPEATED))
     return taken
-
-
-# --- an offline replay ----------------------------------------------------------------------
-
-
-def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class SqliteReplay(CoreReplay):
-    """An offline replay's statements in its transaction, as Core statements."""
-
-    async def stored_answers(self, event_id: int, nonces: list[str]) -> dict[str, Logged]:
-        found: dict[str, Logged] = {}
-        for chunk in _chunks(nonces):
-            result = await self.conn.execute(
-                select(
-                    _scans.c.nonce,
-                    _scans.c.id,
-                    _scans.c.ticket_id,
-                    _scans.c.conflict_with,
-                    _scans.c.response,
-                ).where(_scans.c.event_id == event_id, _scans.c.nonce.in_(chunk))
-            )
-            found.update(
-                (nonce, Logged(scan_id, ticket_id, conflict_with, dict(response)))
-                for nonce, scan_id, ticket_id, conflict_with, response in result
-            )
-        return found
-
-    async def ids_by_secret(self, event_id: int, secrets: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(secrets):
-            result = await self.conn.execute(
-                select(_tickets.c.secret, _tickets.c.id).where(
-                    _tickets.c.event_id == event_id, _tickets.c.secret.in_(chunk)
-                )
-            )
-            found.update((secret, int(tid)) for secret, tid in result)
-        return found
-
-    async def locked_tickets(
-        self, event_id: int, ids: list[int]
-    ) -> dict[int, tuple[TicketRow, str]]:
-        found: dict[int, tuple[TicketRow, str]] = {}
-        for chunk in _chunks(ids):
-            query = (
-                select(*TICKET_COLUMNS, _tickets.c.secret.label("current_secret"))
-                .where(_tickets.c.event_id == event_id, _tickets.c.id.in_(chunk))
-                .order_by(_tickets.c.id)
-            )
-            for row in await self.conn.execute(query):  # the writer lock is held
-                fields = {c.name: row._mapping[c.name] for c in TICKET_COLUMNS}
-                found[int(row.id)] = (TicketRow(**fields), row.current_secret)
-        return found
-
-    async def last_ok_scans(self, event_id: int, ticket_ids: list[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        for chunk in _chunks(ticket_ids):
-            result = await self.conn.execute(
-                select(_scans.c.ticket_id, func.max(_scans.c.id))
-                .where(
-                    _scans.c.event_id == event_id,
-                    _scans.c.ticket_id.in_(chunk),
-                    _scans.c.status == "ok",
-                    _scans.c.annulled_at.is_(None),
-                )
-                .group_by(_scans.c.ticket_id)
-            )
-            found.update((int(t), int(s)) for t, s in result)
-        return found
-
-    async def allocate_scan_ids(self, count: int) -> list[int]:
-        if count == 0:
-            return []
-        # This transaction holds the process's writer lock.
-        top = int(await self.conn.scalar(select(func.coalesce(func.max(_scans.c.id), 0))) or 0)
-        return list(range(top + 1, top + 1 + count))
-
-    async def insert_scans(self, values: list[dict[str, Any]]) -> int:
-        return len((await self.conn.execute(_LOG_SCAN, values)).all())
-
-    async def write_tickets(self, moves: list[TicketMove]) -> None:
-        if moves:
-            await self.conn.execute(
-                MOVE_TICKET,
-                [
-                    {"ticket": m.ticket_id, "zone_after": m.zone_id, "first_in": m.first_in}
-                    for m in moves
-                ],
-            )
