@@ -122,6 +122,12 @@ class DutyIn(BaseModel):
     at: UtcDatetime | None = None
 
 
+class MemberPairingIn(BaseModel):
+    #: The phone paired with this code joins the member's others (a
+    #: supervisor's second phone); by default it replaces them.
+    keep_other_phones: bool = False
+
+
 @dataclass(frozen=True)
 class MemberRequest:
     """One member to add, from a JSON body or a CSV row (zone and gate by id or name)."""
@@ -482,20 +488,24 @@ async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
     async with db.writing() as session:
         member = await read_member(session, staff_id)
         event_id = member.event_id
-        now = utcnow()
-        revoked = list(
-            await session.scalars(
-                update(Account)
-                .where(Account.staff_id == staff_id, Account.revoked_at.is_(None))
-                .values(revoked_at=now)
-                .returning(Account.id)
-            )
-        )
-        # Their open sockets are closed on every process (server.features.tokens).
-        log_revocations(session, revoked)
+        revoked = await unpair_phones(session, staff_id)
         await session.execute(delete(DutyShift).where(DutyShift.staff_id == staff_id))
         await session.delete(member)
     return event_id, revoked
+
+
+async def unpair_phones(
+    session: AsyncSession, staff_id: int, *, but: int | None = None
+) -> list[int]:
+    """Revoke the member's paired phones (all ``but`` one), in the caller's
+    transaction; their open sockets are closed on every process
+    (``server.features.tokens``; the caller announces the accounts returned)."""
+    query = update(Account).where(Account.staff_id == staff_id, Account.revoked_at.is_(None))
+    if but is not None:
+        query = query.where(Account.id != but)
+    revoked = list(await session.scalars(query.values(revoked_at=utcnow()).returning(Account.id)))
+    log_revocations(session, revoked)
+    return revoked
 
 
 async def record_duty(db: Database, account_id: int, event_id: int, body: DutyIn) -> dict[str, Any]:

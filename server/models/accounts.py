@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, BigId, utcnow
@@ -49,6 +49,9 @@ class PairingCode(Base):
     device_name: Mapped[str] = mapped_column(String(200), default="")
     #: Made for a roster member: the phone paired with it is theirs.
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: For a member: their earlier phones stay paired when it is claimed
+    #: (otherwise they are unpaired: a lost phone is the usual reason to re-pair).
+    keep_other_phones: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -39,9 +39,9 @@ from starlette.routing import Route
 
 from checkin.qr import render_png, render_svg
 from server.auth import ORGANISER, READERS, authenticate, authorize, hash_token, new_token
-from server.context import muster
+from server.context import Muster, muster
 from server.errors import InvalidRequest, NotFound
-from server.features.staff import may_override_account, own_staff
+from server.features.staff import may_override_account, own_staff, unpair_phones
 from server.features.tokens import announce, revoke_token
 from server.features.walk_ins import give_blanks, revoke_device_blanks
 from server.http import json_response, parse_body, path_int
@@ -177,9 +177,11 @@ async def issue_pairing_code(
     device_name: str,
     created_by: int,
     staff_id: int | None = None,
+    keep_other_phones: bool = False,
 ) -> JSONResponse:
     """Make a pairing code (the caller has checked the rights) and answer with it and its QR;
-    ``staff_id``: the phone paired with it is that roster member's."""
+    ``staff_id``: the phone paired with it is that roster member's, and replaces
+    their earlier phones unless ``keep_other_phones``."""
     ctx = muster(request)
     code = new_pairing_code()
     async with ctx.db.writing() as session:
@@ -193,6 +195,7 @@ async def issue_pairing_code(
             gate_id=gate_id,
             device_name=device_name,
             staff_id=staff_id,
+            keep_other_phones=keep_other_phones,
             created_by=created_by,
             created_at=now,
             expires_at=now + timedelta(seconds=ctx.settings.pairing_code_ttl_seconds),
@@ -212,6 +215,7 @@ async def issue_pairing_code(
             "gate_name": gate.name if gate else None,
             "device_name": pairing.device_name,
             "staff": pairing.staff_id,
+            "keep_other_phones": pairing.keep_other_phones,
             "expires_at": iso(pairing.expires_at),
             "pairing_url": url,
             # A QR code a phone cannot open: the console warns (and suggests
@@ -292,6 +296,7 @@ async def pair_device(request: Request) -> JSONResponse:
                     PairingCode.gate_id,
                     PairingCode.device_name,
                     PairingCode.staff_id,
+                    PairingCode.keep_other_phones,
                 )
             )
         ).one_or_none()
@@ -302,7 +307,7 @@ async def pair_device(request: Request) -> JSONResponse:
                 "No such pairing code, or used or expired; ask for a new one.",
                 code="unknown_pairing_code",
             )
-        pairing_id, event_id, role, gate_id, preset_name, staff_id = claimed
+        pairing_id, event_id, role, gate_id, preset_name, staff_id, keep_others = claimed
         account = Account(
             name=body.device_name.strip() or preset_name or f"{role} phone",
             kind="device",
@@ -319,10 +324,19 @@ async def pair_device(request: Request) -> JSONResponse:
         await session.execute(
             update(PairingCode).where(PairingCode.id == pairing_id).values(account_id=account.id)
         )
+        # A member re-paired: the new phone replaces the earlier ones (a lost
+        # phone is the usual reason), as if each were revoked by hand.
+        replaced = (
+            await unpair_phones(session, staff_id, but=account.id)
+            if staff_id is not None and not keep_others
+            else []
+        )
         event = await session.get(Event, event_id)
         gate = await session.get(Gate, gate_id) if gate_id is not None else None
     assert event is not None
     await limits.take_back(attempt)
+    if replaced:
+        await _unpaired(muster(request), replaced, event_id)
     paired: dict[str, Any] = {
         "token": token,
         "role": role,
@@ -379,18 +393,25 @@ async def list_devices(request: Request) -> JSONResponse:
     )
 
 
+async def _unpaired(ctx: Muster, device_ids: list[int], event_id: int) -> None:
+    """After the commit that revoked phones: refused here at once, their sockets
+    closed everywhere, their unused walk-in blanks revoked (a lost phone's
+    admit nobody), the gates panel told."""
+    announce(ctx, device_ids, event_id)
+    for device_id in device_ids:
+        await revoke_device_blanks(ctx.db, device_id)
+    ctx.changed(event_id, "gates")
+
+
 async def revoke_device(request: Request) -> JSONResponse:
     """Unpair a phone: its token is refused and its websocket closed (4401) on every process."""
     event_id, device_id = path_int(request, "event_id"), path_int(request, "device_id")
     await authorize(request, event_id, {ORGANISER})
     ctx = muster(request)
     account = await revoke_token(ctx.db, device_id, event_id=event_id, kind="device")
-    announce(ctx, [account.id], event_id)
-    # Its unused walk-in blanks go on the revocation list: a lost phone's admit nobody.
-    await revoke_device_blanks(ctx.db, account.id)
+    await _unpaired(ctx, [account.id], event_id)
     async with ctx.db.reading() as session:
         gate = await session.get(Gate, account.gate_id) if account.gate_id is not None else None
-    ctx.changed(event_id, "gates")
     return json_response(device_json(account, gate))
 
 

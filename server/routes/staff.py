@@ -90,10 +90,14 @@ async def delete_staff(request: Request) -> JSONResponse:
     return json_response({"id": staff_id, "deleted": True, "devices_unpaired": revoked})
 
 
+@accepts(staff.MemberPairingIn)
 @answers(201)
 async def create_staff_pairing_code(request: Request) -> JSONResponse:
-    """A single-use pairing code for this member: the phone paired with it is theirs."""
+    """A single-use pairing code for this member: the phone paired with it is
+    theirs, and their earlier phones are unpaired when it is claimed (a lost
+    phone), unless ``keep_other_phones``. The body may be empty."""
     staff_id, event_id, caller = await _member_event(request, {ORGANISER})
+    body = validate(staff.MemberPairingIn, await read_json(request, optional=True))
     async with muster(request).db.reading() as session:
         member = await staff.read_member(session, staff_id)
     return await issue_pairing_code(
@@ -104,6 +108,7 @@ async def create_staff_pairing_code(request: Request) -> JSONResponse:
         device_name=member.name,
         created_by=caller.account_id,
         staff_id=member.id,
+        keep_other_phones=body.keep_other_phones,
     )
 
 

@@ -120,3 +120,52 @@ async def test_a_member_taken_off_the_roster_is_cut_off_at_once(
     await venue.organiser.call("DELETE", f"/api/v1/staff/{member['id']}", expect=200)
     await served.api(token).get("/api/v1/devices/me", expect=401)
     assert await closed_within(socket, 1.0) == 4401
+
+
+async def test_a_member_re_paired_on_a_new_phone_loses_the_old_one_at_once(
+    served: Served, open_socket: Open
+) -> None:
+    """A lost phone is the usual reason to re-pair: the new phone's claim
+    revokes the person's earlier phones (401, socket closed 4401), unless the
+    code was made with ``keep_other_phones`` (a supervisor's second phone)."""
+    venue = await make_venue(served)
+    member = await venue.organiser.post(
+        f"/api/v1/events/{venue.event_id}/staff",
+        {
+            "name": "李娜",
+            "team": "security",
+            "role": "door",
+            "gate": venue.gate_id,
+            "supervisor": True,
+        },
+        expect=201,
+    )
+    url = f"/api/v1/staff/{member['id']}/pairing-codes"
+
+    async def pair(body: dict[str, Any]) -> str:
+        made = await venue.organiser.post(url, body, expect=201)
+        claim = await served.http.post("/api/v1/devices/pair", json={"code": made["code"]})
+        assert claim.status_code == 201, claim.text
+        token: str = claim.json()["token"]
+        return token
+
+    lost = await pair({})
+    socket = await open_socket(venue.event_id, lost, ["headcount"])
+    await socket.until(lambda m: m.get("topic") == "headcount")
+    await served.api(lost).get("/api/v1/devices/me", expect=200)  # cached now
+    new = await pair({})
+    await served.api(lost).get("/api/v1/devices/me", expect=401)
+    assert await closed_within(socket, 1.0) == 4401
+    await served.api(new).get("/api/v1/devices/me", expect=200)
+
+    # A second phone made to keep the others: both stay, socket included.
+    kept = await open_socket(venue.event_id, new, ["headcount"])
+    await kept.until(lambda m: m.get("topic") == "headcount")
+    second = await pair({"keep_other_phones": True})
+    await served.api(second).get("/api/v1/devices/me", expect=200)
+    await served.api(new).get("/api/v1/devices/me", expect=200)
+    await kept.send({"type": "ping", "t": 1})
+    await kept.until(lambda m: m.get("type") == "pong")
+    devices = (await venue.organiser.get(f"/api/v1/events/{venue.event_id}/devices"))["devices"]
+    live = [d for d in devices if d["staff"] == member["id"] and d.get("revoked_at") is None]
+    assert len(live) == 2
