@@ -404,7 +404,7 @@ def test_every_server_code_is_worded_in_both_languages() -> None:
 
 def test_stock_alert_kinds_are_worded() -> None:
     # Raised through a table (server/features/stock.py ALERT_KINDS), so named here.
-    from server.features.stock import ALERT_KINDS
+    from server.features.stock_rules import ALERT_KINDS
 
     for kind in ALERT_KINDS.values():
         for lang in ("zh", "en"):

@@ -207,7 +207,7 @@ export class Stock {
   }
 }
 
-/** The same rule as server/features/stock.py stock_level. */
+/** The same rule as server/features/stock_rules.py stock_level. */
 function levelOf(quantity, low, critical) {
   if (critical !== null && critical !== undefined && quantity <= critical) return "critical";
   if (low !== null && low !== undefined && quantity <= low) return "low";

@@ -110,7 +110,7 @@ export function stockView(data) {
       const quantity = number(item.quantity);
       const low = maybeNumber(item.low_threshold);
       const critical = maybeNumber(item.critical_threshold);
-      // The level is the server's decision (stock_level in server/features/stock.py).
+      // The level is the server's decision (stock_level in server/features/stock_rules.py).
       const level = item.level in rank ? item.level : "ok";
       return { id: item.id, name: item.name, unit: item.unit || "", location: item.location || "", quantity, low, critical, level };
     })

@@ -1,9 +1,9 @@
-"""Stock of materials: the low-stock rules, and the ledger service around them.
+"""Stock of materials: the ledger service around the low-stock rules.
 
-The rules at the top are pure functions of plain numbers. The service below
-them applies a movement in one transaction: it locks the item rows, checks
-the rule, appends one ledger entry, updates the quantities on hand beside it,
-and raises a threshold alert once when an item's level gets worse.
+The rules are pure functions of plain numbers (``server.features.stock_rules``).
+The service applies a movement in one transaction: it locks the item rows,
+checks the rules, appends one ledger entry, updates the quantities on hand
+beside it, and raises a threshold alert once when an item's level gets worse.
 
 Stock moves at human pace (a volunteer hands out a box of badges), so one
 row lock per item is no hot spot; two phones moving the same item at the same
@@ -26,79 +26,23 @@ from server.auth import Principal
 from server.db import Database
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.features.alerts import raise_alert
+from server.features.stock_rules import (
+    ADJUST,
+    CRITICAL,
+    LOW,
+    RECEIVE,
+    STOCK_OVER_LIMIT,
+    TRANSFER,
+    movement_delta,
+    past_limit,
+    refusal,
+    stock_level,
+    threshold_alert,
+)
 from server.fields import MAX_COUNT, Count, DbInt, UtcDatetime
 from server.lookup import get_event
 from server.models import StockItem, StockMovement, utcnow
 from server.serialize import iso
-
-# --- rules (pure) -----------------------------------------------------------
-
-OK, LOW, CRITICAL = "ok", "low", "critical"
-LEVELS = (OK, LOW, CRITICAL)
-ISSUE, RECEIVE, ADJUST, TRANSFER = "issue", "receive", "adjust", "transfer"
-KINDS = (ISSUE, RECEIVE, ADJUST, TRANSFER)
-
-#: Stable refusal code: the movement would take an item below zero.
-INSUFFICIENT_STOCK = "insufficient_stock"
-#: A movement that would take an item's quantity past ``MAX_COUNT`` either way.
-STOCK_OVER_LIMIT = "stock_over_limit"
-
-ALERT_KINDS = {LOW: "low_stock", CRITICAL: "critical_stock"}
-
-
-def stock_level(quantity: int, low: int | None, critical: int | None) -> str:
-    """ "critical" at or below the critical threshold, "low" at or below the low one."""
-    if critical is not None and quantity <= critical:
-        return CRITICAL
-    if low is not None and quantity <= low:
-        return LOW
-    return OK
-
-
-def threshold_alert(alerted_level: str, level: str) -> str | None:
-    """The alert kind to raise when an item moves from ``alerted_level`` to ``level``.
-
-    Only a worse level raises one, so a hundred issues below the threshold
-    raise one alert, not a hundred; the caller then stores ``level`` as the
-    alerted one, which re-arms the alert once the item is restocked above
-    its threshold.
-    """
-    if LEVELS.index(level) > LEVELS.index(alerted_level):
-        return ALERT_KINDS[level]
-    return None
-
-
-def movement_delta(kind: str, quantity: int) -> int:
-    """The signed change a movement makes to its (source) item."""
-    if kind == RECEIVE:
-        return quantity
-    if kind in (ISSUE, TRANSFER):
-        return -quantity
-    if kind == ADJUST:
-        return quantity
-    raise ValueError(f"unknown movement kind {kind!r}")
-
-
-def refusal(kind: str, delta: int, available: int, reason: str) -> str | None:
-    """Why a movement must be refused, or None.
-
-    Quantity never silently goes below zero: only an ``adjust`` that gives a
-    reason may (a recount found fewer than the books say, and someone signs
-    for it).
-    """
-    if available + delta >= 0 or delta >= 0:
-        return None
-    if kind == ADJUST and reason.strip():
-        return None
-    return INSUFFICIENT_STOCK
-
-
-def past_limit(available: int, delta: int) -> bool:
-    """Whether ``available + delta`` leaves the range a quantity is kept in
-    (``MAX_COUNT`` either way; the column is a 32-bit integer, and a sum past
-    it would be a database error, not an answer)."""
-    return abs(available + delta) > MAX_COUNT
-
 
 # --- request bodies ---------------------------------------------------------
 
