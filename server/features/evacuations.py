@@ -959,6 +959,13 @@ def _evacuation_of(found: Sequence[Any], evacuation_id: int) -> Evacuation:
     return evacuation
 
 
+#: Fields of ``summary`` that change with the clock alone: left out of the
+#: topic, whose hub sends a picture only when it differs from the last (an
+#: unchanged roll would go to every screen at every poll); the pages count
+#: the time since ``started_at`` themselves.
+_TICKING = frozenset({"at", "elapsed_seconds"})
+
+
 async def evacuation_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     """The ``evacuation`` state topic: the running evacuation's figures, or none.
 
@@ -972,4 +979,5 @@ async def evacuation_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     evacuation = _evacuation_of(found, 0)
     if evacuation.ended_at is not None:
         return {"active": False, "last": evacuation_json(evacuation)}
-    return {"active": True, "evacuation": await _picture(db, evacuation)}
+    picture = await _picture(db, evacuation)
+    return {"active": True, "evacuation": {k: picture[k] for k in picture if k not in _TICKING}}

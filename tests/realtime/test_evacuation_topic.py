@@ -3,9 +3,11 @@ phone role gets it; a start, each account and the all-clear arrive as updates.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from server.settings import Settings
 from tests.realtime.conftest import Open, Served, make_venue, opened, scan, serve
@@ -88,3 +90,53 @@ async def late_scan_joins(served: Served, open_socket: Open) -> None:
         lambda m: m.get("topic") == "evacuation" and m["data"]["evacuation"]["total"] == 2
     )
     assert late["data"]["evacuation"]["missing"] == 2
+
+
+async def test_an_unchanged_roll_is_not_sent_again_at_each_poll(
+    served: Served, open_socket: Open
+) -> None:
+    """The hub recomputes the topic at every poll (``bus_poll_interval``, 0.5 s
+    here); a roll nobody touched is the same picture, so the phone gets it
+    once: no clock in it ticks (the pages count the time since ``started_at``)."""
+    venue = await make_venue(served)
+    command = served.api(await served.token("command", venue.event_id))
+    door = served.api(await served.token("door", venue.event_id, venue.gate_id))
+    await scan(door, venue, venue.tickets[0])
+    started = await command.post(
+        f"/api/v1/events/{venue.event_id}/evacuations", {"kind": "drill"}, expect=201
+    )
+    hub = served.hub
+    provide = hub.providers["evacuation"]
+    computed = asyncio.Condition()
+    polls = 0
+
+    async def counted(db: Any, event_id: int) -> Any:
+        nonlocal polls
+        data = await provide(db, event_id)
+        async with computed:
+            polls += 1
+            computed.notify_all()
+        return data
+
+    hub.providers["evacuation"] = counted
+    phone = await open_socket(
+        venue.event_id, await served.token("staff", venue.event_id), ["evacuation"]
+    )
+    first = await phone.until(lambda m: m.get("topic") == "evacuation")
+    assert first["type"] == "snapshot" and first["data"]["active"] is True
+    async with computed:
+        seen = polls
+        await asyncio.wait_for(computed.wait_for(lambda: polls >= seen + 2), 10)
+    # Whatever the two polls sent is queued before the pong.
+    await phone.send({"type": "ping", "t": 1})
+    await phone.until(lambda m: m.get("type") == "pong")
+    assert [m["type"] for m in phone.seen if m.get("topic") == "evacuation"] == ["snapshot"]
+
+    # A change still arrives.
+    await door.post(
+        f"/api/v1/evacuations/{started['id']}/accounts",
+        {"nonce": uuid.uuid4().hex, "secret": venue.tickets[0]["secret"]},
+        expect=200,
+    )
+    changed = await phone.until(lambda m: m.get("topic") == "evacuation")
+    assert changed["type"] == "update" and changed["data"]["evacuation"]["accounted"] == 1
