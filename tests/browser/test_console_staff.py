@@ -95,6 +95,18 @@ def test_roster_pairing_and_who_is_on_duty(
     phone = live_server.api(paired.json()["token"])
     assert phone.get("/api/v1/devices/me").json()["staff"]["may_override"] is True
     assert phone.post("/api/v1/devices/me/duty", json={"action": "start"}).status_code == 200
+    # She is a supervisor: a second phone of hers keeps the first paired.
+    page.click(f"#roster tr[data-staff='{li['id']}'] [data-action=pair-another]")
+    page.wait_for_selector(f"#staff-pair-code:not(:has-text('{code}'))")
+    assert "已配对的手机保持配对" in page.inner_text("#staff-pair-how")
+    second = httpx.post(
+        f"{live_server.base_url}/api/v1/devices/pair",
+        json={"code": page.inner_text("#staff-pair-code")},
+    )
+    assert second.status_code == 201, second.text
+    spare = live_server.api(second.json()["token"])
+    assert phone.get("/api/v1/devices/me").status_code == 200
+    assert spare.get("/api/v1/devices/me").status_code == 200
     wang = next(m for m in api.get(f"{base}/staff").json()["staff"] if m["name"] == "王强")
     wang_phone = live_server.api(
         httpx.post(
@@ -160,6 +172,16 @@ def test_roster_pairing_and_who_is_on_duty(
     screen.wait_for_selector(
         f"#panel-duty [data-duty-staff='{li['id']}']", state="detached", timeout=30_000
     )
+    # Her phone lost: paired again (the page in English now), the new one replaces both.
+    page.click(f"#roster tr[data-staff='{li['id']}'] [data-action=pair]")
+    page.wait_for_selector("#staff-pair-how:has-text('their earlier phones are unpaired')")
+    new = httpx.post(
+        f"{live_server.base_url}/api/v1/devices/pair",
+        json={"code": page.inner_text("#staff-pair-code")},
+    )
+    assert new.status_code == 201, new.text
+    assert phone.get("/api/v1/devices/me").status_code == 401
+    assert spare.get("/api/v1/devices/me").status_code == 401
     assert errors == []
     context.close()
 

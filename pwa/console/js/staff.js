@@ -135,6 +135,8 @@ export async function showStaff(view) {
       h("td", { class: "duty" }, dutyCell(member)),
       h("td", { class: "actions" },
         h("button", { type: "button", class: "small", onclick: () => pairMember(member), dataset: { action: "pair" } }, t("staff.pair")),
+        // A supervisor may carry a second phone; pairing one otherwise replaces the others.
+        member.supervisor ? h("button", { type: "button", class: "small", onclick: () => pairMember(member, true), dataset: { action: "pair-another" } }, t("staff.pair_another")) : null,
         h("button", { type: "button", class: "small", onclick: () => startEditing(member), dataset: { action: "edit" } }, t("staff.edit")),
         h("button", { type: "button", class: "small danger-outline", onclick: () => removeMember(member), dataset: { action: "remove" } }, t("staff.remove"))));
   }
@@ -161,9 +163,10 @@ export async function showStaff(view) {
     }
   }
 
-  async function pairMember(member) {
+  /** A pairing code for the member: the phone that claims it replaces their others, unless `keepOthers`. */
+  async function pairMember(member, keepOthers = false) {
     try {
-      const p = await api.post(`/api/v1/staff/${member.id}/pairing-codes`, {});
+      const p = await api.post(`/api/v1/staff/${member.id}/pairing-codes`, keepOthers ? { keep_other_phones: true } : {});
       const svg = new DOMParser().parseFromString(p.qr_svg, "image/svg+xml").documentElement;
       svg.removeAttribute("width");
       svg.removeAttribute("height");
@@ -173,7 +176,7 @@ export async function showStaff(view) {
           h("p", {}, h("strong", {}, t("staff.pair_for", { name: member.name }))),
           h("p", { class: "pair-code", id: "staff-pair-code" }, p.display_code),
           h("p", {}, t(`role.${p.role}`), p.gate_name ? ` · ${p.gate_name}` : ""),
-          h("p", { class: "muted small-text" }, t("staff.pair_how")),
+          h("p", { class: "muted small-text", id: "staff-pair-how" }, t(keepOthers ? "staff.pair_how_keep" : "staff.pair_how")),
           h("button", { type: "button", onclick: () => pairingBox.classList.add("hidden") }, t("staff.close"))));
       pairingBox.classList.remove("hidden");
       pairingBox.scrollIntoView({ block: "nearest" });
