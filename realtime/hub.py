@@ -38,10 +38,11 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from realtime.bus import SOURCES, BusItem, PgSignal, TableReader, TokenRevocations
+from realtime.bus import PgSignal, TableReader
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
 from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
 from realtime.gates import DeviceTracker
+from realtime.tables import SOURCES, BusItem, TokenRevocations
 from realtime.topics import AUDIENCE_TOPICS, ROSTER, STATE_TOPICS, Provider
 from server.background import running
 from server.context import Muster, Slot

@@ -38,7 +38,7 @@ TOPICS = STATE_TOPICS + STREAM_TOPICS
 ROSTER = "roster"
 HUB_TOPICS = (ROSTER,)
 #: The topics carried by ``bus_messages`` rows (``realtime.outbox``, read by
-#: ``realtime.bus.BusMessages``). Admissions and revocations are read
+#: ``realtime.tables.BusMessages``). Admissions and revocations are read
 #: straight from the ``scans`` and ``revocations`` tables instead; an
 #: annulment changes a scan row already read, so it is a message here
 #: (written by ``checkin.annul.annul`` in the annulling transaction).

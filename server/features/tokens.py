@@ -3,7 +3,7 @@
 A revocation sets ``accounts.revoked_at`` and appends a ``token_revocations``
 row in the same transaction. The row is what makes it immediate everywhere:
 the hub of every process reads that log as a bus table
-(``realtime.bus.TokenRevocations``), drops the account from its token cache
+(``realtime.tables.TokenRevocations``), drops the account from its token cache
 and closes the account's open websockets with 4401 (``realtime.hub``),
 within the bus's wake-up delay (tens of milliseconds with NOTIFY, at most
 ``MUSTER_BUS_POLL_INTERVAL`` without). The process that revoked drops it

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from realtime.bus import SOURCES, BusItem, BusMessages, TableReader
+from realtime.bus import TableReader
 from realtime.outbox import publish
+from realtime.tables import SOURCES, BusItem, BusMessages
 from realtime.topics import HUB_TOPICS, MESSAGE_TOPICS, STREAM_TOPICS
 from server.context import Muster
 from server.models import Revocation, Scan

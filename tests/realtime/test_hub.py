@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from realtime.bus import BusItem
 from realtime.connection import Connection
 from realtime.core import Since
 from realtime.hub import Hub
 from realtime.outbox import publish
+from realtime.tables import BusItem
 from server.auth import Principal
 from server.background import running
 from server.context import Muster
