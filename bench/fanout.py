@@ -64,7 +64,14 @@ import orjson
 
 from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
 from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
-from bench.fanout_storm import Doors, door_figures, pair_doors, show_storm, storm_figures
+from bench.fanout_storm import (
+    Doors,
+    door_figures,
+    listen_overflows,
+    pair_doors,
+    show_storm,
+    storm_figures,
+)
 from tests.servers import SERVING_LINE, read_token, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -511,17 +518,19 @@ async def run_storm(
         [s.process.pid for s in servers], min(plan.limit, 12), profile_dir, f"storm-{sockets}"
     )
     scans = asyncio.create_task(drive_scans(dsn, venue, rate, plan.limit, admitted))
+    overflows = listen_overflows()
     stormed = asyncio.create_task(asyncio.to_thread(clients.storm, plan.code, plan.limit))
     await asyncio.sleep(0.1)  # the sockets are down: news they must be replayed
     await report_incidents(servers[0], venue, plan.incidents)
     accounts = await stormed
+    overflows = listen_overflows() - overflows
     scans.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await scans
     answers = await asyncio.to_thread(doors.stop)
     for spy in spies:
         spy.wait(30)
-    figures = storm_figures(accounts, sockets)
+    figures = storm_figures(accounts, sockets, overflows)
     dropped = figures["dropped_at"]
     until = dropped + min(plan.limit, figures["all_s"])
     figures["doors_rush"] = door_figures(answers, *rush)
@@ -565,7 +574,9 @@ async def run_bare(
         lat = [at - stamp for _p, _i, at, _n, stamp in samples]
         extra = {}
         if storm is not None:
-            extra["storm"] = storm_figures(clients.storm(storm.code, storm.limit), sockets)
+            overflows = listen_overflows()
+            accounts = clients.storm(storm.code, storm.limit)
+            extra["storm"] = storm_figures(accounts, sockets, listen_overflows() - overflows)
         return summary(
             "bare max" if not rate else "bare",
             sockets,

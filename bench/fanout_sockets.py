@@ -513,14 +513,16 @@ def bare_server_main(port: int, rate: float, message: Path) -> None:
 
     app = BareBroadcast(orjson.loads(message.read_bytes()), rate)
     print(f"bare on {port}", flush=True)
-    # The same options as ``muster serve`` (server/cli.py).
-    from server.cli import LISTEN_BACKLOG
+    # The same options as ``muster serve`` (server/cli.py), on the same listening sockets.
+    from server.cli import LISTEN_BACKLOG, listen_on
 
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         ws_per_message_deflate=False,
+        ws_ping_interval=None,
         backlog=LISTEN_BACKLOG,
     )
+    uvicorn.Server(config).run(sockets=listen_on("127.0.0.1", port))

@@ -15,6 +15,7 @@ import asyncio
 import multiprocessing as mp
 import time
 from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -138,7 +139,20 @@ def door_figures(
     }
 
 
-def storm_figures(accounts: list[dict[str, Any]], sockets: int) -> dict[str, Any]:
+def listen_overflows() -> int:
+    """Connections the kernel dropped because a listen queue was full, so far
+    (``TcpExt ListenOverflows``: every listening socket of the machine; each
+    one costs its client TCP's retries, after 1, 3, 7… s)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for head, values in zip(lines[::2], lines[1::2], strict=False):
+        if head.startswith("TcpExt:"):
+            return int(dict(zip(head.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
+def storm_figures(
+    accounts: list[dict[str, Any]], sockets: int, overflows: int = 0
+) -> dict[str, Any]:
     """The client processes' accounts of one storm, added up."""
     resumed = sorted(after for account in accounts for after in account["resumed"])
     attempts = [n for account in accounts for n in account["attempts"]]
@@ -164,6 +178,7 @@ def storm_figures(accounts: list[dict[str, Any]], sockets: int) -> dict[str, Any
         "snapshots": snapshots,
         "replayed": sum(account["replayed"] for account in accounts),
         "closes": sorted({c for account in accounts for c in account["closes"]}),
+        "overflows": overflows,
         "stuck": {
             why: sum(account["stuck"].get(why, 0) for account in accounts)
             for why in {why for account in accounts for why in account["stuck"]}
@@ -187,7 +202,8 @@ def show_storm(
         f" drop to current p50 {storm['p50_s']:.2f} s, p99 {storm['p99_s']:.2f} s,"
         f" all {storm['all_s']:.2f} s; attempts mean {storm['attempts_mean']:.2f},"
         f" max {storm['attempts_max']}; failed attempts {storm['failed_attempts']};"
-        f" closes {','.join(map(str, storm['closes'])) or '-'}; timed out: {storm['stuck'] or '-'}",
+        f" closes {','.join(map(str, storm['closes'])) or '-'}; timed out: {storm['stuck'] or '-'};"
+        f" listen-queue overflows {storm['overflows']}",
         flush=True,
     )
     print(

@@ -4,11 +4,15 @@ The hub never awaits a client. ``deliver`` is synchronous and O(1): when
 nothing is queued and the socket can take it now (``write_now``, see
 ``realtime.wire``), the already-encoded message goes straight onto the
 socket, with no task switch; otherwise it is appended to the connection's
-queue, and its writer task sends from there at the client's pace. A client
+queue, and a writer task sends from there at the client's pace. The writer
+exists only while a send must wait (or, for a socket with no direct path,
+for the socket's life): an idle screen holds no task, and ten thousand
+screens dropping at once wake none (``bench.fanout --storm``). A client
 whose queue is full has fallen behind: it is closed with ``CLOSE_TOO_SLOW``
 and resumes when it reconnects, while everyone else carries on. A client
 that does not read its close frame within ``CLOSE_WAIT`` is cut off (the
-README's "Close codes" says what each client sees).
+README's "Close codes" says what each client sees); one that left is not
+sent a close at all (``gone``).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class Connection:
     Held once per socket, ten thousand at a time: slots, a list for the
     queue and a future for the writer's wake-up, not a ``__dict__``, a
     ``deque`` and ``asyncio.Event`` s (each of those holds a 760-byte deque);
-    ``closed`` is made only when asked for (``Hub.say_goodbye``).
+    the writer task and ``closed`` are made only when needed.
     """
 
     __slots__ = (
@@ -61,6 +65,7 @@ class Connection:
         "_close",
         "_closed",
         "_finished_already",
+        "_gone",
         "_held",
         "_queue",
         "_send_text",
@@ -117,9 +122,11 @@ class Connection:
         self.last_heard = time.monotonic()
         self.sent = 0
         self.close_reason = ""
+        #: The writer task, while there is one (see the module docstring).
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._aborted = False
+        self._gone = False
         #: Called once the writer has finished (the socket is closed or broken).
         self.on_finished: Callable[[], None] | None = None
 
@@ -148,18 +155,17 @@ class Connection:
             self._send(text)
 
     def _send(self, text: str) -> None:
-        # Straight onto the socket only when nothing is waiting before it
-        # (order) and the writer is not mid-send; else through the writer.
-        if (
-            not self._queue
-            and not self._sending
-            and self._write_now is not None
-            and self._write_now(text)
-        ):
+        # Straight onto the socket only when no writer is at work (what it
+        # holds goes first: order); else queued for the writer, made now if
+        # there is none.
+        if self._writer is None and self._write_now is not None and self._write_now(text):
             self.sent += 1
             return
         self._queue.append(text)
-        self._wake_writer()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        else:
+            self._wake_writer()
 
     def _wake_writer(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -196,21 +202,40 @@ class Connection:
             return
         self.close_code = code
         self.close_reason = reason
+        self._stop()
+
+    def gone(self) -> None:
+        """The client has left (its socket is closed): stop, and send nothing,
+        not even a close frame."""
+        self._gone = True
+        if self.close_code is None:
+            self.close_code, self.close_reason = CLOSE_GOING_AWAY, "gone"
+            self._stop()
+
+    def _stop(self) -> None:
         self._queue.clear()
         self._held.clear()
-        self._wake_writer()
-        if self._sending and self._writer is not None:
+        if self._writer is None:
+            if self._gone:
+                self._finished()
+            else:
+                self._writer = asyncio.create_task(self._write())  # it says goodbye
+        elif self._sending:
             self._aborted = True
             self._writer.cancel()
+        else:
+            self._wake_writer()
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The writer task, while there is one: sending what had to wait, or the close."""
+        return self._writer
 
     # --- the writer task ------------------------------------------------------------
 
-    def start(self) -> asyncio.Task[None]:
-        self._writer = asyncio.create_task(self.write())
-        return self._writer
-
-    async def write(self) -> None:
-        """Send queued text until the connection is failed or the socket breaks, then close."""
+    async def _write(self) -> None:
+        """Send queued text; then, with a direct path, end until a send must
+        wait again; once the connection is failed or the socket breaks, close."""
         try:
             while self.close_code is None:
                 while self._queue:
@@ -219,10 +244,14 @@ class Connection:
                     await self._send_text(text)
                     self._sending = False
                     self.sent += 1
-                if self.close_code is None:
-                    self._wake = asyncio.get_running_loop().create_future()
-                    await self._wake
-                    self._wake = None
+                if self.close_code is not None:
+                    break
+                if self._write_now is not None:
+                    self._writer = None  # the next message goes straight again
+                    return
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+                self._wake = None
         except asyncio.CancelledError:
             if not self._aborted:
                 self._finished()
@@ -231,6 +260,9 @@ class Connection:
             log.debug("socket %s: send failed: %s", self.id, exc)
             if self.close_code is None:
                 self.close_code, self.close_reason = CLOSE_GOING_AWAY, "gone"
+            self._finished()
+            return
+        if self._gone:
             self._finished()
             return
         # A client that stopped reading gets the close frame once it reads
@@ -259,6 +291,8 @@ class Connection:
         return self._closed
 
     def _finished(self) -> None:
+        if self._finished_already:
+            return
         self._finished_already = True
         if self._closed is not None:
             self._closed.set()

@@ -127,9 +127,11 @@ class Throttle:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
         self.next_allowed = float("-inf")
 
-    def wait(self, now: float) -> float:
-        """Seconds until a send is allowed (0: now)."""
-        return max(0.0, self.next_allowed - now)
+    def wait(self, now: float, spacing: float = 0.0) -> float:
+        """Seconds until a send is allowed (0: now); ``spacing``: at least
+        that long after the last send, when it is longer than the interval."""
+        last = self.next_allowed - self.interval
+        return max(0.0, self.next_allowed - now, last + spacing - now)
 
     def sent(self, now: float) -> None:
         self.next_allowed = now + self.interval

@@ -61,6 +61,15 @@ Key = tuple[int, str]
 SHARED_SNAPSHOTS = frozenset({"admissions", "annulments", "incidents", "alerts"})
 #: How long a shared snapshot is handed out (then with the messages since it).
 SHARED_SNAPSHOT_SECONDS = 2.0
+#: Sockets a state update is written to before its fan-out lets the event
+#: loop run the rest of its work (door requests, handshakes): a slice is a
+#: few ms of writes here, where 5,000 in one go held a door's answer for
+#: ~0.1-0.2 s under load (``Hub._spread``, ``bench.fanout``).
+FAN_OUT_SLICE = 500
+#: Sockets subscribing within a second that make a reconnect storm (``Hub.storming``).
+STORM_ARRIVALS = 200
+#: Seconds between a state topic's updates during a storm.
+STORM_UPDATE_SPACING = 1.0
 
 
 @dataclass(slots=True)
@@ -149,6 +158,13 @@ class Hub:
         self.updates = 0
         #: Stream rows held while a roster change is read (``on_rows``); None: none held.
         self._held: list[BusItem] | None = None
+        #: State updates waiting for their fan-out (``_spread``): the newest per topic.
+        self._spread_next: dict[Key, tuple[int, str]] = {}
+        self._spreading: set[Key] = set()
+        #: Subscriptions in this second of the clock and in the one before (``storming``).
+        self._arrival_second = 0
+        self._arrivals = 0
+        self._arrivals_before = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -342,6 +358,7 @@ class Hub:
         Live messages that arrive while a snapshot is computed are held and
         sent after it, minus those the snapshot already covers.
         """
+        self._arrived(int(time.monotonic()))
         conn.hold(conn.topics)
         self.connections.add(conn)
         for topic in conn.topics:
@@ -353,6 +370,28 @@ class Hub:
                 await self._prime_state(conn, topic)
             else:
                 await self._prime_stream(conn, topic, since.get(topic))
+
+    def _arrived(self, second: int) -> None:
+        if second != self._arrival_second:
+            before = self._arrivals if second == self._arrival_second + 1 else 0
+            self._arrival_second, self._arrivals, self._arrivals_before = second, 0, before
+        self._arrivals += 1
+
+    def storming(self, now: float) -> bool:
+        """Whether sockets are coming back by the hundred (``STORM_ARRIVALS``
+        in this second or the last): a Wi-Fi outage ended, a server restarted.
+
+        Then the state topics' updates go out once a second at most
+        (``STORM_UPDATE_SPACING``) instead of several times: each socket
+        coming back gets the current snapshot anyway, and the event loop's
+        time goes to the handshakes, hellos and replays of the thousands
+        still waiting, and to the doors (``bench.fanout --storm``; the
+        figures are in bench/README.md).
+        """
+        second = int(now)
+        if second == self._arrival_second:
+            return max(self._arrivals, self._arrivals_before) >= STORM_ARRIVALS
+        return second == self._arrival_second + 1 and self._arrivals >= STORM_ARRIVALS
 
     def unsubscribe(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -612,18 +651,46 @@ class Hub:
         state.snapshot_text = _frame("snapshot", topic, epoch, state.offset, data_json)
         if not first:
             self.updates += 1
-            self._fan_out(
-                key, state.offset, _frame("update", topic, epoch, state.offset, data_json)
-            )
+            self._spread(key, state.offset, _frame("update", topic, epoch, state.offset, data_json))
+
+    def _spread(self, key: Key, offset: int, text: str) -> None:
+        """Send a state update to the topic's sockets, ``FAN_OUT_SLICE`` at a time.
+
+        Between slices the event loop runs whatever else is ready: a door
+        waiting for its answer, a screen's handshake. An update that comes
+        while one is still on its way waits for that round to end and then
+        goes to everyone; one newer still replaces it (a state update is the
+        whole picture: a screen may skip one, never see one out of order).
+        """
+        self._spread_next[key] = (offset, text)
+        if key not in self._spreading:
+            self._spreading.add(key)
+            asyncio.create_task(self._spread_rounds(key))  # noqa: RUF006
+
+    async def _spread_rounds(self, key: Key) -> None:
+        topic = key[1]
+        try:
+            while (news := self._spread_next.pop(key, None)) is not None:
+                offset, text = news
+                conns = list(self.subscribers.get(key, ()))
+                self.deliveries += len(conns)
+                for start in range(0, len(conns), FAN_OUT_SLICE):
+                    if start:
+                        await asyncio.sleep(0)
+                    for conn in conns[start : start + FAN_OUT_SLICE]:
+                        conn.deliver(topic, offset, text)
+        finally:
+            self._spreading.discard(key)
 
     async def _state_loop(self) -> None:
         while True:
             now = time.monotonic()
             wait: float | None = None
+            spacing = STORM_UPDATE_SPACING if self.storming(now) else 0.0
             for key, state in list(self.states.items()):
                 if not state.dirty or not state.may_begin() or state.snapshot_text is None:
                     continue
-                delay = state.throttle.wait(now)
+                delay = state.throttle.wait(now, spacing)
                 if delay <= 0:
                     asyncio.create_task(self._compute(key, state))  # noqa: RUF006
                 else:

@@ -228,7 +228,6 @@ async def realtime_socket(websocket: WebSocket) -> None:
                 }
             )
         )
-    writer = conn.start()
     is_door = principal.role == DOOR
     if is_door:
         hub.devices.connected(principal.account_id, event_id, principal.gate_id, conn.id)
@@ -246,6 +245,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
             handler.cancel()
 
     conn.on_finished = stop_listening
+    left = False
     try:
         await hub.subscribe(conn, since)
         del since
@@ -253,6 +253,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
             # Revoked between its hello and now: the hub's sweep missed it.
             conn.fail(CLOSE_NO_TOKEN, "token revoked")
         await _listen(websocket, conn, hub)
+        left = True
     except asyncio.CancelledError:
         if not abandoned or handler is None:
             raise
@@ -262,9 +263,14 @@ async def realtime_socket(websocket: WebSocket) -> None:
         hub.unsubscribe(conn)
         if is_door:
             hub.devices.disconnected(principal.account_id, conn.id)
-        conn.fail(CLOSE_GOING_AWAY, "closing")
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(writer, 6)
+        if left:
+            conn.gone()  # nothing to say to a socket that is closed
+        else:
+            conn.fail(CLOSE_GOING_AWAY, "closing")
+        writer = conn.writer
+        if writer is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(writer, 6)
 
 
 async def _listen(websocket: WebSocket, conn: Connection, hub: Hub) -> None:

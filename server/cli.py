@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # the demo's modules load only when it runs
 
 #: The listening socket's queue of connections not yet accepted (``cmd_serve``).
 LISTEN_BACKLOG = 8192
+#: Listening sockets ``muster serve`` opens on its port (``listen_on``).
+LISTEN_SOCKETS = 2
 DESCRIPTION = "Muster runs a live event on the day: serve it, create tokens, import tickets."
 
 #: What a second start prints instead of a token (the first start printed it).
@@ -197,6 +199,41 @@ async def create_first_token(db: Database) -> str | None:
     return token
 
 
+def listen_on(host: str, port: int) -> list[socket.socket]:
+    """The listening sockets of ``muster serve``: ``LISTEN_SOCKETS`` of them
+    on one port where the system has ``SO_REUSEPORT`` (Linux), else one.
+
+    The kernel caps each socket's queue of connections not yet accepted at
+    ``net.core.somaxconn`` (4,096 by default), whatever ``LISTEN_BACKLOG``
+    asks, and spreads new connections over the sockets of a port: when every
+    screen of a venue comes back in the same second (5,000 a process in
+    ``bench.fanout --storm``), those that found a full queue were dropped and
+    came back on TCP's retries, 1, 3, 7… s later, the last ones after 20 s.
+    Two sockets hold twice as many. Binding one socket without
+    ``SO_REUSEPORT`` first keeps a port in use an error, as it was: no
+    second server joins the port by mistake. OSError when it cannot listen.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    count = LISTEN_SOCKETS if hasattr(socket, "SO_REUSEPORT") else 1
+    if count == 1:
+        return [socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)]
+    with socket.create_server((host, port), family=family) as probe:
+        port = probe.getsockname()[1]  # port 0: the one the system chose
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(
+                socket.create_server(
+                    (host, port), family=family, backlog=LISTEN_BACKLOG, reuse_port=True
+                )
+            )
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -227,6 +264,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"Muster on {base} (database: {describe_database(str(settings.database_url))})", flush=True
     )
+    try:
+        listeners = listen_on(host, port)
+    except OSError as exc:
+        print(f"muster: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
     keep_full_collections_rare()
     app = create_app(settings, migrate=False)
     config = uvicorn.Config(
@@ -238,10 +280,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # off (not merely filtered) above it, so a door rush pays nothing.
         access_log=settings.log_level.lower() in ("debug", "trace", "info"),
         ws_per_message_deflate=False,
+        # The hub pings every socket itself (MUSTER_WS_PING_INTERVAL) and
+        # closes a silent one; uvicorn's own protocol pings were a second
+        # timer and a second ping per socket.
+        ws_ping_interval=None,
         # Connections the kernel holds until accepted (uvicorn's default is
-        # 2,048; the kernel caps it at net.core.somaxconn). When every screen
-        # of a venue reconnects in the same second, the ones that do not fit
-        # are dropped and retried by TCP after 1, 3, 7… s (bench.fanout --storm).
+        # 2,048; the kernel caps it at net.core.somaxconn), on each of the
+        # listening sockets (``listen_on``).
         backlog=LISTEN_BACKLOG,
         ssl_certfile=settings.tls_certfile or None,
         ssl_keyfile=settings.tls_keyfile or None,
@@ -251,7 +296,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # As uvicorn.run: SIGTERM ends the process by the signal once the server
     # has stopped; SIGINT comes back as KeyboardInterrupt, and a 0.
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=listeners)
     return 0 if server.started else 3  # 3: uvicorn's "startup failed"
 
 
@@ -327,6 +372,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, listener: socke
             log_level=settings.log_level,
             access_log=False,
             ws_per_message_deflate=False,
+            ws_ping_interval=None,  # the hub pings (as cmd_serve)
             ssl_certfile=settings.tls_certfile or None,
             ssl_keyfile=settings.tls_keyfile or None,
         ),

@@ -88,6 +88,16 @@ def test_throttle_sends_a_lone_change_at_once_and_spaces_a_rush() -> None:
     assert throttle.wait(100.2) == 0
 
 
+def test_throttle_spaces_sends_further_when_asked() -> None:
+    """During a reconnect storm the hub asks for a second between updates."""
+    throttle = Throttle(per_second=5)
+    assert throttle.wait(100.0, spacing=1.0) == 0  # nothing sent yet
+    throttle.sent(100.0)
+    assert throttle.wait(100.2, spacing=1.0) == pytest.approx(0.8)
+    assert throttle.wait(100.2, spacing=0.1) == 0  # the interval is the floor
+    assert throttle.wait(101.0, spacing=1.0) == 0
+
+
 def test_state_topic_counts_only_changes() -> None:
     state = StateTopic(Throttle(5))
     assert state.accept(b'{"inside":1}')
@@ -220,10 +230,12 @@ def connection(socket: FakeSocket, queue_size: int = 4) -> Connection:
 async def test_a_stalled_client_is_dropped_and_the_others_keep_receiving() -> None:
     slow, fast = FakeSocket(stalled=True), FakeSocket()
     slow_conn, fast_conn = connection(slow), connection(fast)
-    slow_writer, fast_writer = slow_conn.start(), fast_conn.start()
     for offset in range(1, 11):
         for conn in (slow_conn, fast_conn):
             conn.deliver("alerts", offset, f"m{offset}")
+        if offset == 1:  # made by the first send (no direct path: it stays)
+            slow_writer, fast_writer = slow_conn.writer, fast_conn.writer
+            assert slow_writer is not None and fast_writer is not None
         await asyncio.sleep(0)
     await asyncio.wait_for(slow_conn.closed.wait(), 1)
     assert slow.closed == (CLOSE_TOO_SLOW, "fell behind")
@@ -242,7 +254,8 @@ async def test_held_topic_sends_snapshot_first_then_only_newer_live_messages() -
     conn.deliver("alerts", 5, "live5")
     conn.deliver("alerts", 7, "live7")
     conn.release("alerts", 5, ["snapshot@5"])
-    writer = conn.start()
+    writer = conn.writer
+    assert writer is not None
     await sent(socket, 2)
     assert socket.sent == ["snapshot@5", "live7"]
     conn.fail(1000, "done")

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from realtime import hub as hub_module
 from realtime.connection import Connection
 from realtime.core import Since
 from realtime.hub import Hub
@@ -59,7 +60,6 @@ def connection(
         topics=topics,
         connection_id=f"c{account}",
     )
-    conn.start()
     return conn
 
 
@@ -149,6 +149,74 @@ async def test_a_state_topic_coalesces_a_burst_of_changes(hub: Hub, event: dict[
     await socket.until(lambda seen: seen[-1]["data"]["n"] == 100)
     assert len(socket.of("update")) < 10
     assert [m["type"] for m in socket.seen[:1]] == ["snapshot"]
+
+
+async def test_a_state_update_goes_out_in_slices_and_never_out_of_order(
+    hub: Hub, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other work runs between the slices of an update's fan-out (a door's
+    answer need not wait for ten thousand screens), and updates made while
+    one is on its way reach every socket after it, the newest only."""
+    monkeypatch.setattr(hub_module, "FAN_OUT_SLICE", 3)
+    eid = event["id"]
+    hub.providers["stock"], _calls = counted({"items": []})
+    written: list[tuple[int, int] | str] = []
+
+    def recording(n: int) -> Connection:
+        def write_now(text: str) -> bool:
+            written.append((n, orjson.loads(text)["offset"]))
+            return True
+
+        async def never(_text: str) -> None:
+            raise AssertionError("every write went straight to the socket")
+
+        async def close(_code: int, _reason: str) -> None:
+            pass
+
+        return Connection(
+            never,
+            close,
+            queue_size=64,
+            principal=Principal(n, "command", eid, None, "token", "screen"),
+            event_id=eid,
+            topics=("stock",),
+            connection_id=f"c{n}",
+            write_now=write_now,
+        )
+
+    for n in range(10):
+        await hub.subscribe(recording(n), {})
+    written.clear()  # the snapshots
+
+    def meanwhile() -> None:
+        written.append("other work")
+        hub._spread((eid, "stock"), 11, '{"type":"update","offset":11}')
+        hub._spread((eid, "stock"), 12, '{"type":"update","offset":12}')
+
+    hub._spread((eid, "stock"), 10, '{"type":"update","offset":10}')
+    asyncio.get_running_loop().call_soon(meanwhile)
+    async with asyncio.timeout(WAIT):
+        while len(written) < 21:  # noqa: ASYNC110 - no event to wait on
+            await asyncio.sleep(0.01)
+    assert written.index("other work") == 3, written
+    for n in range(10):
+        assert [o for w in written if isinstance(w, tuple) and w[0] == n for o in w[1:]] == [10, 12]
+
+
+async def test_hundreds_of_sockets_arriving_in_a_second_are_a_storm(
+    hub: Hub, event: dict[str, Any]
+) -> None:
+    """``storming`` counts subscriptions in this second of the clock and the
+    last; a storm spaces the state updates (``STORM_UPDATE_SPACING``)."""
+    assert not hub.storming(50.5)
+    for _ in range(hub_module.STORM_ARRIVALS - 1):
+        hub._arrived(50)
+    assert not hub.storming(50.5)
+    hub._arrived(50)
+    assert hub.storming(50.9) and hub.storming(51.9)  # the second after still counts
+    assert not hub.storming(52.0)
+    hub._arrived(53)
+    assert not hub.storming(53.1)  # 52 had none
 
 
 async def test_a_message_reaches_only_the_sockets_of_its_audience(

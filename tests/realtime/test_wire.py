@@ -78,7 +78,6 @@ async def test_live_messages_go_straight_to_the_socket_with_no_task_switch() -> 
 async def test_once_a_message_had_to_queue_the_next_ones_queue_behind_it() -> None:
     sink = Sink()
     conn = connection(sink)
-    writer = conn.start()
     conn.deliver("alerts", 1, "m1")
     sink.open = False  # the transport is over its high-water mark
     conn.deliver("alerts", 2, "m2")
@@ -92,7 +91,8 @@ async def test_once_a_message_had_to_queue_the_next_ones_queue_behind_it() -> No
     conn.deliver("alerts", 4, "m4")
     assert sink.wire[-1] == ("direct", "m4")
     conn.fail(1000, "done")
-    await writer
+    assert conn.writer is not None  # it says goodbye
+    await conn.writer
 
 
 async def test_a_full_queue_still_drops_the_client() -> None:
@@ -140,3 +140,45 @@ async def test_under_uvicorn_updates_are_written_straight_to_the_transport(
     sent_directly = [text for accepted, text in written if accepted]
     assert any(orjson.loads(text) == update for text in sent_directly), written
     assert not any(orjson.loads(text).get("type") == "update" for text in queued), queued
+
+
+async def test_an_idle_socket_holds_no_writer_task() -> None:
+    """A writer exists only while a send waits; once the queue is drained it
+    ends, and the next message goes straight to the socket again."""
+    sink = Sink()
+    conn = connection(sink)
+    conn.deliver("alerts", 1, "m1")
+    assert conn.writer is None
+    sink.open = False
+    conn.deliver("alerts", 2, "m2")
+    writer = conn.writer
+    assert writer is not None
+    sink.open = True
+    await asyncio.wait_for(writer, WAIT)
+    assert conn.writer is None and conn.queued == 0
+    conn.deliver("alerts", 3, "m3")
+    assert sink.wire == [("direct", "m1"), ("writer", "m2"), ("direct", "m3")]
+
+
+async def test_a_client_that_left_is_sent_nothing_more_not_even_a_close() -> None:
+    closes: list[int] = []
+    sink = Sink()
+
+    async def close(code: int, _reason: str) -> None:
+        closes.append(code)
+
+    conn = connection(sink)
+    conn._close = close
+    conn.deliver("alerts", 1, "m1")
+    conn.gone()
+    assert conn.writer is None  # no task was made to say goodbye
+    assert conn.closed.is_set()
+    conn.deliver("alerts", 2, "m2")
+    conn.fail(4008, "fell behind")
+    assert closes == [] and sink.texts() == ["m1"]
+    failed = connection(Sink())
+    failed._close = close
+    failed.fail(4008, "fell behind")  # a client still there gets its close
+    assert failed.writer is not None
+    await asyncio.wait_for(failed.writer, WAIT)
+    assert closes == [4008]

@@ -273,3 +273,36 @@ def test_the_demo_keeps_its_data_apart_unless_told():
     chosen = demo_environment({"MUSTER_DATABASE_URL": "postgresql+asyncpg://h/db"})
     assert "MUSTER_DATA_DIR" not in chosen
     assert demo_environment({"MUSTER_LOG_LEVEL": "debug"})["MUSTER_LOG_LEVEL"] == "debug"
+
+
+def test_serve_listens_on_sockets_sharing_one_port_and_refuses_a_port_in_use():
+    """``listen_on``: two queues of connections for a reconnect storm, both
+    fed by the kernel, and a second server on the port still refused."""
+    import socket
+
+    from server.cli import LISTEN_SOCKETS, listen_on
+
+    listeners = listen_on("127.0.0.1", 0)
+    clients: list[socket.socket] = []
+    try:
+        port = listeners[0].getsockname()[1]
+        assert len(listeners) == LISTEN_SOCKETS == 2
+        assert {s.getsockname()[1] for s in listeners} == {port}
+        with pytest.raises(OSError):
+            listen_on("127.0.0.1", port)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        accepted = []
+        for listener in listeners:
+            listener.setblocking(False)
+            count = 0
+            while True:
+                try:
+                    listener.accept()[0].close()
+                except BlockingIOError:
+                    break
+                count += 1
+            accepted.append(count)
+        assert sum(accepted) == 64 and min(accepted) > 0, accepted
+    finally:
+        for sock in listeners + clients:
+            sock.close()
