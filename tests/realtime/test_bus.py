@@ -91,11 +91,13 @@ async def test_a_rolled_back_id_is_skipped_once_nothing_can_fill_it(
         publish(session, eid, "alerts", {"n": "kept"})
     await reader.read()
     assert delivered == []  # held for at least min_hold
-    for _ in range(40):
-        await asyncio.sleep(0.05)
-        await reader.read()
-        if delivered:
-            break
+    # Proved empty once the cluster's xmin passes the gap: any transaction
+    # open anywhere on the PostgreSQL server (another suite, a benchmark's
+    # sync) holds it back, so wait for it, up to well under max_hold.
+    async with asyncio.timeout(20):
+        while not delivered:
+            await asyncio.sleep(0.05)
+            await reader.read()
     assert [item.data for item in delivered] == [{"n": "kept"}]
     assert not reader.cursor.holding
 
