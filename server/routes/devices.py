@@ -336,7 +336,7 @@ async def pair_device(request: Request) -> JSONResponse:
     assert event is not None
     await limits.take_back(attempt)
     if replaced:
-        await _unpaired(muster(request), replaced, event_id)
+        await cut_off_phones(muster(request), replaced, event_id)
     paired: dict[str, Any] = {
         "token": token,
         "role": role,
@@ -393,11 +393,12 @@ async def list_devices(request: Request) -> JSONResponse:
     )
 
 
-async def _unpaired(ctx: Muster, device_ids: list[int], event_id: int) -> None:
+async def cut_off_phones(ctx: Muster, device_ids: list[int], event_id: int) -> None:
     """After the commit that revoked phones: refused here at once, their sockets
     closed everywhere, their unused walk-in blanks revoked (a lost phone's
     admit nobody), the gates panel told."""
-    announce(ctx, device_ids, event_id)
+    if device_ids:
+        announce(ctx, device_ids, event_id)
     for device_id in device_ids:
         await revoke_device_blanks(ctx.db, device_id)
     ctx.changed(event_id, "gates")
@@ -409,7 +410,7 @@ async def revoke_device(request: Request) -> JSONResponse:
     await authorize(request, event_id, {ORGANISER})
     ctx = muster(request)
     account = await revoke_token(ctx.db, device_id, event_id=event_id, kind="device")
-    await _unpaired(ctx, [account.id], event_id)
+    await cut_off_phones(ctx, [account.id], event_id)
     async with ctx.db.reading() as session:
         gate = await session.get(Gate, account.gate_id) if account.gate_id is not None else None
     return json_response(device_json(account, gate))

@@ -16,11 +16,10 @@ from server.auth import ORGANISER, READERS, Principal, authenticate, authorize, 
 from server.context import muster
 from server.errors import Conflict
 from server.features import staff
-from server.features.tokens import announce
 from server.http import json_response, parse_body, path_int, read_json, validate
 from server.openapi import CSV_FILE, accepts, answers, file_form
 from server.responses import JSONResponse
-from server.routes.devices import issue_pairing_code
+from server.routes.devices import cut_off_phones, issue_pairing_code
 from server.routes.tickets import csv_upload_text
 
 _CSV_TYPES = ("text/csv", "multipart/form-data", "application/csv")
@@ -84,9 +83,7 @@ async def delete_staff(request: Request) -> JSONResponse:
     staff_id, _event_id, _caller = await _member_event(request, {ORGANISER})
     ctx = muster(request)
     event_id, revoked = await staff.remove_member(ctx.db, staff_id)
-    if revoked:
-        announce(ctx, revoked, event_id)
-    ctx.changed(event_id, "gates")
+    await cut_off_phones(ctx, revoked, event_id)
     return json_response({"id": staff_id, "deleted": True, "devices_unpaired": revoked})
 
 

@@ -18,6 +18,7 @@ from server.features.tokens import announce, list_tokens, revoke_token, token_js
 from server.http import json_response, path_int
 from server.openapi import answers
 from server.responses import JSONResponse
+from server.routes.devices import cut_off_phones
 
 
 async def read_tokens(request: Request) -> JSONResponse:
@@ -37,9 +38,11 @@ async def revoke_token_by_id(request: Request) -> JSONResponse:
         raise Conflict("A token cannot revoke itself.", code="own_token")
     ctx = muster(request)
     account = await revoke_token(ctx.db, token_id)
-    announce(ctx, [account.id], account.event_id)
     if account.kind == "device" and account.event_id is not None:
-        ctx.changed(account.event_id, "gates")
+        # A phone, as if unpaired from its event (its walk-in blanks too).
+        await cut_off_phones(ctx, [account.id], account.event_id)
+    else:
+        announce(ctx, [account.id], account.event_id)
     return json_response(token_json(account, principal.account_id))
 
 

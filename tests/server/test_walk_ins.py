@@ -208,6 +208,36 @@ async def test_blanks_are_topped_up_at_each_sync_and_revoked_with_the_phone(
     assert revoked == topped - {held[5]["ticket"]}
 
 
+async def test_a_cut_off_supervisor_phones_blanks_are_revoked(client, organiser, event):
+    """A lost phone's blanks admit nobody, however it was cut off: by a new
+    phone paired for the person, by the person leaving the roster, or by
+    revoking its token in the tokens list."""
+    e = event["id"]
+    base = f"/api/v1/events/{e}"
+    door = Api(client, (await token_door(organiser, client, e))["token"])
+
+    async def revoked() -> set[int]:
+        bundle = await door.get(f"{base}/offline-bundle")
+        return {r["ticket"] for r in bundle["revocations"]}
+
+    _lost, paired = await supervisor_phone(client, organiser, e)
+    lost_blanks = {b["ticket"] for b in paired["walk_in_blanks"]}
+    member = paired["device"]["staff"]
+    made = await organiser.post(f"/api/v1/staff/{member}/pairing-codes", {}, expect=201)
+    again = await client.post("/api/v1/devices/pair", json={"code": made["code"]})
+    assert again.status_code == 201, again.text
+    assert await revoked() == lost_blanks
+    new_blanks = {b["ticket"] for b in again.json()["walk_in_blanks"]}
+
+    await organiser.call("DELETE", f"/api/v1/staff/{member}", expect=200)
+    assert await revoked() == lost_blanks | new_blanks
+
+    _third, other = await supervisor_phone(client, organiser, e, name="赵磊")
+    await organiser.post(f"/api/v1/tokens/{other['device']['id']}/revoke", expect=200)
+    third_blanks = {b["ticket"] for b in other["walk_in_blanks"]}
+    assert await revoked() == lost_blanks | new_blanks | third_blanks
+
+
 async def token_door(organiser: Api, client: httpx.AsyncClient, event_id: int) -> Any:
     made = await organiser.post(
         f"/api/v1/events/{event_id}/pairing-codes", {"role": "door"}, expect=201
