@@ -156,7 +156,17 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
             await asyncio.wait_for(second_wave_read.wait(), 5)
         return await apply_batch(pg, *args)
 
+    read_batch = store.read_batch
+    reads = 0
+
+    async def counted(*args: Any) -> Any:
+        nonlocal reads
+        seen = await read_batch(*args)
+        reads += 1
+        return seen
+
     monkeypatch.setattr(store, "apply_batch", held)
+    monkeypatch.setattr(store, "read_batch", counted)
     await venues(ctx).get(event["id"])
     line = DoorLine(ctx, event["id"], admission.admit_one)
 
@@ -170,7 +180,7 @@ async def test_two_lanes_of_one_line_admit_a_ticket_once(
     await until(lambda: line.lanes and not line.waiting)  # a lane took the first wave
     second = asyncio.gather(*(line.admit(request(t["secret"], gate["id"])) for t in tickets))
     await until(lambda: len(line.lanes) == 2 and not line.waiting)  # another the second
-    await asyncio.sleep(0.05)  # and read the tickets, still outside
+    await until(lambda: reads == 2)  # and read the tickets, still outside
     second_wave_read.set()
     answers = [*await first, *await second]
 
