@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from realtime.outbox import publish
 from realtime.topics import ROSTER
-from server.db import Database
+from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.features import roster_rules, spreadsheet
 from server.features.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
@@ -492,6 +492,24 @@ async def remove_member(db: Database, staff_id: int) -> tuple[int, list[int]]:
         await session.execute(delete(DutyShift).where(DutyShift.staff_id == staff_id))
         await session.delete(member)
     return event_id, revoked
+
+
+#: Off only in ``tests/server/test_pairing_race.py``, to show the lock matters.
+LOCKED = True
+
+
+async def lock_member(session: AsyncSession, staff_id: int) -> None:
+    """Hold the member's row until the caller's transaction ends (PostgreSQL;
+    SQLite writes one transaction at a time already). Two phones claiming two
+    codes for one member at once would each revoke the other phones it sees,
+    and neither sees the other's uncommitted token: both stay paired. Locked,
+    the second claim waits, then sees the first phone and revokes it.
+    ``FOR NO KEY UPDATE``: rows that only point at the member (a new token,
+    a shift) are not held up."""
+    if LOCKED and dialect_name(session) == "postgresql":
+        await session.execute(
+            select(StaffMember.id).where(StaffMember.id == staff_id).with_for_update(key_share=True)
+        )
 
 
 async def unpair_phones(

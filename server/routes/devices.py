@@ -41,7 +41,7 @@ from checkin.qr import render_png, render_svg
 from server.auth import ORGANISER, READERS, authenticate, authorize, hash_token, new_token
 from server.context import Muster, muster
 from server.errors import InvalidRequest, NotFound
-from server.features.staff import may_override_account, own_staff, unpair_phones
+from server.features.staff import lock_member, may_override_account, own_staff, unpair_phones
 from server.features.tokens import announce, revoke_token
 from server.features.walk_ins import give_blanks, revoke_device_blanks
 from server.http import json_response, parse_body, path_int
@@ -308,6 +308,11 @@ async def pair_device(request: Request) -> JSONResponse:
                 code="unknown_pairing_code",
             )
         pairing_id, event_id, role, gate_id, preset_name, staff_id, keep_others = claimed
+        if staff_id is not None:
+            # Before the new token: a claim for the same member running now
+            # waits here, then sees this phone and revokes it (or this one
+            # waits and revokes that one).
+            await lock_member(session, staff_id)
         account = Account(
             name=body.device_name.strip() or preset_name or f"{role} phone",
             kind="device",
