@@ -180,7 +180,7 @@ export class Scanner {
       asking: verdict.asking,
     };
     this.showAnswer(answer);
-    this.#timed(scan.nonce, readAt, heardAt, verdict.source);
+    this.#timed(scan.nonce, readAt, heardAt, verdict);
     this.showLast();
     this.count(answer);
   }
@@ -231,11 +231,13 @@ export class Scanner {
    * Keep when each answer was shown: ``readAt`` the camera frame (or the
    * scanner's Enter), ``heardAt`` when the code reached the scanner,
    * ``shownAt`` the answer on screen, ``paintedAt`` the next frame drawn
-   * (bench/door_verdict.py reads these).
+   * (bench/door_verdict.py reads these); ``localAt`` the phone's own
+   * decision kept, ``serverAt`` the server's answer (or its failure), each
+   * filled in when it comes (null: none, or not yet).
    */
-  #timed(nonce, readAt, heardAt, source) {
+  #timed(nonce, readAt, heardAt, verdict) {
     const shownAt = performance.now();
-    const entry = { nonce, readAt, heardAt, shownAt, paintedAt: null, source };
+    const entry = { nonce, readAt, heardAt, shownAt, paintedAt: null, source: verdict.source, times: verdict.times };
     this.timings.push(entry);
     if (this.timings.length > 1000) this.timings.shift();
     requestAnimationFrame(() => {

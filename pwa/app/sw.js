@@ -11,7 +11,7 @@
 // Background Sync is not relied on (DESIGN.md, Offline): the page flushes
 // its queue itself on open, focus, `online` and a timer.
 
-const VERSION = "muster-app-v13";
+const VERSION = "muster-app-v14";
 
 const APP_FILES = [
   "/app/",

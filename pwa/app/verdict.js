@@ -23,6 +23,13 @@
 // the door turned away, the phone also annuls that admission, so the count
 // and the ticket follow what happened at the door.
 //
+// A server that lately answered later than the budget (a venue Wi-Fi's
+// 300 ms round trip) is not waited for at all: the phone's own answer is
+// shown at once, and the scan still asked. The phone judges by the lower
+// median of the last few answers' round trips, so one slow answer changes
+// nothing, and the late answers keep it current: two quick ones and the
+// door waits for the server again.
+//
 // No answer, a timeout, a 5xx or a 503 are all the same: the phone's
 // answer. A 4xx is the server's considered answer about the request (a
 // phone bound to another gate, a malformed code) and is shown as a refusal.
@@ -32,6 +39,8 @@ import { ticketIdOfCode } from "./display.js";
 
 /** How long after a code is read the door waits for the server's answer. */
 export const ANSWER_BUDGET_MS = 120;
+/** How many recent answers' round trips judge whether the server can answer within the budget. */
+const RECENT_ANSWERS = 3;
 /** How long a scan request may take at all (and the wait when the phone cannot decide: no bundle yet). */
 export const ONLINE_SCAN_TIMEOUT_MS = 3000;
 
@@ -56,6 +65,21 @@ export class Verdicts extends EventTarget {
     super();
     this.app = app;
     this.budgetMs = ANSWER_BUDGET_MS;
+    // The last few answered scan requests' round trips, ms (a timeout or a
+    // network error marks the phone offline instead: connection.js).
+    this.roundTrips = [];
+  }
+
+  /** What the server's next answer should take: the lower median of the recent round trips (0 before any). */
+  expectedAnswerMs() {
+    if (!this.roundTrips.length) return 0;
+    const sorted = [...this.roundTrips].sort((a, b) => a - b);
+    return sorted[Math.floor((sorted.length - 1) / 2)];
+  }
+
+  #answered(sentAt) {
+    this.roundTrips.push(performance.now() - sentAt);
+    if (this.roundTrips.length > RECENT_ANSWERS) this.roundTrips.shift();
   }
 
   get base() {
@@ -69,11 +93,16 @@ export class Verdicts extends EventTarget {
    */
   ask(scan) {
     this.app.queue.asked(scan.nonce);
+    const sentAt = performance.now();
     return this.app.api.post(this.base, scan, { timeoutMs: ONLINE_SCAN_TIMEOUT_MS }).then(
-      (reply) => ({ reply }),
+      (reply) => {
+        this.#answered(sentAt);
+        return { reply };
+      },
       (error) => {
         // No answer, a sick server (5xx, 503) or a timeout: all alike.
         if (isRetryable(error)) this.app.connection.set(false);
+        else this.#answered(sentAt); // a 4xx is an answer
         return { error };
       },
     );
@@ -94,25 +123,31 @@ export class Verdicts extends EventTarget {
     // The phone's own decision, written to the queue, while the server is asked:
     // when it is needed it is ready, and already kept.
     const local = this.app.book.ready && !typedCode ? this.#decideAndKeep(scan, gate) : null;
+    // When each side was ready (performance.now()): the door's timings (scanner.js).
+    const times = { localAt: null, serverAt: null };
+    local?.then(() => (times.localAt = performance.now()), () => {});
+    asking?.then(() => (times.serverAt = performance.now()));
     if (asking) {
       const budget = (local ? this.budgetMs : ONLINE_SCAN_TIMEOUT_MS) - (performance.now() - readAt);
-      const first = await Promise.race([asking, delay(budget)]);
+      // A server that lately took longer than the budget left: not waited for.
+      const waiting = !local || this.expectedAnswerMs() <= budget;
+      const first = waiting ? await Promise.race([asking, delay(budget)]) : null;
       const considered = first && first.error && !isRetryable(first.error);
       if (first && (first.reply || considered)) {
         // The server's answer in time: the phone's own is not needed.
         const forget = local ? local.then(() => this.app.queue.drop(scan.nonce)) : Promise.resolve();
         forget.finally(() => this.#settled(scan));
-        if (considered) return { source: "request", ok: false, error: first.error, asking };
+        if (considered) return { source: "request", ok: false, error: first.error, asking, times };
         this.app.connection.set(true);
-        return { source: "server", ok: first.reply.status === "ok", reason: first.reply.reason, reply: first.reply, asking };
+        return { source: "server", ok: first.reply.status === "ok", reason: first.reply.reason, reply: first.reply, asking, times };
       }
     }
     if (!local) {
       asking?.then(() => this.#settled(scan));
-      return { source: "phone", ok: false, reason: null, notReady: true, typedCode, asking };
+      return { source: "phone", ok: false, reason: null, notReady: true, typedCode, asking, times };
     }
     const decision = await local;
-    const shown = { source: "phone", ok: decision.ok, reason: decision.reason, decision, asking };
+    const shown = { source: "phone", ok: decision.ok, reason: decision.reason, decision, asking, times };
     if (asking) asking.then((late) => this.#late(scan, shown, late));
     return shown;
   }

@@ -1,6 +1,7 @@
 """The staff app's and the shared clients' pure decisions, run in Chromium as
 the pages run them: what counts as "no answer" (``shared/outbox.js``), what a
-late server answer means (``app/verdict.js``), which kind a conflict is
+late server answer means and when the server is not waited for
+(``app/verdict.js``), which kind a conflict is
 (``app/scanqueue.js``), the compact admitted set the server sends
 (``app/admitted.js``, on sets ``checkin/admitted.py`` made) and the door
 book's layers over it (``app/doorbook.js``)."""
@@ -52,6 +53,45 @@ def test_a_late_answer_agrees_diverges_or_is_annulled(page: Any) -> None:
         ])"""
     )
     assert found == ["agree", "agree", "diverged", "annul"]
+
+
+#: A door's verdicts on a made-up phone: the server answers "refused" after
+#: 300 ms, the phone's own decision is "ok"; which one is shown depends only on
+#: what the recent round trips were (the budget is 1 s).
+DOOR_WITH_ROUND_TRIPS = """async (roundTrips) => {
+  const { Verdicts } = await import("/app/verdict.js");
+  const app = {
+    eventId: 1,
+    connection: { online: true, set() {} },
+    queue: { asked() {}, settled() {}, add: async () => {}, drop: async () => {} },
+    book: {
+      ready: true,
+      personOfCode: () => null,
+      decide: async () => ({ ok: true, reason: null, ticketId: 7, zoneAfter: 2, who: null }),
+    },
+    api: {
+      post: () => new Promise((resolve) =>
+        setTimeout(() => resolve({ status: "error", reason: "already_inside" }), 300)),
+    },
+  };
+  const verdicts = new Verdicts(app);
+  verdicts.budgetMs = 1000;
+  verdicts.roundTrips = roundTrips;
+  const scan = { nonce: "n1", secret: "NOT-A-PRINTED-CODE-1", gate: 1, direction: "in",
+    scanned_at: new Date().toISOString() };
+  const shown = await verdicts.decide(scan, { id: 1, to_zone: 2 }, performance.now());
+  return [shown.source, shown.ok];
+}"""
+
+
+def test_a_server_that_lately_answered_late_is_not_waited_for(page: Any) -> None:
+    # No history, or quick answers (one slow one changes nothing): the door
+    # waits, and the server's refusal is what it shows.
+    assert page.evaluate(DOOR_WITH_ROUND_TRIPS, []) == ["server", False]
+    assert page.evaluate(DOOR_WITH_ROUND_TRIPS, [20, 5000, 30]) == ["server", False]
+    # Answers lately slower than the budget (a venue Wi-Fi): the phone's own
+    # verdict, at once; the late refusal is then a divergence (verdict.js).
+    assert page.evaluate(DOOR_WITH_ROUND_TRIPS, [1500, 20, 2000]) == ["phone", True]
 
 
 def test_conflict_kinds(page: Any) -> None:
