@@ -19,16 +19,21 @@ What it prints: answer-to-screen latency of headcount updates (p50/p99: from
 a door's ``200`` for the i-th admission to the first update on a probe
 socket that counts i or more), deliveries a second, memory per idle socket
 (server RSS growth over the sockets, before the doors start), and the doors'
-own p50/p99. The sockets and the bare server are ``bench.fanout``'s
+own p50/p99. The sockets and the bare broadcast are ``bench.fanout``'s
 (``bench.fanout_sockets``): the bare server sends one pre-encoded message
-of the same size 5 times a second with ``await send`` per socket, and then
-back to back. Loopback only; every phase is bounded in time.
+of the same size 5 times a second with ``await send`` per socket (latency
+from the start of a round), and then back to back. A third baseline, "bare
+doors", is that broadcast and ``bench.sqlite``'s bare one-INSERT aiosqlite
+scan endpoint in one uvicorn process, the same doors scanning it: the same
+work on the one event loop, less Muster. Loopback only; every phase is
+bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -51,9 +56,11 @@ from bench.fanout import (
     rss_kb,
     run_bare,
     show,
+    start_server,
+    stop,
     summary,
 )
-from bench.fanout_sockets import Clients, raise_fd_limit
+from bench.fanout_sockets import BareBroadcast, Clients, raise_fd_limit
 from bench.fanout_storm import Doors, door_figures, pair_doors
 
 #: More scans a second than one process serves on SQLite here (bench.sqlite):
@@ -162,13 +169,129 @@ async def run_muster(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- the baseline with doors: a bare broadcast and a bare scan endpoint in one process ----
+
+
+def bare_doors_app(message: Path, db: Path) -> Any:
+    """``bench.sqlite``'s bare scan app (``POST /scan``: one INSERT and a commit)
+    with ``bench.fanout_sockets.BareBroadcast`` on ``/ws``, one event loop."""
+    import orjson
+    from starlette.applications import Starlette
+    from starlette.routing import Route, WebSocketRoute
+
+    from bench.sqlite import bare_app
+
+    scans = bare_app(db)
+    broadcast = BareBroadcast(orjson.loads(message.read_bytes()), BARE_RATE)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> Any:
+        async with scans.router.lifespan_context(scans):
+            task = asyncio.create_task(broadcast.broadcast())
+            yield
+            task.cancel()
+
+    routes = [
+        *scans.routes,
+        WebSocketRoute("/ws", broadcast),
+        Route("/go", broadcast),
+        Route("/readyz", broadcast),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def bare_doors_main(port: int, message: Path, db: Path) -> None:
+    import uvicorn
+
+    from server.cli import LISTEN_BACKLOG
+
+    app = bare_doors_app(message, db)
+    print(f"bare on {port}", flush=True)
+    # The options of ``muster serve`` (server/cli.py) and of bench.sqlite's bare server.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        ws_per_message_deflate=False,
+        backlog=LISTEN_BACKLOG,
+    )
+
+
+async def run_bare_doors(
+    sockets: int, doors: int, interval: float, seconds: float, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The same sockets and doors on the bare broadcast with a bare scan endpoint."""
+    import orjson
+
+    tmp = Path(tempfile.mkdtemp(prefix="muster-fanout-sqlite-bare-"))
+    message = tmp / "message.json"
+    await asyncio.to_thread(message.write_bytes, orjson.dumps(data))
+    port = free_port()
+    command = [sys.executable, "-m", "bench.fanout_sqlite", "--bare-server", str(port)]
+    command += ["--bare-message", str(message), "--bare-db", str(tmp / "bare.db")]
+    server = start_server(command, dict(os.environ), port)
+    clients: Clients | None = None
+    door_process: Doors | None = None
+    try:
+        ws_url = server.url.replace("http://", "ws://") + "/ws"
+        before = rss_kb(server.process.pid)
+        clients = Clients([ws_url], "bare", sockets, RUSH_TOPICS, max(1, sockets // 2500))
+        failures = clients.wait_ready()
+        await asyncio.sleep(2)
+        after = rss_kb(server.process.pid)
+        async with httpx.AsyncClient() as http:
+            await http.get(f"{server.url}/go")
+        clients.go()
+        went = time.monotonic()  # the broadcast runs from /go, doors or not
+        secrets = [f"BARE{n}" for n in range(tickets_needed(doors, interval, seconds))]
+        tokens = ["bare"] * doors
+        door_process = await asyncio.to_thread(Doors, [port], "/scan", tokens, secrets, 1, interval)
+        rush_from = time.time()
+        await asyncio.sleep(seconds)
+        answers = await asyncio.to_thread(door_process.stop)
+        door_process = None
+        rush_to = time.time()
+        received, samples, failed, closes = clients.stop()
+        figures = summary(
+            "bare doors",
+            sockets,
+            1,
+            [at - stamp for _p, _i, at, _n, stamp in samples],
+            received,
+            time.monotonic() - went,
+            scans_per_second=sum(1 for *_x, status in answers if status == 200)
+            / (rush_to - rush_from),
+            kb_per_socket=(after - before) / sockets,
+            failed_sockets=failures + failed,
+            closes=closes,
+            doors=door_figures(answers, rush_from, rush_to),
+            rss_mb=rss_kb(server.process.pid) / 1024,
+        )
+        return figures
+    finally:
+        if door_process is not None:
+            door_process.stop()
+        if clients is not None:
+            clients.join()
+        stop([server])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def show_doors(r: dict[str, Any]) -> None:
     doors = r["doors"]
     print(
         f"doors     {doors['scans']:6} answers ({doors['per_second']:.0f}/s) p50 {doors['p50_ms']:.1f}"
         f" p99 {doors['p99_ms']:.1f} max {doors['max_ms']:.0f} ms; not 200: {doors['not_200']};"
-        f" headcount checked_in {r['checked_in']} of {r['admitted']} answered 200;"
-        f" server RSS {r['rss_mb']:.0f} MB (load {load()})",
+        + (
+            f" headcount checked_in {r['checked_in']} of {r['admitted']} answered 200;"
+            if "checked_in" in r
+            else ""
+        )
+        + f" server RSS {r['rss_mb']:.0f} MB (load {load()})",
         flush=True,
     )
 
@@ -184,9 +307,18 @@ def main() -> None:
         help="seconds between one door's scans (0: as fast as the server answers)",
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="how long the doors scan")
-    parser.add_argument("--no-bare", action="store_true", help="skip the bare baseline")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare baselines")
+    parser.add_argument(
+        "--no-bare-doors", action="store_true", help="skip the bare broadcast with doors"
+    )
+    parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-message", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-db", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_fd_limit()
+    if args.bare_server:
+        bare_doors_main(args.bare_server, args.bare_message, args.bare_db)
+        return
     command = " ".join([".venv/bin/python -m bench.fanout_sqlite", *sys.argv[1:]])
     print(f"# {command}")
     print(f"# {os.cpu_count()} CPUs, load average {load()} at start; SQLite, one process")
@@ -206,6 +338,12 @@ def main() -> None:
             continue
         for bare_rate in (BARE_RATE, 0.0):
             show(asyncio.run(run_bare(sockets, 1, bare_rate, args.seconds, last)))
+        if not args.no_bare_doors:
+            bare = asyncio.run(
+                run_bare_doors(sockets, args.doors, args.door_interval, args.seconds, last)
+            )
+            show(bare)
+            show_doors(bare)
         print(f"# load average {load()}", flush=True)
     print(f"# load average {load()} at the end")
     print(f"# reproduce: {command}")
