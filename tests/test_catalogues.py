@@ -551,3 +551,42 @@ def test_roster_problem_codes_are_worded() -> None:
         assert not missing, f"{lang}: {missing}"
     for team in roster_rules.TEAMS:
         assert f"team.{team}" in SHARED_TERMS["zh"] and f"team.{team}" in SHARED_TERMS["en"]
+
+
+# --- the CSV exports' words (server/templates/exports.{zh,en}.toml) ----------
+
+#: A coded column's kind in the exports → (catalogue, key prefix) of the same
+#: codes where a page words them: an export says what the page says.
+EXPORT_CODES_ON_PAGES = {
+    "reason": ("shared", "reason."),
+    "category": ("shared", "category."),
+    "severity": ("shared", "severity."),
+    "incident_status": ("shared", "incident_status."),
+    "team": ("shared", "team."),
+    "role": ("shared", "role."),
+    "task_status": ("console", "task.status."),
+    "task_priority": ("console", "task.priority."),
+    "task_outcome": ("console", "review."),
+    "broadcast_priority": ("console", "review.priority."),
+    "stock_kind": ("app", "stock."),
+    "roll_status": ("app", "evac.status."),
+}
+
+
+def test_the_exports_word_codes_as_the_pages_do() -> None:
+    from server.features.export_words import LANGUAGES, catalogue
+
+    tables = dict(all_catalogues())
+    zh, en = catalogue("zh"), catalogue("en")
+    assert set(zh.headers) == set(en.headers) and set(zh.codes) == set(en.codes)
+    for kind in zh.codes:
+        assert set(zh.codes[kind]) == set(en.codes[kind]), kind
+    for kind, (name, prefix) in EXPORT_CODES_ON_PAGES.items():
+        for language in LANGUAGES:
+            page = tables[name][language]
+            words = catalogue(language).codes[kind]
+            shared = {code: page[prefix + code] for code in words if prefix + code in page}
+            assert shared, f"{kind}: no code worded on {name} under {prefix}"
+            if name == "shared":
+                assert set(shared) == set(words), f"{kind}: {set(words) - set(shared)}"
+            assert shared == {c: words[c] for c in shared}, (kind, language)

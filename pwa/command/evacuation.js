@@ -6,7 +6,7 @@
 // the all-clear, leaving the report on screen. Drills are started here.
 // Words in evacuation_strings.js; the server sends codes and figures only.
 
-import { addStrings, t } from "../shared/i18n.js";
+import { addStrings, language, t } from "../shared/i18n.js";
 import { formatClock, formatDay, formatNumber, h } from "./dom.js";
 import { EVACUATION_STRINGS } from "./evacuation_strings.js";
 
@@ -341,7 +341,7 @@ export class CommandEvacuation {
   async #csv() {
     if (!this.report) return;
     try {
-      const blob = await this.api.get(`/api/v1/evacuations/${this.report.id}/people.csv`);
+      const blob = await this.api.get(`/api/v1/evacuations/${this.report.id}/people.csv?lang=${language()}`);
       const link = h("a", { href: URL.createObjectURL(blob), download: `evacuation-${this.report.id}.csv` });
       document.body.append(link);
       link.click();

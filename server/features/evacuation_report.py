@@ -15,6 +15,7 @@ from sqlalchemy import select
 from server.db import Database
 from server.features import roll_call, spreadsheet
 from server.features.evacuations import evacuation_in, evacuation_json
+from server.features.export_words import ExportWords, worded
 from server.models import Evacuation, EvacuationPerson, MusterPoint
 
 
@@ -104,5 +105,8 @@ async def report(db: Database, evacuation_id: int) -> dict[str, Any]:
 CSV_COLUMNS = ("name", "ticket_id", "staff_id", "zone", "reason", "status", "accounted_at", "point")
 
 
-def roll_csv(people: list[dict[str, Any]]) -> str:
-    return spreadsheet.table(CSV_COLUMNS, ([person[c] for c in CSV_COLUMNS] for person in people))
+def roll_csv(people: list[dict[str, Any]], words: ExportWords | None = None) -> str:
+    """The roll as CSV, in ``words``' language with them (``?lang=``)."""
+    coded = {"reason": "roll_reason", "status": "roll_status"}
+    header, row = worded(words, CSV_COLUMNS, coded, lambda p: [p[c] for c in CSV_COLUMNS])
+    return spreadsheet.table(header, (row(person) for person in people))

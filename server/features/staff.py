@@ -31,6 +31,7 @@ from realtime.topics import ROSTER
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.features import roster_rules, spreadsheet
+from server.features.export_words import BOOLEAN, ExportWords, catalogue, worded
 from server.features.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
 from server.features.tokens import log_revocations
 from server.fields import DbInt, UtcDatetime
@@ -45,7 +46,15 @@ TEAM_ALIASES = {
     "物资": roster_rules.LOGISTICS,
     "技术": roster_rules.TECH,
 }
-ROLE_ALIASES = {"检票员": "door", "检票": "door", "现场人员": "staff", "指挥中心": "command"}
+ROLE_ALIASES = {
+    "检票员": "door",
+    "检票": "door",
+    "现场人员": "staff",
+    "指挥中心": "command",
+    # The roles as an export with ?lang=en words them ("Floor staff"), so
+    # that the roster exported in either language imports again.
+    **{word: code for code, word in catalogue("en").codes["role"].items()},
+}
 _YES = {"1", "yes", "y", "true", "x", "是", "主管"}
 _NO = {"", "0", "no", "n", "false", "否"}
 
@@ -400,9 +409,10 @@ async def list_members(db: Database, event_id: int) -> list[dict[str, Any]]:
 ROSTER_COLUMNS = ("staff_id", "name", "phone", "team", "role", "supervisor", "zone", "gate")
 
 
-async def roster_csv(db: Database, event_id: int) -> str:
+async def roster_csv(db: Database, event_id: int, words: ExportWords | None = None) -> str:
     """The roster as CSV (zones and gates by name), cells safe in Excel
-    (``server/features/spreadsheet.py``); ``POST …/staff`` imports it again."""
+    (``server/features/spreadsheet.py``), in ``words``' language with them
+    (``?lang=``); ``POST …/staff`` imports it again."""
     async with db.reading() as session:
         await get_event(session, event_id)
         places = await _Places.load(session, event_id)
@@ -428,7 +438,9 @@ async def roster_csv(db: Database, event_id: int) -> str:
         )
         for m in members
     ]
-    return spreadsheet.table(ROSTER_COLUMNS, rows)
+    coded = {"team": "team", "role": "role", "supervisor": BOOLEAN}
+    header, row = worded(words, ROSTER_COLUMNS, coded, list)
+    return spreadsheet.table(header, (row(r) for r in rows))
 
 
 async def event_of(db: Database, staff_id: int) -> int:

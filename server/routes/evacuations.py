@@ -23,8 +23,9 @@ from server.auth import (
 )
 from server.context import muster
 from server.features import evacuation_accounts, evacuation_report, evacuations
+from server.features.export_words import LANG, lang_of
 from server.http import json_response, parse_body, path_int, read_json, validate
-from server.openapi import accepts, answers
+from server.openapi import accepts, answers, reads
 from server.responses import JSONResponse
 
 
@@ -156,12 +157,13 @@ async def read_report(request: Request) -> JSONResponse:
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def people_csv(request: Request) -> Response:
     """The roll as CSV (for the fire service and the review)."""
     evacuation_id, _event, _caller = await _evacuation(request, READERS)
     people = await evacuations.roll(muster(request).db, evacuation_id)
     return Response(
-        evacuation_report.roll_csv(people),
+        evacuation_report.roll_csv(people, lang_of(request.query_params)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="evacuation-{evacuation_id}.csv"'},
     )

@@ -20,6 +20,7 @@ from server.errors import Forbidden
 from server.features import spreadsheet
 from server.features.broadcast_rules import ack_times, audience_of, audience_text
 from server.features.broadcasts import broadcast_figures, broadcasts_review
+from server.features.export_words import BOOLEAN, LANG, ExportWords, lang_of, worded
 from server.features.issuance import BLANK_STATUS
 from server.features.report import IncidentRow, ScanRow, summarise_incidents, summarise_scans
 from server.features.rights import COMMAND_EXPORTS, may_export_personal_data
@@ -31,7 +32,7 @@ from server.models import Account, Gate, Scan, Ticket, TicketType, Zone
 from server.models.incidents import Incident, IncidentLogEntry
 from server.models.stock import StockItem, StockMovement
 from server.models.tasks import Task, TaskStep
-from server.openapi import answers
+from server.openapi import answers, reads
 from server.responses import JSONResponse
 from server.serialize import iso
 
@@ -248,6 +249,7 @@ def _local(name: str, tz: ZoneInfo) -> str:
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_checkins(request: Request) -> StreamingResponse:
     """Every scan, accepted or refused, as CSV (times in UTC and in the event's zone)."""
     event_id = path_int(request, "event_id")
@@ -273,8 +275,15 @@ async def export_checkins(request: Request) -> StreamingResponse:
             int(scan.offline), scan.conflict_with, iso(scan.annulled_at), scan.nonce,
         ]  # fmt: skip
 
+    coded = {
+        "direction": "direction",
+        "status": "scan_status",
+        "reason": "reason",
+        "offline": BOOLEAN,
+    }
+    sheet = worded(lang_of(request.query_params), header, coded, row)
     return await _csv_response(
-        _stream_rows(muster(request).db, query, Scan.id, header, row), f"checkins-{event_id}.csv"
+        _stream_rows(muster(request).db, query, Scan.id, *sheet), f"checkins-{event_id}.csv"
     )
 
 
@@ -290,6 +299,7 @@ def _resolution_note() -> Any:
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_incidents(request: Request) -> StreamingResponse:
     """Every incident with its timings and resolution note, as CSV."""
     event_id = path_int(request, "event_id")
@@ -313,13 +323,19 @@ async def export_incidents(request: Request) -> StreamingResponse:
             (note or "") if i.status == "resolved" else "",
         ]  # fmt: skip
 
+    coded = {
+        "category": "category", "severity": "severity", "status": "incident_status",
+        "assignee_team": "team",
+    }  # fmt: skip
+    sheet = worded(lang_of(request.query_params), header, coded, row)
     return await _csv_response(
-        _stream_rows(muster(request).db, query, Incident.id, header, row),
+        _stream_rows(muster(request).db, query, Incident.id, *sheet),
         f"incidents-{event_id}.csv",
     )
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_stock(request: Request) -> StreamingResponse:
     """The stock ledger (every movement), as CSV."""
     event_id = path_int(request, "event_id")
@@ -343,8 +359,9 @@ async def export_stock(request: Request) -> StreamingResponse:
             m.reason, m.actor_name, m.nonce,
         ]  # fmt: skip
 
+    sheet = worded(lang_of(request.query_params), header, {"kind": "stock_kind"}, row)
     return await _csv_response(
-        _stream_rows(muster(request).db, query, StockMovement.id, header, row),
+        _stream_rows(muster(request).db, query, StockMovement.id, *sheet),
         f"stock-{event_id}.csv",
     )
 
@@ -358,6 +375,7 @@ def _steps(done: bool) -> Any:
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_tasks(request: Request) -> StreamingResponse:
     """Every task with its owner, due and done times, outcome and steps, as CSV."""
     event_id = path_int(request, "event_id")
@@ -378,12 +396,19 @@ async def export_tasks(request: Request) -> StreamingResponse:
             ticked, steps, task.blocked_reason, task.description,
         ]  # fmt: skip
 
+    coded = {
+        "team": "team", "priority": "task_priority", "status": "task_status",
+        "outcome": "task_outcome",
+    }  # fmt: skip
+    sheet = worded(lang_of(request.query_params), header, coded, row)
     return await _csv_response(
-        _stream_rows(muster(request).db, query, Task.id, header, row), f"tasks-{event_id}.csv"
+        _stream_rows(muster(request).db, query, Task.id, *sheet), f"tasks-{event_id}.csv"
     )
 
 
-async def _broadcast_lines(db: Database, event_id: int, tz: ZoneInfo) -> AsyncIterator[str]:
+async def _broadcast_lines(
+    db: Database, event_id: int, tz: ZoneInfo, words: ExportWords | None
+) -> AsyncIterator[str]:
     """The broadcasts as CSV lines: an event sends tens or hundreds, read at once
     (their confirmations are counted over the whole roster, not row by row)."""
     header = [
@@ -391,30 +416,35 @@ async def _broadcast_lines(db: Database, event_id: int, tz: ZoneInfo) -> AsyncIt
         "priority", "audience", "plan_id", "ack_required", "expected", "acked",
         "median_seconds", "slowest_seconds", "text_zh", "text_en",
     ]  # fmt: skip
-    yield "\ufeff" + spreadsheet.line(header)
-    async with db.reading() as session:
-        figures = await broadcast_figures(session, event_id, asked_only=False)
-    lines = []
-    for b, f in figures:
+
+    def row(bf: Any) -> list[Any]:
+        b, f = bf
         times = ack_times(f.seconds)
-        cells = [
+        return [
             b.id, iso(b.sent_at), local_time(b.sent_at, tz), iso(b.resent_at),
             local_time(b.resent_at, tz), b.priority, audience_text(audience_of(b.audience)),
             b.plan_id, b.ack_required, f.expected, f.acked, times["median_seconds"],
             times["slowest_seconds"], b.text_zh, b.text_en,
         ]  # fmt: skip
-        lines.append(spreadsheet.line(cells))
-    yield "".join(lines)
+
+    coded = {"priority": "broadcast_priority", "ack_required": BOOLEAN}
+    worded_header, worded_row = worded(words, header, coded, row)
+    yield "\ufeff" + spreadsheet.line(worded_header)
+    async with db.reading() as session:
+        figures = await broadcast_figures(session, event_id, asked_only=False)
+    yield "".join(spreadsheet.line(worded_row(bf)) for bf in figures)
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_broadcasts(request: Request) -> StreamingResponse:
     """Every broadcast with its audience, confirmed / expected and the seconds to
     confirm (median, slowest), as CSV."""
     event_id = path_int(request, "event_id")
     tz = await _event_zone(request, event_id)
     return await _csv_response(
-        _broadcast_lines(muster(request).db, event_id, tz), f"broadcasts-{event_id}.csv"
+        _broadcast_lines(muster(request).db, event_id, tz, lang_of(request.query_params)),
+        f"broadcasts-{event_id}.csv",
     )
 
 

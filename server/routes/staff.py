@@ -16,8 +16,9 @@ from server.auth import ORGANISER, READERS, Principal, authenticate, authorize, 
 from server.context import muster
 from server.errors import Conflict
 from server.features import staff
+from server.features.export_words import LANG, lang_of
 from server.http import json_response, parse_body, path_int, read_json, validate
-from server.openapi import CSV_FILE, accepts, answers, file_form
+from server.openapi import CSV_FILE, accepts, answers, file_form, reads
 from server.responses import JSONResponse
 from server.routes.devices import cut_off_phones, issue_pairing_code
 from server.routes.tickets import csv_upload_text
@@ -124,11 +125,12 @@ async def record_own_duty(request: Request) -> JSONResponse:
 
 
 @answers(media_type="text/csv")
+@reads(lang=LANG)
 async def export_staff(request: Request) -> Response:
     """The roster as CSV (the import reads it back)."""
     event_id = path_int(request, "event_id")
     await authorize(request, event_id, {ORGANISER})
-    text = await staff.roster_csv(muster(request).db, event_id)
+    text = await staff.roster_csv(muster(request).db, event_id, lang_of(request.query_params))
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",

@@ -56,7 +56,7 @@ export async function showReview(view) {
     type: "button",
     onclick: async () => {
       try {
-        download(await api.get(`${base}/exports/${name}.csv`, { timeoutMs: 300000 }), `${name}-${event.id}.csv`);
+        download(await api.get(`${base}/exports/${name}.csv?lang=${language()}`, { timeoutMs: 300000 }), `${name}-${event.id}.csv`);
       } catch (err) {
         toast(errorText(err), "bad");
       }

@@ -29,7 +29,7 @@ export async function evacuationsCard(api, event) {
       type: "button", class: "small",
       onclick: async () => {
         try {
-          download(await api.get(`/api/v1/evacuations/${r.id}/people.csv`), `evacuation-${r.id}.csv`);
+          download(await api.get(`/api/v1/evacuations/${r.id}/people.csv?lang=${language()}`), `evacuation-${r.id}.csv`);
         } catch (err) {
           toast(errorText(err), "bad");
         }

@@ -203,7 +203,7 @@ export async function showStaff(view) {
   });
   async function exportRoster() {
     try {
-      download(await api.get(`${base}/exports/staff.csv`), `staff-${event.id}.csv`);
+      download(await api.get(`${base}/exports/staff.csv?lang=${language()}`), `staff-${event.id}.csv`);
     } catch (err) {
       toast(errorText(err), "bad");
     }
