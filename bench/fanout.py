@@ -82,6 +82,17 @@ COMMITS_PER_SECOND = 20
 BARE_RATE = 5.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time the processes have used so far, user and system: what a phase
+    cost the servers, whatever else the shared machine runs meanwhile."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / ticks
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -349,6 +360,7 @@ def summary(
         "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan"),
         "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
         "deliveries_per_second": received / seconds,
+        "seconds": seconds,
         **extra,
     }
 
@@ -452,10 +464,12 @@ async def run_muster(
                 f"muster-{sockets}-{processes}",
             )
             started, rush_from = time.monotonic(), time.time()
+            cpu_from = cpu_seconds([s.process.pid for s in servers])
             commits = await drive_scans(dsn, venue, rate, seconds)
             driven = time.monotonic() - started
             await asyncio.sleep(1.0)  # let the last updates arrive
             rush_to = time.time()
+            cpu_rush = cpu_seconds([s.process.pid for s in servers]) - cpu_from
             received, samples, failed, closes = clients.stop()
             if dump is not None:
                 data = orjson.dumps({"commits": commits, "samples": samples})
@@ -480,6 +494,7 @@ async def run_muster(
                 kb_per_socket=(sum(after) - sum(before)) / sockets,
                 failed_sockets=failures + failed,
                 closes=closes,
+                cpu_s=cpu_rush,
             )
             if storm and doors is not None:
                 figures["storm"] = await run_storm(
@@ -519,11 +534,13 @@ async def run_storm(
     )
     scans = asyncio.create_task(drive_scans(dsn, venue, rate, plan.limit, admitted))
     overflows = listen_overflows()
+    cpu_from = cpu_seconds([s.process.pid for s in servers])
     stormed = asyncio.create_task(asyncio.to_thread(clients.storm, plan.code, plan.limit))
     await asyncio.sleep(0.1)  # the sockets are down: news they must be replayed
     await report_incidents(servers[0], venue, plan.incidents)
     accounts = await stormed
     overflows = listen_overflows() - overflows
+    cpu = cpu_seconds([s.process.pid for s in servers]) - cpu_from
     scans.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await scans
@@ -531,6 +548,7 @@ async def run_storm(
     for spy in spies:
         spy.wait(30)
     figures = storm_figures(accounts, sockets, overflows)
+    figures["cpu_s"] = cpu
     dropped = figures["dropped_at"]
     until = dropped + min(plan.limit, figures["all_s"])
     figures["doors_rush"] = door_figures(answers, *rush)
@@ -566,17 +584,20 @@ async def run_bare(
         async with httpx.AsyncClient() as http:
             for server in servers:
                 await http.get(f"{server.url}/go")
+        pids = [s.process.pid for s in servers]
         clients.go()
-        started = time.monotonic()
+        started, cpu_from = time.monotonic(), cpu_seconds(pids)
         await asyncio.sleep(seconds)
         received, samples, failed, closes = clients.stop()
         counted_for = time.monotonic() - started
+        cpu = cpu_seconds(pids) - cpu_from
         lat = [at - stamp for _p, _i, at, _n, stamp in samples]
         extra = {}
         if storm is not None:
-            overflows = listen_overflows()
+            overflows, cpu_from = listen_overflows(), cpu_seconds(pids)
             accounts = clients.storm(storm.code, storm.limit)
             extra["storm"] = storm_figures(accounts, sockets, listen_overflows() - overflows)
+            extra["storm"]["cpu_s"] = cpu_seconds(pids) - cpu_from
         return summary(
             "bare max" if not rate else "bare",
             sockets,
@@ -588,6 +609,7 @@ async def run_bare(
             kb_per_socket=(sum(after) - sum(before)) / sockets,
             failed_sockets=failures + failed,
             closes=closes,
+            cpu_s=cpu,
             **extra,
         )
     finally:
@@ -606,6 +628,9 @@ def show(r: dict[str, Any]) -> None:
         f"{r['kb_per_socket']:10.1f} {r['failed_sockets']:7} {closes}",
         flush=True,
     )
+    delivered = r["deliveries_per_second"] * r.get("seconds", 0)
+    per = f" ({r['cpu_s'] / delivered * 1e6:.0f} µs a delivery)" if delivered else ""
+    print(f"{r['server']:9} server CPU while counted: {r['cpu_s']:.1f} s{per}", flush=True)
 
 
 def main() -> None:

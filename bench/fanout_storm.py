@@ -208,7 +208,9 @@ def show_storm(
     )
     print(
         f"{server:9} storm: replays: {by_topic(storm['replays'])} ({storm['replayed']} messages"
-        f" replayed); snapshots: {by_topic(storm['snapshots'])}",
+        f" replayed); snapshots: {by_topic(storm['snapshots'])}; server CPU"
+        f" {storm.get('cpu_s', 0):.1f} s ({storm.get('cpu_s', 0) * 1000 / max(1, storm['resumed']):.2f}"
+        " ms a resumed socket)",
         flush=True,
     )
     for name, doors in (("rush", rush), ("storm", during)):
