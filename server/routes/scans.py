@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, or_, select
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from checkin.admission import admit
@@ -39,7 +40,7 @@ from server.fields import DbInt, UtcDatetime, storable
 from server.http import json_response, parse_body, path_int
 from server.models import Event, Revocation, Scan, Ticket, WalkIn, utcnow
 from server.openapi import TEXT, accepts, answers, reads
-from server.responses import JSONResponse
+from server.responses import JSONResponse, large_json_response
 from server.serialize import iso
 
 #: Most scans in one offline batch.
@@ -378,7 +379,7 @@ async def offline_bundle(
 
 @answers(422)
 @reads(since=TEXT)
-async def read_offline_bundle(request: Request) -> JSONResponse:
+async def read_offline_bundle(request: Request) -> Response:
     """Keys, revocations, admitted set, gates, zones, ticket types; ``?since=CURSOR`` for changes."""
     event_id = path_int(request, "event_id")
     principal = await authorize(request, event_id, SCANNERS)
@@ -390,7 +391,7 @@ async def read_offline_bundle(request: Request) -> JSONResponse:
     if with_names:
         # A supervisor's phone registers walk-ins offline: its blanks, topped up.
         bundle["walk_in_blanks"] = await give_blanks(ctx, event_id, principal.account_id)
-    return json_response(bundle)
+    return await large_json_response(request, bundle)
 
 
 routes = [

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gzip
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -141,3 +143,39 @@ async def test_only_a_supervisor_phone_gets_names_in_the_clear(
     # No longer a supervisor: the next bundle carries no names.
     await organiser.patch(f"/api/v1/staff/{supervisor['id']}", {"supervisor": False})
     assert "people" not in await lead.get(f"{base}/offline-bundle")
+
+
+async def test_a_large_bundle_is_gzipped_for_a_client_that_takes_it(
+    api_as: Any, organiser: Api, client: Any, event: Any, zone: Any, gate: Any
+) -> None:
+    """A first bundle of a big event is megabytes of sealed names: gzipped
+    when asked (every browser asks), the same JSON once undone; as it was
+    for a client that does not take gzip, and for a small bundle."""
+    door = await api_as("door", event["id"], gate["id"])
+    path = f"/api/v1/events/{event['id']}/offline-bundle"
+
+    async def fetch(coding: str) -> Any:
+        # httpx undoes gzip itself: read the bytes on the wire.
+        async with client.stream(
+            "GET", path, headers={**door.headers, "Accept-Encoding": coding}
+        ) as response:
+            assert response.status_code == 200
+            return response.headers, b"".join([chunk async for chunk in response.aiter_raw()])
+
+    small_headers, small = await fetch("gzip, deflate")
+    assert "content-encoding" not in small_headers and orjson.loads(small)["display"] == []
+    await organiser.post(
+        f"/api/v1/events/{event['id']}/tickets",
+        {"tickets": [{"holder_name": f"观众 Guest {i}"} for i in range(700)]},
+        expect=201,
+    )
+    headers, packed = await fetch("gzip, deflate, br")
+    assert headers["content-encoding"] == "gzip" and "Accept-Encoding" in headers["vary"]
+    bundle = orjson.loads(gzip.decompress(packed))
+    plain_headers, plain = await fetch("identity")
+    assert "content-encoding" not in plain_headers
+    assert len(packed) < len(plain) * 0.7
+    assert len(bundle["display"]) == 700
+    assert bundle["display"] == orjson.loads(plain)["display"]
+    refused_headers, _ = await fetch("gzip;q=0, identity")
+    assert "content-encoding" not in refused_headers
