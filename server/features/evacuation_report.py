@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 
 from server.db import Database
-from server.features import roll_call, spreadsheet
+from server.features import roll_call
 from server.features.evacuations import evacuation_in, evacuation_json
-from server.features.export_words import ExportWords, worded
+from server.features.export_words import ExportWords, worded_table
 from server.models import Evacuation, EvacuationPerson, MusterPoint
 
 
@@ -108,5 +108,4 @@ CSV_COLUMNS = ("name", "ticket_id", "staff_id", "zone", "reason", "status", "acc
 def roll_csv(people: list[dict[str, Any]], words: ExportWords | None = None) -> str:
     """The roll as CSV, in ``words``' language with them (``?lang=``)."""
     coded = {"reason": "roll_reason", "status": "roll_status"}
-    header, row = worded(words, CSV_COLUMNS, coded, lambda p: [p[c] for c in CSV_COLUMNS])
-    return spreadsheet.table(header, (row(person) for person in people))
+    return worded_table(words, CSV_COLUMNS, coded, ([p[c] for c in CSV_COLUMNS] for p in people))

@@ -7,7 +7,7 @@ read those, so they never change. With it, each header and each coded cell
 that language, from ``server/templates/exports.{zh,en}.toml``; text that is
 not a known code (a team of the event's own, a name) stays as written.
 
-A time column ``*_at`` holds an ISO instant in UTC and says so in its
+A time column ``*_at`` (or ``at``) holds an ISO instant in UTC and says so in its
 translated header ("扫码时间 (UTC)"); its local twin, headed
 ``scanned_at (Asia/Shanghai)``, keeps the zone in brackets. Every export
 starts with a byte-order mark either way (``spreadsheet``), so Excel reads
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from server.errors import InvalidRequest
+from server.features import spreadsheet
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGUAGES = ("zh", "en")
@@ -49,7 +50,7 @@ class ExportWords:
         if local:
             return f"{self.headers[local.group(1)]} ({local.group(2)})"
         word = self.headers[name]
-        return f"{word} (UTC)" if name.endswith("_at") else word
+        return f"{word} (UTC)" if name == "at" or name.endswith("_at") else word
 
     def value(self, kind: str, value: Any) -> Any:
         if value is None or value == "":
@@ -107,3 +108,14 @@ def worded(
         return cells
 
     return [words.header(name) for name in header], worded_row
+
+
+def worded_table(
+    words: ExportWords | None,
+    header: Sequence[str],
+    coded: Mapping[str, str],
+    rows: Iterable[Sequence[Any]],
+) -> str:
+    """A whole CSV text (``spreadsheet.table``) in ``words``' language."""
+    worded_header, row = worded(words, header, coded, list)
+    return spreadsheet.table(worded_header, (row(r) for r in rows))

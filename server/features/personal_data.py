@@ -21,6 +21,7 @@ from sqlalchemy import func, or_, select
 
 from server.db import Database
 from server.features import spreadsheet
+from server.features.export_words import BOOLEAN, ExportWords, worded_table
 from server.features.issuance import BLANK_STATUS
 from server.features.retention import needles_of
 from server.models import (
@@ -195,8 +196,9 @@ def record_csv(record: dict[str, Any]) -> str:
     return spreadsheet.table(["section", "row", "field", "value"], rows)
 
 
-async def event_archive(db: Database, event_id: int) -> bytes:
-    """A zip of CSVs of the event's personal data, to keep before the shred."""
+async def event_archive(db: Database, event_id: int, words: ExportWords | None = None) -> bytes:
+    """A zip of CSVs of the event's personal data, to keep before the shred
+    (in ``words``' language with them: ``?lang=``)."""
     async with db.reading() as session:
         tickets = (await session.execute(
             select(Ticket.id, Ticket.code, Ticket.holder_name, Ticket.holder_email, Ticket.language,
@@ -255,47 +257,68 @@ async def event_archive(db: Database, event_id: int) -> bytes:
             .where(Broadcast.event_id == event_id).order_by(Broadcast.id)
         )).all()  # fmt: skip
     files = {
-        "tickets.csv": spreadsheet.table(
+        "tickets.csv": worded_table(
+            words,
             ["ticket_id", "code", "holder_name", "holder_email", "language", "ticket_type",
              "status", "checked_in_at"],
+            {"status": "ticket_status", "language": "language"},
             [(*r[:7], iso(r[7])) for r in tickets],
         ),
-        "scans.csv": spreadsheet.table(
+        "scans.csv": worded_table(
+            words,
             ["scan_id", "scanned_at", "ticket_id", "holder_name", "gate_id", "direction",
              "status", "reason", "offline"],
+            {"direction": "direction", "status": "scan_status", "reason": "reason", "offline": BOOLEAN},
             [(r[0], iso(r[1]), *r[2:]) for r in scans],
         ),
-        "incidents.csv": spreadsheet.table(
+        "incidents.csv": worded_table(
+            words,
             ["incident_id", "created_at", "category", "severity", "title", "description",
              "location", "equipment_tag", "reporter", "assignee"],
+            {"category": "category", "severity": "severity"},
             [(r[0], iso(r[1]), *r[2:]) for r in incidents],
         ),
-        "incident_log.csv": spreadsheet.table(
+        "incident_log.csv": worded_table(
+            words,
             ["entry_id", "incident_id", "at", "action", "actor", "text"],
+            {"action": "incident_log_action"},
             [(r[0], r[1], iso(r[2]), *r[3:]) for r in comments],
         ),
-        "stock_movements.csv": spreadsheet.table(
+        "stock_movements.csv": worded_table(
+            words,
             ["movement_id", "occurred_at", "kind", "item_id", "delta", "reason", "actor"],
+            {"kind": "stock_kind"},
             [(r[0], iso(r[1]), *r[2:]) for r in stock],
         ),
-        "mail.csv": spreadsheet.table(
+        "mail.csv": worded_table(
+            words,
             ["delivery_id", "mailing_id", "ticket_id", "status", "sent_at", "error_code",
              "smtp_reply"],
+            {"status": "mail_status"},
             [(*r[:4], iso(r[4]), *r[5:]) for r in mails],
         ),
-        "alerts.csv": spreadsheet.table(
+        "alerts.csv": worded_table(
+            words,
             ["alert_id", "created_at", "kind", "severity", "data"],
+            {"severity": "alert_severity"},
             [(r[0], iso(r[1]), *r[2:]) for r in alerts],
         ),
-        "evacuation_people.csv": spreadsheet.table(
+        "evacuation_people.csv": worded_table(
+            words,
             ["evacuation_id", "ticket_id", "name", "status", "accounted_at", "point_id"],
+            {"status": "roll_status"},
             [(*r[:4], iso(r[4]), r[5]) for r in people],
         ),
-        "staff.csv": spreadsheet.table(
-            ["staff_id", "name", "phone", "team", "role", "supervisor"], staff
+        "staff.csv": worded_table(
+            words,
+            ["staff_id", "name", "phone", "team", "role", "supervisor"],
+            {"team": "team", "role": "role", "supervisor": BOOLEAN},
+            staff,
         ),
-        "broadcasts.csv": spreadsheet.table(
+        "broadcasts.csv": worded_table(
+            words,
             ["broadcast_id", "sent_at", "priority", "text_zh", "text_en"],
+            {"priority": "broadcast_priority"},
             [(r[0], iso(r[1]), *r[2:]) for r in broadcasts],
         ),
     }  # fmt: skip

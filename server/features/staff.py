@@ -30,8 +30,8 @@ from realtime.outbox import publish
 from realtime.topics import ROSTER
 from server.db import Database, dialect_name
 from server.errors import Conflict, InvalidRequest, NotFound
-from server.features import roster_rules, spreadsheet
-from server.features.export_words import BOOLEAN, ExportWords, catalogue, worded
+from server.features import roster_rules
+from server.features.export_words import BOOLEAN, ExportWords, catalogue, worded_table
 from server.features.issuance import MAX_REPORTED_ERRORS, RowError, csv_records
 from server.features.tokens import log_revocations
 from server.fields import DbInt, UtcDatetime
@@ -439,8 +439,7 @@ async def roster_csv(db: Database, event_id: int, words: ExportWords | None = No
         for m in members
     ]
     coded = {"team": "team", "role": "role", "supervisor": BOOLEAN}
-    header, row = worded(words, ROSTER_COLUMNS, coded, list)
-    return spreadsheet.table(header, (row(r) for r in rows))
+    return worded_table(words, ROSTER_COLUMNS, coded, rows)
 
 
 async def event_of(db: Database, staff_id: int) -> int:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from server.auth import ORGANISER, authenticate, authorize
 from server.context import muster
 from server.errors import Conflict, NotFound
+from server.features.export_words import LANG, lang_of
 from server.features.personal_data import event_archive, record_csv, ticket_record
 from server.features.retention import audit, claim, erase_ticket, event_clock, shred
 from server.features.retention_rules import reminder
@@ -125,6 +126,7 @@ async def erase(request: Request) -> JSONResponse:
 
 
 @answers(media_type="application/zip")
+@reads(lang=LANG)
 async def personal_data_archive(request: Request) -> Response:
     """A zip of the CSVs the shred would empty, to keep before it runs."""
     event_id = path_int(request, "event_id")
@@ -132,7 +134,7 @@ async def personal_data_archive(request: Request) -> Response:
     ctx = muster(request)
     async with ctx.db.reading() as session:
         await get_event(session, event_id)
-    body = await event_archive(ctx.db, event_id)
+    body = await event_archive(ctx.db, event_id, lang_of(request.query_params))
     await audit(ctx.db, "personal_data_archive", event_id=event_id, actor_id=principal.account_id)
     return Response(
         body,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +133,27 @@ async def test_every_export_has_every_header_worded(organiser: Api, logged: str)
             assert "_" not in header.replace("Asia/Shanghai", ""), (name, lang, header)
     refused = await organiser.get(f"{logged}/exports/tasks.csv?lang=fr", expect=422)
     assert refused["error"]["code"] == "unknown_export_language"
+
+
+async def test_the_personal_data_archive_is_worded_too(organiser: Api, logged: str):
+    def files(body: bytes) -> dict[str, str]:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return {n: archive.read(n).decode("utf-8") for n in archive.namelist()}
+
+    plain = files((await organiser.get(f"{logged}/exports/personal-data.zip")).content)
+    assert plain["scans.csv"].startswith("\ufeffscan_id,scanned_at,ticket_id,holder_name,")
+    zh = files((await organiser.get(f"{logged}/exports/personal-data.zip?lang=zh")).content)
+    assert set(zh) == set(plain)
+    for name, text in zh.items():
+        assert "_" not in text.lstrip("\ufeff").splitlines()[0], (name, text)
+    scans = rows(zh["scans.csv"])
+    assert [(r["状态"], r["原因"], r["离线"]) for r in scans][1] == (
+        "拒绝",
+        "已在场内（重复入场）",
+        "否",
+    )
+    assert rows(zh["tickets.csv"])[0]["状态"] == "有效"
+    assert {r["操作"] for r in rows(zh["incident_log.csv"])} == {"上报"}
 
 
 async def test_the_roster_exported_in_either_language_imports_again(

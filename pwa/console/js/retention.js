@@ -155,7 +155,7 @@ function beforeCard(view, refreshAudit) {
   archive.addEventListener("click", async () => {
     archive.disabled = true;
     try {
-      download(await api.get(`${base}/exports/personal-data.zip`, { timeoutMs: 300000 }), `personal-data-${event.id}.zip`);
+      download(await api.get(`${base}/exports/personal-data.zip?lang=${language()}`, { timeoutMs: 300000 }), `personal-data-${event.id}.zip`);
       refreshAudit();
     } catch (err) {
       toast(errorText(err), "bad");
