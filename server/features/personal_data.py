@@ -183,8 +183,25 @@ def _names(needles: list[str], *columns: Any) -> Any:
     return or_(*(func.lower(c).contains(n.lower()) for c in columns for n in needles))
 
 
-def record_csv(record: dict[str, Any]) -> str:
-    """One person's record as CSV: section, row, field, value (formula cells neutralised)."""
+#: The coded fields of a person's record, by (section, field): their kind.
+RECORD_CODES = {
+    ("ticket", "status"): "ticket_status",
+    ("ticket", "language"): "language",
+    ("scans", "direction"): "direction",
+    ("scans", "status"): "scan_status",
+    ("scans", "reason"): "reason",
+    ("mails", "status"): "mail_status",
+    ("incidents", "category"): "category",
+    ("incident_comments", "action"): "incident_log_action",
+    ("evacuations", "kind"): "evacuation_kind",
+    ("evacuations", "status"): "roll_status",
+}
+
+
+def record_csv(record: dict[str, Any], words: ExportWords | None = None) -> str:
+    """One person's record as CSV: section, row, field, value (formula cells
+    neutralised); with ``words`` (``?lang=``) sections, fields and coded
+    values are worded (a field without a word stays as named)."""
     rows: list[Sequence[Any]] = [
         ["ticket", 1, field, value] for field, value in record["ticket"].items()
     ]
@@ -193,7 +210,22 @@ def record_csv(record: dict[str, Any]) -> str:
             continue
         for n, entry in enumerate(entries, 1):
             rows.extend([section, n, field, value] for field, value in entry.items())
-    return spreadsheet.table(["section", "row", "field", "value"], rows)
+    if words is None:
+        return spreadsheet.table(["section", "row", "field", "value"], rows)
+    worded_rows = [
+        [
+            words.value("record_section", section),
+            n,
+            words.headers.get(field, field),
+            words.value(RECORD_CODES.get((section, field), BOOLEAN), value)
+            if isinstance(value, bool) or (section, field) in RECORD_CODES
+            else value,
+        ]
+        for section, n, field, value in rows
+    ]
+    return spreadsheet.table(
+        [words.header(h) for h in ("section", "row", "field", "value")], worded_rows
+    )
 
 
 async def event_archive(db: Database, event_id: int, words: ExportWords | None = None) -> bytes:

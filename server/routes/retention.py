@@ -91,10 +91,11 @@ def _wants_csv(request: Request) -> bool:
 
 
 @answers(422, media_type=("application/json", "text/csv"))
-@reads(format={"type": "string", "enum": ["json", "csv"]})
+@reads(format={"type": "string", "enum": ["json", "csv"]}, lang=LANG)
 async def personal_data(request: Request) -> Response:
     """Everything held about one ticket's holder, as JSON or (``?format=csv``) CSV."""
     ticket, actor = await _ticket(request)
+    words = lang_of(request.query_params)
     ctx = muster(request)
     record = await ticket_record(ctx.db, ticket.id)
     await audit(
@@ -106,7 +107,7 @@ async def personal_data(request: Request) -> Response:
     )
     if _wants_csv(request):
         return Response(
-            record_csv(record),
+            record_csv(record, words),
             media_type="text/csv; charset=utf-8",
             headers={
                 **NO_STORE,

@@ -156,6 +156,20 @@ async def test_the_personal_data_archive_is_worded_too(organiser: Api, logged: s
     assert {r["操作"] for r in rows(zh["incident_log.csv"])} == {"上报"}
 
 
+async def test_one_persons_record_is_worded_too(organiser: Api, logged: str):
+    [ticket] = (await organiser.get(f"{logged}/tickets"))["tickets"]
+    path = f"/api/v1/tickets/{ticket['id']}/personal-data?format=csv"
+    plain = (await organiser.get(path)).text
+    assert plain.startswith("\ufeffsection,row,field,value\r\nticket,1,id,")
+    zh = rows((await organiser.get(f"{path}&lang=zh")).text)
+    assert list(zh[0]) == ["部分", "行", "字段", "值"]
+    # Every field of the ticket and its scans has its word.
+    assert not [r for r in zh if r["部分"] in ("票", "扫码") and r["字段"].isascii()], zh
+    cells = {(r["部分"], r["行"], r["字段"]): r["值"] for r in zh}
+    assert cells[("票", "1", "状态")] == "有效"
+    assert (cells[("扫码", "2", "状态")], cells[("扫码", "2", "离线")]) == ("拒绝", "否")
+
+
 async def test_the_roster_exported_in_either_language_imports_again(
     organiser: Api, event: Any
 ) -> None:

@@ -238,7 +238,7 @@ function personRow(ticket, view, refreshAudit) {
   const save = async (format) => {
     try {
       if (format === "csv") {
-        download(await api.get(`${path}/personal-data?format=csv`), `personal-data-${ticket.id}.csv`);
+        download(await api.get(`${path}/personal-data?format=csv&lang=${language()}`), `personal-data-${ticket.id}.csv`);
       } else {
         const record = await api.get(`${path}/personal-data`);
         download(new Blob([JSON.stringify(record, null, 2)], { type: "application/json" }), `personal-data-${ticket.id}.json`);
