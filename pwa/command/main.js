@@ -597,7 +597,7 @@ function openDashboard(api, event) {
     onState: connectionChanged,
   });
   // For tests and for whoever debugs the big screen from the console.
-  window.musterCommand = { socket: page.socket, page, evacuation, broadcasts };
+  window.musterCommand = { socket: page.socket, page, evacuation, broadcasts, tasks };
   page.socket.start();
 }
 

@@ -65,6 +65,7 @@ export class CommandTasks {
     this.event = null;
     this.tasks = [];
     this.sheets = [];
+    this.reads = 0; // each read of the board, so an older one answering late is dropped
     this.people = new Map();
     this.onChange = onChange;
     this.dialog = this.#build();
@@ -110,13 +111,22 @@ export class CommandTasks {
     if (!this.dialog.open) this.dialog.showModal();
   }
 
+  /**
+   * Read the board, the roster and the run sheets. A read begun before a
+   * change made here (a sheet imported or applied) is dropped when it
+   * answers, and the change reads again: otherwise its older list would put
+   * back the board as it was, the new sheet gone.
+   */
   async load() {
     if (!this.event) return;
+    const mine = ++this.reads;
+    const base = `/api/v1/events/${this.event.id}`;
     try {
-      const [answer, roster] = await Promise.all([this.api.get(`/api/v1/events/${this.event.id}/tasks`), this.api.get(`/api/v1/events/${this.event.id}/staff`)]);
+      const [answer, roster, sheets] = await Promise.all([this.api.get(`${base}/tasks`), this.api.get(`${base}/staff`), this.api.get(`${base}/run-sheets`)]);
+      if (mine !== this.reads) return;
       this.tasks = answer.tasks;
       this.people = new Map(roster.staff.map((member) => [member.id, member]));
-      this.sheets = (await this.api.get(`/api/v1/events/${this.event.id}/run-sheets`)).run_sheets;
+      this.sheets = sheets.run_sheets;
     } catch (error) {
       console.warn("tasks", error);
     }
@@ -179,6 +189,7 @@ export class CommandTasks {
       this.sheets.push(sheet);
       this.sheetFile.value = "";
       this.#say(t("ctask.sheet.imported", { n: sheet.items.length }));
+      this.load(); // and drop any read begun before it
     } catch (error) {
       this.#say(errorText(error), true);
     }
@@ -190,6 +201,7 @@ export class CommandTasks {
       const answer = await this.api.post(`/api/v1/events/${this.event.id}/run-sheets/${sheet.id}/apply`, {});
       sheet.applied_at = new Date().toISOString();
       this.#say(t("ctask.sheet.made", { n: answer.created }));
+      this.load();
     } catch (error) {
       this.#say(errorText(error), true);
     }

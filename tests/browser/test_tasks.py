@@ -198,3 +198,44 @@ def test_the_command_centre_imports_a_run_sheet_and_applies_it_once(
     assert again["created"] == 0 and len(tasks) == 3
     assert not errors, errors
     context.close()
+
+
+def test_a_board_read_begun_before_an_import_does_not_undo_it(
+    live_server: LiveServer, browser: Any
+) -> None:
+    """A read of the board in flight when a run sheet is imported (a snapshot
+    came, say) answers with the list as it was before: the sheet stays
+    (CI under load once lost it from the list: '3 items imported.', no item)."""
+    venue = set_up_venue(live_server, "客户日 late read", tickets=0)
+    context = browser.new_context(viewport=SCREEN, locale="en-GB")
+    screen = context.new_page()
+    token = device_token(live_server, venue, "command")
+    screen.goto(f"{live_server.base_url}/command/#token={token}&event={venue.event['id']}")
+    expect(screen.locator("#connection")).to_have_attribute("data-state", "live", timeout=SHOWN_MS)
+    screen.click("#tasks-button")
+    held: list[Any] = []
+
+    def hold_the_first_read(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))  # answered by the server now, delivered later
+        else:
+            route.continue_()
+
+    screen.route("**/run-sheets", hold_the_first_read)
+    screen.evaluate("() => { window.lateRead = window.musterCommand.tasks.load(); }")
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while not held and datetime.now(UTC) < deadline:
+        screen.wait_for_timeout(20)  # the route handler runs while Playwright waits
+    assert held, "the board's read of the run sheets never started"
+    screen.set_input_files(
+        "#sheet-file",
+        files=[
+            {"name": "opening.csv", "mimeType": "text/csv", "buffer": b"time,task\nT-30,Radios\n"}
+        ],
+    )
+    expect(screen.locator("#sheet-list li")).to_have_count(1, timeout=SHOWN_MS)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    screen.evaluate("() => window.lateRead")
+    expect(screen.locator("#sheet-list li")).to_have_count(1)
+    context.close()
