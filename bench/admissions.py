@@ -44,7 +44,7 @@ from checkin.admitted import decode_admitted
 
 GOAL_BYTES = 64 * 1024
 GOAL_SECONDS = 1.0
-#: Past ``realtime.hub.SHARED_SNAPSHOT_SECONDS``: the next phone reads afresh.
+#: Past ``realtime.priming.SHARED_SNAPSHOT_SECONDS``: the next phone reads afresh.
 SHARED_SECONDS = 2.5
 
 

@@ -50,6 +50,14 @@ WriteNow = Callable[[str], bool]
 Abort = Callable[[], None]
 
 
+def reader_of_connection(conn: Connection) -> Reader:
+    """What the audience rule knows of a socket: the facts read at its hello,
+    or (none read) its role alone."""
+    if conn.reader is not None:
+        return conn.reader
+    return Reader(conn.principal.account_id, conn.principal.role)
+
+
 class Connection:
     """A subscribed socket: what it watches, its queue, and how to close it.
 

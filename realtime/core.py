@@ -21,6 +21,12 @@ def encode(message: dict[str, Any]) -> str:
     return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def frame(kind: str, topic: str, epoch: str, offset: int, data_json: bytes) -> str:
+    """A message around already-encoded data (the data is encoded once per change)."""
+    head = encode({"type": kind, "topic": topic, "epoch": epoch, "offset": offset})
+    return f'{head[:-1]},"data":{data_json.decode()}}}'
+
+
 # --- stream history and resuming ----------------------------------------------
 
 

@@ -17,6 +17,8 @@
 - Revoked tokens: read from ``token_revocations`` like a stream, never
   sent; each one is dropped from the token cache and its sockets closed
   with 4401 (``on_revoked``).
+- A socket that subscribes is primed (``realtime.priming``, owned here):
+  each topic's snapshot or replay goes first, its live messages after.
 - Every ``MUSTER_WS_PING_INTERVAL`` each socket gets a ping; one that has
   said nothing for the interval plus ``MUSTER_WS_PING_TIMEOUT`` is closed.
 
@@ -32,35 +34,32 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
 from realtime.bus import PgSignal, TableReader
-from realtime.connection import CLOSE_GOING_AWAY, CLOSE_NO_TOKEN, CLOSE_TIMEOUT, Connection
-from realtime.core import Replay, Since, StateTopic, StreamHistory, Throttle, encode, plan_resume
+from realtime.connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NO_TOKEN,
+    CLOSE_TIMEOUT,
+    Connection,
+    reader_of_connection,
+)
+from realtime.core import Since, StateTopic, StreamHistory, encode, frame
 from realtime.gates import DeviceTracker
+from realtime.priming import Key, Priming
 from realtime.tables import SOURCES, BusItem, TokenRevocations
 from realtime.topics import AUDIENCE_TOPICS, ROSTER, STATE_TOPICS, Provider
 from server.background import running
 from server.context import Muster, Slot
-from server.features.broadcast_rules import SCREEN_ROLES, Reader, audience_of, shown_to
+from server.features.broadcast_rules import SCREEN_ROLES, audience_of, shown_to
 from server.features.broadcasts import readers_now
 from server.models import BusEpoch
 
 log = logging.getLogger("muster.realtime")
 
-Key = tuple[int, str]
-
-#: Stream topics whose snapshot is made once for the sockets that ask within
-#: ``SHARED_SNAPSHOT_SECONDS`` (``Hub._prime_shared``): the big ones, and those
-#: every screen watches (a venue's screens loading at once would each read
-#: them). Not the audience topics: their snapshot differs per socket.
-SHARED_SNAPSHOTS = frozenset({"admissions", "annulments", "incidents", "alerts"})
-#: How long a shared snapshot is handed out (then with the messages since it).
-SHARED_SNAPSHOT_SECONDS = 2.0
 #: Sockets a state update is written to before its fan-out lets the event
 #: loop run the rest of its work (door requests, handshakes): a slice is a
 #: few ms of writes here, where 5,000 in one go held a door's answer for
@@ -70,36 +69,6 @@ FAN_OUT_SLICE = 500
 STORM_ARRIVALS = 200
 #: Seconds between a state topic's updates during a storm.
 STORM_UPDATE_SPACING = 1.0
-
-
-@dataclass(slots=True)
-class SharedSnapshot:
-    """A stream topic's snapshot as of ``offset``, and its text per reason."""
-
-    offset: int
-    data: Any
-    made: float
-    texts: dict[str, str] = field(default_factory=dict)
-
-
-def _frame(kind: str, topic: str, epoch: str, offset: int, data_json: bytes) -> str:
-    """A message around already-encoded data (the data is encoded once per change)."""
-    head = encode({"type": kind, "topic": topic, "epoch": epoch, "offset": offset})
-    return f'{head[:-1]},"data":{data_json.decode()}}}'
-
-
-def reader_of_connection(conn: Connection) -> Reader:
-    """What the audience rule knows of a socket: the facts read at its hello,
-    or (none read) its role alone."""
-    if conn.reader is not None:
-        return conn.reader
-    return Reader(conn.principal.account_id, conn.principal.role)
-
-
-def _shown(text: str, conn: Connection) -> bool:
-    """Whether a replayed message of an audience topic is for this socket."""
-    audience = audience_of(orjson.loads(text).get("data", {}).get("audience"))
-    return shown_to(audience, reader_of_connection(conn))
 
 
 class Hub:
@@ -114,11 +83,7 @@ class Hub:
         self.subscribers: dict[Key, set[Connection]] = {}
         self.connections: set[Connection] = set()
         self.histories: dict[Key, StreamHistory] = {}
-        self._history_loads: dict[Key, asyncio.Future[StreamHistory]] = {}
-        self._shared: dict[Key, SharedSnapshot | asyncio.Future[SharedSnapshot]] = {}
         self.states: dict[Key, StateTopic] = {}
-        #: The first computation of a state topic, shared by its first subscribers.
-        self._first_snapshots: dict[Key, tuple[StateTopic, asyncio.Future[None]]] = {}
         #: Events seen to exist (events are never deleted): a hello asks the
         #: database only the first time (realtime.ws).
         self.events_seen: set[int] = set()
@@ -144,6 +109,16 @@ class Hub:
             self.settings.bus_notify_interval,
         )
         self._reader_of = {topic: r for r in self.readers.values() for topic in r.source.topics}
+        #: Each topic's first messages to a socket that subscribes (``realtime.priming``).
+        self.priming = Priming(
+            ctx.db,
+            self.settings,
+            self.providers,
+            self.states,
+            self.histories,
+            self._reader_of,
+            self._compute,
+        )
         self.signal: PgSignal | None = None
         if not ctx.db.is_sqlite:
             self.signal = PgSignal(
@@ -173,6 +148,7 @@ class Hub:
             self.bus_epoch = (
                 await session.scalar(select(BusEpoch.epoch).where(BusEpoch.id == 1)) or ""
             )
+        self.priming.bus_epoch = self.bus_epoch
         for reader in self.readers.values():
             await reader.start()
         self.ctx.listeners.append(self.on_commit)
@@ -280,7 +256,7 @@ class Hub:
             if item.topic == "annulments":
                 # The shared admitted set may hold the admission annulled; its
                 # history does not say so (an annulled scan is no new row).
-                self.forget_shared(item.event_id, "admissions")
+                self.priming.forget_shared(item.event_id, "admissions")
             if item.topic is not None and (item.event_id, item.topic) in self.histories:
                 self.publish(item.event_id, item.topic, item.offset, item.message())
 
@@ -322,7 +298,7 @@ class Hub:
         history = self.histories.get(key)
         if history is None:
             return  # nobody has watched this topic of this event on this process
-        text = _frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
+        text = frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
         if history.append(offset, text):
             if topic in AUDIENCE_TOPICS:
                 self._fan_out_to_audience(key, offset, text, data)
@@ -367,9 +343,9 @@ class Hub:
             if conn.close_code is not None:
                 return
             if topic in STATE_TOPICS:
-                await self._prime_state(conn, topic)
+                await self.priming.prime_state(conn, topic)
             else:
-                await self._prime_stream(conn, topic, since.get(topic))
+                await self.priming.prime_stream(conn, topic, since.get(topic))
 
     def _arrived(self, second: int) -> None:
         if second != self._arrival_second:
@@ -405,212 +381,7 @@ class Hub:
                 del self.subscribers[key]
                 # Nobody left to keep current; the next subscriber recomputes.
                 self.states.pop(key, None)
-                self.forget_shared(*key)
-
-    async def _prime_state(self, conn: Connection, topic: str) -> None:
-        key = (conn.event_id, topic)
-        state = self.states.get(key)
-        if state is None:
-            state = StateTopic(Throttle(self.settings.state_updates_per_second))
-            self.states[key] = state
-        if state.snapshot_text is None:
-            await self._first_snapshot(key, state)
-        if state.snapshot_text is None:  # the provider failed
-            failed = self._error(topic, state.failed_code, "The snapshot failed.")
-            conn.release(topic, 0, [failed])
-            return
-        conn.release(topic, state.offset, [state.snapshot_text])
-
-    async def _first_snapshot(self, key: Key, state: StateTopic) -> None:
-        """A state topic's first snapshot, computed once for every socket that
-        waits for it: when every socket drops at once (a Wi-Fi outage), the
-        topic is forgotten and thousands come back within the same second —
-        each computing its own would be thousands of reads (``bench.fanout
-        --storm``)."""
-        pending = self._first_snapshots.get(key)
-        if pending is None or pending[0] is not state:
-            pending = (state, asyncio.ensure_future(self._compute(key, state)))
-            self._first_snapshots[key] = pending
-            pending[1].add_done_callback(lambda _done: self._forget_first(key, pending))
-        await asyncio.shield(pending[1])
-
-    def _forget_first(self, key: Key, pending: tuple[StateTopic, asyncio.Future[None]]) -> None:
-        if self._first_snapshots.get(key) is pending:
-            del self._first_snapshots[key]
-
-    async def _prime_stream(self, conn: Connection, topic: str, since: Since | None) -> None:
-        key = (conn.event_id, topic)
-        history = await self._history(key)
-        plan = plan_resume(history, self.bus_epoch, since)
-        if isinstance(plan, Replay):
-            assert since is not None
-            if topic in AUDIENCE_TOPICS:
-                plan = Replay([m for m in plan.messages if _shown(m, conn)])
-            resume = encode(
-                {
-                    "type": "resume",
-                    "topic": topic,
-                    "epoch": self.bus_epoch,
-                    "offset": since.offset,
-                    "count": len(plan.messages),
-                }
-            )
-            conn.release(topic, max(since.offset, history.last), [resume, *plan.messages])
-            return
-        if topic in SHARED_SNAPSHOTS:
-            await self._prime_shared(conn, key, history, plan.reason)
-            return
-        offset = history.last
-        try:
-            data = await self.providers[topic](self.ctx.db, conn.event_id)
-        except Exception as exc:
-            conn.release(topic, offset, [self._snapshot_failed(topic, conn.event_id, exc)])
-            return
-        conn.release(topic, offset, [self._snapshot_text(topic, offset, plan.reason, data)])
-
-    def _snapshot_text(self, topic: str, offset: int, reason: str, data: Any) -> str:
-        return encode(
-            {
-                "type": "snapshot",
-                "topic": topic,
-                "epoch": self.bus_epoch,
-                "offset": offset,
-                "reason": reason,
-                "data": data,
-            }
-        )
-
-    async def _prime_shared(
-        self, conn: Connection, key: Key, history: StreamHistory, reason: str
-    ) -> None:
-        """A snapshot read once for the sockets that ask within
-        ``SHARED_SNAPSHOT_SECONDS``, followed by what was published since it:
-        exact, like one read for this socket alone.
-
-        After a Wi-Fi drop every door phone of the event reconnects in the same
-        few seconds; each one reading and encoding the whole admitted set was
-        a read of every ticket per phone, and a copy of it per socket until
-        sent. Shared, the text is held once (the sockets' queues point at it).
-
-        What follows the snapshot: the history after its offset, when the
-        history still holds it all; else the messages this socket has held
-        since it subscribed, when the snapshot is no older than that (its
-        offset at least ``mark``); else (a read that began before this socket
-        came, in a rush the history no longer covers) a read begun now.
-        """
-        topic = key[1]
-        mark = history.last  # every message after this is held for the socket
-        while True:
-            try:
-                shared = await self._shared_snapshot(key, history)
-            except Exception as exc:
-                conn.release(topic, history.last, [self._snapshot_failed(topic, key[0], exc)])
-                return
-            since = history.after(shared.offset)
-            if since is not None or shared.offset >= mark:
-                break
-            if self._shared.get(key) is shared:
-                del self._shared[key]  # the next read begins after ``mark``
-        text = shared.texts.get(reason)
-        if text is None:
-            text = self._snapshot_text(topic, shared.offset, reason, shared.data)
-            shared.texts[reason] = text
-        if since is None:
-            conn.release(topic, shared.offset, [text])
-        else:
-            conn.release(topic, history.last, [text, *since])
-
-    async def _shared_snapshot(self, key: Key, history: StreamHistory) -> SharedSnapshot:
-        """The topic's shared snapshot, read by at most one read at a time."""
-        found = self._shared.get(key)
-        if isinstance(found, SharedSnapshot):
-            if time.monotonic() - found.made < SHARED_SNAPSHOT_SECONDS:
-                return found
-        elif found is not None:
-            return await asyncio.shield(found)
-        future: asyncio.Future[SharedSnapshot] = asyncio.get_running_loop().create_future()
-        self._shared[key] = future
-        try:
-            offset = history.last
-            data = await self.providers[key[1]](self.ctx.db, key[0])
-        except BaseException as exc:
-            if self._shared.get(key) is future:
-                del self._shared[key]
-            future.set_exception(exc)
-            future.exception()  # retrieved: a waiter may or may not exist
-            raise
-        # Aged from when it was read: under load a read can take a second.
-        shared = SharedSnapshot(offset, data, time.monotonic())
-        future.set_result(shared)
-        if self._shared.get(key) is future:
-            self._shared[key] = shared
-        return shared
-
-    def forget_shared(self, event_id: int, topic: str) -> None:
-        """Make the next subscriber read a fresh snapshot (a change no message tells).
-
-        A read in flight is forgotten too: it may have begun before the change.
-        """
-        self._shared.pop((event_id, topic), None)
-
-    async def _history(self, key: Key) -> StreamHistory:
-        """The topic's history, loaded from its table on first use."""
-        found = self.histories.get(key)
-        if found is not None:
-            return found
-        loading = self._history_loads.get(key)
-        if loading is not None:
-            return await asyncio.shield(loading)
-        future: asyncio.Future[StreamHistory] = asyncio.get_running_loop().create_future()
-        self._history_loads[key] = future
-        try:
-            history = await self._load_history(key)
-            future.set_result(history)
-            return history
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: a waiter may or may not exist
-            raise
-        finally:
-            del self._history_loads[key]
-
-    async def _load_history(self, key: Key) -> StreamHistory:
-        event_id, topic = key
-        reader = self._reader_of[topic]
-        size = self.settings.history_size
-        # Live messages from here on go into ``live``; what the table holds up
-        # to the reader's position now is loaded below and goes before them.
-        upto = reader.position
-        live = StreamHistory(size, floor=upto)
-        self.histories[key] = live
-        try:
-            async with self.ctx.db.reading() as session:
-                rows = await reader.source.recent(session, event_id, topic, upto, size + 1)
-        except BaseException:
-            del self.histories[key]
-            raise
-        floor = 0
-        if len(rows) > size:
-            floor, rows = rows[0][0], rows[1:]
-        history = StreamHistory(size, floor=floor)
-        for offset, data in rows:
-            history.append(
-                offset, _frame("update", topic, self.bus_epoch, offset, orjson.dumps(data))
-            )
-        for offset, text in live.items():
-            history.append(offset, text)
-        self.histories[key] = history
-        return history
-
-    def _error(self, topic: str, code: str, message: str) -> str:
-        return encode({"type": "error", "topic": topic, "code": code, "message": message})
-
-    def _snapshot_failed(self, topic: str, event_id: int, exc: BaseException) -> str:
-        """The error message for a snapshot that failed; logged unless the database is away."""
-        if self.ctx.db.health.absorb(exc):
-            return self._error(topic, "database_unavailable", "The database is unavailable.")
-        log.error("snapshot of %s for event %d failed", topic, event_id, exc_info=exc)
-        return self._error(topic, "snapshot_failed", "The snapshot failed.")
+                self.priming.forget_shared(*key)
 
     # --- state topics -------------------------------------------------------------------
 
@@ -648,10 +419,10 @@ class Hub:
             return
         epoch = self.process_epoch
         first = state.snapshot_text is None
-        state.snapshot_text = _frame("snapshot", topic, epoch, state.offset, data_json)
+        state.snapshot_text = frame("snapshot", topic, epoch, state.offset, data_json)
         if not first:
             self.updates += 1
-            self._spread(key, state.offset, _frame("update", topic, epoch, state.offset, data_json))
+            self._spread(key, state.offset, frame("update", topic, epoch, state.offset, data_json))
 
     def _spread(self, key: Key, offset: int, text: str) -> None:
         """Send a state update to the topic's sockets, ``FAN_OUT_SLICE`` at a time.

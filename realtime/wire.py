@@ -53,7 +53,7 @@ class FrameCache:
     """The frame of the last text asked for: a fan-out asks for the same
     ``str`` object once per socket, and gets the bytes built the first time.
 
-    Large texts (a shared snapshot, ``Hub._prime_shared``) have a second
+    Large texts (a shared snapshot, ``Priming._prime_shared``) have a second
     slot: phones joining together each get a small welcome of their own
     between two sends of the same snapshot, and one slot would build the
     snapshot's frame (tens of KB) again for every one of them.

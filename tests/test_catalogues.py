@@ -507,7 +507,7 @@ def test_no_page_shows_the_servers_message() -> None:
 #: Where the server may put an English "message" beside a code: the error
 #: shape (for developers and logs), a 422's field lines, and the websocket's
 #: error frames (pages read their code).
-SERVER_MESSAGE_ALLOWED = {"errors.py", "http.py", "openapi.py", "hub.py", "ws.py"}
+SERVER_MESSAGE_ALLOWED = {"errors.py", "http.py", "openapi.py", "priming.py", "ws.py"}
 #: ``muster demo`` plays a day: its messages stand for what people type.
 SERVER_MESSAGE_ALLOWED |= {"demo.py", "demo_day.py"}
 

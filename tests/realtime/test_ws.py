@@ -22,8 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from checkin import topics as checkin_topics
 from checkin.admitted import Admitted, decode_admitted
-from realtime import connection
-from realtime import hub as hub_module
+from realtime import connection, priming
 from realtime.gates import FLUSH_EVERY, HEARTBEAT
 from realtime.hub import HUB
 from server.context import Muster
@@ -124,7 +123,7 @@ async def test_door_phones_joining_together_share_one_compact_snapshot_and_miss_
         reads.append(event_id)
         return await checkin_topics.admissions_snapshot(db, event_id)
 
-    monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
+    monkeypatch.setattr(priming, "SHARED_SNAPSHOT_SECONDS", 60.0)
     monkeypatch.setitem(served.hub.providers, "admissions", counted)
     venue = await make_venue(served)
     first, second = venue.tickets[0]["id"], venue.tickets[1]["id"]
@@ -184,7 +183,7 @@ async def test_an_annulled_admission_reaches_the_doors_at_once(
     gets an admitted set read after the annul (the shared one read before is
     not handed out again) and the annulment: after a shared snapshot, or in
     a snapshot read afresh."""
-    monkeypatch.setattr(hub_module, "SHARED_SNAPSHOT_SECONDS", 60.0)
+    monkeypatch.setattr(priming, "SHARED_SNAPSHOT_SECONDS", 60.0)
     venue = await make_venue(served)
     ticket = venue.tickets[0]
     token = await served.token("door", venue.event_id, venue.gate_id)
@@ -223,7 +222,7 @@ async def test_an_annulled_admission_reaches_the_doors_at_once(
     # The first phone's snapshot (shared: it was read a moment ago), then the annulment.
     assert annulments["type"] == "snapshot" and annulments["data"] == {"annulments": []}
     assert await later.until(lambda m: m.get("topic") == "annulments") == annulled
-    hub_module.SHARED_SNAPSHOT_SECONDS = 0.0  # restored by monkeypatch
+    priming.SHARED_SNAPSHOT_SECONDS = 0.0  # restored by monkeypatch
     fresh = await open_socket(venue.event_id, token, ["annulments"])
     read = await fresh.until(lambda m: m.get("topic") == "annulments")
     assert read["data"] == {"annulments": [data]}  # read afresh: in the snapshot itself
