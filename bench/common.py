@@ -114,3 +114,19 @@ async def organiser_with_event(
                 },
             )
             yield http, answer.json(), ctx
+
+
+async def headcount_messages(url: str, token: str) -> AsyncIterator[dict[str, Any]]:
+    """A screen on the websocket at ``url``: every ``headcount`` message it
+    gets (the snapshot, then the updates), pings answered."""
+    from websockets.asyncio.client import connect
+
+    async with connect(url, max_size=None) as ws:
+        hello = {"type": "hello", "token": token, "topics": ["headcount"]}
+        await ws.send(orjson.dumps(hello).decode())
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message["type"] == "ping":
+                await ws.send('{"type": "pong"}')
+            elif message.get("topic") == "headcount":
+                yield message

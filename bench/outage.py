@@ -32,10 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import orjson
-from websockets.asyncio.client import connect
-
-from bench.common import percentile
+from bench.common import headcount_messages, percentile
 from tests.faults import Rush, check_nothing_lost_or_doubled, headcount_inside, make_venue, scan_log
 from tests.pgcluster import throwaway_cluster
 from tests.servers import LiveServer, start_server
@@ -47,15 +44,8 @@ def shown(counts: Counter[int | str]) -> str:
 
 async def watch_headcount(server: LiveServer, token: str, event_id: int, seen: list[float]) -> None:
     """Note the moment of every headcount message the screen gets."""
-    async with connect(server.ws_url(event_id)) as ws:
-        hello = {"type": "hello", "token": token, "topics": ["headcount"]}
-        await ws.send(orjson.dumps(hello).decode())
-        async for raw in ws:
-            message = orjson.loads(raw)
-            if message["type"] == "ping":
-                await ws.send('{"type": "pong"}')
-            elif message.get("topic") == "headcount":
-                seen.append(time.monotonic())
+    async for _message in headcount_messages(server.ws_url(event_id), token):
+        seen.append(time.monotonic())
 
 
 async def run(args: argparse.Namespace) -> int:
