@@ -156,7 +156,7 @@ async def read_report(request: Request) -> JSONResponse:
     return json_response(await evacuation_report.report(muster(request).db, evacuation_id))
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def people_csv(request: Request) -> Response:
     """The roll as CSV (for the fire service and the review)."""

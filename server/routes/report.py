@@ -248,7 +248,7 @@ def _local(name: str, tz: ZoneInfo) -> str:
     return f"{name} ({tz.key})"
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_checkins(request: Request) -> StreamingResponse:
     """Every scan, accepted or refused, as CSV (times in UTC and in the event's zone)."""
@@ -298,7 +298,7 @@ def _resolution_note() -> Any:
     )
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_incidents(request: Request) -> StreamingResponse:
     """Every incident with its timings and resolution note, as CSV."""
@@ -334,7 +334,7 @@ async def export_incidents(request: Request) -> StreamingResponse:
     )
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_stock(request: Request) -> StreamingResponse:
     """The stock ledger (every movement), as CSV."""
@@ -374,7 +374,7 @@ def _steps(done: bool) -> Any:
     return query.scalar_subquery()
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_tasks(request: Request) -> StreamingResponse:
     """Every task with its owner, due and done times, outcome and steps, as CSV."""
@@ -435,7 +435,7 @@ async def _broadcast_lines(
     yield "".join(spreadsheet.line(worded_row(bf)) for bf in figures)
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_broadcasts(request: Request) -> StreamingResponse:
     """Every broadcast with its audience, confirmed / expected and the seconds to

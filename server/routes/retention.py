@@ -126,7 +126,7 @@ async def erase(request: Request) -> JSONResponse:
     return json_response({"ticket": ticket.id, "changed": counts}, headers=NO_STORE)
 
 
-@answers(media_type="application/zip")
+@answers(422, media_type="application/zip")
 @reads(lang=LANG)
 async def personal_data_archive(request: Request) -> Response:
     """A zip of the CSVs the shred would empty, to keep before it runs."""

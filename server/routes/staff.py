@@ -124,7 +124,7 @@ async def record_own_duty(request: Request) -> JSONResponse:
     return json_response(answer)
 
 
-@answers(media_type="text/csv")
+@answers(422, media_type="text/csv")
 @reads(lang=LANG)
 async def export_staff(request: Request) -> Response:
     """The roster as CSV (the import reads it back)."""

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from server.features.export_words import catalogue
 from tests.browser.staff_app import (
     SYNC_TIMEOUT_MS,
     add_muster_point,
@@ -148,11 +149,15 @@ def test_drill_from_the_command_centre(
     rows = list(
         csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")))
     )
-    assert {r["name"]: r["status"] for r in rows} == {
-        a["holder_name"]: "safe",
-        b["holder_name"]: "safe",
-        c["holder_name"]: "safe",
-        d["holder_name"]: "missing",
+    # In the page's language (?lang=): its headers and the states' words.
+    words = catalogue("zh" if locale == "zh-CN" else "en")
+    name, status = words.header("name"), words.header("status")
+    safe, missing = (words.value("roll_status", s) for s in ("safe", "missing"))
+    assert {r[name]: r[status] for r in rows} == {
+        a["holder_name"]: safe,
+        b["holder_name"]: safe,
+        c["holder_name"]: safe,
+        d["holder_name"]: missing,
     }
     screen.click("#evac-report .dialog-header button")
     expect(screen.locator("#dashboard")).to_be_visible()

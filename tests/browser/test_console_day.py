@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from server.features.export_words import catalogue
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -233,7 +234,8 @@ def test_the_console_on_the_day(
         page.get_by_role("button", name="广播与确认 CSV").click()
     assert downloaded.value.suggested_filename == f"broadcasts-{event['id']}.csv"
     lines = Path(downloaded.value.path()).read_text("utf-8-sig").splitlines()
-    assert lines[0].startswith("broadcast_id,sent_at,")
+    words = catalogue("zh")  # the page's language (?lang=zh)
+    assert lines[0].startswith(f"{words.header('broadcast_id')},{words.header('sent_at')},")
     assert [line.split(",")[0] for line in lines[1:]] == [str(sent["id"])]
     page.screenshot(path=str(artifacts / f"console-day-review-zh-{db}.png"), full_page=True)
     page.click("[data-lang=en]")
