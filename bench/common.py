@@ -23,6 +23,34 @@ from server.settings import Settings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
+#: The columns of the plain valid tickets a bench COPYs in (one record each).
+TICKET_COLUMNS = [
+    "event_id",
+    "type_id",
+    "holder_name",
+    "holder_email",
+    "code",
+    "secret",
+    "generation",
+    "status",
+    "created_at",
+]
+#: The columns of the scans a bench COPYs in, as the doors would have left them.
+SCAN_COLUMNS = [
+    "event_id",
+    "ticket_id",
+    "gate_id",
+    "direction",
+    "nonce",
+    "scanned_at",
+    "received_at",
+    "status",
+    "from_zone_id",
+    "to_zone_id",
+    "offline",
+    "response",
+]
+
 
 @contextlib.asynccontextmanager
 async def scratch_database(admin_dsn: str = DEFAULT_PG) -> AsyncIterator[str]:

@@ -43,7 +43,14 @@ import orjson
 from websockets.asyncio.client import connect
 
 from bench.checkin import start_muster, stop
-from bench.common import cpu_seconds, free_port, percentile, scratch_database, sqlalchemy_url
+from bench.common import (
+    SCAN_COLUMNS,
+    cpu_seconds,
+    free_port,
+    percentile,
+    scratch_database,
+    sqlalchemy_url,
+)
 
 ZONES = 4
 POINTS = 40
@@ -126,20 +133,7 @@ async def fill(dsn: str, event_id: int, gates: list[tuple[int, int]], people: in
         await conn.copy_records_to_table(
             "scans",
             records=scans,
-            columns=[
-                "event_id",
-                "ticket_id",
-                "gate_id",
-                "direction",
-                "nonce",
-                "scanned_at",
-                "received_at",
-                "status",
-                "from_zone_id",
-                "to_zone_id",
-                "offline",
-                "response",
-            ],
+            columns=SCAN_COLUMNS,
         )
         await conn.execute("ANALYZE tickets; ANALYZE scans")
     finally:

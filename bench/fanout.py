@@ -62,7 +62,7 @@ import asyncpg
 import httpx
 import orjson
 
-from bench.common import free_port, percentile, scratch_database, sqlalchemy_url
+from bench.common import TICKET_COLUMNS, free_port, percentile, scratch_database, sqlalchemy_url
 from bench.fanout_sockets import Clients, bare_server_main, raise_fd_limit
 from bench.fanout_storm import (
     Doors,
@@ -216,17 +216,7 @@ async def make_venue(server: Server, dsn: str, tickets: int) -> Venue:
         await conn.copy_records_to_table(
             "tickets",
             records=rows,
-            columns=[
-                "event_id",
-                "type_id",
-                "holder_name",
-                "holder_email",
-                "code",
-                "secret",
-                "generation",
-                "status",
-                "created_at",
-            ],
+            columns=TICKET_COLUMNS,
         )
         ids = [
             r["id"]

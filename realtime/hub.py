@@ -14,6 +14,11 @@
   process's updates and their epoch is this process's own: a client that
   reconnects (here or elsewhere) always gets a fresh snapshot of a state
   topic, which is the whole state, so nothing can be missed.
+- The headcount and the gates' picture add up the scan log: a hub given
+  ``ScanTallies`` (``server.features.scan_tally``) keeps those sums from
+  its scans reader, which hands it every row, and marks the two topics
+  when the rows arrive, not when a scan commits (their figures would not
+  have the scan yet).
 - Revoked tokens: read from ``token_revocations`` like a stream, never
   sent; each one is dropped from the token cache and its sockets closed
   with 4401 (``on_revoked``).
@@ -50,12 +55,13 @@ from realtime.connection import (
 from realtime.core import Since, StateTopic, StreamHistory, encode, frame
 from realtime.gates import DeviceTracker
 from realtime.priming import Key, Priming
-from realtime.tables import SOURCES, BusItem, TokenRevocations
+from realtime.tables import SOURCES, BusItem, Scans, TokenRevocations
 from realtime.topics import AUDIENCE_TOPICS, ROSTER, STATE_TOPICS, Provider
 from server.background import running
 from server.context import Muster, Slot
 from server.features.broadcast_rules import SCREEN_ROLES, audience_of, shown_to
 from server.features.broadcasts import readers_now
+from server.features.scan_tally import ScanTallies
 from server.models import BusEpoch
 
 log = logging.getLogger("muster.realtime")
@@ -65,6 +71,9 @@ log = logging.getLogger("muster.realtime")
 #: few ms of writes here, where 5,000 in one go held a door's answer for
 #: ~0.1-0.2 s under load (``Hub._spread``, ``bench.fanout``).
 FAN_OUT_SLICE = 500
+
+#: The state topics whose figures a hub with ``ScanTallies`` keeps from the scan log.
+TALLIED = ("headcount", "gates")
 #: Sockets subscribing within a second that make a reconnect storm (``Hub.storming``).
 STORM_ARRIVALS = 200
 #: Seconds between a state topic's updates during a storm.
@@ -72,8 +81,15 @@ STORM_UPDATE_SPACING = 1.0
 
 
 class Hub:
-    def __init__(self, ctx: Muster, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self,
+        ctx: Muster,
+        providers: Mapping[str, Provider],
+        tallies: ScanTallies | None = None,
+    ) -> None:
         self.ctx = ctx
+        #: The scan log's sums that the providers of ``TALLIED`` read, kept here.
+        self.tallies = tallies
         #: Each topic's snapshot provider, as the app factory hands them; a
         #: topic with none is refused at the hello (``topic_unavailable``).
         self.providers = dict(providers)
@@ -92,8 +108,12 @@ class Hub:
             source.name: TableReader(
                 ctx.db,
                 source,
-                self.on_rows,
-                self.on_touched,
+                self._on_scans if source.name == Scans.name else self.on_rows,
+                # With tallies, a scan's topics are marked when its row is
+                # summed (``_on_scans``), not when read past a gap before it.
+                self._touch_nothing
+                if tallies is not None and source.name == Scans.name
+                else self.on_touched,
                 self.settings.bus_poll_interval,
                 self.settings.bus_notify_interval,
             )
@@ -151,6 +171,8 @@ class Hub:
         self.priming.bus_epoch = self.bus_epoch
         for reader in self.readers.values():
             await reader.start()
+        if self.tallies is not None:
+            self.tallies.start(self.readers[Scans.name].position)
         self.ctx.listeners.append(self.on_commit)
 
     def stop(self) -> None:
@@ -193,7 +215,7 @@ class Hub:
         door scans wakes the scans reader, not the other two); the rest
         read at their next wake-up or poll.
         """
-        self.mark(event_id, topics)
+        self.mark(event_id, self._untallied(topics))
         for topic in topics:
             reader = self._reader_of.get(topic)
             if reader is not None:
@@ -214,7 +236,15 @@ class Hub:
             self.mark_all()
             return
         for event_id, topics in marks.items():
-            self.mark(event_id, tuple(topics))
+            self.mark(event_id, self._untallied(tuple(topics)))
+
+    def _untallied(self, topics: tuple[str, ...]) -> tuple[str, ...]:
+        """What a commit of ``topics`` marks now: with tallies, not the
+        ``TALLIED`` topics of a scan (an ``admissions`` change), which its
+        row marks when the scans reader hands it over (``_on_scans``)."""
+        if self.tallies is None or "admissions" not in topics:
+            return topics
+        return tuple(t for t in topics if t not in TALLIED)
 
     def mark(self, event_id: int, topics: tuple[str, ...] | list[str]) -> None:
         woke = False
@@ -230,6 +260,17 @@ class Hub:
         for state in self.states.values():
             state.dirty = True
         self._state_woken.set()
+
+    def _on_scans(self, items: list[BusItem]) -> None:
+        """New rows of the scan log, in id order: summed, then streamed."""
+        if self.tallies is not None:
+            position = self.readers[Scans.name].position
+            for event_id in self.tallies.saw([item.row for item in items], position):
+                self.mark(event_id, TALLIED)
+        self.on_rows(items)
+
+    def _touch_nothing(self, items: list[BusItem]) -> None:
+        pass
 
     def on_touched(self, items: list[BusItem]) -> None:
         """New rows from a table reader: the state topics they change."""
@@ -257,6 +298,9 @@ class Hub:
                 # The shared admitted set may hold the admission annulled; its
                 # history does not say so (an annulled scan is no new row).
                 self.priming.forget_shared(item.event_id, "admissions")
+                if self.tallies is not None:
+                    self.tallies.forget(item.event_id)
+                    self.mark(item.event_id, TALLIED)
             if item.topic is not None and (item.event_id, item.topic) in self.histories:
                 self.publish(item.event_id, item.topic, item.offset, item.message())
 
@@ -382,6 +426,10 @@ class Hub:
                 # Nobody left to keep current; the next subscriber recomputes.
                 self.states.pop(key, None)
                 self.priming.forget_shared(*key)
+                if self.tallies is not None and not any(
+                    (conn.event_id, t) in self.states for t in TALLIED
+                ):
+                    self.tallies.drop(conn.event_id)
 
     # --- state topics -------------------------------------------------------------------
 
@@ -499,9 +547,11 @@ HUB: Slot[Hub] = Slot("hub")
 
 
 @contextlib.asynccontextmanager
-async def run_hub(ctx: Muster, providers: Mapping[str, Provider]) -> AsyncIterator[Hub]:
+async def run_hub(
+    ctx: Muster, providers: Mapping[str, Provider], tallies: ScanTallies | None = None
+) -> AsyncIterator[Hub]:
     """The app part: start the hub, run its loops, stop it with the app."""
-    hub = Hub(ctx, providers)
+    hub = Hub(ctx, providers, tallies)
     await hub.start()
     try:
         with ctx.holding(HUB, hub):

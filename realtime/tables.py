@@ -42,6 +42,8 @@ class BusItem:
     data: dict[str, Any] | None
     dirty: tuple[str, ...] = ()
     make: Callable[[], dict[str, Any]] | None = None
+    #: A scan's columns by name (``server.features.scan_tally.ScanTallies.saw``).
+    row: Any = None
 
     def message(self) -> dict[str, Any]:
         if self.data is not None:
@@ -135,6 +137,7 @@ _SCAN_COLUMNS = (
     Scan.gate_id,
     Scan.device_id,
     Scan.direction,
+    Scan.from_zone_id,
     Scan.to_zone_id,
     Scan.scanned_at,
     Scan.received_at,
@@ -150,7 +153,7 @@ _PG_BUS_MESSAGES = (
 #: hash the whole tickets table on every read (3 ms a read at 70,000 tickets).
 _PG_SCANS = (
     "SELECT s.id, s.event_id, s.status, s.ticket_id, s.gate_id, s.device_id, s.direction,"
-    " s.to_zone_id, s.scanned_at, s.received_at, s.offline,"
+    " s.from_zone_id, s.to_zone_id, s.scanned_at, s.received_at, s.offline,"
     " (SELECT t.generation FROM tickets t WHERE t.id = s.ticket_id) AS generation"
     " FROM scans s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
 )
@@ -213,10 +216,14 @@ def _scan_items(rows: Any, columns: Callable[[Any], Any] = lambda row: row) -> l
         if column["status"] == "ok":
             make = functools.partial(admission_json, row, column["generation"])
             items.append(
-                BusItem(column["event_id"], column["id"], "admissions", None, _ADMITTED, make)
+                BusItem(
+                    column["event_id"], column["id"], "admissions", None, _ADMITTED, make, column
+                )
             )
         else:
-            items.append(BusItem(column["event_id"], column["id"], None, None, ("gates",)))
+            items.append(
+                BusItem(column["event_id"], column["id"], None, None, ("gates",), None, column)
+            )
     return items
 
 

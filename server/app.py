@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +39,7 @@ from server.features.incidents import incidents_snapshot
 from server.features.keys import KEYS, KeyStore
 from server.features.mail_sender import mail_sender
 from server.features.retention import retention_clock
+from server.features.scan_tally import ScanTallies
 from server.features.stock import stock_snapshot
 from server.features.tasks import task_clock, tasks_snapshot
 from server.http import json_response
@@ -90,8 +92,15 @@ TOPIC_PROVIDERS: dict[str, Provider] = {
 
 
 def run_realtime(ctx: Muster) -> AbstractAsyncContextManager[Hub]:
-    """The realtime hub, given every topic's provider."""
-    return run_hub(ctx, TOPIC_PROVIDERS)
+    """The realtime hub, given every topic's provider; the headcount and the
+    gates read the scan log's sums the hub keeps (``server.features.scan_tally``)."""
+    tallies = ScanTallies()
+    providers: dict[str, Provider] = {
+        **TOPIC_PROVIDERS,
+        "headcount": functools.partial(headcount_snapshot, tallies=tallies),
+        "gates": functools.partial(gates_snapshot, tallies=tallies),
+    }
+    return run_hub(ctx, providers, tallies)
 
 
 PARTS: list[Part] = [run_realtime, escalation_clock, task_clock, mail_sender, retention_clock]

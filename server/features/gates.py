@@ -1,31 +1,26 @@
 """What the ``gates`` topic shows: each gate's tallies (``server.features.headcount``)
 beside its door devices, online or not, as ``realtime.gates.DeviceTracker``
 keeps them in ``device_status`` (online: a socket holds it and its
-heartbeat is younger than ``realtime.gates.LEASE``), and scans a minute."""
+heartbeat is younger than ``realtime.gates.LEASE``), and scans a minute
+(the last 60 seconds to the second, ``server.features.scan_tally``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from realtime.gates import LEASE
 from server.db import Database
-from server.features.headcount import headcount_snapshot
-from server.models import Account, DeviceStatus, Scan, utcnow
+from server.features.headcount import gate_figures
+from server.features.scan_tally import ScanTallies, count_scans
+from server.models import Account, DeviceStatus, utcnow
 from server.serialize import iso
 
-SCAN_RATE_WINDOW = timedelta(seconds=60)
 
-
-async def _gate_tallies(db: Database, event_id: int) -> list[dict[str, Any]]:
-    """The gates with their in/out tallies from the headcount."""
-    found: list[dict[str, Any]] = (await headcount_snapshot(db, event_id))["gates"]
-    return found
-
-
-async def gates_snapshot(db: Database, event_id: int) -> dict[str, Any]:
+async def gates_snapshot(
+    db: Database, event_id: int, tallies: ScanTallies | None = None
+) -> dict[str, Any]:
     """What the ``gates`` topic shows.
 
     ``{"event_id", "gates": [{"id", "name", "in", "out", "refused",
@@ -33,10 +28,16 @@ async def gates_snapshot(db: Database, event_id: int) -> dict[str, Any]:
     "devices": [device id…]}], "devices": [{"id", "name", "gate", "online",
     "last_seen", "queue", "queue_reported_at", "scans_per_minute"}]}`` —
     every door device of the event, paired phones and door tokens alike.
+    ``tallies``: a realtime hub's (see ``server.features.headcount``).
     """
-    gates = await _gate_tallies(db, event_id)
     now = utcnow()
+    tally = None if tallies is None else await tallies.of(db, event_id)
     async with db.reading() as session:
+        if tally is None:
+            tally = await count_scans(
+                session, db.engine.dialect.name, event_id, now, arrivals=False
+            )
+        gates = await gate_figures(session, event_id, tally)
         rows = await session.execute(
             select(Account, DeviceStatus)
             .outerjoin(DeviceStatus, DeviceStatus.account_id == Account.id)
@@ -46,20 +47,7 @@ async def gates_snapshot(db: Database, event_id: int) -> dict[str, Any]:
             .order_by(Account.id)
         )
         accounts = rows.all()
-        rates = await session.execute(
-            select(Scan.gate_id, Scan.device_id, Scan.status, func.count())
-            .where(Scan.event_id == event_id, Scan.received_at >= now - SCAN_RATE_WINDOW)
-            .group_by(Scan.gate_id, Scan.device_id, Scan.status)
-        )
-        rate_rows = rates.all()
-    per_gate: dict[int | None, list[int]] = {}
-    per_device: dict[int | None, int] = {}
-    for gate_id, device_id, scan_status, count in rate_rows:
-        tally = per_gate.setdefault(gate_id, [0, 0])
-        tally[0] += count
-        if scan_status != "ok":
-            tally[1] += count
-        per_device[device_id] = per_device.get(device_id, 0) + count
+    per_gate, per_device = tally.rates(now)
     devices = []
     for account, status in accounts:
         online = bool(status and status.connection and status.last_seen_at >= now - LEASE)
