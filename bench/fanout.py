@@ -147,10 +147,13 @@ def start_muster(database_url: str, data_dir: Path) -> Server:
     return start_server([sys.executable, "-m", "server.cli", "serve"], env, port)
 
 
-def start_bare(message: Path, rate: float) -> Server:
+def start_bare(message: Path, rate: float, dsn: str = "") -> Server:
+    """A bare broadcast server; with ``dsn``, also a bare scan endpoint on it."""
     port = free_port()
     command = [sys.executable, "-m", "bench.fanout", "--bare-server", str(port)]
     command += ["--bare-rate", str(rate), "--bare-message", str(message)]
+    if dsn:
+        command += ["--bare-dsn", dsn]
     return start_server(command, dict(os.environ), port)
 
 
@@ -546,6 +549,26 @@ async def run_storm(
     return figures
 
 
+async def drive_rows(dsn: str, rate: int, seconds: float) -> None:
+    """The rush's writes for a bare run: ``rate`` rows a second into ``bench_rush``
+    in ``COMMITS_PER_SECOND`` commits, each with a NOTIFY (``drive_scans``
+    writes three statements a commit: this is the lighter load)."""
+    conn = await asyncpg.connect(dsn)
+    per_commit = max(1, rate // COMMITS_PER_SECOND)
+    started = time.monotonic()
+    try:
+        for n in range(int(seconds * COMMITS_PER_SECOND)):
+            await asyncio.sleep(max(0.0, started + n / COMMITS_PER_SECOND - time.monotonic()))
+            async with conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO bench_rush (nonce, at) VALUES ($1, now())",
+                    [(uuid.uuid4().hex,) for _ in range(per_commit)],
+                )
+            await conn.execute("SELECT pg_notify('bench', 'rush')")
+    finally:
+        await conn.close()
+
+
 async def run_bare(
     sockets: int,
     processes: int,
@@ -553,16 +576,46 @@ async def run_bare(
     seconds: float,
     data: dict[str, Any],
     storm: StormPlan | None = None,
+    scan_rate: int = 0,
 ) -> dict[str, Any]:
     """The baseline: ``processes`` bare broadcast servers, the same clients
     (and, with ``storm``, the same drop and reconnects: a snapshot for each
-    topic of each hello, nothing read)."""
+    topic of each hello, nothing read; and the same doors scanning through
+    the rush and the storm, each scan one INSERT on the same processes'
+    event loops, while ``scan_rate`` rows a second are written beside them)."""
+    if storm is None:
+        return await _run_bare(sockets, processes, rate, seconds, data, None, "", 0)
+    async with scratch_database(PG) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "CREATE TABLE bench_scans (id bigserial PRIMARY KEY, nonce text UNIQUE NOT NULL,"
+                " gate bigint, direction text, scanned_at timestamptz);"
+                " CREATE TABLE bench_rush (id bigserial PRIMARY KEY, nonce text, at timestamptz)"
+            )
+        finally:
+            await conn.close()
+        return await _run_bare(sockets, processes, rate, seconds, data, storm, dsn, scan_rate)
+
+
+async def _run_bare(
+    sockets: int,
+    processes: int,
+    rate: float,
+    seconds: float,
+    data: dict[str, Any],
+    storm: StormPlan | None,
+    dsn: str,
+    scan_rate: int,
+) -> dict[str, Any]:
     message = Path(f"/tmp/muster_bench_bare_{uuid.uuid4().hex[:8]}.json")
     await asyncio.to_thread(message.write_bytes, orjson.dumps(data))
     servers: list[Server] = []
     clients: Clients | None = None
+    doors: Doors | None = None
+    rows: asyncio.Task[None] | None = None
     try:
-        servers = [start_bare(message, rate) for _ in range(processes)]
+        servers = [start_bare(message, rate, dsn) for _ in range(processes)]
         ws_urls = [s.url.replace("http://", "ws://") + "/ws" for s in servers]
         before = [rss_kb(s.process.pid) for s in servers]
         per_url = max(1, sockets // (processes * 2500))
@@ -575,19 +628,37 @@ async def run_bare(
             for server in servers:
                 await http.get(f"{server.url}/go")
         pids = [s.process.pid for s in servers]
+        if storm is not None:
+            ports = [int(s.url.rsplit(":", 1)[1]) for s in servers]
+            secrets = [f"BARE{n}" for n in range(int(storm.doors / storm.interval * 90))]
+            tokens = ["bare"] * storm.doors
+            doors = await asyncio.to_thread(
+                Doors, ports, "/scan", tokens, secrets, 1, storm.interval
+            )
+            rows = asyncio.create_task(drive_rows(dsn, scan_rate, seconds + storm.limit + 5))
         clients.go()
         started, cpu_from = time.monotonic(), cpu_seconds(pids)
+        rush_from = time.time()
         await asyncio.sleep(seconds)
+        rush_to = time.time()
         received, samples, failed, closes = clients.stop()
         counted_for = time.monotonic() - started
         cpu = cpu_seconds(pids) - cpu_from
         lat = [at - stamp for _p, _i, at, _n, stamp in samples]
         extra = {}
-        if storm is not None:
+        if storm is not None and doors is not None:
             overflows, cpu_from = listen_overflows(), cpu_seconds(pids)
-            accounts = clients.storm(storm.code, storm.limit)
-            extra["storm"] = storm_figures(accounts, sockets, listen_overflows() - overflows)
-            extra["storm"]["cpu_s"] = cpu_seconds(pids) - cpu_from
+            accounts = await asyncio.to_thread(clients.storm, storm.code, storm.limit)
+            figures = storm_figures(accounts, sockets, listen_overflows() - overflows)
+            figures["cpu_s"] = cpu_seconds(pids) - cpu_from
+            answers = await asyncio.to_thread(doors.stop)
+            doors = None
+            dropped = figures["dropped_at"]
+            figures["doors_rush"] = door_figures(answers, rush_from, rush_to)
+            figures["doors_storm"] = door_figures(
+                answers, dropped, dropped + min(storm.limit, figures["all_s"])
+            )
+            extra["storm"] = figures
         return summary(
             "bare max" if not rate else "bare",
             sockets,
@@ -603,6 +674,12 @@ async def run_bare(
             **extra,
         )
     finally:
+        if rows is not None:
+            rows.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rows
+        if doors is not None:
+            await asyncio.to_thread(doors.stop)
         if clients is not None:
             clients.join()
         stop(servers)
@@ -659,10 +736,11 @@ def main() -> None:
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--bare-rate", type=float, default=BARE_RATE, help=argparse.SUPPRESS)
     parser.add_argument("--bare-message", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-dsn", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         raise_fd_limit()
-        bare_server_main(args.bare_server, args.bare_rate, args.bare_message)
+        bare_server_main(args.bare_server, args.bare_rate, args.bare_message, args.bare_dsn)
         return
     raise_fd_limit()
     if args.samples:
@@ -714,11 +792,19 @@ def main() -> None:
                         args.seconds,
                         last,
                         plan if bare_rate else None,
+                        args.rate,
                     )
                 )
                 show(bare)
                 if "storm" in bare:
-                    show_storm(bare["storm"], None, None, plan.code if plan else 0, "bare")
+                    storm = bare["storm"]
+                    show_storm(
+                        storm,
+                        storm["doors_rush"],
+                        storm["doors_storm"],
+                        plan.code if plan else 0,
+                        "bare",
+                    )
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     print(f"# reproduce: {command}")
 

@@ -447,9 +447,11 @@ class BareBroadcast:
     """A plain ASGI app: answers the hello like Muster, then sends one pre-encoded
     text to every socket, ``rate`` rounds a second (0: back to back)."""
 
-    def __init__(self, data: dict[str, Any], rate: float) -> None:
+    def __init__(self, data: dict[str, Any], rate: float, scans: Any = None) -> None:
         self.data = data
         self.rate = rate
+        #: ``bench.checkin``'s bare scan app for ``POST /scan`` (the bare doors), or None.
+        self.scans = scans
         self.sends: dict[int, Any] = {}
         #: Set by ``GET /go`` once every socket is connected: a back-to-back
         #: broadcast would starve the handshakes of the sockets still to come.
@@ -458,11 +460,16 @@ class BareBroadcast:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await receive()
-            task = asyncio.create_task(self.broadcast())
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            task.cancel()
+            async with contextlib.AsyncExitStack() as stack:
+                if self.scans is not None:
+                    await stack.enter_async_context(self.scans.router.lifespan_context(self.scans))
+                task = asyncio.create_task(self.broadcast())
+                await send({"type": "lifespan.startup.complete"})
+                await receive()
+                task.cancel()
             await send({"type": "lifespan.shutdown.complete"})
+        elif scope["type"] == "http" and scope["path"] == "/scan" and self.scans is not None:
+            await self.scans(scope, receive, send)
         elif scope["type"] == "http":
             if scope["path"] == "/go":
                 self.going.set()
@@ -508,10 +515,15 @@ class BareBroadcast:
                 await asyncio.sleep(0)
 
 
-def bare_server_main(port: int, rate: float, message: Path) -> None:
+def bare_server_main(port: int, rate: float, message: Path, dsn: str = "") -> None:
+    """The bare broadcast on ``port``; with ``dsn``, also ``bench.checkin``'s bare
+    one-INSERT scan endpoint (``POST /scan``) in the same event loop."""
     import uvicorn
 
-    app = BareBroadcast(orjson.loads(message.read_bytes()), rate)
+    from bench.checkin import bare_app
+
+    scans = bare_app(dsn) if dsn else None
+    app = BareBroadcast(orjson.loads(message.read_bytes()), rate, scans)
     print(f"bare on {port}", flush=True)
     # The same options as ``muster serve`` (server/cli.py), on the same listening sockets.
     from server.cli import LISTEN_BACKLOG, listen_on

@@ -216,8 +216,9 @@ def show_storm(
     for name, doors in (("rush", rush), ("storm", during)):
         if doors is None:
             continue
+        label = "doors" if server == "muster" else f"{server} doors"
         print(
-            f"doors     {name:6} {doors['scans']:6} scans ({doors['per_second']:.0f}/s)"
+            f"{label:9} {name:6} {doors['scans']:6} scans ({doors['per_second']:.0f}/s)"
             f" p50 {doors['p50_ms']:.1f} p99 {doors['p99_ms']:.1f} max {doors['max_ms']:.0f} ms;"
             f" not 200: {doors['not_200']}",
             flush=True,
