@@ -695,6 +695,8 @@ def show(r: dict[str, Any]) -> None:
         f"{r['kb_per_socket']:10.1f} {r['failed_sockets']:7} {closes}",
         flush=True,
     )
+    if "cpu_s" not in r:
+        return  # bench.fanout_sqlite's runs do not count it
     delivered = r["deliveries_per_second"] * r.get("seconds", 0)
     per = f" ({r['cpu_s'] / delivered * 1e6:.0f} µs a delivery)" if delivered else ""
     print(f"{r['server']:9} server CPU while counted: {r['cpu_s']:.1f} s{per}", flush=True)
