@@ -262,10 +262,10 @@ class ScanTallies:
             tally = self._tallies.get(event_id)
             if tally is not None:
                 tally.add(row)
-            else:
-                held = self._held.get(event_id)
-                if held is not None:
-                    held.append(row)
+            # Also held while it is counted again (the kept one serves meanwhile).
+            held = self._held.get(event_id)
+            if held is not None:
+                held.append(row)
         return events
 
     def forget(self, event_id: int) -> None:

@@ -9,7 +9,7 @@ them proves the NOTIFY wake-ups (and the gate-health hints) work.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +107,24 @@ async def test_a_socket_on_one_process_sees_a_scan_made_through_the_other(
         # The same message, the same offset and epoch, on both processes.
         assert (seen_a["epoch"], seen_a["offset"]) == (seen_b["epoch"], seen_b["offset"])
         assert seen_a["epoch"] == snapshot_a["epoch"] and seen_a["offset"] > snapshot_a["offset"]
-        # The headcount update may come before or after the admission.
+        # The headcount update may come before or after the admission. Its
+        # gate's tally is A's own sum of the log, from the row A's reader read.
         await on_a.since(
-            mark_a, lambda m: m.get("topic") == "headcount" and m["data"]["inside"] == 1
+            mark_a,
+            lambda m: (
+                m.get("topic") == "headcount"
+                and m["data"]["inside"] == 1
+                and m["data"]["gates"][0]["in"] == 1
+                and sum(m["data"]["arrivals_per_minute"]["counts"]) == 0  # scanned in January
+            ),
+        )
+        await on_a.since(
+            mark_a,
+            lambda m: (
+                m.get("topic") == "gates"
+                and (m["data"]["gates"][0]["in"], m["data"]["gates"][0]["scans_per_minute"])
+                == (1, 1)
+            ),
         )
 
         # Leave process A, miss a scan, come back on process B: exactly the gap.
@@ -166,10 +181,17 @@ async def test_an_annul_through_one_process_reaches_the_doors_on_the_other(
             )
         )["tickets"]
         _account, door_token = await create_account(db, "door", event_id=eid, gate_id=gate["id"])
+        _account, command = await create_account(db, "command", event_id=eid)
         door = Api(http, door_token)
         topics = ["admissions", "annulments"]
         phone = await hello(a.ws_url(eid), door_token, topics)
         await phone.until(lambda m: m.get("topic") == "annulments")
+        screen = await hello(a.ws_url(eid), command, ["headcount"])
+
+        def gate_in(n: int) -> Callable[[dict[str, Any]], bool]:
+            return lambda m: m.get("topic") == "headcount" and m["data"]["gates"][0]["in"] == n
+
+        await screen.until(gate_in(0))
 
         nonce = uuid.uuid4().hex
         body = {
@@ -182,13 +204,16 @@ async def test_an_annul_through_one_process_reaches_the_doors_on_the_other(
         await door.post(f"{b.base_url}/api/v1/events/{eid}/scans", body, expect=200)
         admitted = await phone.until(lambda m: m.get("topic") == "admissions")
         assert admitted["data"]["ticket"] == ticket["id"]
+        await screen.until(gate_in(1))
         await door.post(f"{b.base_url}/api/v1/events/{eid}/scans/{nonce}/annul", {}, expect=200)
         annulled = await phone.until(lambda m: m.get("topic") == "annulments")
         assert annulled["type"] == "update"
         assert (annulled["data"]["ticket"], annulled["data"]["checked_in"]) == (ticket["id"], False)
+        # A's sums of the log are counted again after the annulment B made.
+        await screen.until(lambda m: gate_in(0)(m) and m["data"]["inside"] == 0)
 
         later = await hello(a.ws_url(eid), door_token, ["admissions"])
         snapshot = await later.until(lambda m: m.get("topic") == "admissions")
         assert decode_admitted(snapshot["data"]) == []
-        for client in (phone, later):
+        for client in (phone, later, screen):
             await client.ws.close()

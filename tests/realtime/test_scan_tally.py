@@ -10,8 +10,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from server.features import scan_tally
 from server.features.gates import gates_snapshot
 from server.features.headcount import headcount_snapshot
 from server.features.scan_tally import GateTally, ScanTally, count_scans
@@ -104,12 +106,16 @@ async def _rush(venue: Venue, doors: list[Api], tickets: list[Any], done: list[i
     await asyncio.gather(*(door_scans(n, door) for n, door in enumerate(doors)))
 
 
-async def test_a_count_begun_in_a_rush_misses_and_doubles_nothing(served: Served) -> None:
+@pytest.mark.parametrize("again", ["forgotten", "stale"])
+async def test_a_count_begun_in_a_rush_misses_and_doubles_nothing(
+    served: Served, again: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Counts of the log begun again and again while 16 doors scan, the last
-    one in the middle of the rush: each is taken up to the reader's position
-    and finished with the rows that came meanwhile, so the sums kept after
-    it end equal to the log's (counted with no position bound, or without
-    the rows held, they are off: checked)."""
+    one in the middle of the rush, after an annulment (``forgotten``) or as
+    the kept sums age (``stale``: the old ones serve meanwhile): each is taken
+    up to the reader's position and finished with the rows that came
+    meanwhile, so the sums kept after it end equal to the log's (counted with
+    no position bound, or without the rows held, they are off: checked)."""
     venue = await make_venue(served, tickets=160)
     eid = venue.event_id
     tallies = served.hub.tallies
@@ -118,10 +124,14 @@ async def test_a_count_begun_in_a_rush_misses_and_doubles_nothing(served: Served
     await tallies.of(served.ctx.db, eid)
     counts, done = 0, [0]
     rush = asyncio.create_task(_rush(venue, doors, venue.tickets, done))
+    if again == "stale":
+        monkeypatch.setattr(scan_tally, "RECOUNT_SECONDS", 0.0)
     while done[0] < 160 and not rush.done():
-        tallies.forget(eid)
+        if again == "forgotten":
+            tallies.forget(eid)
         await tallies.of(served.ctx.db, eid)
         counts += 1
+    monkeypatch.setattr(scan_tally, "RECOUNT_SECONDS", 300.0)
     await rush
     assert counts >= 3
     async with served.ctx.db.reading() as session:
