@@ -85,7 +85,17 @@ def export_words(lang: str | None) -> ExportWords | None:
 
 
 def lang_of(query: Mapping[str, str]) -> ExportWords | None:
-    """The words of a request's ``?lang=`` (``request.query_params``)."""
+    """The words of a request's ``?lang=`` (``request.query_params``); given
+    twice (``?lang=zh&lang=en``) it is refused like an unknown one: which
+    was meant cannot be told."""
+    getlist = getattr(query, "getlist", None)  # a multi-dict keeps every value given
+    given = getlist("lang") if getlist is not None else []
+    if len(given) > 1:
+        raise InvalidRequest(
+            f"lang is given once, one of {', '.join(LANGUAGES)}.",
+            {"languages": list(LANGUAGES)},
+            code="unknown_export_language",
+        )
     return export_words(query.get("lang"))
 
 

@@ -133,6 +133,8 @@ async def test_every_export_has_every_header_worded(organiser: Api, logged: str)
             assert "_" not in header.replace("Asia/Shanghai", ""), (name, lang, header)
     refused = await organiser.get(f"{logged}/exports/tasks.csv?lang=fr", expect=422)
     assert refused["error"]["code"] == "unknown_export_language"
+    twice = await organiser.get(f"{logged}/exports/tasks.csv?lang=zh&lang=en", expect=422)
+    assert twice["error"]["code"] == "unknown_export_language"
 
 
 async def test_the_personal_data_archive_is_worded_too(organiser: Api, logged: str):
