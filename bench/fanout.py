@@ -72,6 +72,7 @@ from bench.fanout_storm import (
     show_storm,
     storm_figures,
 )
+from checkin.answers import TOPICS
 from tests.servers import SERVING_LINE, read_token, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,9 +276,9 @@ async def drive_scans(
                 )
             admitted += len(batch)
             commits.append((time.time(), admitted))
-            # What a server process's hub sends after its commits (batched).
+            # What a server process's hub sends after its admissions (batched).
             await conn.execute(
-                "SELECT pg_notify('muster', $1)", f"bench|{venue.event_id}:headcount,gates"
+                "SELECT pg_notify('muster', $1)", f"bench|{venue.event_id}:{','.join(TOPICS)}"
             )
     finally:
         await conn.close()

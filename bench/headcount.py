@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -44,18 +45,12 @@ from bench.common import (
     sqlalchemy_url,
 )
 
-#: The scans reader's statement (``realtime.tables``), as it reads the log.
-READER_ROWS = (
-    "SELECT id, event_id, status, ticket_id, gate_id, device_id, direction, from_zone_id,"
-    " to_zone_id, scanned_at, received_at, offline FROM scans WHERE event_id = $1 ORDER BY id"
-)
 
-
-async def make_event(settings: Any, dsn: str, tickets: int, gates: int, minutes: float) -> Any:
-    """(ctx, event id, the app's context manager): an event whose every ticket
-    went in through one of ``gates`` gates in the last ``minutes``."""
-    context = organiser_with_event(settings)
-    http, event, ctx = await context.__aenter__()
+async def make_event(
+    http: Any, event: dict[str, Any], dsn: str, tickets: int, gates: int, minutes: float
+) -> int:
+    """Fill ``event`` (its zone's id): every ticket went in through one of
+    ``gates`` gates in the last ``minutes``."""
     eid = event["id"]
     zone = (await http.post(f"/api/v1/events/{eid}/zones", json={"name": "Hall"})).json()
     gate_ids = []
@@ -116,7 +111,7 @@ async def make_event(settings: Any, dsn: str, tickets: int, gates: int, minutes:
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
-    return ctx, eid, zone["id"], context
+    return int(zone["id"])
 
 
 async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> tuple[list[float], float]:
@@ -137,90 +132,81 @@ def line(name: str, took: list[float], cpu: float, baseline: float | None) -> st
 
 
 async def run(args: argparse.Namespace) -> None:
+    from realtime.tables import Scans
+    from server.app import create_app
     from server.features.gates import gates_snapshot
     from server.features.headcount import headcount_snapshot
     from server.features.scan_tally import ScanTallies
     from server.settings import load_settings
 
-    async with scratch_database(args.pg) as dsn:
+    async with scratch_database(args.pg) as dsn, contextlib.AsyncExitStack() as stack:
         os.environ["MUSTER_DATABASE_URL"] = sqlalchemy_url(dsn)
         os.environ.setdefault("MUSTER_DATA_DIR", str(Path("/tmp") / f"muster-bench-{os.getpid()}"))
         settings = load_settings()
-        from server.app import create_app
-
         app = create_app(settings, migrate=True)
         async with app.router.lifespan_context(app):
             pass  # the schema
         started = time.perf_counter()
-        ctx, eid, zone_id, context = await make_event(
-            settings, dsn, args.tickets, args.gates, args.minutes
-        )
+        http, event, ctx = await stack.enter_async_context(organiser_with_event(settings))
+        eid = event["id"]
+        zone_id = await make_event(http, event, dsn, args.tickets, args.gates, args.minutes)
         print(
             f"# event: {args.tickets} tickets, {args.tickets} scans, {args.gates} gates"
             f" in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        try:
-            db = ctx.db
-            raw = await asyncpg.connect(dsn)
-            tallies = ScanTallies()
-            async with db.reading() as session:
-                from sqlalchemy import func, select
+        db = ctx.db
+        raw = await asyncpg.connect(dsn)
+        stack.push_async_callback(raw.close)
+        # The log's rows as the hub's scans reader reads them (all of them).
+        rows = [item.row for item in await Scans().fetch_pg(raw, 0, args.tickets + 1)]
+        tallies = ScanTallies()
+        tallies.start(rows[-1]["id"])
+        first = time.perf_counter()
+        await tallies.of(db, eid)
+        first_count = time.perf_counter() - first
 
-                from server.models import Scan
+        async def bare() -> None:
+            await raw.fetchval("SELECT sum(inside) FROM zone_shards WHERE zone_id = $1", zone_id)
 
-                tallies.start(int(await session.scalar(select(func.max(Scan.id))) or 0))
-            first = time.perf_counter()
-            await tallies.of(db, eid)
-            first_count = time.perf_counter() - first
-
-            async def bare() -> None:
-                await raw.fetchval(
-                    "SELECT sum(inside) FROM zone_shards WHERE zone_id = $1", zone_id
-                )
-
-            ways: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-                ("bare: one asyncpg statement", bare),
-                ("headcount, counted each time", lambda: headcount_snapshot(db, eid)),
-                ("headcount, kept sums", lambda: headcount_snapshot(db, eid, tallies)),
-                ("gates, counted each time", lambda: gates_snapshot(db, eid)),
-                ("gates, kept sums", lambda: gates_snapshot(db, eid, tallies)),
-            ]
-            for _name, call in ways:  # warm: plans, caches
-                await call()
-            results: dict[str, tuple[list[float], float]] = {n: ([], 0.0) for n, _ in ways}
-            for _ in range(args.turns):
-                for name, call in ways:
-                    took, cpu = await timed(call, args.rounds)
-                    before = results[name]
-                    results[name] = (before[0] + took, before[1] + cpu / args.turns)
-            print(f"{'snapshot':34} {'p50_ms':>8} {'p99_ms':>8} {'pg_cpu_ms':>9} {'vs bare':>9}")
-            base = statistics.median(results[ways[0][0]][0]) * 1000
-            for name, _ in ways:
-                took, cpu = results[name]
-                print(line(name, took, cpu, None if name.startswith("bare") else base), flush=True)
-            counted = statistics.median(results["headcount, counted each time"][0])
-            kept = statistics.median(results["headcount, kept sums"][0])
-            print(f"# headcount: kept sums {counted / kept:.1f}x faster than counting the log")
-            rows = await raw.fetch(READER_ROWS, eid)
-            feed = ScanTallies()
-            feed.start(0)
-            await feed.of(db, eid)  # counted up to 0: every row is then added
-            started = time.perf_counter()
-            feed.saw(rows, rows[-1]["id"])
-            per_row = (time.perf_counter() - started) / len(rows)
-            print(
-                f"# keeping the sums: {per_row * 1e6:.2f} µs of the hub a scan"
-                f" ({len(rows)} rows); the first count of a kept tally {first_count * 1000:.0f} ms"
-            )
-            same = await headcount_snapshot(db, eid, feed)
-            exact = await headcount_snapshot(db, eid)
-            assert {k: v for k, v in same.items() if k != "at"} == {
-                k: v for k, v in exact.items() if k != "at"
-            }, "the kept sums differ from the log's"
-            await raw.close()
-        finally:
-            await context.__aexit__(None, None, None)
+        ways: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("bare: one asyncpg statement", bare),
+            ("headcount, counted each time", lambda: headcount_snapshot(db, eid)),
+            ("headcount, kept sums", lambda: headcount_snapshot(db, eid, tallies)),
+            ("gates, counted each time", lambda: gates_snapshot(db, eid)),
+            ("gates, kept sums", lambda: gates_snapshot(db, eid, tallies)),
+        ]
+        for _name, call in ways:  # warm: plans, caches
+            await call()
+        results: dict[str, tuple[list[float], float]] = {n: ([], 0.0) for n, _ in ways}
+        for _ in range(args.turns):
+            for name, call in ways:
+                took, cpu = await timed(call, args.rounds)
+                before = results[name]
+                results[name] = (before[0] + took, before[1] + cpu / args.turns)
+        print(f"{'snapshot':34} {'p50_ms':>8} {'p99_ms':>8} {'pg_cpu_ms':>9} {'vs bare':>9}")
+        base = statistics.median(results[ways[0][0]][0]) * 1000
+        for name, _ in ways:
+            took, cpu = results[name]
+            print(line(name, took, cpu, None if name.startswith("bare") else base), flush=True)
+        counted = statistics.median(results["headcount, counted each time"][0])
+        kept = statistics.median(results["headcount, kept sums"][0])
+        print(f"# headcount: kept sums {counted / kept:.1f}x faster than counting the log")
+        feed = ScanTallies()
+        feed.start(0)
+        await feed.of(db, eid)  # counted up to 0: every row is then added
+        started = time.perf_counter()
+        feed.saw(rows, rows[-1]["id"])
+        per_row = (time.perf_counter() - started) / len(rows)
+        print(
+            f"# keeping the sums: {per_row * 1e6:.2f} µs of the hub a scan"
+            f" ({len(rows)} rows); the first count of a kept tally {first_count * 1000:.0f} ms"
+        )
+        same = await headcount_snapshot(db, eid, feed)
+        exact = await headcount_snapshot(db, eid)
+        assert {k: v for k, v in same.items() if k != "at"} == {
+            k: v for k, v in exact.items() if k != "at"
+        }, "the kept sums differ from the log's"
 
 
 def main() -> None:

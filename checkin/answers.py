@@ -21,8 +21,11 @@ from checkin.store import TicketRow
 from checkin.venue import GateInfo, Venue
 from server.serialize import iso
 
-#: The realtime topics an admission changes.
-TOPICS = ("headcount", "gates", "admissions")
+#: The realtime topics an admission changes: its row on ``admissions`` (which
+#: wakes the hub's scans reader). The headcount and the gates follow from
+#: that row: the hub marks them when it has summed it (``realtime.hub``), so
+#: an update never comes before its figures can show the scan.
+TOPICS = ("admissions",)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class Hub:
                 self._on_scans if source.name == Scans.name else self.on_rows,
                 # With tallies, a scan's topics are marked when its row is
                 # summed (``_on_scans``), not when read past a gap before it.
-                self._touch_nothing
+                (lambda _items: None)
                 if tallies is not None and source.name == Scans.name
                 else self.on_touched,
                 self.settings.bus_poll_interval,
@@ -217,7 +217,7 @@ class Hub:
         door scans wakes the scans reader, not the other two); the rest
         read at their next wake-up or poll.
         """
-        self.mark(event_id, self._untallied(topics))
+        self.mark(event_id, topics)
         for topic in topics:
             reader = self._reader_of.get(topic)
             if reader is not None:
@@ -238,15 +238,7 @@ class Hub:
             self.mark_all()
             return
         for event_id, topics in marks.items():
-            self.mark(event_id, self._untallied(tuple(topics)))
-
-    def _untallied(self, topics: tuple[str, ...]) -> tuple[str, ...]:
-        """What a commit of ``topics`` marks now: with tallies, not the
-        ``TALLIED`` topics of a scan (an ``admissions`` change), which its
-        row marks when the scans reader hands it over (``_on_scans``)."""
-        if self.tallies is None or "admissions" not in topics:
-            return topics
-        return tuple(t for t in topics if t not in TALLIED)
+            self.mark(event_id, tuple(topics))
 
     def mark(self, event_id: int, topics: tuple[str, ...] | list[str]) -> None:
         woke = False
@@ -270,9 +262,6 @@ class Hub:
             for event_id in self.tallies.saw([item.row for item in items], position):
                 self.mark(event_id, TALLIED)
         self.on_rows(items)
-
-    def _touch_nothing(self, items: list[BusItem]) -> None:
-        pass
 
     def on_touched(self, items: list[BusItem]) -> None:
         """New rows from a table reader: the state topics they change."""
@@ -431,7 +420,7 @@ class Hub:
                 if self.tallies is not None and not any(
                     (conn.event_id, t) in self.states for t in TALLIED
                 ):
-                    self.tallies.drop(conn.event_id)
+                    self.tallies.forget(conn.event_id)
 
     # --- state topics -------------------------------------------------------------------
 

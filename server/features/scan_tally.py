@@ -47,9 +47,7 @@ RECOUNT_SECONDS = 300.0
 
 
 def _epoch(at: datetime) -> int:
-    """Whole seconds since the Unix epoch; a naive time is UTC (SQLite's)."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    """Whole seconds since the Unix epoch (times are aware: ``UTCDateTime``)."""
     return int(at.timestamp())
 
 
@@ -74,9 +72,8 @@ class GateTally:
 
 @dataclass
 class ScanTally:
-    """The figures of one event's scan log, up to ``position`` (``None``: all of it)."""
+    """The figures of one event's scan log (``count_scans``, then ``add``)."""
 
-    position: int | None
     gates: dict[int, GateTally] = field(default_factory=dict)
     #: Arrivals from outside by minute of ``scanned_at`` (minutes since the epoch).
     arrivals: dict[int, int] = field(default_factory=dict)
@@ -101,14 +98,16 @@ class ScanTally:
                 gate.refused += 1
             if gate.last_scan_at is None or received_at > gate.last_scan_at:
                 gate.last_scan_at = received_at
-        if status == "ok" and direction == "in" and row["from_zone_id"] is None:
-            minute = _epoch(row["scanned_at"]) // 60
-            arrived = self.arrivals.get(minute)
-            if arrived is None:
-                self._drop_arrivals_before(minute - ARRIVALS_MINUTES)
-                arrived = 0
-            self.arrivals[minute] = arrived + 1
         second = _epoch(received_at)
+        if status == "ok" and direction == "in" and row["from_zone_id"] is None:
+            # The window is the server's hour (a row is received now), not the
+            # phone's: a scan made in a minute already past it is never shown.
+            first = second // 60 - ARRIVALS_MINUTES + 1
+            minute = _epoch(row["scanned_at"]) // 60
+            if minute >= first:
+                if minute not in self.arrivals:
+                    self._drop_arrivals_before(first)
+                self.arrivals[minute] = self.arrivals.get(minute, 0) + 1
         bucket = self.recent.get(second)
         if bucket is None:
             self._drop_recent_before(second - RATE_SECONDS)
@@ -173,7 +172,7 @@ async def count_scans(
 ) -> ScanTally:
     """The event's scan log counted in the database, rows up to ``position``
     (``None``: all); ``arrivals`` and ``rates`` may be left out (left empty)."""
-    tally = ScanTally(position)
+    tally = ScanTally()
     counted = Scan.annulled_at.is_(None)
     ok = Scan.status == "ok"
     rows = await session.execute(
@@ -269,7 +268,8 @@ class ScanTallies:
         return events
 
     def forget(self, event_id: int) -> None:
-        """Count the event again at its next use (a row of its log changed)."""
+        """Count the event again at its next use, if any (a row of its log
+        changed, or nobody here watches it any more)."""
         self._tallies.pop(event_id, None)
         if event_id in self._counting:
             self._stale.add(event_id)
@@ -307,7 +307,3 @@ class ScanTallies:
         else:
             self._tallies[event_id] = tally
         return tally
-
-    def drop(self, event_id: int) -> None:
-        """Nobody here watches the event any more: stop counting it."""
-        self._tallies.pop(event_id, None)

@@ -153,7 +153,7 @@ def test_a_tally_adds_rows_as_the_database_counts_them() -> None:
     """An out, a refusal without a gate, a move between zones, a scan a
     phone made an hour and more ago: where each one counts."""
     at = datetime(2026, 12, 4, 10, 30, 15, tzinfo=UTC)
-    tally = ScanTally(position=0)
+    tally = ScanTally()
 
     def row(**columns: Any) -> dict[str, Any]:
         base = {"id": 1, "event_id": 1, "status": "ok", "direction": "in", "gate_id": 7}
@@ -177,3 +177,16 @@ def test_a_tally_adds_rows_as_the_database_counts_them() -> None:
     per_gate, per_device = tally.rates(at)
     assert per_gate == {7: [3, 0], None: [1, 1], 8: [1, 0]} and per_device == {3: 5}
     assert tally.rates(at + timedelta(seconds=61)) == ({}, {})
+
+
+def test_a_phone_clock_a_day_ahead_does_not_wipe_the_hours_arrivals() -> None:
+    """The arrivals window is the server's hour: a scan a phone says it made
+    tomorrow counts when its minute comes, and the hour's others stay."""
+    at = datetime(2026, 12, 4, 10, 30, 15, tzinfo=UTC)
+    tally = ScanTally()
+    base = {"id": 1, "event_id": 1, "status": "ok", "direction": "in", "gate_id": 7}
+    row = base | {"device_id": 3, "from_zone_id": None, "scanned_at": at, "received_at": at}
+    tally.add(row)
+    tally.add(row | {"scanned_at": at + timedelta(days=1)})
+    assert sum(tally.arrivals_json(at)["counts"]) == 1
+    assert tally.arrivals_json(at + timedelta(days=1))["counts"][-1] == 1
