@@ -63,10 +63,11 @@ def register(page: Any, name: str, phone: str, email: str) -> None:
 
 
 def drawn_qr(page: Any) -> str:
-    """What the QR drawn on the phone's canvas reads, as a camera would."""
+    """What the QR drawn on the phone's canvas reads, as a camera would (the
+    reader may find one symbol twice: one code is one text)."""
     png = page.locator("#walkin-qr").screenshot()
-    [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    return str(code.text)
+    [text] = {code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))}
+    return str(text)
 
 
 def ticket_of(live: LiveServer, venue: Any, name: str) -> dict[str, Any]:
